@@ -1,0 +1,112 @@
+# gradc: a compiler from a small model language to specialized C.
+#
+#   make            build build/gradc and the runtime libraries
+#   make demo       compile examples/seed.nn, train it, show its test accuracy
+#   make test       unit tests, end-to-end tests, gradient checks
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make clean
+#
+# Missing build tools (flex, bison, libcmocka-dev) are installed with apt-get
+# when make runs as root; otherwise the command to run is printed.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN     = -std=c99 -Wall -Wextra -Wpedantic
+CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Icompiler -Ibuild -Iruntime
+PREFIX  ?= /usr/local
+DESTDIR ?=
+FLEX    ?= flex
+BISON   ?= bison
+B        = build
+
+COMPILER = arena diag ast sema ir grad simplify plan emit_c emit_text emit_dot
+COMPILER_OBJS = $(patsubst %,$(B)/%.o,$(COMPILER)) $(B)/lexer.o $(B)/parser.o
+RUNTIME = $(patsubst runtime/%.c,%,$(wildcard runtime/*.c))
+RT_OBJS = $(patsubst %,$(B)/rt/%.o,$(RUNTIME))
+RT_D_OBJS = $(patsubst %,$(B)/rt_d/%.o,$(RUNTIME))
+HEADERS = compiler/gradc.h compiler/ops.def
+RT_HEADERS = $(wildcard runtime/*.h)
+
+UNIT_TESTS = $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c))
+
+all: $(B)/gradc $(B)/libgradcrt.a $(B)/libgradcrt_d.a
+
+# ------------------------------------------------------------ build tools
+$(B)/.tools: | $(B)
+	@missing=""; \
+	command -v $(FLEX) >/dev/null 2>&1 || missing="$$missing flex"; \
+	command -v $(BISON) >/dev/null 2>&1 || missing="$$missing bison"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else echo "missing build tools; run: sudo apt-get install -y$$missing" >&2; exit 1; fi; \
+	fi; touch $@
+
+$(B)/.cmocka: | $(B)
+	@if ! [ -f /usr/include/cmocka.h ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing libcmocka-dev"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcmocka-dev >/dev/null || exit 1; \
+	  else echo "missing cmocka; run: sudo apt-get install -y libcmocka-dev" >&2; exit 1; fi; \
+	fi; touch $@
+
+$(B) $(B)/rt $(B)/rt_d:
+	@mkdir -p $@
+
+# ---------------------------------------------------------------- compiler
+$(B)/lexer.c $(B)/lexer.h: grammar/lexer.l $(B)/.tools | $(B)
+	$(FLEX) --header-file=$(B)/lexer.h -o $(B)/lexer.c grammar/lexer.l
+
+$(B)/parser.c $(B)/parser.h: grammar/parser.y $(B)/.tools | $(B)
+	$(BISON) -Wall -d -o $(B)/parser.c grammar/parser.y
+
+$(B)/lexer.o: $(B)/lexer.c $(B)/parser.h $(HEADERS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -std=c99 -Wall -Wno-unused-function -Wno-sign-compare -c -o $@ $<
+
+$(B)/parser.o: $(B)/parser.c $(B)/lexer.h $(HEADERS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -std=c99 -Wall -Wno-unused-function -c -o $@ $<
+
+$(B)/%.o: compiler/%.c $(HEADERS) | $(B)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+
+$(B)/main.o: compiler/main.c $(HEADERS) | $(B)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -DGRADC_REVISION=\"$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\" -c -o $@ $<
+
+# every compiler object waits for the generated headers
+$(patsubst %,$(B)/%.o,$(COMPILER)) $(B)/main.o: | $(B)/parser.h $(B)/lexer.h
+
+$(B)/gradc: $(COMPILER_OBJS) $(B)/main.o
+	$(CC) $(CFLAGS) -o $@ $^ -lm
+
+# ----------------------------------------------------------------- runtime
+$(B)/rt/%.o: runtime/%.c $(RT_HEADERS) | $(B)/rt
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+
+$(B)/rt_d/%.o: runtime/%.c $(RT_HEADERS) | $(B)/rt_d
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -DGRT_DOUBLE -c -o $@ $<
+
+$(B)/libgradcrt.a: $(RT_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/libgradcrt_d.a: $(RT_D_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+# ------------------------------------------------------------------- tests
+$(B)/test_%: tests/test_%.c $(COMPILER_OBJS) $(RT_OBJS) $(B)/.cmocka
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(COMPILER_OBJS) $(RT_OBJS) -lcmocka -lm
+
+unit: $(UNIT_TESTS)
+	@fail=0; for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t || fail=1; done; exit $$fail
+
+test: all unit
+	@bash tests/run_e2e.sh
+
+demo: all
+	@bash examples/demo.sh
+
+clean:
+	rm -rf $(B) examples/*.params
+
+.PHONY: all unit test demo clean
+.DELETE_ON_ERROR:

@@ -1,0 +1,941 @@
+/*
+ * emit_c.c: the generated C.
+ *
+ * For a model it writes MODEL.h (the interface of LANGUAGE.md section 5),
+ * MODEL.c (init, loss, loss_grad, predict: straight-line loops with every
+ * size a constant, over n <= the compiled batch) and, for an executable, a
+ * glue file that describes the model to the runtime.
+ *
+ * The generated pair needs nothing but <stddef.h>, <stdint.h> and <math.h>:
+ * no allocation, no globals, no libc string functions. Each statement is a
+ * block of its own, preceded by a comment naming the node, its shape and the
+ * model line it comes from; in it the output pointer is restrict, which the
+ * plan makes true (a node's storage never overlaps the storage it reads).
+ */
+#include "gradc.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct E {
+    Model *m;               /* the model */
+    Graph *g;               /* its graph */
+    Plan *p;                /* the function being written */
+    FILE *out;              /* where */
+    const char *T;          /* float or double */
+    const char *fs;         /* "f" for float math functions, "" for double */
+    const EmitOptions *o;   /* options */
+    char **var;             /* C variable per node, for this function */
+    const char *prefix;     /* model prefix, "seed_" */
+    const char *PREFIX;     /* macro prefix, "SEED_" */
+} E;
+
+/* ------------------------------------------------------------ helpers */
+
+static void emitf(E *e, int indent, const char *fmt, ...) GRADC_PRINTF(3, 4);
+static void emitf(E *e, int indent, const char *fmt, ...)
+{
+    for (int i = 0; i < indent; i++)
+        fputs("    ", e->out);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(e->out, fmt, ap);
+    va_end(ap);
+    fputc('\n', e->out);
+}
+
+static const char *lit(E *e, double v, char *buf, size_t n)
+{
+    if (isinf(v))
+        snprintf(buf, n, "%sINFINITY", v < 0 ? "-" : "");
+    else if (v == floor(v) && fabs(v) < 1e15)
+        snprintf(buf, n, "%.1f%s", v, e->fs);
+    else
+        snprintf(buf, n, "%.17g%s", v, e->fs);
+    if (v < 0 && !isinf(v)) {
+        char t[64];
+        snprintf(t, sizeof t, "(%s)", buf);
+        snprintf(buf, n, "%s", t);
+    }
+    return buf;
+}
+
+/* "n" for the batch axis, the size otherwise */
+static const char *ext(int d, char *buf, size_t n)
+{
+    if (d == DIM_B)
+        snprintf(buf, n, "n");
+    else
+        snprintf(buf, n, "%d", d);
+    return buf;
+}
+
+/* the number of elements as a C expression: "n * 16", "48" */
+static const char *total(Shape s, char *buf, size_t n)
+{
+    int k = shape_numel_static(s);
+    if (shape_has_batch(s)) {
+        if (k == 1)
+            snprintf(buf, n, "n");
+        else
+            snprintf(buf, n, "n * %d", k);
+    } else {
+        snprintf(buf, n, "%d", k);
+    }
+    return buf;
+}
+
+static long stride(Shape s, int axis)
+{
+    long st = 1;
+    for (int i = axis + 1; i < s.rank; i++)
+        st *= s.dim[i];
+    return st;
+}
+
+static Ref storage(Plan *p, Ref r)
+{
+    while (p->slot[r].home == H_ALIAS)
+        r = p->slot[r].alias;
+    return r;
+}
+
+static const char *mangle(Arena *a, const char *prefix, const char *name)
+{
+    size_t n = strlen(name);
+    char *s = arena_alloc(a, n + strlen(prefix) + 1);
+    strcpy(s, prefix);
+    char *q = s + strlen(prefix);
+    for (size_t i = 0; i < n; i++)
+        q[i] = isalnum((unsigned char)name[i]) ? name[i] : '_';
+    return s;
+}
+
+const char *node_label(Model *m, Ref r, char *buf, size_t size)
+{
+    Node *x = N(&m->g, r);
+    if (x->name)
+        snprintf(buf, size, "%s", x->name);
+    else if (x->adj_of && N(&m->g, x->adj_of)->name)
+        snprintf(buf, size, "dL/d%s", N(&m->g, x->adj_of)->name);
+    else if (x->op == OP_CONST)
+        snprintf(buf, size, "%g", x->f);
+    else if (x->op == OP_BATCHN)
+        snprintf(buf, size, "n");
+    else
+        snprintf(buf, size, "t%d", r);
+    return buf;
+}
+
+/* names the C variable of every node with storage of its own */
+static void name_vars(E *e)
+{
+    Graph *g = e->g;
+    Arena *a = g->arena;
+    e->var = arena_alloc(a, sizeof(char *) * (size_t)g->n);
+    for (int i = 0; i < e->p->norder; i++) {
+        Ref r = e->p->order[i];
+        Node *x = N(g, r);
+        const char *base;
+        if (x->name)
+            base = mangle(a, "v_", x->name);
+        else if (x->adj_of && N(g, x->adj_of)->name)
+            base = mangle(a, "d_", N(g, x->adj_of)->name);
+        else
+            base = arena_printf(a, "t%d", r);
+        /* unique within the function */
+        const char *name = base;
+        for (int k = 0; k < i; k++)
+            if (e->var[e->p->order[k]] && strcmp(e->var[e->p->order[k]], name) == 0) {
+                name = arena_printf(a, "%s_%d", base, r);
+                break;
+            }
+        e->var[r] = (char *)name;
+    }
+}
+
+/* Pointer expression of a node's storage. */
+static const char *ptr(E *e, Ref r, char *buf, size_t n)
+{
+    Ref s = storage(e->p, r);
+    Slot *sl = &e->p->slot[s];
+    switch (sl->home) {
+    case H_PARAMS: snprintf(buf, n, "(params + %zu)", sl->offset); break;
+    case H_X: snprintf(buf, n, "x"); break;
+    case H_Y: snprintf(buf, n, "y"); break;
+    default: snprintf(buf, n, "%s", e->var[s]); break;
+    }
+    return buf;
+}
+
+static int is_inline(E *e, Ref r)
+{
+    return e->p->slot[r].home == H_INLINE;
+}
+
+/* Element expression of an inline node */
+static const char *inline_val(E *e, Ref r, char *buf, size_t n)
+{
+    Node *x = N(e->g, r);
+    if (x->op == OP_BATCHN)
+        snprintf(buf, n, "(%s)n", e->T);
+    else
+        lit(e, x->f, buf, n);
+    return buf;
+}
+
+/* ------------------------------------------------------- comments */
+
+static void describe(E *e, Ref r, char *buf, size_t n)
+{
+    Node *x = N(e->g, r);
+    char l[96], a[96], b[96], sh[64];
+    node_label(e->m, r, l, sizeof l);
+    size_t k = (size_t)snprintf(buf, n, "%s = %s(", l, op_name[x->op]);
+    for (int i = 0; i < op_nin[x->op] && k < n; i++) {
+        node_label(e->m, x->in[i], i ? b : a, 96);
+        k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? ", " : "", i ? b : a);
+    }
+    if (k < n)
+        k += (size_t)snprintf(buf + k, n - k, ")   %s", shape_str(x->shape, sh, sizeof sh));
+    if (x->loc.first_line && k < n)
+        snprintf(buf + k, n - k, "   %s:%d", e->o && e->o->source_path ? e->o->source_path : "model",
+                 x->loc.first_line);
+}
+
+static void comment(E *e, Ref r)
+{
+    char d[512];
+    describe(e, r, d, sizeof d);
+    /* never close the comment early */
+    for (char *q = d; *q; q++)
+        if (q[0] == '*' && q[1] == '/')
+            q[1] = '|';
+    emitf(e, 1, "/* %s */", d);
+    Node *x = N(e->g, r);
+    if (e->o && e->o->line_directives && x->loc.first_line)
+        fprintf(e->out, "#line %d \"%s\"\n", x->loc.first_line, e->o->source_path);
+}
+
+/* ------------------------------------------------- elementwise code */
+
+static const char *scalar_expr(E *e, Node *x, char *buf, size_t n)
+{
+    const char *f = e->fs, *T = e->T;
+    char c[64];
+    lit(e, x->f, c, sizeof c);
+    switch (x->op) {
+    case OP_NEG: snprintf(buf, n, "-a"); break;
+    case OP_RELU: snprintf(buf, n, "a > 0 ? a : 0"); break;
+    case OP_SIGMOID: snprintf(buf, n, "1 / (1 + exp%s(-a))", f); break;
+    case OP_TANH: snprintf(buf, n, "tanh%s(a)", f); break;
+    case OP_EXP: snprintf(buf, n, "exp%s(a)", f); break;
+    case OP_LOG: snprintf(buf, n, "log%s(a)", f); break;
+    case OP_SQRT: snprintf(buf, n, "sqrt%s(a)", f); break;
+    case OP_ABS: snprintf(buf, n, "fabs%s(a)", f); break;
+    case OP_SQUARE: snprintf(buf, n, "a * a"); break;
+    case OP_SOFTPLUS: snprintf(buf, n, "a > 0 ? a + log1p%s(exp%s(-a)) : log1p%s(exp%s(a))", f, f, f, f); break;
+    case OP_LEAKY_RELU: snprintf(buf, n, "a > 0 ? a : %s * a", c); break;
+    case OP_ELU: snprintf(buf, n, "a > 0 ? a : %s * expm1%s(a)", c, f); break;
+    case OP_GELU: snprintf(buf, n, "(%s)0.5 * a * (1 + erf%s(a * (%s)0.70710678118654752440))", T, f, T); break;
+    case OP_POWC: snprintf(buf, n, "pow%s(a, %s)", f, c); break;
+    case OP_SIGN: snprintf(buf, n, "(%s)((a > 0) - (a < 0))", T); break;
+    case OP_HUBER: snprintf(buf, n, "fabs%s(a) <= %s ? (%s)0.5 * a * a : %s * (fabs%s(a) - (%s)0.5 * %s)", f, c, T, c, f, T, c); break;
+    case OP_ADD: snprintf(buf, n, "a + b"); break;
+    case OP_SUB: snprintf(buf, n, "a - b"); break;
+    case OP_MUL: snprintf(buf, n, "a * b"); break;
+    case OP_DIV: snprintf(buf, n, "a / b"); break;
+    case OP_EQ: snprintf(buf, n, "(%s)(a == b)", T); break;
+    case OP_RELU_BWD: snprintf(buf, n, "a > 0 ? b : 0"); break;
+    case OP_LEAKY_BWD: snprintf(buf, n, "a > 0 ? b : %s * b", c); break;
+    case OP_ELU_BWD: snprintf(buf, n, "a > 0 ? b : %s * exp%s(a) * b", c, f); break;
+    case OP_GELU_BWD:
+        snprintf(buf, n,
+                 "b * ((%s)0.5 * (1 + erf%s(a * (%s)0.70710678118654752440)) + a * "
+                 "(%s)0.39894228040143267794 * exp%s((%s)-0.5 * a * a))",
+                 T, f, T, T, f, T);
+        break;
+    case OP_HUBER_BWD: snprintf(buf, n, "fabs%s(a) <= %s ? a * b : %s * (%s)((a > 0) - (a < 0)) * b", f, c, c, T); break;
+    case OP_BCE:
+        snprintf(buf, n, "-(b * fmax%s(log%s(a), -100) + (1 - b) * fmax%s(log%s(1 - a), -100))", f, f, f, f);
+        break;
+    case OP_BCE_LOGITS: snprintf(buf, n, "(a > 0 ? a + log1p%s(exp%s(-a)) : log1p%s(exp%s(a))) - b * a", f, f, f, f); break;
+    case OP_EXPAND: case OP_RESHAPE: case OP_CONST: case OP_BATCHN: snprintf(buf, n, "a"); break;
+    default: die("internal error: %s is not elementwise", op_name[x->op]);
+    }
+    return buf;
+}
+
+/* Index expression of an operand of shape t read at the output's loop
+ * indices i0..i(r-1) (NumPy broadcasting). */
+static void bcast_index(Shape out, Shape t, char *buf, size_t n)
+{
+    size_t k = 0;
+    buf[0] = 0;
+    int off = out.rank - t.rank;
+    for (int d = 0; d < t.rank; d++) {
+        if (t.dim[d] == 1)
+            continue;
+        long st = stride(t, d);
+        if (st == 1)
+            k += (size_t)snprintf(buf + k, n - k, "%si%d", k ? " + " : "", d + off);
+        else
+            k += (size_t)snprintf(buf + k, n - k, "%si%d * %ld", k ? " + " : "", d + off, st);
+    }
+    if (!k)
+        snprintf(buf, n, "0");
+}
+
+static void emit_elemwise(E *e, Ref r, const char *dst)
+{
+    Node *x = N(e->g, r);
+    Shape s = x->shape;
+    int nin = op_nin[x->op] ? op_nin[x->op] : 0;
+    Ref in[2] = {x->in[0], x->in[1]};
+    if (x->op == OP_CONST || x->op == OP_BATCHN) {
+        nin = 1;
+        in[0] = r;
+    }
+    char expr[512], tb[64], p[64];
+    scalar_expr(e, x, expr, sizeof expr);
+    /* flat when every operand is the output's shape or a single value */
+    int flat = 1;
+    for (int k = 0; k < nin; k++) {
+        Node *y = N(e->g, in[k]);
+        if (!is_inline(e, in[k]) && !shape_eq(y->shape, s) &&
+            !(shape_numel_static(y->shape) == 1 && !shape_has_batch(y->shape)))
+            flat = 0;
+    }
+    emitf(e, 1, "{");
+    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
+    for (int k = 0; k < nin; k++)
+        if (!is_inline(e, in[k]))
+            emitf(e, 2, "const %s *%c_ = %s;", e->T, 'a' + k, ptr(e, in[k], p, sizeof p));
+    char rd[2][200];
+    if (flat) {
+        for (int k = 0; k < nin; k++) {
+            Node *y = N(e->g, in[k]);
+            if (is_inline(e, in[k]))
+                inline_val(e, in[k], rd[k], sizeof rd[k]);
+            else if (shape_eq(y->shape, s))
+                snprintf(rd[k], sizeof rd[k], "%c_[i]", 'a' + k);
+            else
+                snprintf(rd[k], sizeof rd[k], "%c_[0]", 'a' + k);
+        }
+        emitf(e, 2, "for (size_t i = 0; i < %s; i++) {", total(s, tb, sizeof tb));
+        for (int k = 0; k < nin; k++)
+            emitf(e, 3, "const %s %c = %s;", e->T, 'a' + k, rd[k]);
+        emitf(e, 3, "o[i] = %s;", expr);
+        emitf(e, 2, "}");
+    } else {
+        for (int d = 0; d < s.rank; d++)
+            emitf(e, 2 + d, "for (size_t i%d = 0; i%d < %s; i%d++)%s", d, d,
+                  ext(s.dim[d], tb, sizeof tb), d, d == s.rank - 1 ? " {" : "");
+        int ind = 2 + s.rank;
+        for (int k = 0; k < nin; k++) {
+            char idx[160];
+            if (is_inline(e, in[k])) {
+                inline_val(e, in[k], rd[k], sizeof rd[k]);
+            } else {
+                bcast_index(s, N(e->g, in[k])->shape, idx, sizeof idx);
+                snprintf(rd[k], sizeof rd[k], "%c_[%s]", 'a' + k, idx);
+            }
+            emitf(e, ind, "const %s %c = %s;", e->T, 'a' + k, rd[k]);
+        }
+        char oi[160];
+        bcast_index(s, s, oi, sizeof oi);
+        emitf(e, ind, "o[%s] = %s;", oi, expr);
+        emitf(e, ind - 1, "}");
+    }
+    emitf(e, 1, "}");
+}
+
+/* ---------------------------------------------------- other ops */
+
+static void emit_reduce(E *e, Ref r, const char *dst)
+{
+    Node *x = N(e->g, r);
+    Node *a = N(e->g, x->in[0]);
+    Shape s = a->shape;
+    unsigned mask = (unsigned)x->ia[0];
+    char tb[64], p[64];
+    int ismax = x->op == OP_MAX;
+    /* output strides per input axis: 0 on reduced axes */
+    Shape ko = s; /* keepdims output shape */
+    for (int d = 0; d < s.rank; d++)
+        if (mask & (1u << d))
+            ko.dim[d] = 1;
+    emitf(e, 1, "{");
+    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
+    emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
+    emitf(e, 2, "for (size_t i = 0; i < %s; i++)", total(x->shape, tb, sizeof tb));
+    emitf(e, 3, "o[i] = %s;", ismax ? "-INFINITY" : "0");
+    for (int d = 0; d < s.rank; d++)
+        emitf(e, 2 + d, "for (size_t i%d = 0; i%d < %s; i%d++)%s", d, d, ext(s.dim[d], tb, sizeof tb),
+              d, d == s.rank - 1 ? " {" : "");
+    if (s.rank == 0)
+        emitf(e, 2, "{");
+    int ind = 2 + s.rank;
+    char ii[160], oi[160];
+    bcast_index(s, s, ii, sizeof ii);
+    bcast_index(s, ko, oi, sizeof oi);
+    if (ismax)
+        emitf(e, ind, "if (a_[%s] > o[%s]) o[%s] = a_[%s];", ii, oi, oi, ii);
+    else
+        emitf(e, ind, "o[%s] += a_[%s];", oi, ii);
+    emitf(e, ind - 1 > 1 ? ind - 1 : 2, "}");
+    emitf(e, 1, "}");
+}
+
+static void emit_matmul(E *e, Ref r, const char *dst)
+{
+    Node *x = N(e->g, r);
+    Node *A = N(e->g, x->in[0]), *B = N(e->g, x->in[1]);
+    int ta = x->ia[0], tb = x->ia[1], sum = x->ia[2];
+    Shape sa = A->shape, sb = B->shape, sc = x->shape;
+    int ra = sa.rank, rb = sb.rank;
+    int lda = sa.dim[ra - 1], ldb = sb.dim[rb - 1];
+    int Mr = ta ? sa.dim[ra - 1] : sa.dim[ra - 2];
+    int Kd = ta ? sa.dim[ra - 2] : sa.dim[ra - 1];
+    int Nc = tb ? sb.dim[rb - 2] : sb.dim[rb - 1];
+    int lead = ra == 3 ? sa.dim[0] : rb == 3 ? sb.dim[0] : 0;
+    char M[16], K[16], Ns[16], L[16], tbuf[64], p[64];
+    ext(Mr, M, sizeof M);
+    ext(Kd, K, sizeof K);
+    ext(Nc, Ns, sizeof Ns);
+    emitf(e, 1, "{");
+    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
+    emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
+    emitf(e, 2, "const %s *b_ = %s;", e->T, ptr(e, x->in[1], p, sizeof p));
+    emitf(e, 2, "for (size_t i = 0; i < %s; i++)", total(sc, tbuf, sizeof tbuf));
+    emitf(e, 3, "o[i] = 0;");
+    int ind = 2;
+    if (lead) {
+        ext(lead, L, sizeof L);
+        emitf(e, 2, "for (size_t l = 0; l < %s; l++) {", L);
+        ind = 3;
+        emitf(e, ind, "const %s *A = a_%s;", e->T,
+              ra == 3 ? arena_printf(e->g->arena, " + l * %ld", (long)sa.dim[1] * sa.dim[2]) : "");
+        emitf(e, ind, "const %s *Bm = b_%s;", e->T,
+              rb == 3 ? arena_printf(e->g->arena, " + l * %ld", (long)sb.dim[1] * sb.dim[2]) : "");
+        emitf(e, ind, "%s *C = o%s;", e->T,
+              sum ? "" : arena_printf(e->g->arena, " + l * %ld", (long)sc.dim[1] * sc.dim[2]));
+    } else {
+        emitf(e, ind, "const %s *A = a_;", e->T);
+        emitf(e, ind, "const %s *Bm = b_;", e->T);
+        emitf(e, ind, "%s *C = o;", e->T);
+    }
+    if (!ta && !tb) {
+        emitf(e, ind, "for (size_t i = 0; i < %s; i++)", M);
+        emitf(e, ind + 1, "for (size_t k = 0; k < %s; k++) {", K);
+        emitf(e, ind + 2, "const %s v = A[i * %d + k];", e->T, lda);
+        emitf(e, ind + 2, "for (size_t j = 0; j < %s; j++)", Ns);
+        emitf(e, ind + 3, "C[i * %d + j] += v * Bm[k * %d + j];", Nc, ldb);
+        emitf(e, ind + 1, "}");
+    } else if (ta && !tb) {
+        emitf(e, ind, "for (size_t k = 0; k < %s; k++)", K);
+        emitf(e, ind + 1, "for (size_t i = 0; i < %s; i++) {", M);
+        emitf(e, ind + 2, "const %s v = A[k * %d + i];", e->T, lda);
+        emitf(e, ind + 2, "for (size_t j = 0; j < %s; j++)", Ns);
+        emitf(e, ind + 3, "C[i * %d + j] += v * Bm[k * %d + j];", Nc, ldb);
+        emitf(e, ind + 1, "}");
+    } else {
+        emitf(e, ind, "for (size_t i = 0; i < %s; i++)", M);
+        emitf(e, ind + 1, "for (size_t j = 0; j < %s; j++) {", Ns);
+        emitf(e, ind + 2, "%s s = 0;", e->T);
+        emitf(e, ind + 2, "for (size_t k = 0; k < %s; k++)", K);
+        emitf(e, ind + 3, "s += %s * Bm[j * %d + k];",
+              ta ? arena_printf(e->g->arena, "A[k * %d + i]", lda)
+                 : arena_printf(e->g->arena, "A[i * %d + k]", lda),
+              ldb);
+        emitf(e, ind + 2, "C[i * %d + j] += s;", Nc);
+        emitf(e, ind + 1, "}");
+    }
+    if (lead)
+        emitf(e, 2, "}");
+    emitf(e, 1, "}");
+}
+
+/* rows of the last axis: (number of rows expression, row length) */
+static void rows_of(Shape s, char *buf, size_t n, int *len)
+{
+    Shape t = s;
+    *len = s.dim[s.rank - 1];
+    t.rank--;
+    total(t, buf, n);
+}
+
+static void emit_rowwise(E *e, Ref r, const char *dst)
+{
+    Node *x = N(e->g, r);
+    char rows[64], p[64];
+    int len;
+    Node *z = N(e->g, x->in[0]);
+    const char *f = e->fs;
+    emitf(e, 1, "{");
+    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
+    emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
+    if (x->op == OP_ONEHOT) {
+        int k = x->ia[0];
+        emitf(e, 2, "for (size_t r = 0; r < %s; r++)", total(z->shape, rows, sizeof rows));
+        emitf(e, 3, "for (size_t c = 0; c < %d; c++)", k);
+        emitf(e, 4, "o[r * %d + c] = (%s)((long)a_[r] == (long)c);", k, e->T);
+        emitf(e, 1, "}");
+        return;
+    }
+    rows_of(z->shape, rows, sizeof rows, &len);
+    if (x->op == OP_CE)
+        emitf(e, 2, "const %s *l_ = %s;", e->T, ptr(e, x->in[1], p, sizeof p));
+    emitf(e, 2, "for (size_t r = 0; r < %s; r++) {", rows);
+    emitf(e, 3, "const %s *z = a_ + r * %d;", e->T, len);
+    emitf(e, 3, "%s m = z[0], s = 0;", e->T);
+    emitf(e, 3, "for (size_t c = 1; c < %d; c++)", len);
+    emitf(e, 4, "if (z[c] > m) m = z[c];");
+    emitf(e, 3, "for (size_t c = 0; c < %d; c++)", len);
+    emitf(e, 4, "s += exp%s(z[c] - m);", f);
+    if (x->op == OP_SOFTMAX) {
+        emitf(e, 3, "for (size_t c = 0; c < %d; c++)", len);
+        emitf(e, 4, "o[r * %d + c] = exp%s(z[c] - m) / s;", len, f);
+    } else if (x->op == OP_LOG_SOFTMAX) {
+        emitf(e, 3, "const %s lse = m + log%s(s);", e->T, f);
+        emitf(e, 3, "for (size_t c = 0; c < %d; c++)", len);
+        emitf(e, 4, "o[r * %d + c] = z[c] - lse;", len);
+    } else { /* CE */
+        emitf(e, 3, "long k = (long)l_[r];");
+        emitf(e, 3, "k = k < 0 ? 0 : k >= %d ? %d : k;", len, len - 1);
+        emitf(e, 3, "o[r] = m + log%s(s) - z[k];", f);
+    }
+    emitf(e, 2, "}");
+    emitf(e, 1, "}");
+}
+
+static void emit_transpose(E *e, Ref r, const char *dst)
+{
+    Node *x = N(e->g, r);
+    Shape s = N(e->g, x->in[0])->shape;
+    int R = s.dim[s.rank - 2], Cc = s.dim[s.rank - 1];
+    char lead[64], p[64], Rs[16], Cs[16];
+    Shape t = s;
+    t.rank -= 2;
+    total(t, lead, sizeof lead);
+    ext(R, Rs, sizeof Rs);
+    ext(Cc, Cs, sizeof Cs);
+    long blk = (long)(R == DIM_B ? 0 : R) * (Cc == DIM_B ? 0 : Cc);
+    emitf(e, 1, "{");
+    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
+    emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
+    if (R == DIM_B || Cc == DIM_B) {
+        emitf(e, 2, "for (size_t i = 0; i < %s; i++)", Rs);
+        emitf(e, 3, "for (size_t j = 0; j < %s; j++)", Cs);
+        emitf(e, 4, "o[j * %s + i] = a_[i * %s + j];", Rs, Cs);
+    } else {
+        emitf(e, 2, "for (size_t l = 0; l < %s; l++)", lead);
+        emitf(e, 3, "for (size_t i = 0; i < %d; i++)", R);
+        emitf(e, 4, "for (size_t j = 0; j < %d; j++)", Cc);
+        emitf(e, 5, "o[l * %ld + j * %d + i] = a_[l * %ld + i * %d + j];", blk, R, blk, Cc);
+    }
+    emitf(e, 1, "}");
+}
+
+/* outer count (axes before ax) as an expression */
+static void outer_of(Shape s, int ax, char *buf, size_t n)
+{
+    Shape t = s;
+    t.rank = ax;
+    total(t, buf, n);
+}
+
+static void emit_concat_slice(E *e, Ref r, const char *dst)
+{
+    Node *x = N(e->g, r);
+    int ax = x->ia[0];
+    char outer[64], p[64];
+    emitf(e, 1, "{");
+    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
+    if (x->op == OP_CONCAT) {
+        Shape sa = N(e->g, x->in[0])->shape, sb = N(e->g, x->in[1])->shape;
+        long ia = stride(sa, ax) * sa.dim[ax], ib = stride(sb, ax) * sb.dim[ax];
+        outer_of(x->shape, ax, outer, sizeof outer);
+        emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
+        emitf(e, 2, "const %s *b_ = %s;", e->T, ptr(e, x->in[1], p, sizeof p));
+        emitf(e, 2, "for (size_t r = 0; r < %s; r++) {", outer);
+        emitf(e, 3, "for (size_t j = 0; j < %ld; j++) o[r * %ld + j] = a_[r * %ld + j];", ia, ia + ib, ia);
+        emitf(e, 3, "for (size_t j = 0; j < %ld; j++) o[r * %ld + %ld + j] = b_[r * %ld + j];", ib,
+              ia + ib, ia, ib);
+        emitf(e, 2, "}");
+    } else {
+        Shape si = N(e->g, x->in[0])->shape;
+        long inner = stride(si, ax);
+        outer_of(si, ax, outer, sizeof outer);
+        emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
+        emitf(e, 2, "for (size_t r = 0; r < %s; r++)", outer);
+        emitf(e, 3, "for (size_t j = 0; j < %ld; j++)", (long)x->shape.dim[ax] * inner);
+        emitf(e, 4, "o[r * %ld + j] = a_[r * %ld + %ld + j];", (long)x->shape.dim[ax] * inner,
+              (long)si.dim[ax] * inner, (long)x->ia[1] * inner);
+    }
+    emitf(e, 1, "}");
+}
+
+static void emit_gather(E *e, Ref r, const char *dst)
+{
+    Node *x = N(e->g, r);
+    Model *m = e->m;
+    Sym *y = x->op == OP_INPUT ? m->inputs[x->ia[0]] : m->targets[x->ia[0]];
+    size_t row = x->op == OP_INPUT ? m->input_size : m->target_size;
+    int k = shape_numel_static(x->shape);
+    emitf(e, 1, "for (size_t r = 0; r < n; r++)");
+    emitf(e, 2, "for (size_t j = 0; j < %d; j++)", k);
+    emitf(e, 3, "%s[r * %d + j] = %s[r * %zu + %zu + j];", dst, k, x->op == OP_INPUT ? "x" : "y",
+          row, y->offset);
+}
+
+static void emit_node(E *e, Ref r)
+{
+    Node *x = N(e->g, r);
+    Slot *s = &e->p->slot[r];
+    if (s->home == H_PARAMS || s->home == H_X || s->home == H_Y || s->home == H_INLINE ||
+        s->home == H_ALIAS)
+        return;
+    comment(e, r);
+    const char *dst = e->var[r];
+    switch (x->op) {
+    case OP_INPUT: case OP_TARGET: emit_gather(e, r, dst); break;
+    case OP_SUM: case OP_MAX: emit_reduce(e, r, dst); break;
+    case OP_MATMUL: emit_matmul(e, r, dst); break;
+    case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_CE: case OP_ONEHOT: emit_rowwise(e, r, dst); break;
+    case OP_TRANSPOSE: emit_transpose(e, r, dst); break;
+    case OP_CONCAT: case OP_SLICE: emit_concat_slice(e, r, dst); break;
+    case OP_PARAM: unreachable();
+    default: emit_elemwise(e, r, dst); break;
+    }
+}
+
+/* copies node r (any home) into dst, n examples if batched */
+static void emit_copy(E *e, Ref r, const char *dst, int per_example)
+{
+    Node *x = N(e->g, r);
+    char tb[64], p[64], v[64];
+    int k = shape_numel_static(x->shape);
+    if (is_inline(e, r)) {
+        inline_val(e, r, v, sizeof v);
+        emitf(e, 1, "for (size_t i = 0; i < %s; i++) %s[i] = %s;",
+              per_example ? arena_printf(e->g->arena, "n * %d", k) : total(x->shape, tb, sizeof tb), dst, v);
+        return;
+    }
+    ptr(e, r, p, sizeof p);
+    if (per_example && !shape_has_batch(x->shape)) {
+        emitf(e, 1, "for (size_t r = 0; r < n; r++)");
+        emitf(e, 2, "for (size_t j = 0; j < %d; j++) %s[r * %d + j] = %s[j];", k, dst, k, p);
+    } else {
+        emitf(e, 1, "for (size_t i = 0; i < %s; i++) %s[i] = %s[i];", total(x->shape, tb, sizeof tb), dst, p);
+    }
+}
+
+/* ------------------------------------------------------- functions */
+
+static void declare_vars(E *e)
+{
+    char sh[64], l[96];
+    for (int i = 0; i < e->p->norder; i++) {
+        Ref r = e->p->order[i];
+        Slot *s = &e->p->slot[r];
+        const char *where = NULL;
+        if (s->home == H_WORK)
+            where = arena_printf(e->g->arena, "w + %zu", s->offset);
+        else if (s->home == H_GRAD)
+            where = arena_printf(e->g->arena, "grad + %zu", s->offset);
+        else if (s->home == H_OUT)
+            where = "out";
+        if (!where)
+            continue;
+        emitf(e, 1, "%s *const %s = %s; /* %s %s */", e->T, e->var[r], where,
+              node_label(e->m, r, l, sizeof l), shape_str(N(e->g, r)->shape, sh, sizeof sh));
+    }
+}
+
+static void emit_fn(E *e, FnKind fn)
+{
+    Model *m = e->m;
+    const char *T = e->T;
+    name_vars(e);
+    const char *P = e->prefix;
+    if (fn == FN_LOSS)
+        fprintf(e->out, "%s %sloss(const %s *params, const %s *x, const %s *y, size_t n, void *work)\n{\n",
+                T, P, T, T, T);
+    else if (fn == FN_LOSS_GRAD)
+        fprintf(e->out,
+                "%s %sloss_grad(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n"
+                "        void *work)\n{\n",
+                T, P, T, T, T, T);
+    else
+        fprintf(e->out, "void %spredict(const %s *params, const %s *x, size_t n, %s *out, void *work)\n{\n",
+                P, T, T, T);
+    emitf(e, 1, "%s *const w = (%s *)work;", T, T);
+    if (fn == FN_PREDICT) {
+        emitf(e, 1, "(void)params; (void)x; (void)w;");
+        emitf(e, 1, "if (n == 0 || n > %sMAX_BATCH) return;", e->PREFIX);
+    } else {
+        emitf(e, 1, "(void)params; (void)x; (void)y; (void)w;");
+        emitf(e, 1, "if (n == 0 || n > %sMAX_BATCH) return NAN;", e->PREFIX);
+    }
+    declare_vars(e);
+    fprintf(e->out, "\n    // ---- forward\n");
+    int bw = 0;
+    for (int i = 0; i < e->p->norder; i++) {
+        Ref r = e->p->order[i];
+        if (N(e->g, r)->backward && !bw) {
+            fprintf(e->out, "\n    // ---- backward\n");
+            bw = 1;
+        }
+        emit_node(e, r);
+    }
+    char p[64];
+    if (fn == FN_LOSS_GRAD) {
+        int hdr = 0;
+        for (int i = 0; i < m->nparams; i++) {
+            Ref r = m->grads[i];
+            Sym *y = m->params[i];
+            int n = shape_numel_static(y->shape);
+            if (r && e->p->slot[r].home == H_GRAD && e->p->slot[r].offset == y->offset)
+                continue;
+            if (!hdr++)
+                fprintf(e->out, "\n    // ---- gradients not computed in place\n");
+            if (!r) {
+                emitf(e, 1, "for (size_t i = 0; i < %d; i++) grad[%zu + i] = 0; /* d_%s: %s */", n,
+                      y->offset, y->name, "does not reach the objective");
+            } else {
+                emit_copy(e, r, arena_printf(e->g->arena, "(grad + %zu)", y->offset), 0);
+            }
+        }
+    }
+    if (fn == FN_PREDICT) {
+        if (e->p->slot[m->output].home != H_OUT)
+            emit_copy(e, m->output, "out", 1);
+    } else {
+        Ref r = m->loss;
+        if (is_inline(e, r))
+            emitf(e, 1, "return %s;", inline_val(e, r, p, sizeof p));
+        else
+            emitf(e, 1, "return %s[0];", ptr(e, r, p, sizeof p));
+    }
+    fprintf(e->out, "}\n\n");
+}
+
+static void emit_init(E *e)
+{
+    Model *m = e->m;
+    const char *T = e->T, *P = e->prefix;
+    fprintf(e->out,
+            "/* splitmix64: the initialisers' random numbers, the same on every machine */\n"
+            "static uint64_t %snext(uint64_t *s)\n{\n"
+            "    uint64_t z = (*s += 0x9E3779B97F4A7C15u);\n"
+            "    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;\n"
+            "    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;\n"
+            "    return z ^ (z >> 31);\n}\n\n"
+            "/* uniform in (0, 1) */\n"
+            "static double %suniform(uint64_t *s)\n{\n"
+            "    return ((double)(%snext(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);\n}\n\n"
+            "/* standard normal, Box-Muller */\n"
+            "static double %snormal(uint64_t *s)\n{\n"
+            "    double u = %suniform(s), v = %suniform(s);\n"
+            "    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);\n}\n\n",
+            P, P, P, P, P, P);
+    fprintf(e->out, "void %sinit(%s *params, uint64_t seed)\n{\n", P, T);
+    emitf(e, 1, "uint64_t s;");
+    emitf(e, 1, "(void)s; (void)seed;");
+    for (int i = 0; i < m->nparams; i++) {
+        Sym *y = m->params[i];
+        int n = shape_numel_static(y->shape);
+        int fan_out = y->shape.rank ? y->shape.dim[0] : 1;
+        int fan_in = y->shape.rank > 1 ? n / fan_out : fan_out;
+        char sh[64];
+        shape_str(y->shape, sh, sizeof sh);
+        const char *val;
+        switch (y->init) {
+        case INIT_ZEROS: val = "0"; break;
+        case INIT_ONES: val = "1"; break;
+        case INIT_CONST: val = arena_printf(e->g->arena, "%.17g", y->init_a); break;
+        case INIT_NORMAL:
+            val = arena_printf(e->g->arena, "%.17g + %.17g * %snormal(&s)", y->init_a, y->init_b, P);
+            break;
+        case INIT_UNIFORM:
+            val = arena_printf(e->g->arena, "%.17g + %.17g * %suniform(&s)", y->init_a,
+                               y->init_b - y->init_a, P);
+            break;
+        case INIT_XAVIER:
+            val = arena_printf(e->g->arena, "%.17g * (2 * %suniform(&s) - 1)",
+                               sqrt(6.0 / (fan_in + fan_out)), P);
+            break;
+        default: /* he */
+            val = arena_printf(e->g->arena, "%.17g * %snormal(&s)", sqrt(2.0 / fan_in), P);
+            break;
+        }
+        static const char *const iname[] = {"zeros", "ones", "const", "normal", "uniform", "xavier", "he"};
+        emitf(e, 1, "/* %s %s, %s */", y->name, sh, iname[y->init]);
+        if (y->init != INIT_ZEROS && y->init != INIT_ONES && y->init != INIT_CONST)
+            emitf(e, 1, "s = seed ^ (0x%016llXu * %du);", 0xD1B54A32D192ED03ull, i + 1);
+        emitf(e, 1, "for (size_t i = 0; i < %d; i++)", n);
+        emitf(e, 2, "params[%zu + i] = (%s)(%s);", y->offset, T, val);
+    }
+    fprintf(e->out, "}\n\n");
+}
+
+static void prefixes(E *e, Model *m)
+{
+    Arena *a = m->g.arena;
+    e->prefix = arena_printf(a, "%s_", m->cname);
+    char *P = arena_printf(a, "%s_", m->cname);
+    for (char *q = P; *q; q++)
+        *q = (char)toupper((unsigned char)*q);
+    e->PREFIX = P;
+}
+
+static size_t workspace_bytes(Model *m, Plan plans[FN_COUNT])
+{
+    size_t w = 0;
+    for (int i = 0; i < FN_COUNT; i++)
+        if (plans[i].work_elems > w)
+            w = plans[i].work_elems;
+    w *= m->is_double ? 8 : 4;
+    return w < 64 ? 64 : w;
+}
+
+static void header_comment(E *e, const char *what)
+{
+    Model *m = e->m;
+    fprintf(e->out, "/* %s%s: generated by gradc %s from %s; do not edit.\n", m->cname, what,
+            GRADC_VERSION, e->o && e->o->source_path ? e->o->source_path : "a model");
+    if (e->o && e->o->cmdline)
+        fprintf(e->out, " * command: %s\n", e->o->cmdline);
+    fprintf(e->out, " * model hash: %016llx */\n", (unsigned long long)model_hash(m));
+}
+
+void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
+{
+    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL};
+    prefixes(&e, m);
+    const char *T = e.T, *P = e.prefix, *U = e.PREFIX;
+    header_comment(&e, ".h");
+    fprintf(out, "#ifndef %sH\n#define %sH\n\n#include <stddef.h>\n#include <stdint.h>\n\n", U, U);
+    fprintf(out, "#define %sPARAM_COUNT %zu /* %ss, all params in declaration order, row-major */\n", U,
+            m->param_count, T);
+    fprintf(out, "#define %sINPUT_SIZE %zu /* %ss per example, all inputs in order */\n", U, m->input_size, T);
+    fprintf(out, "#define %sTARGET_SIZE %zu /* per example; a class target counts as one */\n", U,
+            m->target_size);
+    fprintf(out, "#define %sOUTPUT_SIZE %zu\n", U, m->output_size);
+    fprintf(out, "#define %sMAX_BATCH %d /* the compiled batch; any n <= it works */\n", U, m->batch);
+    fprintf(out, "#define %sWORKSPACE_BYTES %zu /* scratch for one call, caller-provided */\n\n", U,
+            workspace_bytes(m, plans));
+    fprintf(out, "/* params: offsets and sizes */\n");
+    for (int i = 0; i < m->nparams; i++) {
+        Sym *y = m->params[i];
+        const char *nm = mangle(m->g.arena, "", y->name);
+        char *up = arena_strdup(m->g.arena, nm);
+        for (char *q = up; *q; q++)
+            *q = (char)toupper((unsigned char)*q);
+        char sh[64];
+        fprintf(out, "#define %sPARAM_%s_OFFSET %zu /* %s %s */\n", U, up, y->offset, y->name,
+                shape_str(y->shape, sh, sizeof sh));
+        fprintf(out, "#define %sPARAM_%s_SIZE %d\n", U, up, shape_numel_static(y->shape));
+    }
+    fprintf(out, "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
+    fprintf(out, "void %sinit(%s *params, uint64_t seed); /* the declared initialisers */\n", P, T);
+    fprintf(out, "%s %sloss(const %s *params, const %s *x, const %s *y, size_t n, void *work);\n", T, P, T, T, T);
+    fprintf(out, "%s %sloss_grad(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n    void *work);\n",
+            T, P, T, T, T, T);
+    fprintf(out, "void %spredict(const %s *params, const %s *x, size_t n, %s *out, void *work);\n", P, T, T, T);
+    fprintf(out, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
+}
+
+void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
+{
+    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL};
+    prefixes(&e, m);
+    header_comment(&e, ".c");
+    fprintf(out, "#include \"%s.h\"\n\n#include <math.h>\n\n", m->cname);
+    emit_init(&e);
+    static const FnKind order[] = {FN_LOSS, FN_LOSS_GRAD, FN_PREDICT};
+    for (int i = 0; i < 3; i++) {
+        e.p = &plans[order[i]];
+        emit_fn(&e, order[i]);
+    }
+}
+
+void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out)
+{
+    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", NULL, NULL, NULL, NULL};
+    prefixes(&e, m);
+    const char *P = e.prefix, *U = e.PREFIX;
+    fprintf(out, "/* %s_main.c: generated by gradc %s; the model described to the runtime. */\n",
+            m->cname, GRADC_VERSION);
+    fprintf(out, "#include \"%s.h\"\n#include \"gradc_rt.h\"\n\n", m->cname);
+    fprintf(out, "static const grt_param_info params[] = {\n");
+    for (int i = 0; i < m->nparams; i++) {
+        Sym *y = m->params[i];
+        fprintf(out, "    {\"%s\", %d, {", y->name, y->shape.rank);
+        for (int d = 0; d < y->shape.rank; d++)
+            fprintf(out, "%s%d", d ? ", " : "", y->shape.dim[d]);
+        if (!y->shape.rank)
+            fprintf(out, "0");
+        fprintf(out, "}, %zu, %d},\n", y->offset, shape_numel_static(y->shape));
+    }
+    if (!m->nparams)
+        fprintf(out, "    {\"\", 0, {0}, 0, 0},\n");
+    fprintf(out, "};\n\nstatic const grt_io_info inputs[] = {\n");
+    for (int i = 0; i < m->ninputs; i++)
+        fprintf(out, "    {\"%s\", %d, 0},\n", m->inputs[i]->name, shape_numel_static(m->inputs[i]->shape));
+    if (!m->ninputs)
+        fprintf(out, "    {\"\", 0, 0},\n");
+    fprintf(out, "};\n\nstatic const grt_io_info targets[] = {\n");
+    for (int i = 0; i < m->ntargets; i++) {
+        Sym *y = m->targets[i];
+        fprintf(out, "    {\"%s\", %d, %d},\n", y->name, y->nclasses ? 1 : shape_numel_static(y->shape),
+                y->nclasses);
+    }
+    if (!m->ntargets)
+        fprintf(out, "    {\"\", 0, 0},\n");
+    double ff = 0, fb = 0;
+    model_flops(m, &ff, &fb);
+    TrainConfig *t = &m->train;
+    fprintf(out, "};\n\nstatic const grt_model model = {\n");
+    fprintf(out, "    \"%s\", 0x%016llxull,\n", m->name, (unsigned long long)model_hash(m));
+    fprintf(out, "    %sPARAM_COUNT, %sINPUT_SIZE, %sTARGET_SIZE, %sOUTPUT_SIZE, %sMAX_BATCH,\n", U, U, U, U, U);
+    fprintf(out, "    %sWORKSPACE_BYTES,\n", U);
+    fprintf(out, "    %d, params, %d, inputs, %d, targets,\n", m->nparams, m->ninputs, m->ntargets);
+    fprintf(out, "    %d, %d, %d, %.17g, %d,\n",
+            m->target_kind == TK_CLASS ? 2 : m->target_kind == TK_REAL ? 1 : 0, m->nclasses, m->binary,
+            m->threshold, m->maximize);
+    fprintf(out, "    %.17g, %.17g,\n", ff, fb);
+    fprintf(out, "    {%d, %.17g, %.17g, %.17g, %.17g, %.17g, %d, %d, %d, %lluu, %d, %.17g, %.17g, %.17g, %.17g, %.17g, %d},\n",
+            (int)t->opt, t->lr, t->beta1, t->beta2, t->eps, t->opt_wd, t->batch, t->epochs, t->shuffle,
+            (unsigned long long)t->seed, (int)t->sched, t->sched_a, t->sched_b, t->clip, t->weight_decay,
+            t->validate, t->patience);
+    fprintf(out, "    %sinit, %sloss, %sloss_grad, %spredict,\n};\n\n", P, P, P, P);
+    fprintf(out, "int main(int argc, char **argv)\n{\n    return grt_main(argc, argv, &model);\n}\n");
+    (void)plans;
+}
+
+uint64_t model_hash(const Model *m)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+#define H(byte) (h = (h ^ (uint8_t)(byte)) * 0x100000001b3ull)
+    H(m->is_double ? 8 : 4);
+    for (int i = 0; i < m->nparams; i++) {
+        for (const char *q = m->params[i]->name; *q; q++)
+            H(*q);
+        H(0);
+        Shape s = m->params[i]->shape;
+        for (int d = 0; d < s.rank; d++)
+            for (int k = 0; k < 4; k++)
+                H((unsigned)s.dim[d] >> (8 * k));
+        H(0xff);
+    }
+    for (size_t k = 0; k < 8; k++)
+        H(m->input_size >> (8 * k));
+    for (size_t k = 0; k < 8; k++)
+        H(m->target_size >> (8 * k));
+#undef H
+    return h;
+}

@@ -1,0 +1,284 @@
+/*
+ * emit_text.c: the graph as text, for people: --emit=graph (one node a
+ * line, as the IR holds it), --emit=grad (the backward pass as equations in
+ * the forward names, one line per adjoint, in the order they are computed)
+ * and --emit=stats (what a training step costs).
+ */
+#include "gradc.h"
+
+#include <string.h>
+
+/* ----------------------------------------------------------- graph */
+
+void emit_graph(Model *m, FILE *out, int with_backward)
+{
+    Graph *g = &m->g;
+    char sh[64], l[96];
+    for (Ref r = 1; r < g->n; r++) {
+        Node *x = N(g, r);
+        if (x->backward && !with_backward)
+            continue;
+        fprintf(out, "%%%d = %s", r, op_name[x->op]);
+        for (int i = 0; i < op_nin[x->op]; i++)
+            fprintf(out, "%s%%%d", i ? ", " : " ", x->in[i]);
+        switch (x->op) {
+        case OP_CONST: fprintf(out, " %.17g", x->f); break;
+        case OP_INPUT: case OP_TARGET: case OP_PARAM: fprintf(out, " #%d", x->ia[0]); break;
+        case OP_LEAKY_RELU: case OP_ELU: case OP_POWC: case OP_HUBER: case OP_LEAKY_BWD:
+        case OP_ELU_BWD: case OP_HUBER_BWD:
+            fprintf(out, " f=%.17g", x->f);
+            break;
+        case OP_SUM: case OP_MAX: fprintf(out, " axes=0x%x keep=%d", x->ia[0], x->ia[1]); break;
+        case OP_MATMUL:
+            fprintf(out, " ta=%d tb=%d sum=%d", x->ia[0], x->ia[1], x->ia[2]);
+            break;
+        case OP_CONCAT: fprintf(out, " axis=%d", x->ia[0]); break;
+        case OP_SLICE: fprintf(out, " axis=%d start=%d", x->ia[0], x->ia[1]); break;
+        case OP_ONEHOT: fprintf(out, " classes=%d", x->ia[0]); break;
+        default: break;
+        }
+        fprintf(out, " : %s", shape_str(x->shape, sh, sizeof sh));
+        if (x->name || x->adj_of)
+            fprintf(out, "  (%s)", node_label(m, r, l, sizeof l));
+        if (x->loc.first_line)
+            fprintf(out, "  @%d:%d", x->loc.first_line, x->loc.first_column);
+        fprintf(out, "%s\n", x->backward ? "  [backward]" : "");
+    }
+    fprintf(out, "loss = %%%d\noutput = %%%d\n", m->loss, m->output);
+    if (with_backward && m->grads)
+        for (int i = 0; i < m->nparams; i++)
+            fprintf(out, "dL/d%s = %%%d\n", m->params[i]->name, m->grads[i]);
+}
+
+/* ------------------------------------------------------------ grad */
+
+typedef struct Txt {
+    char *buf;
+    size_t len, cap;
+} Txt;
+
+static void put(Txt *t, const char *s)
+{
+    size_t n = strlen(s);
+    if (t->len + n + 1 > t->cap) {
+        t->cap = (t->len + n + 1) * 2;
+        t->buf = xrealloc(t->buf, t->cap);
+    }
+    memcpy(t->buf + t->len, s, n + 1);
+    t->len += n;
+}
+
+static int named(Model *m, Ref r)
+{
+    Node *x = N(&m->g, r);
+    if (x->op == OP_CONST || x->op == OP_BATCHN)
+        return 0;
+    return x->name || (x->adj_of && N(&m->g, x->adj_of)->name) ||
+           x->op == OP_INPUT || x->op == OP_TARGET || x->op == OP_PARAM;
+}
+
+static int atomic(Model *m, Ref r)
+{
+    Node *x = N(&m->g, r);
+    while (x->op == OP_EXPAND || x->op == OP_RESHAPE)
+        x = N(&m->g, x->in[0]);
+    return named(m, r) || x->op == OP_CONST || x->op == OP_BATCHN || !(op_flags[x->op] & OPF_ELEMWISE);
+}
+
+static void infix(Model *m, Ref r, Ref top, Txt *t, int depth);
+
+static void operand(Model *m, Ref r, Ref top, Txt *t, int depth)
+{
+    int paren = !atomic(m, r) && N(&m->g, r)->op != OP_NEG;
+    if (paren)
+        put(t, "(");
+    infix(m, r, top, t, depth);
+    if (paren)
+        put(t, ")");
+}
+
+static void infix(Model *m, Ref r, Ref top, Txt *t, int depth)
+{
+    Node *x = N(&m->g, r);
+    char b[128];
+    if ((r != top && named(m, r)) || depth > 12) {
+        put(t, node_label(m, r, b, sizeof b));
+        return;
+    }
+    Ref a = x->in[0], c = x->in[1];
+    switch (x->op) {
+    case OP_CONST:
+        snprintf(b, sizeof b, "%g", x->f);
+        put(t, b);
+        return;
+    case OP_BATCHN: put(t, "n"); return;
+    case OP_EXPAND: case OP_RESHAPE: infix(m, a, top, t, depth + 1); return;
+    case OP_NEG: put(t, "-"); operand(m, a, top, t, depth + 1); return;
+    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: {
+        static const char *const sym[] = {" + ", " - ", "·", " / "};
+        int k = x->op == OP_ADD ? 0 : x->op == OP_SUB ? 1 : x->op == OP_MUL ? 2 : 3;
+        /* scalar factors last, as written by hand: x·2/n */
+        if (x->op == OP_MUL && N(&m->g, a)->shape.rank == 0 && N(&m->g, c)->shape.rank != 0) {
+            Ref tmp = a;
+            a = c;
+            c = tmp;
+        }
+        operand(m, a, top, t, depth + 1);
+        put(t, sym[k]);
+        operand(m, c, top, t, depth + 1);
+        return;
+    }
+    case OP_MATMUL:
+        operand(m, a, top, t, depth + 1);
+        if (x->ia[0])
+            put(t, "ᵀ");
+        put(t, " · ");
+        operand(m, c, top, t, depth + 1);
+        if (x->ia[1])
+            put(t, "ᵀ");
+        if (x->ia[2])
+            put(t, " (summed over the batch)");
+        return;
+    case OP_TRANSPOSE: operand(m, a, top, t, depth + 1); put(t, "ᵀ"); return;
+    case OP_RELU_BWD:
+        operand(m, c, top, t, depth + 1);
+        put(t, " ⊙ [");
+        infix(m, a, top, t, depth + 1);
+        put(t, " > 0]");
+        return;
+    case OP_SUM: {
+        Shape in = N(&m->g, a)->shape;
+        if (shape_has_batch(in) && x->ia[0] == 1)
+            put(t, "Σ_batch ");
+        else
+            put(t, "sum ");
+        operand(m, a, top, t, depth + 1);
+        return;
+    }
+    default:
+        break;
+    }
+    put(t, op_name[x->op]);
+    put(t, "(");
+    for (int i = 0; i < op_nin[x->op]; i++) {
+        if (i)
+            put(t, ", ");
+        infix(m, x->in[i], top, t, depth + 1);
+    }
+    put(t, ")");
+}
+
+void emit_grad(Model *m, FILE *out)
+{
+    Graph *g = &m->g;
+    Plan p;
+    plan_build(m, FN_LOSS_GRAD, &p);
+    char l[128], sh[64];
+    Txt t = {0};
+    fprintf(out, "# the backward pass of %s, in the order it is computed\n", m->name);
+    Txt fwd = {0};
+    put(&fwd, "");
+    infix(m, m->loss, m->loss, &fwd, 0);
+    fprintf(out, "L = %s\n", fwd.buf);
+    free(fwd.buf);
+    for (int i = 0; i < p.norder; i++) {
+        Ref r = p.order[i];
+        Node *x = N(g, r);
+        int is_grad = 0;
+        for (int k = 0; k < m->nparams; k++)
+            if (m->grads[k] == r)
+                is_grad = 1;
+        if (!x->backward || (!x->adj_of && !is_grad))
+            continue;
+        t.len = 0;
+        put(&t, "");
+        infix(m, r, r, &t, 0);
+        const char *lab = node_label(m, r, l, sizeof l);
+        fprintf(out, "%s = %s   %s", lab, t.buf, shape_str(x->shape, sh, sizeof sh));
+        for (int k = 0; k < m->nparams; k++)
+            if (m->grads[k] == r && strcmp(lab + (strncmp(lab, "dL/d", 4) ? 0 : 4), m->params[k]->name))
+                fprintf(out, "   (= dL/d%s)", m->params[k]->name);
+        if (x->loc.first_line)
+            fprintf(out, "   line %d", x->loc.first_line);
+        fprintf(out, "\n");
+    }
+    for (int k = 0; k < m->nparams; k++)
+        if (!m->grads[k])
+            fprintf(out, "dL/d%s = 0   (%s does not reach the objective)\n", m->params[k]->name,
+                    m->params[k]->name);
+    free(t.buf);
+}
+
+/* ----------------------------------------------------------- stats */
+
+static double node_flops(Graph *g, Ref r, int batch)
+{
+    Node *x = N(g, r);
+    double n = shape_numel_static(x->shape) * (shape_has_batch(x->shape) ? batch : 1);
+    switch (x->op) {
+    case OP_INPUT: case OP_TARGET: case OP_PARAM: case OP_CONST: case OP_BATCHN:
+    case OP_RESHAPE: case OP_EXPAND: case OP_TRANSPOSE: case OP_CONCAT: case OP_SLICE:
+    case OP_ONEHOT:
+        return 0;
+    case OP_MATMUL: {
+        Node *a = N(g, x->in[0]);
+        int ra = a->shape.rank;
+        int k = x->ia[0] ? a->shape.dim[ra - 2] : a->shape.dim[ra - 1];
+        double kk = k == DIM_B ? batch : k;
+        double out = n;
+        if (x->ia[2]) {
+            int lead = a->shape.rank == 3 ? a->shape.dim[0] : N(g, x->in[1])->shape.dim[0];
+            out *= lead == DIM_B ? batch : lead;
+        }
+        return 2 * out * kk;
+    }
+    case OP_SUM: case OP_MAX: {
+        Node *a = N(g, x->in[0]);
+        return shape_numel_static(a->shape) * (shape_has_batch(a->shape) ? batch : 1);
+    }
+    case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_CE: {
+        Node *a = N(g, x->in[0]);
+        return 4.0 * shape_numel_static(a->shape) * (shape_has_batch(a->shape) ? batch : 1);
+    }
+    default:
+        return n;
+    }
+}
+
+void model_flops(Model *m, double *fwd, double *bwd)
+{
+    Plan p;
+    plan_build(m, FN_LOSS_GRAD, &p);
+    double f = 0, b = 0;
+    for (int i = 0; i < p.norder; i++) {
+        Ref r = p.order[i];
+        double c = node_flops(&m->g, r, m->batch);
+        if (N(&m->g, r)->backward)
+            b += c;
+        else
+            f += c;
+    }
+    *fwd = f / m->batch;
+    *bwd = b / m->batch;
+}
+
+void emit_stats(Model *m, Plan plans[FN_COUNT], FILE *out)
+{
+    double f, b;
+    model_flops(m, &f, &b);
+    size_t es = m->is_double ? 8 : 4;
+    double upd = 2.0 * (double)m->param_count;
+    fprintf(out, "model %s: %zu params, compiled batch %d, %s\n", m->name, m->param_count, m->batch,
+            m->is_double ? "double" : "float");
+    fprintf(out, "flops per example: forward %.0f, backward %.0f, ratio backward/forward %.2f\n", f, b,
+            f > 0 ? b / f : 0);
+    fprintf(out, "flops per step of %d examples: forward %.0f, backward %.0f, sgd update %.0f\n", m->batch,
+            f * m->batch, b * m->batch, upd);
+    fprintf(out, "forward-mode gradient (one pass per parameter): %.0f flops per example, %.0fx backprop\n",
+            f * (double)m->param_count, (f + b) > 0 ? f * (double)m->param_count / (f + b) : 0);
+    static const char *const fn[] = {"loss", "loss_grad", "predict"};
+    for (int i = 0; i < FN_COUNT; i++)
+        fprintf(out, "workspace %-9s: %zu bytes with buffer reuse, %zu without\n", fn[i],
+                plans[i].work_elems * es, plans[i].work_noreuse * es);
+    fprintf(out, "params %zu bytes, gradient %zu bytes\n", m->param_count * es, m->param_count * es);
+}

@@ -1,0 +1,283 @@
+/*
+ * grad.c: symbolic reverse mode.
+ *
+ * The adjoint of the loss is seeded with 1; the forward nodes are walked
+ * backwards (their array order is topological), and each node that carries
+ * an adjoint hands its operands their contributions through the op's
+ * gradient rule. A node used in several places receives several
+ * contributions, which are summed with `add` nodes. Rules build new nodes of
+ * the same graph through the hash-consing constructor, so the backward graph
+ * reuses forward values (yhat in yhat - y) and shares its own subexpressions.
+ *
+ * Only nodes that depend on a parameter get adjoints: no work is spent on
+ * the gradients of inputs, targets or constants.
+ */
+#include "gradc.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct Grad {
+    Model *m;       /* the model */
+    Graph *g;       /* its graph */
+    Ref *adj;       /* adjoint per forward node, 0 for none yet */
+    unsigned char *needs; /* forward node depends on a parameter */
+} Grad;
+
+static void contribute(Grad *G, Ref x, Ref d, Loc loc)
+{
+    Graph *g = G->g;
+    if (!x || !G->needs[x] || !d)
+        return;
+    d = g_unbroadcast(g, d, N(g, x)->shape, loc);
+    G->adj[x] = G->adj[x] ? g_binary(g, OP_ADD, G->adj[x], d, loc) : d;
+}
+
+static Ref C(Graph *g, double v, Loc loc)
+{
+    return g_const(g, v, loc);
+}
+
+/* keepdims shape of a reduction's output, for broadcasting back */
+static Shape keep_shape(Node *x, Shape in)
+{
+    Shape s = in;
+    for (int i = 0; i < in.rank; i++)
+        if ((unsigned)x->ia[0] & (1u << i))
+            s.dim[i] = 1;
+    return s;
+}
+
+/* The adjoint of a matmul operand: dC against the other operand, with the
+ * batch summed away when the operand has none. */
+static Ref mm(Graph *g, Ref a, Ref b, int ta, int tb, Ref target, Loc loc)
+{
+    int sum = N(g, target)->shape.rank == 2 &&
+              (N(g, a)->shape.rank == 3 || N(g, b)->shape.rank == 3);
+    return g_matmul_sum(g, a, b, ta, tb, sum, loc);
+}
+
+static void rule(Grad *G, Ref r)
+{
+    Graph *g = G->g;
+    Node x = *N(g, r); /* a copy: the node array may move */
+    Ref dy = G->adj[r];
+    Ref a = x.in[0], b = x.in[1];
+    Loc l = x.loc;
+    switch (x.op) {
+    case OP_INPUT: case OP_TARGET: case OP_PARAM: case OP_CONST: case OP_BATCHN:
+    case OP_SIGN: case OP_EQ: case OP_ONEHOT:
+        return;
+    case OP_NEG:
+        contribute(G, a, g_unary(g, OP_NEG, dy, l), l);
+        return;
+    case OP_RELU:
+        /* y > 0 exactly where x > 0: the saved output serves */
+        contribute(G, a, g_binary(g, OP_RELU_BWD, r, dy, l), l);
+        return;
+    case OP_SIGMOID: /* dy * y * (1 - y) */
+        contribute(G, a,
+                   g_binary(g, OP_MUL, dy,
+                            g_binary(g, OP_MUL, r, g_binary(g, OP_SUB, C(g, 1, l), r, l), l), l),
+                   l);
+        return;
+    case OP_TANH: /* dy * (1 - y^2) */
+        contribute(G, a,
+                   g_binary(g, OP_MUL, dy,
+                            g_binary(g, OP_SUB, C(g, 1, l), g_unary(g, OP_SQUARE, r, l), l), l),
+                   l);
+        return;
+    case OP_EXP:
+        contribute(G, a, g_binary(g, OP_MUL, dy, r, l), l);
+        return;
+    case OP_LOG:
+        contribute(G, a, g_binary(g, OP_DIV, dy, a, l), l);
+        return;
+    case OP_SQRT: /* dy / (2 y) */
+        contribute(G, a, g_binary(g, OP_DIV, dy, g_binary(g, OP_MUL, C(g, 2, l), r, l), l), l);
+        return;
+    case OP_ABS:
+        contribute(G, a, g_binary(g, OP_MUL, dy, g_unary(g, OP_SIGN, a, l), l), l);
+        return;
+    case OP_SQUARE: /* 2 x dy */
+        contribute(G, a, g_binary(g, OP_MUL, g_binary(g, OP_MUL, C(g, 2, l), a, l), dy, l), l);
+        return;
+    case OP_POWC: /* c x^(c-1) dy */
+        contribute(G, a,
+                   g_binary(g, OP_MUL,
+                            g_binary(g, OP_MUL, C(g, x.f, l), g_unary_f(g, OP_POWC, a, x.f - 1, l), l),
+                            dy, l),
+                   l);
+        return;
+    case OP_SOFTPLUS:
+        contribute(G, a, g_binary(g, OP_MUL, dy, g_unary(g, OP_SIGMOID, a, l), l), l);
+        return;
+    case OP_LEAKY_RELU:
+        contribute(G, a, g_binary_f(g, OP_LEAKY_BWD, a, dy, x.f, l), l);
+        return;
+    case OP_ELU:
+        contribute(G, a, g_binary_f(g, OP_ELU_BWD, a, dy, x.f, l), l);
+        return;
+    case OP_GELU:
+        contribute(G, a, g_binary(g, OP_GELU_BWD, a, dy, l), l);
+        return;
+    case OP_HUBER:
+        contribute(G, a, g_binary_f(g, OP_HUBER_BWD, a, dy, x.f, l), l);
+        return;
+    case OP_ADD:
+        contribute(G, a, dy, l);
+        contribute(G, b, dy, l);
+        return;
+    case OP_SUB:
+        contribute(G, a, dy, l);
+        contribute(G, b, g_unary(g, OP_NEG, dy, l), l);
+        return;
+    case OP_MUL:
+        contribute(G, a, g_binary(g, OP_MUL, dy, b, l), l);
+        contribute(G, b, g_binary(g, OP_MUL, dy, a, l), l);
+        return;
+    case OP_DIV: /* d(a/b) = da/b - a db / b^2 = (da - y db) / b */
+        contribute(G, a, g_binary(g, OP_DIV, dy, b, l), l);
+        contribute(G, b, g_unary(g, OP_NEG, g_binary(g, OP_DIV, g_binary(g, OP_MUL, dy, r, l), b, l), l),
+                   l);
+        return;
+    case OP_RELU_BWD: case OP_LEAKY_BWD: case OP_ELU_BWD: case OP_GELU_BWD: case OP_HUBER_BWD:
+    case OP_SLICE:
+        /* second derivatives are not needed: these only appear in backward graphs */
+        die("internal error: no gradient rule for %s", op_name[x.op]);
+    case OP_BCE: {
+        /* d/dp = (p - y) / (p (1 - p)); d/dy = log(1 - p) - log(p) */
+        Ref pm = g_binary(g, OP_MUL, a, g_binary(g, OP_SUB, C(g, 1, l), a, l), l);
+        contribute(G, a, g_binary(g, OP_DIV, g_binary(g, OP_MUL, dy, g_binary(g, OP_SUB, a, b, l), l), pm, l),
+                   l);
+        contribute(G, b,
+                   g_binary(g, OP_MUL, dy,
+                            g_binary(g, OP_SUB,
+                                     g_unary(g, OP_LOG, g_binary(g, OP_SUB, C(g, 1, l), a, l), l),
+                                     g_unary(g, OP_LOG, a, l), l),
+                            l),
+                   l);
+        return;
+    }
+    case OP_BCE_LOGITS:
+        /* softplus(z) - y z: d/dz = sigmoid(z) - y, d/dy = -z */
+        contribute(G, a,
+                   g_binary(g, OP_MUL, g_binary(g, OP_SUB, g_unary(g, OP_SIGMOID, a, l), b, l), dy, l),
+                   l);
+        contribute(G, b, g_unary(g, OP_NEG, g_binary(g, OP_MUL, dy, a, l), l), l);
+        return;
+    case OP_SUM: {
+        Shape in = N(g, a)->shape;
+        Ref k = g_reshape(g, dy, keep_shape(&x, in), l);
+        contribute(G, a, g_expand(g, k, in, l), l);
+        return;
+    }
+    case OP_MAX: {
+        Shape in = N(g, a)->shape, ks = keep_shape(&x, in);
+        Ref mask = g_binary(g, OP_EQ, a, g_reshape(g, r, ks, l), l);
+        contribute(G, a, g_binary(g, OP_MUL, mask, g_reshape(g, dy, ks, l), l), l);
+        return;
+    }
+    case OP_RESHAPE:
+        contribute(G, a, g_reshape(g, dy, N(g, a)->shape, l), l);
+        return;
+    case OP_EXPAND:
+        contribute(G, a, dy, l); /* contribute() sums the broadcast axes */
+        return;
+    case OP_TRANSPOSE:
+        contribute(G, a, g_transpose(g, dy, l), l);
+        return;
+    case OP_MATMUL: {
+        int ta = x.ia[0], tb = x.ia[1];
+        if (G->needs[a])
+            contribute(G, a, ta ? mm(g, b, dy, tb, 1, a, l) : mm(g, dy, b, 0, !tb, a, l), l);
+        if (G->needs[b])
+            contribute(G, b, tb ? mm(g, dy, a, 1, ta, b, l) : mm(g, a, dy, !ta, 0, b, l), l);
+        return;
+    }
+    case OP_CONCAT: {
+        int ax = x.ia[0];
+        Shape sa = N(g, a)->shape, sb = N(g, b)->shape;
+        int ia1[4] = {ax, 0, 0, 0}, ia2[4] = {ax, sa.dim[ax], 0, 0};
+        Ref in[1] = {dy};
+        if (G->needs[a])
+            contribute(G, a, node_make(g, OP_SLICE, sa, in, 0, ia1, l), l);
+        if (G->needs[b])
+            contribute(G, b, node_make(g, OP_SLICE, sb, in, 0, ia2, l), l);
+        return;
+    }
+    case OP_SOFTMAX: { /* y * (dy - sum(dy * y)) over the last axis */
+        Shape s = x.shape;
+        unsigned last = 1u << (s.rank - 1);
+        Ref dot = g_reduce(g, OP_SUM, g_binary(g, OP_MUL, dy, r, l), last, 1, l);
+        contribute(G, a, g_binary(g, OP_MUL, r, g_binary(g, OP_SUB, dy, dot, l), l), l);
+        return;
+    }
+    case OP_LOG_SOFTMAX: { /* dy - softmax(x) * sum(dy) over the last axis */
+        Shape s = x.shape;
+        unsigned last = 1u << (s.rank - 1);
+        Ref tot = g_reduce(g, OP_SUM, dy, last, 1, l);
+        contribute(G, a,
+                   g_binary(g, OP_SUB, dy, g_binary(g, OP_MUL, g_unary(g, OP_SOFTMAX, a, l), tot, l), l),
+                   l);
+        return;
+    }
+    case OP_CE: { /* (softmax(z) - onehot(label)) * dy */
+        Shape sz = N(g, a)->shape;
+        int ia[4] = {sz.dim[sz.rank - 1], 0, 0, 0};
+        Ref in[1] = {b};
+        Shape so = N(g, b)->shape;
+        so.dim[so.rank++] = sz.dim[sz.rank - 1];
+        Ref oh = node_make(g, OP_ONEHOT, so, in, 0, ia, l);
+        Shape ks = x.shape;
+        ks.dim[ks.rank++] = 1;
+        Ref d = g_binary(g, OP_MUL, g_binary(g, OP_SUB, g_unary(g, OP_SOFTMAX, a, l), oh, l),
+                         g_reshape(g, dy, ks, l), l);
+        contribute(G, a, d, l);
+        return;
+    }
+    case OP_COUNT:
+        break;
+    }
+    unreachable();
+}
+
+void grad_build(Model *m)
+{
+    Graph *g = &m->g;
+    int n0 = g->n;
+    Grad G;
+    G.m = m;
+    G.g = g;
+    G.adj = xcalloc((size_t)n0, sizeof(Ref));
+    G.needs = xcalloc((size_t)n0, 1);
+    for (Ref r = 1; r < n0; r++) {
+        Node *x = N(g, r);
+        if (x->op == OP_PARAM)
+            G.needs[r] = 1;
+        for (int i = 0; i < op_nin[x->op]; i++)
+            if (G.needs[x->in[i]])
+                G.needs[r] = 1;
+    }
+    m->grads = arena_alloc(g->arena, sizeof(Ref) * (size_t)(m->nparams + 1));
+    if (!m->loss || !G.needs[m->loss]) {
+        free(G.adj);
+        free(G.needs);
+        return;
+    }
+    g->loc_backward = 1;
+    G.adj[m->loss] = g_const(g, 1.0, N(g, m->loss)->loc);
+    for (Ref r = n0 - 1; r >= 1; r--) {
+        if (!G.adj[r] || !G.needs[r])
+            continue;
+        Node *a = N(g, G.adj[r]);
+        if (a->backward && !a->adj_of && a->op != OP_CONST)
+            a->adj_of = r;
+        rule(&G, r);
+    }
+    g->loc_backward = 0;
+    for (int i = 0; i < m->nparams; i++)
+        m->grads[i] = G.adj[m->params[i]->ref];
+    free(G.adj);
+    free(G.needs);
+}

@@ -1,0 +1,399 @@
+/*
+ * gradc.h: the one header of the gradc compiler, in sections that follow the
+ * pipeline: arena, diagnostics, tokens and AST (grammar/), semantic checking
+ * and the forward graph (sema.c, ir.c), reverse mode (grad.c), rewrites
+ * (simplify.c), scheduling and memory (plan.c) and the emitters.
+ *
+ * The pipeline itself is stated once, in main.c: parse, check and build the
+ * forward graph, differentiate, simplify, plan, emit.
+ */
+#ifndef GRADC_H
+#define GRADC_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define GRADC_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#define GRADC_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define GRADC_NORETURN __attribute__((noreturn))
+#else
+#define GRADC_PRINTF(f, a)
+#define GRADC_NORETURN
+#endif
+
+/* ---------------------------------------------------------------- arena.c */
+
+/* One arena per compilation: tokens, AST, graph and strings come from it and
+ * are released together at exit. Allocation never fails (out of memory is
+ * fatal), and memory is zeroed. */
+typedef struct Arena Arena;
+
+Arena *arena_new(void);
+void arena_free(Arena *a);
+void *arena_alloc(Arena *a, size_t size);
+char *arena_strdup(Arena *a, const char *s);
+char *arena_strndup(Arena *a, const char *s, size_t n);
+char *arena_printf(Arena *a, const char *fmt, ...) GRADC_PRINTF(2, 3);
+/* Grows an arena array of elem-sized items to hold at least need items. */
+void *arena_grow(Arena *a, void *old, size_t elem, int *cap, int need);
+
+/* malloc that dies on failure; for the few structures that outlive nothing. */
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+GRADC_NORETURN void die(const char *fmt, ...) GRADC_PRINTF(1, 2);
+#define unreachable() die("internal error: unreachable code at %s:%d", __FILE__, __LINE__)
+
+/* ----------------------------------------------------------------- diag.c */
+
+/* A source location: 1-based line and column of the first character and of
+ * the last character (inclusive), as bison's YYLTYPE has them. Column counts
+ * bytes. A location with first_line == 0 is "nowhere" (built-in). */
+typedef struct Loc {
+    int first_line, first_column; /* where the span starts */
+    int last_line, last_column;   /* its last character */
+} Loc;
+
+/* The diagnostics context of one source file: its text, a line map, and the
+ * counts of what was reported. */
+typedef struct Diag {
+    const char *filename;   /* as given on the command line */
+    const char *src;        /* the whole file, NUL-terminated */
+    size_t len;             /* its length in bytes (may hold NULs) */
+    int *line_start;        /* byte offset of each line, [0] for line 1 */
+    int nlines;             /* number of lines */
+    int errors, warnings;   /* counts so far */
+    int max_errors;         /* stop reporting after this many (0: no limit) */
+    FILE *out;              /* where diagnostics go (stderr by default) */
+    int color;              /* emit ANSI colours */
+} Diag;
+
+void diag_init(Diag *d, const char *filename, const char *src, size_t len);
+void diag_release(Diag *d);
+void diag_error(Diag *d, Loc loc, const char *fmt, ...) GRADC_PRINTF(3, 4);
+void diag_warning(Diag *d, Loc loc, const char *fmt, ...) GRADC_PRINTF(3, 4);
+void diag_note(Diag *d, Loc loc, const char *fmt, ...) GRADC_PRINTF(3, 4);
+void diag_verror(Diag *d, const char *kind, Loc loc, const char *fmt, va_list ap);
+/* A location from first to last (inclusive) spans. */
+Loc loc_span(Loc first, Loc last);
+/* Reads a whole file; NULL and errno set on failure. */
+char *read_file(const char *path, size_t *len);
+
+/* ---------------------------------------------------------- AST (ast.c) */
+
+/* Expression kinds. Built by the parser's actions through the ast_* builders;
+ * names are resolved later by sema.c, so `relu` in dense(x, 10, relu) and
+ * `same` in pad=same are plain E_NAME nodes. */
+typedef enum ExprKind {
+    E_NUM,    /* a number literal: num, text */
+    E_NAME,   /* an identifier: name */
+    E_UNARY,  /* op '-': lhs */
+    E_BINARY, /* op one of + - * / @ ^: lhs, rhs */
+    E_CALL,   /* name(args): name is the callee (also "const" in init const(c)) */
+    E_LIST,   /* [args]: a shape or a reshape target */
+    E_FIELD,  /* lhs.name: A.T, or h1.W for a param declared by dense */
+    E_KWARG,  /* name = lhs, only as a call argument */
+} ExprKind;
+
+typedef struct Expr Expr;
+struct Expr {
+    ExprKind kind; /* what it is */
+    Loc loc;       /* the whole expression's span */
+    int op;        /* E_UNARY, E_BINARY: the operator character */
+    double num;    /* E_NUM: the value, as a double */
+    const char *text; /* E_NUM: the literal as written */
+    const char *name; /* E_NAME, E_CALL, E_FIELD, E_KWARG */
+    Loc name_loc;  /* E_CALL, E_FIELD, E_KWARG: span of the name */
+    Expr *lhs, *rhs; /* operands, see the kinds */
+    Expr *args;    /* E_CALL, E_LIST: first argument, linked through next */
+    int nargs;     /* their number */
+    Expr *next;    /* next argument in a call or list */
+};
+
+typedef enum StmtKind {
+    S_MODEL,     /* model NAME */
+    S_PRECISION, /* precision NAME (float | double): name */
+    S_CONST,     /* const NAME = value */
+    S_INPUT,     /* input NAME shape */
+    S_TARGET,    /* target NAME shape | target NAME: class(n) (value: the call) */
+    S_PARAM,     /* param NAME shape [init value] */
+    S_LET,       /* NAME = value */
+    S_MINIMIZE,  /* minimize value */
+    S_MAXIMIZE,  /* maximize value */
+    S_OUTPUT,    /* output value */
+    S_TRAIN,     /* train { items } */
+    S_TRAIN_ITEM /* inside train: NAME value, e.g. batch 32, optimizer sgd(lr=0.1) */
+} StmtKind;
+
+typedef struct Stmt Stmt;
+struct Stmt {
+    StmtKind kind;  /* what it is */
+    Loc loc;        /* the whole statement */
+    const char *name; /* the bound or declared name, or the train item's key */
+    Loc name_loc;   /* its span */
+    Expr *shape;    /* S_INPUT, S_TARGET, S_PARAM: an E_LIST, or NULL */
+    Expr *value;    /* see the kinds; NULL where absent */
+    Stmt *items;    /* S_TRAIN: first item, linked through next */
+    Stmt *next;     /* next statement */
+};
+
+typedef struct Ast {
+    Stmt *first, *last; /* the statements in file order */
+} Ast;
+
+Expr *ast_num(Arena *a, Loc loc, const char *text);
+Expr *ast_name(Arena *a, Loc loc, const char *name);
+Expr *ast_unary(Arena *a, Loc loc, int op, Expr *e);
+Expr *ast_binary(Arena *a, Loc loc, int op, Expr *l, Expr *r);
+Expr *ast_call(Arena *a, Loc loc, const char *name, Loc name_loc, Expr *args);
+Expr *ast_list(Arena *a, Loc loc, Expr *items);
+Expr *ast_field(Arena *a, Loc loc, Expr *base, const char *name, Loc name_loc);
+Expr *ast_kwarg(Arena *a, Loc loc, const char *name, Loc name_loc, Expr *value);
+/* Appends e to the argument chain that starts at head; returns the head. */
+Expr *ast_append_arg(Expr *head, Expr *e);
+Stmt *ast_stmt(Arena *a, StmtKind kind, Loc loc, const char *name, Loc name_loc);
+void ast_add_stmt(Ast *ast, Stmt *s);
+/* Appends item to the train block s. */
+void ast_add_item(Stmt *train, Stmt *item);
+void ast_dump(const Ast *ast, FILE *out);     /* --emit=ast */
+void ast_dump_expr(const Expr *e, FILE *out); /* one expression, in prefix form */
+
+/* ------------------------------------------------- front end (grammar/) */
+
+/* Parses d->src into an AST. Syntax errors are reported through d and the
+ * parser recovers at the end of the statement; the returned AST holds what
+ * parsed. Never returns NULL. */
+Ast *parse_source(Arena *a, Diag *d);
+/* --emit=tokens: one token per line: LINE:COL KIND 'text'. */
+void dump_tokens(Arena *a, Diag *d, FILE *out);
+
+/* ------------------------------------------------------- ops (ops.def) */
+
+typedef enum Op {
+#define OP(id, name, nin, flags) OP_##id,
+#include "ops.def"
+#undef OP
+    OP_COUNT
+} Op;
+
+enum {
+    OPF_LEAF = 1,        /* no inputs: input, target, param, constant */
+    OPF_ELEMWISE = 2,    /* elementwise with NumPy broadcasting of inputs */
+    OPF_COMMUTATIVE = 4, /* inputs may be sorted for hash-consing */
+    OPF_VIEW = 8,        /* output shares its input's storage */
+};
+
+extern const char *const op_name[OP_COUNT];
+extern const int op_nin[OP_COUNT];
+extern const int op_flags[OP_COUNT];
+
+/* ------------------------------------------------------ the graph (ir.c) */
+
+#define MAXRANK 6
+#define DIM_B (-1) /* the batch axis: n at run time, the compiled batch at most */
+
+typedef struct Shape {
+    int rank;          /* 0 for a scalar */
+    int dim[MAXRANK];  /* sizes; DIM_B marks the batch axis */
+} Shape;
+
+typedef int Ref; /* index of a node in Graph.nodes; 0 is "no node" */
+
+typedef struct Node {
+    Op op;          /* what it computes */
+    Shape shape;    /* full shape, batch axis included */
+    Ref in[3];      /* operands */
+    double f;       /* CONST value, POWC exponent, LEAKY/ELU alpha, HUBER delta */
+    int ia[4];      /* integer attributes, by op (see ops.def) */
+    Loc loc;        /* model line it comes from */
+    const char *name; /* the model's name for it, or NULL */
+    Ref adj_of;     /* backward nodes: the primal whose adjoint this is (0: none) */
+    int backward;   /* created by grad.c */
+    int hash_next;  /* hash chain */
+} Node;
+
+typedef struct Graph {
+    Arena *arena;    /* where names come from */
+    Node *nodes;     /* [0] unused */
+    int n, cap;      /* count, capacity */
+    int *hash;       /* hash table heads, size nhash */
+    int nhash;
+    int loc_backward; /* nonzero while grad.c builds: marks nodes backward */
+} Graph;
+
+void graph_init(Graph *g, Arena *a);
+void graph_release(Graph *g);
+/* The one constructor: returns an existing identical node if there is one. */
+Ref node_make(Graph *g, Op op, Shape shape, const Ref *in, double f,
+              const int *ia, Loc loc);
+static inline Node *N(Graph *g, Ref r) { return &g->nodes[r]; }
+
+Shape shape0(void);
+Shape shape1(int a);
+Shape shape2(int a, int b);
+int shape_eq(Shape a, Shape b);
+int shape_numel_static(Shape s); /* product of dims, DIM_B counted as 1 */
+int shape_has_batch(Shape s);
+/* Broadcasts a and b NumPy-style; returns 0 if they do not broadcast. */
+int shape_broadcast(Shape a, Shape b, Shape *out);
+/* Writes "[B,16,3]" into buf. */
+const char *shape_str(Shape s, char *buf, size_t size);
+
+/* Convenience builders that compute the result shape (no checks: sema.c
+ * checks shapes before calling them). */
+Ref g_const(Graph *g, double v, Loc loc);
+Ref g_unary(Graph *g, Op op, Ref a, Loc loc);
+Ref g_unary_f(Graph *g, Op op, Ref a, double f, Loc loc);
+Ref g_binary(Graph *g, Op op, Ref a, Ref b, Loc loc);
+Ref g_binary_f(Graph *g, Op op, Ref a, Ref b, double f, Loc loc);
+Ref g_reduce(Graph *g, Op op, Ref a, unsigned axes, int keepdims, Loc loc);
+Ref g_reshape(Graph *g, Ref a, Shape s, Loc loc);
+Ref g_expand(Graph *g, Ref a, Shape s, Loc loc);
+Ref g_matmul(Graph *g, Ref a, Ref b, int ta, int tb, Loc loc);
+/* ... summing the products over the leading (batch) axis when sumbatch. */
+Ref g_matmul_sum(Graph *g, Ref a, Ref b, int ta, int tb, int sumbatch, Loc loc);
+Ref g_transpose(Graph *g, Ref a, Loc loc);
+/* Sums the broadcast axes of a so that it has shape s (the adjoint of a
+ * broadcast operand). */
+Ref g_unbroadcast(Graph *g, Ref a, Shape s, Loc loc);
+int node_is_const(Graph *g, Ref r, double *v);
+
+/* ---------------------------------------------------------------- sema.c */
+
+typedef enum SymKind { SYM_INPUT, SYM_TARGET, SYM_PARAM, SYM_LET, SYM_CONST } SymKind;
+
+typedef enum InitKind {
+    INIT_ZEROS, INIT_ONES, INIT_CONST, INIT_NORMAL, INIT_UNIFORM, INIT_XAVIER, INIT_HE
+} InitKind;
+
+typedef struct Sym {
+    SymKind kind;      /* what the name is bound to */
+    const char *name;  /* as written (sugar params: "h1.W") */
+    Loc loc;           /* where it is declared */
+    Shape shape;       /* per-example shape (inputs and targets), full otherwise */
+    int index;         /* position among inputs, targets or params */
+    size_t offset;     /* float offset in params / x / y */
+    int nclasses;      /* SYM_TARGET declared class(n): n, else 0 */
+    InitKind init;     /* SYM_PARAM */
+    double init_a, init_b; /* its arguments */
+    double value;      /* SYM_CONST */
+    Ref ref;           /* SYM_LET, SYM_INPUT, SYM_TARGET, SYM_PARAM: graph node */
+    int used;          /* referenced by some expression */
+    int reaches;       /* SYM_PARAM: reaches the objective */
+} Sym;
+
+typedef enum OptKind { OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_RMSPROP, OPT_ADAM, OPT_ADAMW } OptKind;
+typedef enum SchedKind { SCHED_CONSTANT, SCHED_STEP, SCHED_COSINE, SCHED_EXPONENTIAL } SchedKind;
+
+/* The train block, with defaults for what it does not say. */
+typedef struct TrainConfig {
+    OptKind opt;            /* optimizer */
+    double lr, beta1, beta2, eps, opt_wd; /* its arguments (beta1 = momentum/rho) */
+    int batch;              /* 0 for all */
+    int epochs;
+    int shuffle;
+    uint64_t seed;
+    SchedKind sched;
+    double sched_a, sched_b; /* step(every, gamma), exponential(gamma) */
+    double clip;             /* 0: none */
+    double weight_decay;
+    double validate;         /* fraction, 0: none */
+    int patience;            /* 0: none */
+} TrainConfig;
+
+typedef enum TargetKind { TK_NONE, TK_REAL, TK_CLASS } TargetKind;
+
+typedef struct Model {
+    const char *name;      /* the model line, else the file's base name */
+    const char *cname;     /* name made a C identifier, the prefix of everything */
+    int is_double;         /* precision double */
+    Sym **inputs; int ninputs;
+    Sym **targets; int ntargets;
+    Sym **params; int nparams;
+    size_t input_size, target_size, param_count, output_size;
+    Ref objective;         /* per-example objective, shape [B] */
+    Ref loss;              /* mean objective over the batch, scalar */
+    Ref output;            /* what predict returns */
+    int maximize;
+    TargetKind target_kind;
+    int nclasses;          /* class target: the number of classes */
+    int binary;            /* objective uses bce: accuracy by threshold */
+    double threshold;      /* 0.5 for probabilities, 0 for logits */
+    Ref binary_of;         /* the node bce scores (it must be the output) */
+    Loc objective_loc;
+    TrainConfig train;
+    int batch;             /* the compiled batch */
+    Graph g;               /* forward and, after grad, backward nodes */
+    Ref *grads;            /* per param, the adjoint node (0: zero gradient) */
+} Model;
+
+/* Checks the AST and builds the forward graph. Returns NULL if errors were
+ * reported. default_name is used when there is no model line. */
+Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name);
+
+/* ---------------------------------------------------------------- grad.c */
+
+/* Reverse mode: fills m->grads with the adjoint of every parameter, as new
+ * nodes of m->g. */
+void grad_build(Model *m);
+
+/* ------------------------------------------------------------ simplify.c */
+
+typedef struct Rewrites Rewrites;
+/* Rewrites the graph until nothing changes; roots are updated in place.
+ * level: 0 none, 1 folds and identities, 2 everything. If explain is not
+ * NULL, every rewrite is printed there. */
+void simplify(Model *m, int level, FILE *explain);
+
+/* ---------------------------------------------------------------- plan.c */
+
+typedef enum FnKind { FN_LOSS, FN_LOSS_GRAD, FN_PREDICT, FN_COUNT } FnKind;
+
+/* Where a node's value lives in one emitted function. */
+typedef enum Home { H_NONE, H_WORK, H_PARAMS, H_X, H_Y, H_GRAD, H_OUT, H_ALIAS, H_INLINE } Home;
+
+typedef struct Slot {
+    Home home;       /* where */
+    size_t offset;   /* in elements, in that buffer */
+    Ref alias;       /* H_ALIAS: the node whose storage it shares */
+} Slot;
+
+typedef struct Plan {
+    FnKind fn;       /* which function */
+    Ref *order;      /* nodes to compute, in order */
+    int norder;
+    Slot *slot;      /* per node (indexed by Ref) */
+    size_t work_elems;   /* workspace with reuse, in elements */
+    size_t work_noreuse; /* the same without reuse */
+} Plan;
+
+void plan_build(Model *m, FnKind fn, Plan *p);
+
+/* -------------------------------------------------------------- emitters */
+
+typedef struct EmitOptions {
+    int line_directives;  /* -g */
+    const char *source_path; /* for #line */
+    const char *cmdline;  /* recorded in the header comment */
+} EmitOptions;
+
+void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out);
+void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out);
+void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out); /* executable glue */
+void emit_graph(Model *m, FILE *out, int with_backward);
+void emit_grad(Model *m, FILE *out);
+void emit_dot(Model *m, FILE *out);
+void emit_stats(Model *m, Plan plans[FN_COUNT], FILE *out);
+/* FLOPs per example of the forward and the backward pass of loss_grad. */
+void model_flops(Model *m, double *fwd, double *bwd);
+/* A printable name for a node: the model's name, dL/dname, or tNN. */
+const char *node_label(Model *m, Ref r, char *buf, size_t size);
+/* 64-bit FNV-1a hash of the model's parameter names and shapes. */
+uint64_t model_hash(const Model *m);
+
+#endif

@@ -1,0 +1,1330 @@
+/*
+ * sema.c: names, shapes and the forward graph.
+ *
+ * One walk over the statements in file order checks every rule of the
+ * language (names bound once and before use, shapes under NumPy broadcasting
+ * with the per-example semantics of LANGUAGE.md, the arguments of each
+ * built-in, the train block, exactly one objective) and, for what is right,
+ * builds the forward graph. Expressions are per example; the graph is batched:
+ * a per-example value of shape [3] becomes a node of shape [B,3], while params
+ * and constants have no batch axis. Every error is reported and the walk goes
+ * on, so a file's errors all come out in one run; an expression that failed
+ * evaluates to node 0 and errors are not repeated for its users.
+ */
+#include "gradc.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DIM (1 << 24)        /* largest dimension */
+#define MAX_ELEMS (1LL << 28)    /* largest tensor, per example */
+#define MAX_PE_RANK 4            /* per-example rank */
+
+typedef struct Sema {
+    Arena *a;        /* the compilation's arena */
+    Diag *d;         /* where errors go */
+    Model *m;        /* what is built */
+    Graph *g;        /* m->g */
+    Sym **syms;      /* every bound name, in binding order */
+    int nsyms, cap;  /* count, capacity */
+    Ast *ast;        /* the parsed file, for "bound later" messages */
+    Stmt *cur;       /* the statement being checked */
+    int sugar;       /* param-declaring calls seen in the current binding */
+    Ref last_let;    /* the last binding's node: the default output */
+    Stmt *objective, *output, *train, *model_stmt, *precision;
+} Sema;
+
+static const char *const builtins[] = {
+    "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs", "square", "softplus",
+    "leaky_relu", "elu", "gelu", "sum", "mean", "max", "softmax", "log_softmax",
+    "reshape", "flatten", "concat", "transpose", "dense", "conv2d", "maxpool2d",
+    "avgpool2d", "dropout", "mse", "l1", "huber", "bce", "bce_logits",
+    "cross_entropy", "onehot", NULL};
+
+static int is_builtin(const char *name)
+{
+    for (int i = 0; builtins[i]; i++)
+        if (strcmp(builtins[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------ symbols */
+
+static Sym *lookup(Sema *s, const char *name)
+{
+    for (int i = s->nsyms - 1; i >= 0; i--)
+        if (strcmp(s->syms[i]->name, name) == 0)
+            return s->syms[i];
+    return NULL;
+}
+
+/* Binds a new name; reports a second binding. */
+static Sym *bind(Sema *s, SymKind kind, const char *name, Loc loc)
+{
+    Sym *old = lookup(s, name);
+    if (old) {
+        diag_error(s->d, loc, "'%s' is already bound; names are bound once", name);
+        diag_note(s->d, old->loc, "'%s' was bound here", name);
+        return NULL;
+    }
+    if (is_builtin(name)) {
+        diag_error(s->d, loc, "'%s' is a built-in function and cannot be bound", name);
+        return NULL;
+    }
+    Sym *y = arena_alloc(s->a, sizeof(Sym));
+    y->kind = kind;
+    y->name = name;
+    y->loc = loc;
+    s->syms = arena_grow(s->a, s->syms, sizeof(Sym *), &s->cap, s->nsyms + 1);
+    s->syms[s->nsyms++] = y;
+    return y;
+}
+
+static void add_param(Sema *s, Sym *y)
+{
+    Model *m = s->m;
+    y->index = m->nparams;
+    y->offset = m->param_count;
+    m->param_count += (size_t)shape_numel_static(y->shape);
+    Sym **p = arena_alloc(s->a, sizeof(Sym *) * (size_t)(m->nparams + 1));
+    if (m->nparams)
+        memcpy(p, m->params, sizeof(Sym *) * (size_t)m->nparams);
+    p[m->nparams++] = y;
+    m->params = p;
+    int ia[4] = {y->index, 0, 0, 0};
+    y->ref = node_make(s->g, OP_PARAM, y->shape, NULL, 0, ia, y->loc);
+    N(s->g, y->ref)->name = y->name;
+}
+
+/* ---------------------------------------------------------- shapes */
+
+static Shape pe(Shape s) /* per-example shape */
+{
+    if (!shape_has_batch(s))
+        return s;
+    Shape r;
+    r.rank = s.rank - 1;
+    for (int i = 1; i < s.rank; i++)
+        r.dim[i - 1] = s.dim[i];
+    return r;
+}
+
+static Shape batched(Shape pes, int b) /* full shape of a per-example shape */
+{
+    if (!b)
+        return pes;
+    Shape r;
+    r.rank = pes.rank + 1;
+    r.dim[0] = DIM_B;
+    for (int i = 0; i < pes.rank; i++)
+        r.dim[i + 1] = pes.dim[i];
+    return r;
+}
+
+static const char *pstr(Sema *s, Shape sh)
+{
+    char buf[128];
+    return arena_strdup(s->a, shape_str(pe(sh), buf, sizeof buf));
+}
+
+#define SH(r) (N(s->g, (r))->shape)
+#define ISB(r) shape_has_batch(SH(r))
+
+/* ------------------------------------------------------- constants */
+
+static int const_eval(Sema *s, Expr *e, double *out, int quiet)
+{
+    double a, b;
+    switch (e->kind) {
+    case E_NUM:
+        *out = e->num;
+        if (!isfinite(*out)) {
+            if (!quiet)
+                diag_error(s->d, e->loc, "number '%s' is out of range", e->text);
+            return 0;
+        }
+        return 1;
+    case E_NAME: {
+        Sym *y = lookup(s, e->name);
+        if (y && y->kind == SYM_CONST) {
+            y->used = 1;
+            *out = y->value;
+            return 1;
+        }
+        if (!quiet)
+            diag_error(s->d, e->loc, "expected a constant number, found '%s'", e->name);
+        return 0;
+    }
+    case E_UNARY:
+        if (!const_eval(s, e->lhs, &a, quiet))
+            return 0;
+        *out = -a;
+        return 1;
+    case E_BINARY:
+        if (e->op == '@')
+            break;
+        if (!const_eval(s, e->lhs, &a, quiet) || !const_eval(s, e->rhs, &b, quiet))
+            return 0;
+        switch (e->op) {
+        case '+': *out = a + b; break;
+        case '-': *out = a - b; break;
+        case '*': *out = a * b; break;
+        case '/': *out = a / b; break;
+        case '^': *out = pow(a, b); break;
+        default: return 0;
+        }
+        if (!isfinite(*out)) {
+            if (!quiet)
+                diag_error(s->d, e->loc, "constant expression is not a finite number");
+            return 0;
+        }
+        return 1;
+    default:
+        break;
+    }
+    if (!quiet)
+        diag_error(s->d, e->loc, "expected a constant number");
+    return 0;
+}
+
+static int const_int(Sema *s, Expr *e, long lo, long hi, long *out, const char *what)
+{
+    double v;
+    if (!const_eval(s, e, &v, 0))
+        return 0;
+    if (v != floor(v)) {
+        diag_error(s->d, e->loc, "%s must be a whole number, not %g", what, v);
+        return 0;
+    }
+    if (v < (double)lo || v > (double)hi) {
+        diag_error(s->d, e->loc, "%s must be between %ld and %ld, not %.17g", what, lo, hi, v);
+        return 0;
+    }
+    *out = (long)v;
+    return 1;
+}
+
+static int eval_shape(Sema *s, Expr *list, Shape *out)
+{
+    out->rank = 0;
+    if (!list)
+        return 1;
+    if (list->nargs > MAX_PE_RANK) {
+        diag_error(s->d, list->loc, "too many dimensions (%d); at most %d per example",
+                   list->nargs, MAX_PE_RANK);
+        return 0;
+    }
+    int ok = 1;
+    long long total = 1;
+    for (Expr *e = list->args; e; e = e->next) {
+        long v;
+        if (e->kind == E_KWARG) {
+            diag_error(s->d, e->loc, "expected a dimension, found '%s ='", e->name);
+            ok = 0;
+            continue;
+        }
+        if (!const_int(s, e, 1, MAX_DIM, &v, "a dimension")) {
+            ok = 0;
+            continue;
+        }
+        out->dim[out->rank++] = (int)v;
+        total *= v;
+        if (total > MAX_ELEMS) {
+            diag_error(s->d, list->loc, "shape has more than %lld elements", MAX_ELEMS);
+            return 0;
+        }
+    }
+    return ok;
+}
+
+/* ------------------------------------------------------ call arguments */
+
+#define MAXARGS 8
+typedef struct Args {
+    Expr *call;          /* the call */
+    Expr *pos[MAXARGS];  /* positional arguments */
+    int npos;
+    Expr *kw[MAXARGS];   /* keyword arguments */
+    int nkw;
+    int ok;              /* no error so far */
+} Args;
+
+/* Splits a call's arguments and checks their count and keywords against
+ * names: the parameter names in order ("x", "n", "activation"), of which the
+ * first min are required. */
+static Args get_args(Sema *s, Expr *call, int min, const char *const *names)
+{
+    Args A;
+    memset(&A, 0, sizeof A);
+    A.call = call;
+    A.ok = 1;
+    int max = 0;
+    while (names[max])
+        max++;
+    for (Expr *e = call->args; e; e = e->next) {
+        if (e->kind == E_KWARG) {
+            int k = -1;
+            for (int i = 0; i < max; i++)
+                if (strcmp(names[i], e->name) == 0)
+                    k = i;
+            if (k < 0) {
+                diag_error(s->d, e->name_loc, "%s() has no argument named '%s'", call->name,
+                           e->name);
+                A.ok = 0;
+                continue;
+            }
+            if (A.pos[k] || k < A.npos) {
+                diag_error(s->d, e->name_loc, "argument '%s' of %s() is given twice", e->name,
+                           call->name);
+                A.ok = 0;
+                continue;
+            }
+            A.pos[k] = e->lhs;
+            if (A.nkw < MAXARGS)
+                A.kw[A.nkw++] = e;
+        } else {
+            if (A.nkw) {
+                diag_error(s->d, e->loc, "positional argument after a keyword argument");
+                A.ok = 0;
+                continue;
+            }
+            if (A.npos >= max) {
+                diag_error(s->d, e->loc, "too many arguments to %s(): it takes at most %d",
+                           call->name, max);
+                A.ok = 0;
+                break;
+            }
+            A.pos[A.npos++] = e;
+        }
+    }
+    for (int i = 0; i < min && A.ok; i++)
+        if (!A.pos[i]) {
+            diag_error(s->d, call->loc, "%s() needs its argument '%s'", call->name, names[i]);
+            A.ok = 0;
+        }
+    return A;
+}
+
+/* ------------------------------------------------------- lowering */
+
+static Ref ev(Sema *s, Expr *e);
+
+/* Reshapes a batched operand so its per-example axes align with a result of
+ * per-example rank r (NumPy aligns trailing axes; the batch axis stays first). */
+static Ref align(Sema *s, Ref a, int r, Loc loc)
+{
+    Shape sh = SH(a);
+    if (!shape_has_batch(sh) || sh.rank - 1 >= r)
+        return a;
+    Shape t;
+    t.rank = r + 1;
+    t.dim[0] = DIM_B;
+    int pad = r - (sh.rank - 1);
+    for (int i = 0; i < pad; i++)
+        t.dim[1 + i] = 1;
+    for (int i = 1; i < sh.rank; i++)
+        t.dim[pad + i] = sh.dim[i];
+    return g_reshape(s->g, a, t, loc);
+}
+
+static Ref elemwise(Sema *s, Op op, Ref a, Ref b, double f, Loc loc, const char *what)
+{
+    if (!a || !b)
+        return 0;
+    Shape o;
+    if (!shape_broadcast(pe(SH(a)), pe(SH(b)), &o)) {
+        diag_error(s->d, loc, "shapes %s and %s do not broadcast for %s", pstr(s, SH(a)),
+                   pstr(s, SH(b)), what);
+        return 0;
+    }
+    a = align(s, a, o.rank, loc);
+    b = align(s, b, o.rank, loc);
+    return g_binary_f(s->g, op, a, b, f, loc);
+}
+
+/* A per-example matrix product, lowered to batched matrix products. */
+static Ref matmul(Sema *s, Ref a, Ref b, Loc loc)
+{
+    if (!a || !b)
+        return 0;
+    Graph *g = s->g;
+    Shape pa = pe(SH(a)), pb = pe(SH(b));
+    int ba = ISB(a), bb = ISB(b);
+    if (pa.rank < 1 || pa.rank > 2 || pb.rank < 1 || pb.rank > 2) {
+        diag_error(s->d, loc, "'@' needs vectors or matrices, not %s @ %s", pstr(s, SH(a)),
+                   pstr(s, SH(b)));
+        return 0;
+    }
+    int ka = pa.dim[pa.rank - 1], kb = pb.dim[0];
+    if (ka != kb) {
+        diag_error(s->d, loc, "inner dimensions do not match in %s @ %s (%d and %d)",
+                   pstr(s, SH(a)), pstr(s, SH(b)), ka, kb);
+        return 0;
+    }
+    /* the per-example result shape */
+    Shape po;
+    po.rank = 0;
+    if (pa.rank == 2)
+        po.dim[po.rank++] = pa.dim[0];
+    if (pb.rank == 2)
+        po.dim[po.rank++] = pb.dim[1];
+    Shape full = batched(po, ba || bb);
+    int k = ka;
+    Ref r;
+    if (!ba && !bb) {
+        Ref A = pa.rank == 1 ? g_reshape(g, a, shape2(1, k), loc) : a;
+        Ref Bm = pb.rank == 1 ? g_reshape(g, b, shape2(k, 1), loc) : b;
+        r = g_matmul(g, A, Bm, 0, 0, loc);
+    } else if (!ba && bb && pb.rank == 1) {
+        /* W @ x over the batch: X · Wᵀ, the batch as rows */
+        Ref A = pa.rank == 1 ? g_reshape(g, a, shape2(1, k), loc) : a;
+        r = g_matmul(g, b, A, 0, 1, loc);
+    } else if (ba && !bb && pa.rank == 1) {
+        /* x @ W over the batch: X · W */
+        Ref Bm = pb.rank == 1 ? g_reshape(g, b, shape2(k, 1), loc) : b;
+        r = g_matmul(g, a, Bm, 0, 0, loc);
+    } else if (ba && bb && pa.rank == 1 && pb.rank == 1) {
+        r = g_reduce(g, OP_SUM, g_binary(g, OP_MUL, a, b, loc), 2u, 0, loc);
+    } else {
+        /* a matrix product per example */
+        Shape ta, tb;
+        ta.rank = 2;
+        ta.dim[0] = pa.rank == 2 ? pa.dim[0] : 1;
+        ta.dim[1] = k;
+        tb.rank = 2;
+        tb.dim[0] = k;
+        tb.dim[1] = pb.rank == 2 ? pb.dim[1] : 1;
+        Ref A = g_reshape(g, a, batched(ta, ba), loc);
+        Ref Bm = g_reshape(g, b, batched(tb, bb), loc);
+        r = g_matmul(g, A, Bm, 0, 0, loc);
+    }
+    return g_reshape(g, r, full, loc);
+}
+
+static Ref reduce(Sema *s, Op op, Ref x, Expr *axis, int mean, Loc loc)
+{
+    if (!x)
+        return 0;
+    Shape p = pe(SH(x));
+    int off = ISB(x);
+    unsigned mask = 0;
+    int count = 1;
+    if (axis) {
+        long ax;
+        if (p.rank == 0) {
+            diag_error(s->d, axis->loc, "a scalar has no axis to reduce");
+            return 0;
+        }
+        if (!const_int(s, axis, -p.rank, p.rank - 1, &ax, "axis"))
+            return 0;
+        if (ax < 0)
+            ax += p.rank;
+        mask = 1u << (ax + off);
+        count = p.dim[ax];
+    } else {
+        for (int i = 0; i < p.rank; i++)
+            mask |= 1u << (i + off);
+        count = shape_numel_static(p);
+    }
+    if (!mask)
+        return x;
+    Ref r = g_reduce(s->g, op, x, mask, 0, loc);
+    if (mean && count != 1)
+        r = g_binary(s->g, OP_MUL, r, g_const(s->g, 1.0 / count, loc), loc);
+    return r;
+}
+
+static int check_finite_arg(Sema *s, Expr *e, double *v, double def)
+{
+    if (!e) {
+        *v = def;
+        return 1;
+    }
+    return const_eval(s, e, v, 0);
+}
+
+/* The mean over per-example elements of an elementwise loss term. */
+static Ref loss_mean(Sema *s, Ref t, Loc loc)
+{
+    return t ? reduce(s, OP_SUM, t, NULL, 1, loc) : 0;
+}
+
+static Ref apply_act(Sema *s, const char *act, Expr *where, Ref z, Loc loc)
+{
+    static const struct { const char *name; Op op; double f; } acts[] = {
+        {"relu", OP_RELU, 0}, {"sigmoid", OP_SIGMOID, 0}, {"tanh", OP_TANH, 0},
+        {"softplus", OP_SOFTPLUS, 0}, {"gelu", OP_GELU, 0}, {"elu", OP_ELU, 1.0},
+        {"leaky_relu", OP_LEAKY_RELU, 0.01}, {"exp", OP_EXP, 0},
+        {"softmax", OP_SOFTMAX, 0}, {"log_softmax", OP_LOG_SOFTMAX, 0}};
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
+        if (strcmp(acts[i].name, act) == 0)
+            return g_unary_f(s->g, acts[i].op, z, acts[i].f, loc);
+    diag_error(s->d, where->loc,
+               "unknown activation '%s'; expected relu, sigmoid, tanh, softplus, gelu, elu, "
+               "leaky_relu, exp, softmax or log_softmax",
+               act);
+    return 0;
+}
+
+static Ref dense(Sema *s, Expr *e)
+{
+    static const char *const names[] = {"x", "n", "activation", NULL};
+    Args A = get_args(s, e, 2, names);
+    if (!A.ok)
+        return 0;
+    Stmt *st = s->cur;
+    if (!st || st->kind != S_LET) {
+        diag_error(s->d, e->loc,
+                   "dense() declares params named after its binding; write 'NAME = dense(...)'");
+        return 0;
+    }
+    if (++s->sugar > 1) {
+        diag_error(s->d, e->loc,
+                   "a binding holds at most one dense() or conv2d(); bind this one to a name "
+                   "of its own");
+        return 0;
+    }
+    Ref x = ev(s, A.pos[0]);
+    long n;
+    if (!const_int(s, A.pos[1], 1, MAX_DIM, &n, "the number of outputs") || !x)
+        return 0;
+    Shape p = pe(SH(x));
+    if (p.rank != 1) {
+        diag_error(s->d, A.pos[0]->loc, "dense() needs a vector, not %s; flatten() it first",
+                   pstr(s, SH(x)));
+        return 0;
+    }
+    const char *act = NULL;
+    if (A.pos[2]) {
+        if (A.pos[2]->kind != E_NAME) {
+            diag_error(s->d, A.pos[2]->loc, "expected an activation name such as relu");
+            return 0;
+        }
+        act = A.pos[2]->name;
+    }
+    Sym *W = bind(s, SYM_PARAM, arena_printf(s->a, "%s.W", st->name), e->loc);
+    Sym *b = bind(s, SYM_PARAM, arena_printf(s->a, "%s.b", st->name), e->loc);
+    if (!W || !b)
+        return 0;
+    W->shape = shape2((int)n, p.dim[0]);
+    W->init = INIT_HE;
+    b->shape = shape1((int)n);
+    b->init = INIT_ZEROS;
+    W->used = b->used = 1;
+    add_param(s, W);
+    add_param(s, b);
+    Ref z = elemwise(s, OP_ADD, matmul(s, W->ref, x, e->loc), b->ref, 0, e->loc, "'+'");
+    if (act && z)
+        z = apply_act(s, act, A.pos[2], z, e->loc);
+    return z;
+}
+
+static Ref call(Sema *s, Expr *e)
+{
+    const char *f = e->name;
+    Graph *g = s->g;
+    static const char *const x1[] = {"x", NULL};
+    static const char *const xa[] = {"x", "alpha", NULL};
+    static const char *const xaxis[] = {"x", "axis", NULL};
+    static const char *const yy[] = {"yhat", "y", NULL};
+    static const char *const yyd[] = {"yhat", "y", "delta", NULL};
+    static const struct { const char *name; Op op; } unary[] = {
+        {"relu", OP_RELU}, {"sigmoid", OP_SIGMOID}, {"tanh", OP_TANH}, {"exp", OP_EXP},
+        {"log", OP_LOG}, {"sqrt", OP_SQRT}, {"abs", OP_ABS}, {"square", OP_SQUARE},
+        {"softplus", OP_SOFTPLUS}, {"gelu", OP_GELU}};
+
+    if (!strcmp(f, "conv2d") || !strcmp(f, "maxpool2d") || !strcmp(f, "avgpool2d") ||
+        !strcmp(f, "dropout")) {
+        diag_error(s->d, e->name_loc, "'%s' is not supported yet", f);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++)
+        if (!strcmp(f, unary[i].name)) {
+            Args A = get_args(s, e, 1, x1);
+            Ref x = A.ok ? ev(s, A.pos[0]) : 0;
+            return x ? g_unary(g, unary[i].op, x, e->loc) : 0;
+        }
+    if (!strcmp(f, "leaky_relu") || !strcmp(f, "elu")) {
+        Args A = get_args(s, e, 1, xa);
+        double alpha;
+        Ref x = A.ok ? ev(s, A.pos[0]) : 0;
+        if (!check_finite_arg(s, A.pos[1], &alpha, f[0] == 'e' ? 1.0 : 0.01) || !x)
+            return 0;
+        return g_unary_f(g, f[0] == 'e' ? OP_ELU : OP_LEAKY_RELU, x, alpha, e->loc);
+    }
+    if (!strcmp(f, "sum") || !strcmp(f, "mean") || !strcmp(f, "max")) {
+        Args A = get_args(s, e, 1, xaxis);
+        Ref x = A.ok ? ev(s, A.pos[0]) : 0;
+        return reduce(s, f[1] == 'a' ? OP_MAX : OP_SUM, x, A.pos[1], f[0] == 'm' && f[1] == 'e',
+                      e->loc);
+    }
+    if (!strcmp(f, "softmax") || !strcmp(f, "log_softmax")) {
+        Args A = get_args(s, e, 1, x1);
+        Ref x = A.ok ? ev(s, A.pos[0]) : 0;
+        if (!x)
+            return 0;
+        if (pe(SH(x)).rank == 0) {
+            diag_error(s->d, A.pos[0]->loc, "%s() needs a vector, not a scalar", f);
+            return 0;
+        }
+        return g_unary(g, f[0] == 's' ? OP_SOFTMAX : OP_LOG_SOFTMAX, x, e->loc);
+    }
+    if (!strcmp(f, "transpose")) {
+        Args A = get_args(s, e, 1, x1);
+        Ref x = A.ok ? ev(s, A.pos[0]) : 0;
+        if (!x)
+            return 0;
+        if (pe(SH(x)).rank != 2) {
+            if (pe(SH(x)).rank < 2)
+                return x; /* as NumPy: the transpose of a vector is itself */
+            diag_error(s->d, e->loc, "transpose() needs a matrix, not %s", pstr(s, SH(x)));
+            return 0;
+        }
+        return g_transpose(g, x, e->loc);
+    }
+    if (!strcmp(f, "reshape")) {
+        static const char *const xs[] = {"x", "shape", NULL};
+        Args A = get_args(s, e, 2, xs);
+        Ref x = A.ok ? ev(s, A.pos[0]) : 0;
+        if (!x)
+            return 0;
+        if (A.pos[1]->kind != E_LIST) {
+            diag_error(s->d, A.pos[1]->loc, "reshape() needs a shape such as [4, 4]");
+            return 0;
+        }
+        Shape t;
+        if (!eval_shape(s, A.pos[1], &t))
+            return 0;
+        if (shape_numel_static(t) != shape_numel_static(pe(SH(x)))) {
+            diag_error(s->d, A.pos[1]->loc, "cannot reshape %s (%d elements) to %s", pstr(s, SH(x)),
+                       shape_numel_static(pe(SH(x))), pstr(s, t));
+            return 0;
+        }
+        return g_reshape(g, x, batched(t, ISB(x)), e->loc);
+    }
+    if (!strcmp(f, "flatten")) {
+        Args A = get_args(s, e, 1, x1);
+        Ref x = A.ok ? ev(s, A.pos[0]) : 0;
+        if (!x)
+            return 0;
+        return g_reshape(g, x, batched(shape1(shape_numel_static(pe(SH(x)))), ISB(x)), e->loc);
+    }
+    if (!strcmp(f, "concat")) {
+        static const char *const abx[] = {"a", "b", "axis", NULL};
+        Args A = get_args(s, e, 2, abx);
+        Ref a = A.ok ? ev(s, A.pos[0]) : 0, b = A.ok ? ev(s, A.pos[1]) : 0;
+        if (!a || !b)
+            return 0;
+        Shape pa = pe(SH(a)), pb = pe(SH(b));
+        long ax = 0;
+        if (pa.rank != pb.rank || pa.rank == 0) {
+            diag_error(s->d, e->loc, "concat() needs tensors of the same rank, not %s and %s",
+                       pstr(s, SH(a)), pstr(s, SH(b)));
+            return 0;
+        }
+        if (A.pos[2] && !const_int(s, A.pos[2], -pa.rank, pa.rank - 1, &ax, "axis"))
+            return 0;
+        if (ax < 0)
+            ax += pa.rank;
+        for (int i = 0; i < pa.rank; i++)
+            if (i != ax && pa.dim[i] != pb.dim[i]) {
+                diag_error(s->d, e->loc, "concat() of %s and %s along axis %ld: other axes differ",
+                           pstr(s, SH(a)), pstr(s, SH(b)), ax);
+                return 0;
+            }
+        int bt = ISB(a) || ISB(b);
+        a = g_expand(g, a, batched(pa, bt), e->loc);
+        b = g_expand(g, b, batched(pb, bt), e->loc);
+        Shape o = batched(pa, bt);
+        o.dim[ax + bt] += pb.dim[ax];
+        int ia[4] = {(int)ax + bt, 0, 0, 0};
+        Ref in[2] = {a, b};
+        return node_make(g, OP_CONCAT, o, in, 0, ia, e->loc);
+    }
+    if (!strcmp(f, "dense"))
+        return dense(s, e);
+    if (!strcmp(f, "onehot")) {
+        Args A = get_args(s, e, 1, x1);
+        if (!A.ok)
+            return 0;
+        Expr *l = A.pos[0];
+        Sym *y = l->kind == E_NAME ? lookup(s, l->name) : NULL;
+        if (!y || y->kind != SYM_TARGET || !y->nclasses) {
+            diag_error(s->d, l->loc, "onehot() needs a class target declared 'target NAME: class(n)'");
+            return 0;
+        }
+        y->used = 1;
+        int ia[4] = {y->nclasses, 0, 0, 0};
+        Ref in[1] = {y->ref};
+        return node_make(g, OP_ONEHOT, shape2(DIM_B, y->nclasses), in, 0, ia, e->loc);
+    }
+    if (!strcmp(f, "mse") || !strcmp(f, "l1")) {
+        Args A = get_args(s, e, 2, yy);
+        Ref a = A.ok ? ev(s, A.pos[0]) : 0, b = A.ok ? ev(s, A.pos[1]) : 0;
+        Ref d = elemwise(s, OP_SUB, a, b, 0, e->loc, f);
+        if (!d)
+            return 0;
+        return loss_mean(s, g_unary(g, f[0] == 'm' ? OP_SQUARE : OP_ABS, d, e->loc), e->loc);
+    }
+    if (!strcmp(f, "huber")) {
+        Args A = get_args(s, e, 2, yyd);
+        double delta;
+        Ref a = A.ok ? ev(s, A.pos[0]) : 0, b = A.ok ? ev(s, A.pos[1]) : 0;
+        if (!check_finite_arg(s, A.pos[2], &delta, 1.0))
+            return 0;
+        if (delta <= 0) {
+            diag_error(s->d, A.pos[2]->loc, "huber()'s delta must be positive");
+            return 0;
+        }
+        Ref d = elemwise(s, OP_SUB, a, b, 0, e->loc, f);
+        return d ? loss_mean(s, g_unary_f(g, OP_HUBER, d, delta, e->loc), e->loc) : 0;
+    }
+    if (!strcmp(f, "bce") || !strcmp(f, "bce_logits")) {
+        Args A = get_args(s, e, 2, yy);
+        Ref a = A.ok ? ev(s, A.pos[0]) : 0, b = A.ok ? ev(s, A.pos[1]) : 0;
+        if (a && b && !s->m->binary) {
+            s->m->binary = 1;
+            s->m->threshold = f[3] ? 0.0 : 0.5;
+            s->m->binary_of = a;
+        }
+        return loss_mean(s, elemwise(s, f[3] ? OP_BCE_LOGITS : OP_BCE, a, b, 0, e->loc, f), e->loc);
+    }
+    if (!strcmp(f, "cross_entropy")) {
+        static const char *const zl[] = {"z", "label", NULL};
+        Args A = get_args(s, e, 2, zl);
+        Ref z = A.ok ? ev(s, A.pos[0]) : 0;
+        if (!A.ok)
+            return 0;
+        Expr *l = A.pos[1];
+        Sym *y = l->kind == E_NAME ? lookup(s, l->name) : NULL;
+        if (y && y->kind == SYM_TARGET && y->nclasses) {
+            y->used = 1;
+            if (!z)
+                return 0;
+            Shape pz = pe(SH(z));
+            if (pz.rank != 1 || pz.dim[0] != y->nclasses) {
+                diag_error(s->d, A.pos[0]->loc,
+                           "cross_entropy() against '%s' (class(%d)) needs logits of shape [%d], "
+                           "not %s",
+                           y->name, y->nclasses, y->nclasses, pstr(s, SH(z)));
+                return 0;
+            }
+            z = g_expand(g, z, batched(pz, 1), e->loc);
+            Ref in[2] = {z, y->ref};
+            return node_make(g, OP_CE, shape1(DIM_B), in, 0, NULL, e->loc);
+        }
+        /* soft targets: -sum(y * log_softmax(z)) */
+        Ref t = ev(s, l);
+        if (!z || !t)
+            return 0;
+        if (!shape_eq(pe(SH(z)), pe(SH(t))) || pe(SH(z)).rank != 1) {
+            diag_error(s->d, e->loc,
+                       "cross_entropy() needs a class target, or probabilities of the logits' "
+                       "shape %s, not %s",
+                       pstr(s, SH(z)), pstr(s, SH(t)));
+            return 0;
+        }
+        Ref ls = g_unary(g, OP_LOG_SOFTMAX, z, e->loc);
+        Ref prod = elemwise(s, OP_MUL, t, ls, 0, e->loc, "cross_entropy()");
+        return g_unary(g, OP_NEG, reduce(s, OP_SUM, prod, NULL, 0, e->loc), e->loc);
+    }
+    diag_error(s->d, e->name_loc, "unknown function '%s'", f);
+    return 0;
+}
+
+static void name_error(Sema *s, Expr *e, const char *name)
+{
+    /* bound later in the file? */
+    for (Stmt *st = s->ast->first; st; st = st->next)
+        if (st->name && strcmp(st->name, name) == 0 && st->kind != S_MODEL &&
+            st->kind != S_PRECISION && st->kind != S_TRAIN_ITEM) {
+            diag_error(s->d, e->loc, "'%s' is used before it is bound (at line %d)", name,
+                       st->name_loc.first_line);
+            return;
+        }
+    if (is_builtin(name))
+        diag_error(s->d, e->loc, "'%s' is a function; call it as %s(...)", name, name);
+    else
+        diag_error(s->d, e->loc, "unknown name '%s'", name);
+}
+
+static Ref ev(Sema *s, Expr *e)
+{
+    Graph *g = s->g;
+    switch (e->kind) {
+    case E_NUM:
+        if (!isfinite(e->num)) {
+            diag_error(s->d, e->loc, "number '%s' is out of range", e->text);
+            return 0;
+        }
+        return g_const(g, e->num, e->loc);
+    case E_NAME: {
+        Sym *y = lookup(s, e->name);
+        if (!y) {
+            name_error(s, e, e->name);
+            return 0;
+        }
+        y->used = 1;
+        if (y->kind == SYM_CONST)
+            return g_const(g, y->value, e->loc);
+        return y->ref;
+    }
+    case E_UNARY: {
+        Ref x = ev(s, e->lhs);
+        return x ? g_unary(g, OP_NEG, x, e->loc) : 0;
+    }
+    case E_BINARY: {
+        if (e->op == '^') {
+            Ref x = ev(s, e->lhs);
+            double c;
+            if (!const_eval(s, e->rhs, &c, 1)) {
+                diag_error(s->d, e->rhs->loc, "the exponent of '^' must be a constant number");
+                return 0;
+            }
+            if (!x)
+                return 0;
+            if (c == 2)
+                return g_unary(g, OP_SQUARE, x, e->loc);
+            if (c == 1)
+                return x;
+            return g_unary_f(g, OP_POWC, x, c, e->loc);
+        }
+        Ref a = ev(s, e->lhs), b = ev(s, e->rhs);
+        switch (e->op) {
+        case '+': return elemwise(s, OP_ADD, a, b, 0, e->loc, "'+'");
+        case '-': return elemwise(s, OP_SUB, a, b, 0, e->loc, "'-'");
+        case '*': return elemwise(s, OP_MUL, a, b, 0, e->loc, "'*'");
+        case '/': return elemwise(s, OP_DIV, a, b, 0, e->loc, "'/'");
+        case '@': return matmul(s, a, b, e->loc);
+        default: unreachable();
+        }
+    }
+    case E_CALL:
+        return call(s, e);
+    case E_FIELD: {
+        if (strcmp(e->name, "T") == 0) {
+            Ref x = ev(s, e->lhs);
+            if (!x)
+                return 0;
+            int r = pe(SH(x)).rank;
+            if (r < 2)
+                return x;
+            if (r > 2) {
+                diag_error(s->d, e->loc, "'.T' needs a matrix, not %s", pstr(s, SH(x)));
+                return 0;
+            }
+            return g_transpose(g, x, e->loc);
+        }
+        if (e->lhs->kind == E_NAME) {
+            const char *full = arena_printf(s->a, "%s.%s", e->lhs->name, e->name);
+            Sym *y = lookup(s, full);
+            if (y) {
+                y->used = 1;
+                return y->ref;
+            }
+            diag_error(s->d, e->loc, "unknown name '%s'", full);
+            return 0;
+        }
+        diag_error(s->d, e->name_loc, "'.%s' is not a field; only '.T' and params of dense() such "
+                                       "as 'h1.W' are",
+                   e->name);
+        return 0;
+    }
+    case E_LIST:
+        diag_error(s->d, e->loc, "a list is only a shape, as in reshape(x, [4, 4])");
+        return 0;
+    case E_KWARG:
+        diag_error(s->d, e->loc, "keyword argument outside a call");
+        return 0;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------- declarations */
+
+static void declare(Sema *s, Stmt *st)
+{
+    Model *m = s->m;
+    Shape sh;
+    if (st->kind == S_CONST) {
+        double v;
+        if (!const_eval(s, st->value, &v, 0))
+            return;
+        Sym *y = bind(s, SYM_CONST, st->name, st->name_loc);
+        if (y)
+            y->value = v;
+        return;
+    }
+    if (st->kind == S_TARGET && st->value) {
+        /* target NAME: class(n) */
+        Expr *c = st->value;
+        long n = 0;
+        if (c->kind != E_CALL || strcmp(c->name, "class") != 0 || c->nargs != 1 ||
+            c->args->kind == E_KWARG) {
+            diag_error(s->d, c->loc, "expected class(n) after ':'");
+            return;
+        }
+        if (!const_int(s, c->args, 2, MAX_DIM, &n, "the number of classes"))
+            return;
+        Sym *y = bind(s, SYM_TARGET, st->name, st->name_loc);
+        if (!y)
+            return;
+        y->nclasses = (int)n;
+        y->shape = shape0();
+        goto target;
+    }
+    if (!eval_shape(s, st->shape, &sh))
+        return;
+    if (st->kind == S_INPUT) {
+        Sym *y = bind(s, SYM_INPUT, st->name, st->name_loc);
+        if (!y)
+            return;
+        y->shape = sh;
+        y->index = m->ninputs;
+        y->offset = m->input_size;
+        m->input_size += (size_t)shape_numel_static(sh);
+        Sym **p = arena_alloc(s->a, sizeof(Sym *) * (size_t)(m->ninputs + 1));
+        if (m->ninputs)
+            memcpy(p, m->inputs, sizeof(Sym *) * (size_t)m->ninputs);
+        p[m->ninputs++] = y;
+        m->inputs = p;
+        int ia[4] = {y->index, 0, 0, 0};
+        y->ref = node_make(s->g, OP_INPUT, batched(sh, 1), NULL, 0, ia, y->loc);
+        N(s->g, y->ref)->name = y->name;
+        return;
+    }
+    if (st->kind == S_TARGET) {
+        Sym *y = bind(s, SYM_TARGET, st->name, st->name_loc);
+        if (!y)
+            return;
+        y->shape = sh;
+    target:;
+        Sym *t = lookup(s, st->name);
+        t->index = m->ntargets;
+        t->offset = m->target_size;
+        m->target_size += t->nclasses ? 1 : (size_t)shape_numel_static(t->shape);
+        Sym **p = arena_alloc(s->a, sizeof(Sym *) * (size_t)(m->ntargets + 1));
+        if (m->ntargets)
+            memcpy(p, m->targets, sizeof(Sym *) * (size_t)m->ntargets);
+        p[m->ntargets++] = t;
+        m->targets = p;
+        int ia[4] = {t->index, 0, 0, 0};
+        t->ref = node_make(s->g, OP_TARGET, batched(t->shape, 1), NULL, 0, ia, t->loc);
+        N(s->g, t->ref)->name = t->name;
+        return;
+    }
+    /* S_PARAM */
+    Sym *y = bind(s, SYM_PARAM, st->name, st->name_loc);
+    if (!y)
+        return;
+    y->shape = sh;
+    y->init = INIT_ZEROS;
+    Expr *in = st->value;
+    if (in) {
+        static const struct { const char *name; InitKind k; int nargs; } inits[] = {
+            {"zeros", INIT_ZEROS, 0}, {"ones", INIT_ONES, 0}, {"xavier", INIT_XAVIER, 0},
+            {"he", INIT_HE, 0}, {"const", INIT_CONST, 1}, {"normal", INIT_NORMAL, 2},
+            {"uniform", INIT_UNIFORM, 2}};
+        int found = 0;
+        for (size_t i = 0; i < sizeof inits / sizeof inits[0]; i++) {
+            if (strcmp(inits[i].name, in->name) != 0)
+                continue;
+            found = 1;
+            y->init = inits[i].k;
+            int given = in->kind == E_CALL ? in->nargs : -1;
+            if (inits[i].nargs == 0 && given > 0) {
+                diag_error(s->d, in->loc, "init %s takes no arguments", in->name);
+            } else if (inits[i].nargs > 0 && given != inits[i].nargs) {
+                diag_error(s->d, in->loc, "init %s needs %d argument%s: %s", in->name,
+                           inits[i].nargs, inits[i].nargs > 1 ? "s" : "",
+                           inits[i].k == INIT_CONST    ? "const(c)"
+                           : inits[i].k == INIT_NORMAL ? "normal(mean, std)"
+                                                       : "uniform(lo, hi)");
+            } else if (inits[i].nargs > 0) {
+                Expr *a1 = in->args, *a2 = a1->next;
+                double v1 = 0, v2 = 0;
+                if (const_eval(s, a1->kind == E_KWARG ? a1->lhs : a1, &v1, 0) &&
+                    (!a2 || const_eval(s, a2->kind == E_KWARG ? a2->lhs : a2, &v2, 0))) {
+                    y->init_a = v1;
+                    y->init_b = v2;
+                    if (y->init == INIT_NORMAL && v2 < 0)
+                        diag_error(s->d, a2->loc, "the standard deviation must not be negative");
+                    if (y->init == INIT_UNIFORM && v2 < v1)
+                        diag_error(s->d, in->loc, "uniform(lo, hi) needs lo <= hi");
+                }
+            }
+        }
+        if (!found)
+            diag_error(s->d, in->loc,
+                       "unknown init '%s'; expected zeros, ones, const(c), normal(mean, std), "
+                       "uniform(lo, hi), xavier or he",
+                       in->name ? in->name : "?");
+    }
+    add_param(s, y);
+}
+
+/* ---------------------------------------------------------- train */
+
+static void train_block(Sema *s, Stmt *st)
+{
+    TrainConfig *t = &s->m->train;
+    static const char *const keys[] = {"optimizer", "batch", "epochs", "shuffle", "seed",
+                                       "schedule", "clip", "weight_decay", "validate",
+                                       "patience", NULL};
+    Stmt *seen[16] = {0};
+    for (Stmt *it = st->items; it; it = it->next) {
+        int k = -1;
+        for (int i = 0; keys[i]; i++)
+            if (strcmp(keys[i], it->name) == 0)
+                k = i;
+        if (k < 0) {
+            diag_error(s->d, it->name_loc,
+                       "unknown train setting '%s'; expected optimizer, batch, epochs, shuffle, "
+                       "seed, schedule, clip, weight_decay, validate or patience",
+                       it->name);
+            continue;
+        }
+        if (seen[k]) {
+            diag_error(s->d, it->name_loc, "'%s' is set twice in the train block", it->name);
+            diag_note(s->d, seen[k]->name_loc, "first set here");
+            continue;
+        }
+        seen[k] = it;
+        Expr *v = it->value;
+        long n;
+        double x;
+        switch (k) {
+        case 0: { /* optimizer */
+            static const struct { const char *name; OptKind k; } opts[] = {
+                {"sgd", OPT_SGD}, {"momentum", OPT_MOMENTUM}, {"nesterov", OPT_NESTEROV},
+                {"rmsprop", OPT_RMSPROP}, {"adam", OPT_ADAM}, {"adamw", OPT_ADAMW}};
+            const char *name = v->kind == E_CALL || v->kind == E_NAME ? v->name : NULL;
+            int found = -1;
+            for (size_t i = 0; name && i < sizeof opts / sizeof opts[0]; i++)
+                if (!strcmp(opts[i].name, name))
+                    found = (int)i;
+            if (found < 0) {
+                diag_error(s->d, v->loc, "unknown optimizer; expected sgd, momentum, nesterov, "
+                                         "rmsprop, adam or adamw");
+                break;
+            }
+            t->opt = opts[found].k;
+            t->beta1 = t->opt == OPT_ADAM || t->opt == OPT_ADAMW ? 0.9 : 0.9;
+            t->beta2 = 0.999;
+            t->eps = 1e-8;
+            t->opt_wd = t->opt == OPT_ADAMW ? 0.01 : 0;
+            if (t->opt == OPT_ADAM || t->opt == OPT_ADAMW)
+                t->lr = 0.001;
+            if (v->kind != E_CALL)
+                break;
+            static const char *const sgd[] = {"lr", NULL};
+            static const char *const mom[] = {"lr", "beta", NULL};
+            static const char *const rms[] = {"lr", "rho", "eps", NULL};
+            static const char *const adam[] = {"lr", "beta1", "beta2", "eps", NULL};
+            static const char *const adamw[] = {"lr", "beta1", "beta2", "eps", "weight_decay", NULL};
+            const char *const *names = t->opt == OPT_SGD ? sgd
+                                       : t->opt == OPT_MOMENTUM || t->opt == OPT_NESTEROV ? mom
+                                       : t->opt == OPT_RMSPROP ? rms
+                                       : t->opt == OPT_ADAM    ? adam
+                                                               : adamw;
+            Args A = get_args(s, v, 0, names);
+            double *dst[5] = {&t->lr, &t->beta1, t->opt == OPT_RMSPROP ? &t->eps : &t->beta2,
+                              &t->eps, &t->opt_wd};
+            if (t->opt == OPT_RMSPROP)
+                dst[2] = &t->eps;
+            for (int i = 0; A.ok && names[i]; i++) {
+                if (!A.pos[i])
+                    continue;
+                if (!const_eval(s, A.pos[i], &x, 0))
+                    continue;
+                if (i == 0 && !(x > 0)) {
+                    diag_error(s->d, A.pos[i]->loc, "the learning rate must be positive");
+                    continue;
+                }
+                if (i > 0 && names[i][0] == 'b' && !(x >= 0 && x < 1)) {
+                    diag_error(s->d, A.pos[i]->loc, "%s must be in [0, 1)", names[i]);
+                    continue;
+                }
+                if (!strcmp(names[i], "rho") && !(x >= 0 && x < 1)) {
+                    diag_error(s->d, A.pos[i]->loc, "rho must be in [0, 1)");
+                    continue;
+                }
+                if ((!strcmp(names[i], "eps") || !strcmp(names[i], "weight_decay")) && x < 0) {
+                    diag_error(s->d, A.pos[i]->loc, "%s must not be negative", names[i]);
+                    continue;
+                }
+                *dst[i] = x;
+            }
+            break;
+        }
+        case 1: /* batch */
+            if (v->kind == E_NAME && !strcmp(v->name, "all"))
+                t->batch = 0;
+            else if (const_int(s, v, 1, 1 << 20, &n, "the batch size"))
+                t->batch = (int)n;
+            break;
+        case 2:
+            if (const_int(s, v, 0, 100000000, &n, "the number of epochs"))
+                t->epochs = (int)n;
+            break;
+        case 3:
+            if (v->kind == E_NAME && (!strcmp(v->name, "on") || !strcmp(v->name, "off")))
+                t->shuffle = v->name[1] == 'n';
+            else
+                diag_error(s->d, v->loc, "expected 'on' or 'off'");
+            break;
+        case 4:
+            if (const_int(s, v, 0, 9007199254740992L, &n, "the seed"))
+                t->seed = (uint64_t)n;
+            break;
+        case 5: { /* schedule */
+            const char *name = v->kind == E_CALL || v->kind == E_NAME ? v->name : "";
+            if (!strcmp(name, "constant") && v->kind == E_NAME)
+                t->sched = SCHED_CONSTANT;
+            else if (!strcmp(name, "cosine") && v->kind == E_NAME)
+                t->sched = SCHED_COSINE;
+            else if (!strcmp(name, "step") && v->kind == E_CALL) {
+                static const char *const sn[] = {"every", "gamma", NULL};
+                Args A = get_args(s, v, 2, sn);
+                t->sched = SCHED_STEP;
+                if (A.ok && const_int(s, A.pos[0], 1, 100000000, &n, "step's 'every'") &&
+                    const_eval(s, A.pos[1], &x, 0)) {
+                    t->sched_a = (double)n;
+                    t->sched_b = x;
+                }
+            } else if (!strcmp(name, "exponential") && v->kind == E_CALL) {
+                static const char *const en[] = {"gamma", NULL};
+                Args A = get_args(s, v, 1, en);
+                t->sched = SCHED_EXPONENTIAL;
+                if (A.ok && const_eval(s, A.pos[0], &x, 0))
+                    t->sched_a = x;
+            } else
+                diag_error(s->d, v->loc, "unknown schedule; expected constant, step(every, gamma), "
+                                         "cosine or exponential(gamma)");
+            break;
+        }
+        case 6: case 7: case 8: /* clip, weight_decay, validate */
+            if (!const_eval(s, v, &x, 0))
+                break;
+            if (k == 8 && !(x > 0 && x < 1)) {
+                diag_error(s->d, v->loc, "validate takes a fraction between 0 and 1");
+                break;
+            }
+            if (x < 0) {
+                diag_error(s->d, v->loc, "%s must not be negative", it->name);
+                break;
+            }
+            *(k == 6 ? &t->clip : k == 7 ? &t->weight_decay : &t->validate) = x;
+            break;
+        case 9:
+            if (const_int(s, v, 1, 100000000, &n, "patience"))
+                t->patience = (int)n;
+            break;
+        }
+    }
+}
+
+/* ----------------------------------------------------------- the walk */
+
+static void mark_reach(Graph *g, Ref r, unsigned char *seen)
+{
+    if (!r || seen[r])
+        return;
+    seen[r] = 1;
+    for (int i = 0; i < op_nin[g->nodes[r].op]; i++)
+        mark_reach(g, g->nodes[r].in[i], seen);
+}
+
+static const char *c_ident(Arena *a, const char *name)
+{
+    size_t n = strlen(name);
+    char *p = arena_alloc(a, n + 3);
+    size_t k = 0;
+    if (!isalpha((unsigned char)name[0]) && name[0] != '_')
+        p[k++] = 'm', p[k++] = '_';
+    for (size_t i = 0; i < n; i++)
+        p[k++] = isalnum((unsigned char)name[i]) ? name[i] : '_';
+    p[k] = 0;
+    return p;
+}
+
+Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
+{
+    Sema S, *s = &S;
+    memset(s, 0, sizeof S);
+    Model *m = arena_alloc(a, sizeof(Model));
+    s->a = a;
+    s->d = d;
+    s->m = m;
+    s->ast = ast;
+    graph_init(&m->g, a);
+    s->g = &m->g;
+    m->name = default_name;
+    m->train.opt = OPT_SGD;
+    m->train.lr = 0.01;
+    m->train.beta1 = 0.9;
+    m->train.beta2 = 0.999;
+    m->train.eps = 1e-8;
+    m->train.batch = 32;
+    m->train.epochs = 10;
+    m->train.shuffle = 1;
+    m->train.seed = 0;
+    int errors0 = d->errors;
+
+    for (Stmt *st = ast->first; st; st = st->next) {
+        s->cur = st;
+        s->sugar = 0;
+        switch (st->kind) {
+        case S_MODEL:
+            if (s->model_stmt) {
+                diag_error(d, st->loc, "the model is named twice");
+                diag_note(d, s->model_stmt->loc, "first named here");
+            } else {
+                s->model_stmt = st;
+                m->name = st->name;
+            }
+            break;
+        case S_PRECISION:
+            if (s->precision) {
+                diag_error(d, st->loc, "precision is set twice");
+                break;
+            }
+            s->precision = st;
+            if (!strcmp(st->name, "double"))
+                m->is_double = 1;
+            else if (strcmp(st->name, "float") != 0)
+                diag_error(d, st->name_loc, "unknown precision '%s'; expected float or double",
+                           st->name);
+            break;
+        case S_CONST: case S_INPUT: case S_TARGET: case S_PARAM:
+            declare(s, st);
+            break;
+        case S_LET: {
+            Ref r = ev(s, st->value);
+            Sym *y = bind(s, SYM_LET, st->name, st->name_loc);
+            if (y && r) {
+                y->ref = r;
+                y->shape = SH(r);
+                if (!N(s->g, r)->name || N(s->g, r)->op == OP_CONST)
+                    N(s->g, r)->name = st->name;
+                s->last_let = r;
+            }
+            if (y && !r)
+                y->used = 1;
+            break;
+        }
+        case S_MINIMIZE: case S_MAXIMIZE: {
+            if (s->objective) {
+                diag_error(d, st->loc, "a model has exactly one objective");
+                diag_note(d, s->objective->loc, "the first one is here");
+                break;
+            }
+            s->objective = st;
+            m->maximize = st->kind == S_MAXIMIZE;
+            m->objective_loc = st->loc;
+            Ref r = ev(s, st->value);
+            if (!r)
+                break;
+            Shape p = pe(SH(r));
+            if (shape_numel_static(p) != 1) {
+                diag_error(d, st->value->loc,
+                           "the objective must be a scalar per example, not %s; wrap it in "
+                           "sum() or mean()",
+                           pstr(s, SH(r)));
+                break;
+            }
+            r = g_reshape(s->g, r, batched(shape0(), ISB(r)), st->loc);
+            m->objective = r;
+            if (ISB(r)) {
+                Ref sum = g_reduce(s->g, OP_SUM, r, 1u, 0, st->loc);
+                Ref n = node_make(s->g, OP_BATCHN, shape0(), NULL, 0, NULL, st->loc);
+                m->loss = g_binary(s->g, OP_DIV, sum, n, st->loc);
+            } else {
+                m->loss = r;
+            }
+            N(s->g, m->loss)->name = "L";
+            break;
+        }
+        case S_OUTPUT:
+            if (s->output) {
+                diag_error(d, st->loc, "the output is set twice");
+                diag_note(d, s->output->loc, "first set here");
+                break;
+            }
+            s->output = st;
+            m->output = ev(s, st->value);
+            if (m->output && !N(s->g, m->output)->name)
+                N(s->g, m->output)->name = "output";
+            break;
+        case S_TRAIN:
+            if (s->train) {
+                diag_error(d, st->loc, "a model has one train block");
+                diag_note(d, s->train->loc, "the first one is here");
+                break;
+            }
+            s->train = st;
+            train_block(s, st);
+            break;
+        case S_TRAIN_ITEM:
+            unreachable();
+        }
+    }
+    s->cur = NULL;
+
+    if (!s->objective) {
+        Loc end = {0, 0, 0, 0};
+        if (ast->last)
+            end = ast->last->loc;
+        end.first_line = end.first_line ? end.first_line : 0;
+        diag_error(d, end, "the model has no objective; add 'minimize EXPR' or 'maximize EXPR'");
+    }
+    if (m->ninputs == 0 && ast->first)
+        diag_error(d, ast->first->loc, "the model has no input; declare one with 'input x[N]'");
+    if (!s->output)
+        m->output = s->last_let ? s->last_let : m->objective;
+
+    /* params: used at all, reaching the objective */
+    unsigned char *seen = xcalloc((size_t)s->g->n + 1, 1);
+    if (m->loss)
+        mark_reach(s->g, m->loss, seen);
+    for (int i = 0; i < s->nsyms; i++) {
+        Sym *y = s->syms[i];
+        if (y->kind == SYM_PARAM) {
+            if (!y->used)
+                diag_error(d, y->loc, "param '%s' is never used", y->name);
+            else if (m->loss && !seen[y->ref])
+                diag_warning(d, y->loc, "param '%s' does not reach the objective; its gradient "
+                                        "is zero",
+                             y->name);
+            y->reaches = seen[y->ref];
+        } else if (y->kind == SYM_INPUT && !y->used) {
+            diag_warning(d, y->loc, "input '%s' is never used", y->name);
+        } else if (y->kind == SYM_LET && !y->used && y->ref != m->output && m->loss &&
+                   !seen[y->ref]) {
+            diag_warning(d, y->loc, "'%s' is bound but never used", y->name);
+        }
+    }
+    free(seen);
+
+    /* class target: the class used for accuracy */
+    for (int i = 0; i < m->ntargets; i++)
+        if (m->targets[i]->nclasses) {
+            m->target_kind = TK_CLASS;
+            m->nclasses = m->targets[i]->nclasses;
+        }
+    if (!m->target_kind && m->ntargets)
+        m->target_kind = TK_REAL;
+    if (m->output) {
+        m->output_size = (size_t)shape_numel_static(pe(SH(m->output)));
+        if (m->binary && m->binary_of != m->output)
+            m->binary = 0;
+    }
+    m->cname = c_ident(a, m->name);
+    m->batch = m->train.batch ? m->train.batch : 256;
+    if (d->errors > errors0)
+        return NULL;
+    return m;
+}

@@ -1,0 +1,509 @@
+/*
+ * simplify.c: small local rewrites on the graph, forward and backward alike.
+ *
+ * The graph is copied, node by node in topological order and only from what
+ * the roots (loss, output, gradients) reach, into a fresh graph through a
+ * "smart" constructor that applies the rewrites of the node's op before it
+ * hash-conses. So dead nodes vanish (they are never copied), common
+ * subexpressions merge (hash-consing), and each rewrite sees operands that
+ * are already simplified. Copies repeat until no rewrite fires.
+ *
+ * Rewrites: constant folding (only when the result is finite: no NaN or
+ * infinity is folded), algebraic identities (x+0, x*1, x*0, --x, ...),
+ * scalar factors hoisted out of matrix products and sums, and the stable
+ * forms of LANGUAGE.md section 2: log(sigmoid(z)), log(1 - sigmoid(z)),
+ * log(softmax(z)), bce(sigmoid(z), y) and -sum(onehot(l) * log_softmax(z)).
+ */
+#include "gradc.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct Simp {
+    Model *m;        /* the model */
+    Graph *old;      /* the graph being copied */
+    Graph *g;        /* the new graph */
+    int level;       /* 1: folds and identities; 2: also stable forms, hoisting */
+    int fired;       /* rewrites in this copy */
+    FILE *explain;   /* --explain: where to say what fired */
+    const char *file;
+} Simp;
+
+static Ref mk(Simp *S, Op op, Shape shape, Ref a, Ref b, double f, const int *ia, Loc loc);
+
+static void said(Simp *S, Loc loc, const char *what)
+{
+    S->fired++;
+    if (S->explain)
+        fprintf(S->explain, "%s:%d:%d: %s\n", S->file ? S->file : "model", loc.first_line,
+                loc.first_column, what);
+}
+
+static Node *NN(Simp *S, Ref r)
+{
+    return &S->g->nodes[r];
+}
+
+static int is_c(Simp *S, Ref r, double v)
+{
+    double c;
+    return node_is_const(S->g, r, &c) && c == v;
+}
+
+static int scalar_const(Simp *S, Ref r, double *v)
+{
+    return NN(S, r)->op == OP_CONST && NN(S, r)->shape.rank == 0 && (*v = NN(S, r)->f, 1);
+}
+
+/* A rank-0 node: a factor that can move freely through linear ops. */
+static int is_scalar(Simp *S, Ref r)
+{
+    return NN(S, r)->shape.rank == 0;
+}
+
+static Ref C(Simp *S, double v, Loc loc)
+{
+    return node_make(S->g, OP_CONST, shape0(), NULL, v, NULL, loc);
+}
+
+static Ref expand_to(Simp *S, Ref x, Shape s, Loc loc)
+{
+    if (shape_eq(NN(S, x)->shape, s))
+        return x;
+    return mk(S, OP_EXPAND, s, x, 0, 0, NULL, loc);
+}
+
+static Ref un(Simp *S, Op op, Ref a, Loc loc)
+{
+    return mk(S, op, NN(S, a)->shape, a, 0, 0, NULL, loc);
+}
+
+static Ref bin(Simp *S, Op op, Ref a, Ref b, Loc loc)
+{
+    Shape s;
+    if (!shape_broadcast(NN(S, a)->shape, NN(S, b)->shape, &s))
+        die("internal error: simplify built %s of shapes that do not broadcast", op_name[op]);
+    return mk(S, op, s, a, b, 0, NULL, loc);
+}
+
+/* Evaluates an elementwise op on constants, in double. */
+static int fold(Op op, double a, double b, double f, double *out)
+{
+    double r;
+    switch (op) {
+    case OP_NEG: r = -a; break;
+    case OP_ADD: r = a + b; break;
+    case OP_SUB: r = a - b; break;
+    case OP_MUL: r = a * b; break;
+    case OP_DIV: r = a / b; break;
+    case OP_SQUARE: r = a * a; break;
+    case OP_SQRT: r = sqrt(a); break;
+    case OP_EXP: r = exp(a); break;
+    case OP_LOG: r = log(a); break;
+    case OP_ABS: r = fabs(a); break;
+    case OP_RELU: r = a > 0 ? a : 0; break;
+    case OP_POWC: r = pow(a, f); break;
+    case OP_SIGN: r = (a > 0) - (a < 0); break;
+    default: return 0;
+    }
+    if (!isfinite(r))
+        return 0; /* never fold into NaN or infinity: leave it to run time */
+    *out = r;
+    return 1;
+}
+
+static Ref mk(Simp *S, Op op, Shape shape, Ref a, Ref b, double f, const int *ia, Loc loc)
+{
+    Graph *g = S->g;
+    int lv = S->level;
+    double ca, cb;
+    Node *A = a ? NN(S, a) : NULL, *Bn = b ? NN(S, b) : NULL;
+
+    if (lv >= 1 && (op_flags[op] & OPF_ELEMWISE)) {
+        /* fold constants */
+        int ka = a && node_is_const(g, a, &ca), kb = !b || node_is_const(g, b, &cb);
+        double v;
+        if (ka && kb && fold(op, ca, b ? cb : 0, f, &v)) {
+            said(S, loc, "fold constant");
+            return expand_to(S, C(S, v, loc), shape, loc);
+        }
+        /* an expanded operand broadcasts by itself */
+        Shape t;
+        if (A && A->op == OP_EXPAND && (!b || shape_broadcast(NN(S, A->in[0])->shape, Bn->shape, &t)) &&
+            (b ? shape_eq(t, shape) : shape_eq(NN(S, A->in[0])->shape, shape)))
+            return mk(S, op, shape, A->in[0], b, f, ia, loc);
+        if (Bn && Bn->op == OP_EXPAND && shape_broadcast(A->shape, NN(S, Bn->in[0])->shape, &t) &&
+            shape_eq(t, shape))
+            return mk(S, op, shape, a, Bn->in[0], f, ia, loc);
+    }
+
+    if (lv >= 1) {
+        switch (op) {
+        case OP_ADD:
+            if (is_c(S, b, 0) && shape_eq(A->shape, shape)) {
+                said(S, loc, "x + 0 -> x");
+                return a;
+            }
+            if (is_c(S, a, 0) && shape_eq(Bn->shape, shape)) {
+                said(S, loc, "0 + x -> x");
+                return b;
+            }
+            if (Bn->op == OP_NEG) {
+                said(S, loc, "a + -b -> a - b");
+                return mk(S, OP_SUB, shape, a, Bn->in[0], 0, NULL, loc);
+            }
+            if (A->op == OP_NEG) {
+                said(S, loc, "-a + b -> b - a");
+                return mk(S, OP_SUB, shape, b, A->in[0], 0, NULL, loc);
+            }
+            break;
+        case OP_SUB:
+            if (is_c(S, b, 0) && shape_eq(A->shape, shape)) {
+                said(S, loc, "x - 0 -> x");
+                return a;
+            }
+            if (is_c(S, a, 0)) {
+                said(S, loc, "0 - x -> -x");
+                return expand_to(S, un(S, OP_NEG, b, loc), shape, loc);
+            }
+            if (Bn->op == OP_NEG) {
+                said(S, loc, "a - -b -> a + b");
+                return mk(S, OP_ADD, shape, a, Bn->in[0], 0, NULL, loc);
+            }
+            if (a == b) {
+                said(S, loc, "x - x -> 0");
+                return expand_to(S, C(S, 0, loc), shape, loc);
+            }
+            break;
+        case OP_MUL:
+            for (int side = 0; side < 2; side++) {
+                Ref x = side ? a : b, c = side ? b : a;
+                if (is_c(S, c, 1) && shape_eq(NN(S, x)->shape, shape)) {
+                    said(S, loc, "x * 1 -> x");
+                    return x;
+                }
+                if (is_c(S, c, 0)) {
+                    said(S, loc, "x * 0 -> 0");
+                    return expand_to(S, C(S, 0, loc), shape, loc);
+                }
+                double c1, c2;
+                Node *X = NN(S, x);
+                if (scalar_const(S, c, &c1) && X->op == OP_MUL && scalar_const(S, X->in[0], &c2)) {
+                    said(S, loc, "c1 * (c2 * x) -> (c1 c2) * x");
+                    return mk(S, OP_MUL, shape, C(S, c1 * c2, loc), X->in[1], 0, NULL, loc);
+                }
+                if (scalar_const(S, c, &c1) && X->op == OP_NEG) {
+                    said(S, loc, "c * -x -> (-c) * x");
+                    return mk(S, OP_MUL, shape, C(S, -c1, loc), X->in[0], 0, NULL, loc);
+                }
+            }
+            if (a == b) {
+                said(S, loc, "x * x -> square(x)");
+                return mk(S, OP_SQUARE, shape, a, 0, 0, NULL, loc);
+            }
+            if (lv >= 2) {
+                /* keep scalar factors outermost, where they meet and fold */
+                for (int side = 0; side < 2; side++) {
+                    Ref x = side ? a : b, y = side ? b : a;
+                    Node *X = NN(S, x);
+                    if (X->op != OP_MUL)
+                        continue;
+                    for (int k = 0; k < 2; k++) {
+                        Ref s0 = X->in[k], rest = X->in[!k];
+                        if (!is_scalar(S, s0) || is_scalar(S, rest))
+                            continue;
+                        if (!is_scalar(S, y)) {
+                            said(S, loc, "hoist a scalar factor");
+                            Ref inner = bin(S, OP_MUL, rest, y, loc);
+                            return mk(S, OP_MUL, shape, s0, inner, 0, NULL, loc);
+                        }
+                        said(S, loc, "gather scalar factors");
+                        return mk(S, OP_MUL, shape, bin(S, OP_MUL, s0, y, loc), rest, 0, NULL, loc);
+                    }
+                }
+                /* c * (1 / z) -> c / z */
+                for (int side = 0; side < 2; side++) {
+                    Ref x = side ? a : b, y = side ? b : a;
+                    Node *X = NN(S, x);
+                    if (X->op == OP_DIV && is_c(S, X->in[0], 1) && is_scalar(S, x) && is_scalar(S, y)) {
+                        said(S, loc, "c * (1 / z) -> c / z");
+                        return mk(S, OP_DIV, shape, y, X->in[1], 0, NULL, loc);
+                    }
+                }
+            }
+            break;
+        case OP_DIV:
+            if (is_c(S, b, 1) && shape_eq(A->shape, shape)) {
+                said(S, loc, "x / 1 -> x");
+                return a;
+            }
+            if (scalar_const(S, b, &cb) && cb != 0 && fabs(frexp(cb, &(int){0})) == 0.5) {
+                said(S, loc, "x / 2^k -> x * 2^-k (exact)");
+                return mk(S, OP_MUL, shape, C(S, 1.0 / cb, loc), a, 0, NULL, loc);
+            }
+            break;
+        case OP_NEG:
+            if (A->op == OP_NEG) {
+                said(S, loc, "--x -> x");
+                return A->in[0];
+            }
+            if (A->op == OP_MUL && scalar_const(S, A->in[0], &ca)) {
+                said(S, loc, "-(c * x) -> (-c) * x");
+                return mk(S, OP_MUL, shape, C(S, -ca, loc), A->in[1], 0, NULL, loc);
+            }
+            if (A->op == OP_SUB) {
+                said(S, loc, "-(a - b) -> b - a");
+                return mk(S, OP_SUB, shape, A->in[1], A->in[0], 0, NULL, loc);
+            }
+            break;
+        case OP_POWC:
+            if (f == 2) {
+                said(S, loc, "x ^ 2 -> square(x)");
+                return mk(S, OP_SQUARE, shape, a, 0, 0, NULL, loc);
+            }
+            if (f == 1) {
+                said(S, loc, "x ^ 1 -> x");
+                return a;
+            }
+            if (f == 0.5) {
+                said(S, loc, "x ^ 0.5 -> sqrt(x)");
+                return mk(S, OP_SQRT, shape, a, 0, 0, NULL, loc);
+            }
+            break;
+        case OP_RESHAPE:
+            if (shape_eq(A->shape, shape))
+                return a;
+            if (A->op == OP_RESHAPE) {
+                said(S, loc, "reshape(reshape(x)) -> reshape(x)");
+                return mk(S, OP_RESHAPE, shape, A->in[0], 0, 0, NULL, loc);
+            }
+            if (A->op == OP_EXPAND && shape_numel_static(NN(S, A->in[0])->shape) == 1 &&
+                !shape_has_batch(NN(S, A->in[0])->shape)) {
+                said(S, loc, "reshape(expand(scalar)) -> expand(scalar)");
+                Ref s0 = NN(S, A->in[0])->shape.rank ? mk(S, OP_RESHAPE, shape0(), A->in[0], 0, 0, NULL, loc)
+                                                     : A->in[0];
+                return expand_to(S, s0, shape, loc);
+            }
+            break;
+        case OP_EXPAND:
+            if (shape_eq(A->shape, shape))
+                return a;
+            if (A->op == OP_EXPAND) {
+                said(S, loc, "expand(expand(x)) -> expand(x)");
+                return mk(S, OP_EXPAND, shape, A->in[0], 0, 0, NULL, loc);
+            }
+            break;
+        case OP_TRANSPOSE:
+            if (A->op == OP_TRANSPOSE) {
+                said(S, loc, "transpose(transpose(x)) -> x");
+                return A->in[0];
+            }
+            break;
+        case OP_SUM: {
+            /* reducing only axes of size 1 is a reshape */
+            int trivial = 1;
+            for (int i = 0; i < A->shape.rank; i++)
+                if (((unsigned)ia[0] & (1u << i)) && A->shape.dim[i] != 1)
+                    trivial = 0;
+            if (trivial) {
+                said(S, loc, "sum over axes of size 1 -> reshape");
+                return mk(S, OP_RESHAPE, shape, a, 0, 0, NULL, loc);
+            }
+            if (A->op == OP_NEG) {
+                said(S, loc, "sum(-x) -> -sum(x)");
+                return un(S, OP_NEG, mk(S, OP_SUM, shape, A->in[0], 0, 0, ia, loc), loc);
+            }
+            for (int k = 0; lv >= 2 && A->op == OP_MUL && k < 2; k++)
+                if (is_scalar(S, A->in[k]) && !is_scalar(S, A->in[!k])) {
+                    said(S, loc, "sum(s * x) -> s * sum(x)");
+                    return bin(S, OP_MUL, A->in[k], mk(S, OP_SUM, shape, A->in[!k], 0, 0, ia, loc), loc);
+                }
+            break;
+        }
+        case OP_MATMUL: {
+            int t[4];
+            memcpy(t, ia, sizeof t);
+            if (A->op == OP_TRANSPOSE && A->shape.rank == NN(S, A->in[0])->shape.rank) {
+                said(S, loc, "matmul(transpose(a), b) -> transposed operand");
+                t[0] = !t[0];
+                return mk(S, op, shape, A->in[0], b, 0, t, loc);
+            }
+            if (Bn->op == OP_TRANSPOSE && Bn->shape.rank == NN(S, Bn->in[0])->shape.rank) {
+                said(S, loc, "matmul(a, transpose(b)) -> transposed operand");
+                t[1] = !t[1];
+                return mk(S, op, shape, a, Bn->in[0], 0, t, loc);
+            }
+            if (lv >= 2) {
+                for (int side = 0; side < 2; side++) {
+                    Node *X = side ? Bn : A;
+                    for (int k = 0; k < 2 && X->op == OP_MUL; k++) {
+                        if (!is_scalar(S, X->in[k]) || is_scalar(S, X->in[!k]))
+                            continue;
+                        said(S, loc, "matmul(s * a, b) -> s * matmul(a, b)");
+                        Ref sc = X->in[k], rest = X->in[!k];
+                        Ref inner = side ? mk(S, op, shape, a, rest, 0, ia, loc)
+                                         : mk(S, op, shape, rest, b, 0, ia, loc);
+                        return bin(S, OP_MUL, sc, inner, loc);
+                    }
+                }
+            }
+            break;
+        }
+        default:
+            break;
+        }
+    }
+
+    if (lv >= 2) {
+        switch (op) {
+        case OP_LOG:
+            if (A->op == OP_SIGMOID) {
+                said(S, loc, "stable form: log(sigmoid(z)) -> -softplus(-z)");
+                return un(S, OP_NEG, un(S, OP_SOFTPLUS, un(S, OP_NEG, A->in[0], loc), loc), loc);
+            }
+            if (A->op == OP_SUB && is_c(S, A->in[0], 1) && NN(S, A->in[1])->op == OP_SIGMOID &&
+                shape_eq(NN(S, A->in[1])->shape, shape)) {
+                said(S, loc, "stable form: log(1 - sigmoid(z)) -> -softplus(z)");
+                return un(S, OP_NEG, un(S, OP_SOFTPLUS, NN(S, A->in[1])->in[0], loc), loc);
+            }
+            if (A->op == OP_SOFTMAX) {
+                said(S, loc, "stable form: log(softmax(z)) -> log_softmax(z)");
+                return un(S, OP_LOG_SOFTMAX, A->in[0], loc);
+            }
+            break;
+        case OP_BCE:
+            if (A->op == OP_SIGMOID) {
+                said(S, loc, "stable form: bce(sigmoid(z), y) -> bce_logits(z, y)");
+                return mk(S, OP_BCE_LOGITS, shape, A->in[0], b, 0, NULL, loc);
+            }
+            break;
+        case OP_NEG:
+            /* -sum(onehot(l) * log_softmax(z)) over the classes -> cross_entropy(z, l) */
+            if (A->op == OP_SUM && NN(S, A->in[0])->op == OP_MUL && !A->ia[1]) {
+                Node *M = NN(S, A->in[0]);
+                Shape ms = M->shape;
+                unsigned last = 1u << (ms.rank - 1);
+                if ((unsigned)A->ia[0] != last)
+                    break;
+                for (int side = 0; side < 2; side++) {
+                    Node *O = NN(S, M->in[side]), *L = NN(S, M->in[!side]);
+                    if (O->op == OP_ONEHOT && L->op == OP_LOG_SOFTMAX && shape_eq(O->shape, ms) &&
+                        shape_eq(L->shape, ms)) {
+                        said(S, loc, "stable form: -sum(onehot(l) * log(softmax(z))) -> "
+                                     "cross_entropy(z, l)");
+                        Ref in[2] = {L->in[0], O->in[0]};
+                        return node_make(g, OP_CE, shape, in, 0, NULL, loc);
+                    }
+                }
+            }
+            break;
+        case OP_SUB:
+            /* a*c - b*c -> (a - b)*c */
+            if (A->op == OP_MUL && Bn->op == OP_MUL) {
+                for (int i = 0; i < 2; i++)
+                    for (int j = 0; j < 2; j++)
+                        if (A->in[i] == Bn->in[j]) {
+                            Ref d = bin(S, OP_SUB, A->in[!i], Bn->in[!j], loc);
+                            Shape t;
+                            if (shape_broadcast(NN(S, d)->shape, NN(S, A->in[i])->shape, &t) &&
+                                shape_eq(t, shape)) {
+                                said(S, loc, "a*c - b*c -> (a - b)*c");
+                                return mk(S, OP_MUL, shape, d, A->in[i], 0, NULL, loc);
+                            }
+                        }
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    Ref in[2] = {a, b};
+    return node_make(g, op, shape, in, f, ia, loc);
+}
+
+static void mark(Graph *g, Ref r, unsigned char *seen)
+{
+    /* iterative: deep graphs (100-layer models) must not overflow the stack */
+    if (!r || seen[r])
+        return;
+    int cap = 64, n = 0;
+    Ref *st = xmalloc(sizeof(Ref) * (size_t)cap);
+    st[n++] = r;
+    seen[r] = 1;
+    while (n) {
+        Ref x = st[--n];
+        for (int i = 0; i < op_nin[g->nodes[x].op]; i++) {
+            Ref y = g->nodes[x].in[i];
+            if (y && !seen[y]) {
+                seen[y] = 1;
+                if (n == cap) {
+                    cap *= 2;
+                    st = xrealloc(st, sizeof(Ref) * (size_t)cap);
+                }
+                st[n++] = y;
+            }
+        }
+    }
+    free(st);
+}
+
+static Ref remap(Ref *map, Ref r)
+{
+    return r ? map[r] : 0;
+}
+
+void simplify(Model *m, int level, FILE *explain)
+{
+    if (level <= 0)
+        return;
+    for (int iter = 0; iter < 16; iter++) {
+        Graph *old = &m->g;
+        Graph ng;
+        graph_init(&ng, old->arena);
+        unsigned char *seen = xcalloc((size_t)old->n, 1);
+        mark(old, m->loss, seen);
+        mark(old, m->output, seen);
+        mark(old, m->objective, seen);
+        for (int i = 0; i < m->nparams && m->grads; i++)
+            mark(old, m->grads[i], seen);
+        /* leaves stay, so every input and param keeps a node */
+        for (Ref r = 1; r < old->n; r++)
+            if (op_flags[old->nodes[r].op] & OPF_LEAF && old->nodes[r].op != OP_CONST)
+                seen[r] = 1;
+        Ref *map = xcalloc((size_t)old->n, sizeof(Ref));
+        Simp S = {m, old, &ng, level, 0, explain, NULL};
+        for (Ref r = 1; r < old->n; r++) {
+            if (!seen[r])
+                continue;
+            Node x = old->nodes[r];
+            ng.loc_backward = x.backward;
+            Ref nr = mk(&S, x.op, x.shape, remap(map, x.in[0]), remap(map, x.in[1]), x.f, x.ia, x.loc);
+            map[r] = nr;
+            Node *y = &ng.nodes[nr];
+            if (!y->name && x.name)
+                y->name = x.name;
+            if (!y->adj_of && x.adj_of && map[x.adj_of])
+                y->adj_of = map[x.adj_of];
+        }
+        ng.loc_backward = 0;
+        m->loss = remap(map, m->loss);
+        m->output = remap(map, m->output);
+        m->objective = remap(map, m->objective);
+        m->binary_of = m->binary_of < old->n ? remap(map, m->binary_of) : 0;
+        for (int i = 0; i < m->nparams && m->grads; i++)
+            m->grads[i] = remap(map, m->grads[i]);
+        for (int i = 0; i < m->nparams; i++)
+            m->params[i]->ref = remap(map, m->params[i]->ref);
+        for (int i = 0; i < m->ninputs; i++)
+            m->inputs[i]->ref = remap(map, m->inputs[i]->ref);
+        for (int i = 0; i < m->ntargets; i++)
+            m->targets[i]->ref = remap(map, m->targets[i]->ref);
+        int changed = S.fired > 0 || ng.n != old->n;
+        free(map);
+        free(seen);
+        graph_release(old);
+        m->g = ng;
+        if (!changed)
+            break;
+    }
+}

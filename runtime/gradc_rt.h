@@ -1,0 +1,102 @@
+/*
+ * gradc_rt.h: the runtime that executables built by gradc link.
+ *
+ * gradc writes three files for a model: MODEL.c and MODEL.h (the generated
+ * pair of LANGUAGE.md section 5, which needs nothing but libm) and a small
+ * glue file that fills a grt_model with the pair's functions and the model's
+ * metadata and calls grt_main(). Everything else an executable does (reading
+ * data, the optimizer loop, parameter files, eval, predict) lives here.
+ *
+ * The runtime is compiled once per precision: with GRT_DOUBLE defined,
+ * grt_real is double (libgradcrt_d.a), else float (libgradcrt.a).
+ */
+#ifndef GRADC_RT_H
+#define GRADC_RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef GRT_DOUBLE
+typedef double grt_real;
+#else
+typedef float grt_real;
+#endif
+
+#define GRT_MAXRANK 6
+
+/* One parameter tensor of the model, in declaration order. */
+typedef struct grt_param_info {
+    const char *name;          /* as in the model ("W1", "h1.W") */
+    int rank;                  /* number of axes */
+    int dim[GRT_MAXRANK];      /* sizes */
+    size_t offset;             /* first element in the params array */
+    size_t size;               /* number of elements */
+} grt_param_info;
+
+/* One input or target of the model, in declaration order. */
+typedef struct grt_io_info {
+    const char *name;          /* as in the model */
+    size_t size;               /* elements per example (a class target: 1) */
+    int nclasses;              /* class(n) target: n; else 0 */
+} grt_io_info;
+
+enum grt_opt { GRT_SGD, GRT_MOMENTUM, GRT_NESTEROV, GRT_RMSPROP, GRT_ADAM, GRT_ADAMW };
+enum grt_sched { GRT_CONSTANT, GRT_STEP, GRT_COSINE, GRT_EXPONENTIAL };
+enum grt_target { GRT_TARGET_NONE, GRT_TARGET_REAL, GRT_TARGET_CLASS };
+
+/* The train block of the model file, defaults filled in by gradc. */
+typedef struct grt_train_config {
+    int opt;                   /* enum grt_opt */
+    double lr;                 /* learning rate */
+    double beta1, beta2, eps;  /* momentum/nesterov beta, rmsprop rho (beta1), adam betas */
+    double opt_weight_decay;   /* adamw's decoupled weight decay */
+    long batch;                /* examples per step; 0 means all (full batch) */
+    int epochs;                /* passes over the training data */
+    int shuffle;               /* reshuffle every epoch */
+    uint64_t seed;             /* of shuffling and initialisation */
+    int sched;                 /* enum grt_sched */
+    double sched_a, sched_b;   /* step(every, gamma): a, b; exponential(gamma): a */
+    double clip;               /* global gradient norm, 0: none */
+    double weight_decay;       /* L2 added to the gradient, 0: none */
+    double validate;           /* fraction held out of the training file, 0: none */
+    int patience;              /* early stopping, 0: none */
+} grt_train_config;
+
+/* Everything the runtime knows of a model. */
+typedef struct grt_model {
+    const char *name;          /* model name */
+    uint64_t hash;             /* hash of parameter names and shapes */
+    size_t param_count;        /* elements in params */
+    size_t input_size;         /* elements of x per example (all inputs) */
+    size_t target_size;        /* elements of y per example (all targets) */
+    size_t output_size;        /* elements predict writes per example */
+    size_t max_batch;          /* the compiled batch: n <= it in every call */
+    size_t workspace_bytes;    /* scratch for one call */
+    int nparams;               /* params[] count */
+    const grt_param_info *params;
+    int ninputs;               /* inputs[] count */
+    const grt_io_info *inputs;
+    int ntargets;              /* targets[] count */
+    const grt_io_info *targets;
+    int target_kind;           /* enum grt_target */
+    int nclasses;              /* class target: classes; accuracy by argmax of output */
+    int binary;                /* binary target: accuracy by output > threshold */
+    double threshold;          /* 0.5 for probabilities, 0 for logits */
+    int maximize;              /* the objective is maximized: ascend */
+    double flops_forward;      /* per example, for `info` */
+    double flops_backward;     /* per example, for `info` */
+    grt_train_config train;    /* the train block */
+    void (*init)(grt_real *params, uint64_t seed);
+    grt_real (*loss)(const grt_real *params, const grt_real *x, const grt_real *y,
+                     size_t n, void *work);
+    grt_real (*loss_grad)(const grt_real *params, const grt_real *x, const grt_real *y,
+                          size_t n, grt_real *grad, void *work);
+    void (*predict)(const grt_real *params, const grt_real *x, size_t n, grt_real *out,
+                    void *work);
+} grt_model;
+
+/* The executable's main: parses the command line (train, eval, predict,
+ * gradcheck, info) and runs it. Returns the process exit status. */
+int grt_main(int argc, char **argv, const grt_model *m);
+
+#endif

@@ -1,0 +1,296 @@
+/*
+ * rt_internal.h: the runtime's private header, in sections that follow its
+ * files: errors and memory (rt_util.c), CSV data and standardization
+ * (rt_data.c), the seeded generator (rt_rng.c), optimizers and schedules
+ * (rt_opt.c), parameter files (rt_params.c), the training and evaluation
+ * loops (rt_train.c) and the command line (rt_main.c).
+ *
+ * Executables only see gradc_rt.h and grt_main(); this header exists so that
+ * tests/test_runtime.c can test each piece on its own. Every external name
+ * starts with grt_, so the runtime links beside the compiler's objects.
+ *
+ * Conventions: a function that can fail returns 0 or an exit status (1 bad
+ * data, model mismatch or training failure; 2 bad command line or I/O) and
+ * fills a grt_err with a message that names the file, as a compiler would:
+ * "data.csv:312:5: error: 'abc' is not a number (field 3)".
+ */
+#ifndef GRADC_RT_INTERNAL_H
+#define GRADC_RT_INTERNAL_H
+
+#include "gradc_rt.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#if defined(__GNUC__)
+#define GRT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define GRT_NORETURN __attribute__((noreturn))
+#else
+#define GRT_PRINTF(f, a)
+#define GRT_NORETURN
+#endif
+
+/* Bytes per real in this build, as parameter files record it. */
+#define GRT_REAL_BYTES ((int)sizeof(grt_real))
+#ifdef GRT_DOUBLE
+#define GRT_REAL_NAME "double"
+#define GRT_REAL_FMT "%.17g"
+#else
+#define GRT_REAL_NAME "float"
+#define GRT_REAL_FMT "%.9g"
+#endif
+
+/* Workspace and buffer alignment, a cache line and an AVX-512 vector. */
+#define GRT_ALIGN 64
+
+/* ---------------------------------------------------------------- rt_util.c */
+
+/* Exit statuses of the executable. */
+enum { GRT_EXIT_OK = 0, GRT_EXIT_DATA = 1, GRT_EXIT_USAGE = 2 };
+
+/* What went wrong, finer than the exit status, so tests can tell the causes of
+ * one status apart. */
+enum grt_errcode {
+    GRT_E_NONE,
+    GRT_E_USAGE,     /* bad command line */
+    GRT_E_IO,        /* open, read, write, rename failed */
+    GRT_E_NOMEM,     /* allocation failed */
+    GRT_E_MODEL_DESC,/* the grt_model descriptor is inconsistent (our bug) */
+    GRT_E_EMPTY,     /* a data or parameter file holds nothing */
+    GRT_E_NUMBER,    /* CSV: a field is not a number, or NaN/Inf */
+    GRT_E_FIELDS,    /* CSV: wrong number of fields */
+    GRT_E_CLASS,     /* CSV: a class index not an integer in 0..n-1 */
+    GRT_E_MAGIC,     /* parameter file: not one */
+    GRT_E_VERSION,   /* parameter file: a format version we cannot read */
+    GRT_E_TRUNCATED, /* parameter file: shorter than its header says */
+    GRT_E_CHECKSUM,  /* parameter file: damaged (checksum or size mismatch) */
+    GRT_E_FORMAT,    /* parameter file: checksum fine, structure malformed */
+    GRT_E_PRECISION, /* parameter file: float file for a double model or back */
+    GRT_E_MISMATCH,  /* parameter file: of another model */
+    GRT_E_DIVERGED   /* training: the loss became NaN or infinite */
+};
+
+/* The first error of an operation. */
+typedef struct grt_err {
+    int status;     /* exit status it calls for; 0 while no error */
+    int code;       /* enum grt_errcode */
+    char msg[1024]; /* one line, no trailing newline, names the file */
+} grt_err;
+
+/* Records an error in e (if e has none yet) and returns its status. */
+int grt_fail(grt_err *e, int status, int code, const char *fmt, ...) GRT_PRINTF(4, 5);
+/* Prints e->msg to stderr as one line. */
+void grt_report(const grt_err *e);
+
+/* Allocation that exits with status 2 and a message when memory runs out: a
+ * runtime that cannot hold its data has nothing better to do. n * size is
+ * checked for overflow; zero sizes allocate one byte. */
+void *grt_xmalloc(size_t n, size_t size);
+void *grt_xcalloc(size_t n, size_t size);
+void *grt_xrealloc(void *p, size_t n, size_t size);
+/* size bytes aligned to GRT_ALIGN (at least GRT_ALIGN bytes); free() it. */
+void *grt_xaligned(size_t size);
+char *grt_xstrdup(const char *s);
+/* Seconds on a monotonic clock. */
+double grt_now(void);
+
+/* ---------------------------------------------------------------- rt_data.c */
+
+/* A data set as read from CSV: all values as doubles, converted to grt_real
+ * chunk by chunk when the generated functions are called. */
+typedef struct grt_data {
+    size_t n;  /* examples (rows) */
+    size_t nx; /* input values per example (the model's input_size) */
+    size_t ny; /* target values per example; 0 when targets were not read */
+    double *x; /* n * nx input values, row after row */
+    double *y; /* n * ny target values; class targets hold the index */
+    size_t cap;/* rows allocated in x and y */
+} grt_data;
+
+/* What the rows of a CSV file must hold. */
+enum grt_csv_mode {
+    GRT_CSV_TARGETS, /* inputs then targets (train, eval) */
+    GRT_CSV_INPUTS   /* inputs, optionally followed by targets that are
+                        ignored (predict) */
+};
+
+/* Reads CSV data for model m from f; name is used in messages. Returns 0 or
+ * an exit status with e filled. */
+int grt_csv_read(FILE *f, const char *name, const grt_model *m, int mode,
+                 grt_data *d, grt_err *e);
+/* The same from a path; "-" is stdin (named "<stdin>" in messages). */
+int grt_csv_load(const char *path, const grt_model *m, int mode, grt_data *d,
+                 grt_err *e);
+void grt_data_free(grt_data *d);
+/* Appends row i of src to dst (same nx, ny). */
+void grt_data_push(grt_data *dst, const grt_data *src, size_t i);
+
+/* Outcome of grt_parse_number. */
+enum { GRT_NUM_OK, GRT_NUM_BAD, GRT_NUM_NONFINITE, GRT_NUM_RANGE };
+/* Parses a decimal number (optional sign, digits with an optional point, an
+ * optional exponent) spanning exactly s[0..len). Refuses NaN and infinity
+ * texts, hex floats, and values that overflow a double. */
+int grt_parse_number(const char *s, size_t len, double *out);
+
+/* Per input value standardization: x' = (x - mean) / std. */
+typedef struct grt_stats {
+    size_t n;     /* values standardized (input_size); 0: no standardization */
+    double *mean; /* n means over the training set */
+    double *std;  /* n population standard deviations, 0 replaced by 1 */
+} grt_stats;
+
+/* Mean and population std of every input column of d (d->n >= 1). */
+void grt_stats_compute(const grt_data *d, grt_stats *s);
+/* Standardizes d's inputs in place; nothing when s->n is 0. */
+void grt_stats_apply(const grt_stats *s, grt_data *d);
+void grt_stats_free(grt_stats *s);
+
+/* ----------------------------------------------------------------- rt_rng.c */
+
+/* xoshiro256** (Blackman and Vigna, 2018), seeded through splitmix64: small,
+ * fast, and defined on uint64_t arithmetic alone, so shuffles are the same on
+ * every machine and compiler. */
+typedef struct grt_rng {
+    uint64_t s[4]; /* the generator's state; never all zero */
+} grt_rng;
+
+/* One step of splitmix64 over *state (Steele, Lea and Flood, 2014). */
+uint64_t grt_splitmix64(uint64_t *state);
+void grt_rng_seed(grt_rng *r, uint64_t seed);
+uint64_t grt_rng_next(grt_rng *r);
+/* Uniform in 0..n-1 without modulo bias (n >= 1). */
+uint64_t grt_rng_below(grt_rng *r, uint64_t n);
+/* Fisher-Yates shuffle of idx[0..n). */
+void grt_shuffle(grt_rng *r, size_t *idx, size_t n);
+
+/* ----------------------------------------------------------------- rt_opt.c */
+
+/* An optimizer and its state. Every kind minimizes: for a `maximize` model
+ * the gradient is negated first, so all kinds ascend alike. One step: the
+ * direction d = +-g is clipped to the global norm `clip`, gets the L2 term
+ * weight_decay * p, and is handed to the update rule of `kind`. */
+typedef struct grt_optimizer {
+    int kind;            /* enum grt_opt */
+    size_t n;            /* parameters */
+    double sign;         /* 1 to minimize, -1 to maximize */
+    double beta1, beta2; /* momentum beta or rmsprop rho; adam's betas */
+    double eps;          /* rmsprop and adam denominator guard */
+    double decoupled;    /* adamw's decoupled weight decay */
+    double l2;           /* weight_decay: L2 added to the gradient */
+    double clip;         /* global gradient norm limit, 0: none */
+    grt_real *m;         /* velocity (momentum, nesterov) or first moment
+                            (adam); NULL for sgd and rmsprop */
+    grt_real *v;         /* second moment (rmsprop, adam); else NULL */
+    long t;              /* steps taken, for adam's bias correction */
+} grt_optimizer;
+
+/* Sets o up for n parameters from the train block c. */
+void grt_opt_init(grt_optimizer *o, const grt_train_config *c, size_t n, int maximize);
+/* One update of params with learning rate lr from grad (which it may scale
+ * when clipping). */
+void grt_opt_step(grt_optimizer *o, grt_real *params, grt_real *grad, double lr);
+void grt_opt_free(grt_optimizer *o);
+/* The learning rate of 0-based epoch e of E under c's schedule. */
+double grt_sched_lr(const grt_train_config *c, double lr, int e, int E);
+/* "sgd", "adam", ...; "?" for unknown kinds. */
+const char *grt_opt_name(int kind);
+const char *grt_sched_name(int kind);
+
+/* -------------------------------------------------------------- rt_params.c */
+
+/* Parameter file format version this runtime writes and reads. */
+#define GRT_PARAMS_VERSION 1
+/* Sizes of the fixed parts of a parameter file (see docs/runtime.md). */
+#define GRT_PARAMS_HEADER 52  /* magic .. name length */
+#define GRT_PARAMS_SECTION 12 /* tag and payload length of a section */
+
+/* FNV-1a, 64 bits, continuing from h (start with GRT_FNV_INIT). */
+#define GRT_FNV_INIT 0xcbf29ce484222325u
+uint64_t grt_fnv1a64(uint64_t h, const void *p, size_t n);
+
+/* Writes params and stats (stats may be NULL or empty) to path atomically: a
+ * temporary file in the same directory, fsync, rename. On failure the
+ * temporary file is gone, an existing file at path is untouched, and the
+ * status is 2. */
+int grt_params_save(const char *path, const grt_model *m, const grt_real *params,
+                    const grt_stats *stats, grt_err *e);
+/* Reads a parameter file of model m into params (param_count reals) and
+ * stats (filled, or n = 0 when the file has none). Status 2 when it cannot
+ * be read, 1 when it is damaged or of another model. */
+int grt_params_load(const char *path, const grt_model *m, grt_real *params,
+                    grt_stats *stats, grt_err *e);
+/* The same over a file's bytes already in memory (for tests). */
+int grt_params_decode(const unsigned char *buf, size_t size, const char *name,
+                      const grt_model *m, grt_real *params, grt_stats *stats,
+                      grt_err *e);
+/* The bytes of a parameter file in a malloc'd buffer; *size is set. */
+unsigned char *grt_params_encode(const grt_model *m, const grt_real *params,
+                                 const grt_stats *stats, size_t *size);
+
+/* --------------------------------------------------------------- rt_train.c */
+
+/* The buffers one model needs to call its generated functions: allocated once
+ * per command, used chunk after chunk. */
+typedef struct grt_ctx {
+    const grt_model *m; /* the model */
+    void *work;         /* m->workspace_bytes, GRT_ALIGN-aligned */
+    grt_real *x;        /* max_batch * input_size: one chunk's inputs */
+    grt_real *y;        /* max_batch * target_size: its targets */
+    grt_real *out;      /* max_batch * output_size: its predictions */
+    grt_real *cgrad;    /* param_count: the gradient of one chunk */
+} grt_ctx;
+
+void grt_ctx_init(grt_ctx *c, const grt_model *m);
+void grt_ctx_free(grt_ctx *c);
+
+/* Mean loss and mean gradient (into grad) over the s examples idx[0..s) of d,
+ * computed in chunks of at most max_batch examples whose gradients are
+ * combined with weights chunk size / s. */
+double grt_batch_grad(grt_ctx *c, const grt_real *params, const grt_data *d,
+                      const size_t *idx, size_t s, grt_real *grad);
+
+/* Loss and accuracy over a data set. */
+typedef struct grt_score {
+    double loss;    /* mean objective over the examples */
+    size_t correct; /* examples (binary: output values) scored right */
+    size_t total;   /* examples (binary: values) scored; 0: no accuracy */
+} grt_score;
+
+/* Whether m has a target that accuracy can be computed for. */
+int grt_has_accuracy(const grt_model *m);
+/* Scores params on d (which has targets). */
+void grt_evaluate(grt_ctx *c, const grt_real *params, const grt_data *d, grt_score *s);
+/* Writes one line of outputs per example of d to out. Returns 0, or 2 with e
+ * filled when writing fails. */
+int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, FILE *out,
+                      const char *outname, grt_err *e);
+
+/* How one training run goes: the train block with the command line's
+ * overrides applied. */
+typedef struct grt_run {
+    grt_train_config cfg; /* lr, batch (0: all), epochs, seed, shuffle, ... */
+    int quiet;            /* no progress on stderr */
+    FILE *progress;       /* where progress goes (stderr) */
+} grt_run;
+
+/* What a training run ended with. */
+typedef struct grt_trained {
+    int epochs;        /* epochs run (fewer than asked when stopped early) */
+    double loss;       /* mean training loss over the last epoch run */
+    int has_valid;     /* a validation set was scored */
+    grt_score valid;   /* of the returned params */
+    int best_epoch;    /* early stopping: epoch whose params are returned */
+} grt_trained;
+
+/* Trains params in place on train, scoring valid (may be NULL or empty)
+ * after each epoch. Returns 0, or 1 with e filled when the loss diverges. */
+int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_data *valid,
+              const grt_run *run, grt_trained *res, grt_err *e);
+
+/* ---------------------------------------------------------------- rt_main.c */
+
+/* Checks that a descriptor is self-consistent (sizes add up, functions set).
+ * Returns 0, or 1 with e filled. */
+int grt_model_check(const grt_model *m, grt_err *e);
+
+#endif

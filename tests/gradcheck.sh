@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# gradcheck.sh: a finite-difference gradient check, in double precision, of
+# every op and every loss. Each case below is a small model with random
+# shapes (seeded: GRADCHECK_SEED, default 1); gradc -c compiles it and
+# tests/gradcheck/driver.c compares gc_loss_grad with central differences of
+# gc_loss for n = 1, 7 and the compiled batch, printing the worst relative
+# error. Usage: tests/gradcheck.sh [CASE...]
+set -u
+cd "$(dirname "$0")/.."
+GRADC=${GRADC:-build/gradc}
+CC=${CC:-cc}
+RANDOM=${GRADCHECK_SEED:-1}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+
+r() { echo $((RANDOM % ($2 - $1 + 1) + $1)); } # r LO HI
+
+check() { # check NAME NCLASS MODEL-BODY
+  local name=$1 ncls=$2 body=$3
+  if [ -n "${ONLY:-}" ] && ! [[ " $ONLY " == *" $name "* ]]; then return; fi
+  local d=$tmp/$name
+  mkdir -p "$d"
+  printf 'model gc\nprecision double\n%s\ntrain {\n  batch %d\n}\n' "$body" "$(r 8 12)" > "$d/gc.nn"
+  if ! $GRADC -c "$d/gc.nn" -o "$d" 2> "$d/err"; then
+    echo "FAIL $name: gradc: $(head -5 "$d/err")"; fail=$((fail+1)); return
+  fi
+  if ! $CC -std=c99 -O1 -Wall -Wextra -pedantic -Werror -I"$d" -DNCLASS="$ncls" \
+        tests/gradcheck/driver.c "$d/gc.c" -lm -o "$d/check" 2> "$d/err"; then
+    echo "FAIL $name: cc: $(head -5 "$d/err")"; fail=$((fail+1)); return
+  fi
+  local out; out=$("$d/check")
+  if [ $? -eq 0 ]; then
+    printf 'ok   %-22s %s\n' "$name" "$(tail -1 <<<"$out")"; pass=$((pass+1))
+  else
+    printf 'FAIL %-22s\n%s\n' "$name" "$out"; fail=$((fail+1))
+    cp "$d/gc.nn" "$tmp/../gradcheck-$name.nn" 2>/dev/null
+  fi
+}
+
+A=$(r 2 6) B=$(r 2 6) C=$(r 2 5)
+io="input x[$A]
+target y[$B]"
+dense="param W[$B, $A] init normal(0, 0.5)
+param b[$B] init uniform(-0.5, 0.5)
+z = W @ x + b"
+for f in relu sigmoid tanh exp softplus gelu abs square; do
+  check "$f" 0 "$io
+$dense
+h = $f(z)
+minimize mse(h, y)"
+done
+check log 0 "$io
+$dense
+minimize mse(log(square(z) + 1), y)"
+check sqrt 0 "$io
+$dense
+minimize mse(sqrt(square(z) + 0.5), y)"
+check leaky_relu 0 "$io
+$dense
+minimize mse(leaky_relu(z, 0.1), y)"
+check elu 0 "$io
+$dense
+minimize mse(elu(z, 0.7), y)"
+check pow 0 "$io
+$dense
+minimize mse((square(z) + 1) ^ 1.5, y)"
+check arith 0 "$io
+$dense
+param c[$B] init uniform(1, 2)
+h = (z * c - z / c + 2) / (square(c) + 1) - -z
+minimize mse(h, y)"
+check neg_sub 0 "$io
+$dense
+minimize mse(-z - 3 * z, y)"
+check matmul_mm 0 "input x[$A, $C]
+target y[$B, $C]
+param W[$B, $A] init normal(0, 0.5)
+param V[$C, $C] init normal(0, 0.5)
+minimize mse(W @ x @ V, y)"
+check matmul_vecmat 0 "input x[$A]
+target y[$B]
+param W[$A, $B] init normal(0, 0.5)
+minimize mse(x @ W, y)"
+check matmul_batched 0 "input x[$A]
+input u[$B]
+target y[1]
+param W[$B, $A] init normal(0, 0.5)
+minimize mse(u @ (W @ x), y)"
+check transpose 0 "input x[$A, $B]
+target y[$B, $B]
+param W[$A, $B] init normal(0, 0.5)
+minimize mse(transpose(x) @ W + W.T @ x, y)"
+check param_only 0 "$io
+$dense
+param v[$B] init normal(0, 1)
+minimize mse(z, y) + 0.01 * sum(square(v)) + 0.1 * sum(W * W)"
+check reductions 0 "input x[$A, $C]
+target y[$C]
+param W[$A, $C] init normal(0, 1)
+h = x * W
+minimize mse(sum(h, axis=0) + mean(h, axis=0) + max(h, axis=0) + max(h), y)"
+check softmax 0 "$io
+$dense
+minimize mse(softmax(z), y)"
+check log_softmax 0 "$io
+$dense
+minimize mse(log_softmax(z), y)"
+check reshape_flatten 0 "input x[$A, 2]
+target y[$B]
+param W[$B, $((A*2))] init normal(0, 0.5)
+param V[2, $A] init normal(0, 0.5)
+minimize mse(W @ flatten(x) + sum(reshape(V, [$((A*2))])), y)"
+check concat 0 "input x[$A]
+target y[$B]
+param W[$B, $((A+B))] init normal(0, 0.5)
+param v[$B] init normal(0, 1)
+minimize mse(W @ concat(x, v, axis=0), y)"
+check dense_sugar 0 "$io
+h1 = dense(x, $C, tanh)
+h2 = dense(h1, $B)
+minimize mse(h2, y) + 0.01 * sum(square(h1.W))"
+check l1 0 "$io
+$dense
+minimize l1(z, y)"
+check huber 0 "$io
+$dense
+minimize huber(z * 3, y, 0.5)"
+check bce 0 "$io
+$dense
+minimize bce(sigmoid(z), y)"
+check bce_plain 0 "$io
+$dense
+p = 0.5 + 0.4 * tanh(z)
+minimize bce(p, y)"
+check bce_logits 0 "$io
+$dense
+minimize bce_logits(z, y)"
+check cross_entropy $B "input x[$A]
+target label: class($B)
+$dense
+minimize cross_entropy(z, label)"
+check ce_found $B "input x[$A]
+target label: class($B)
+$dense
+minimize -sum(onehot(label) * log(softmax(z)))"
+check ce_soft 0 "$io
+$dense
+minimize cross_entropy(z, y)"
+check maximize 0 "$io
+$dense
+maximize -mse(tanh(z), y)"
+check seed_mlp 0 "input x[3]
+target y[1]
+param W1[16, 3] init he
+param b1[16]
+param W2[16, 16] init he
+param b2[16]
+param W3[1, 16] init xavier
+param b3[1]
+a1 = relu(W1 @ x + b1)
+a2 = relu(W2 @ a1 + b2)
+yhat = sigmoid(W3 @ a2 + b3)
+minimize bce(yhat, y)"
+
+echo "gradcheck: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,75 @@
+/*
+ * driver.c: the finite-difference gradient check of one generated model.
+ *
+ * Built by tests/gradcheck.sh against the pair `gradc -c` writes for a model
+ * named gc in double precision. For several batch sizes n (1, 7 and the
+ * compiled batch) it draws random params, inputs and targets, compares
+ * gc_loss_grad's gradient with central differences of gc_loss, and prints
+ * the worst relative error. Exit 1 when it exceeds the tolerance.
+ *
+ *   -DNCLASS=k  the target is a class index in 0..k-1 (else uniform in (0,1))
+ */
+#include "gc.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#ifndef NCLASS
+#define NCLASS 0
+#endif
+#ifndef TOL
+#define TOL 1e-6
+#endif
+
+static uint64_t state = 0x1234567;
+
+static double uni(void)
+{
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return ((double)(state >> 11) + 0.5) / 9007199254740992.0;
+}
+
+int main(void)
+{
+    static double params[GC_PARAM_COUNT + 1], grad[GC_PARAM_COUNT + 1];
+    static double x[GC_MAX_BATCH * GC_INPUT_SIZE + 1], y[GC_MAX_BATCH * GC_TARGET_SIZE + 1];
+    static unsigned char work[GC_WORKSPACE_BYTES + 64];
+    size_t ns[3] = {1, 7, GC_MAX_BATCH};
+    double worst = 0;
+    const char *worst_at = "";
+    for (int t = 0; t < 3; t++) {
+        size_t n = ns[t] > GC_MAX_BATCH ? GC_MAX_BATCH : ns[t];
+        gc_init(params, 42 + (uint64_t)t);
+        for (size_t i = 0; i < GC_PARAM_COUNT; i++)
+            params[i] += 0.5 * (2 * uni() - 1); /* away from zero-initialised symmetry */
+        for (size_t i = 0; i < n * GC_INPUT_SIZE; i++)
+            x[i] = 2 * uni() - 1;
+        for (size_t i = 0; i < n * GC_TARGET_SIZE; i++)
+            y[i] = NCLASS ? (double)(int)(uni() * NCLASS) : 0.05 + 0.9 * uni();
+        double l = gc_loss_grad(params, x, y, n, grad, work);
+        double l2 = gc_loss(params, x, y, n, work);
+        if (!(fabs(l - l2) <= 1e-12 * (1 + fabs(l)))) {
+            printf("FAIL: loss %.17g and loss_grad's loss %.17g differ (n=%zu)\n", l2, l, n);
+            return 1;
+        }
+        for (size_t i = 0; i < GC_PARAM_COUNT; i++) {
+            double p = params[i], h = 1e-5 * (1 + fabs(p));
+            params[i] = p + h;
+            double lp = gc_loss(params, x, y, n, work);
+            params[i] = p - h;
+            double lm = gc_loss(params, x, y, n, work);
+            params[i] = p;
+            double num = (lp - lm) / (2 * h);
+            double err = fabs(num - grad[i]) / fmax(1e-6, fabs(num) + fabs(grad[i]));
+            if (!(err <= worst)) {
+                worst = err;
+                worst_at = t == 0 ? "n=1" : t == 1 ? "n=7" : "n=batch";
+            }
+            if (!(err <= TOL))
+                printf("  param %zu (n=%zu): analytic %.12g numeric %.12g rel %.3g\n", i, n, grad[i], num, err);
+        }
+    }
+    printf("worst relative error %.3g (%s) over %d params\n", worst, worst_at, GC_PARAM_COUNT);
+    return worst <= TOL ? 0 : 1;
+}
