@@ -711,7 +711,7 @@ static void emit_fn(E *e, FnKind fn)
         }
     }
     if (fn == FN_PREDICT) {
-        if (e->p->slot[m->output].home != H_OUT)
+        if (m->output && e->p->slot[m->output].home != H_OUT)
             emit_copy(e, m->output, "out", 1);
     } else {
         Ref r = m->loss;

@@ -54,23 +54,15 @@ void plan_build(Model *m, FnKind fn, Plan *p)
     unsigned char *root = xcalloc((size_t)n, 1);
 
     /* the roots and what they reach */
-    Ref roots[1024];
     int nroots = 0;
-    Ref *rootv = roots;
-    int cap = 1024;
+    Ref *rootv = xmalloc(sizeof(Ref) * (size_t)(m->nparams + 2));
     if (fn == FN_PREDICT) {
         rootv[nroots++] = m->output;
     } else {
         rootv[nroots++] = m->loss;
-        if (fn == FN_LOSS_GRAD) {
-            if (m->nparams + 1 > cap) {
-                rootv = xmalloc(sizeof(Ref) * (size_t)(m->nparams + 1));
-                rootv[0] = m->loss;
-            }
-            for (int i = 0; i < m->nparams; i++)
-                if (m->grads[i])
-                    rootv[nroots++] = m->grads[i];
-        }
+        for (int i = 0; fn == FN_LOSS_GRAD && i < m->nparams; i++)
+            if (m->grads[i])
+                rootv[nroots++] = m->grads[i];
     }
     for (int i = 0; i < nroots; i++)
         if (rootv[i])
@@ -211,6 +203,5 @@ void plan_build(Model *m, FnKind fn, Plan *p)
     free(pos);
     free(need);
     free(root);
-    if (rootv != roots)
-        free(rootv);
+    free(rootv);
 }

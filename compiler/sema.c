@@ -32,7 +32,8 @@ typedef struct Sema {
     Ast *ast;        /* the parsed file, for "bound later" messages */
     Stmt *cur;       /* the statement being checked */
     int sugar;       /* param-declaring calls seen in the current binding */
-    Ref last_let;    /* the last binding's node: the default output */
+    Ref last_let;    /* the last binding's node that needs no target: the default output */
+    Ref loss_pred;   /* the prediction the objective's first loss scores */
     Stmt *objective, *output, *train, *model_stmt, *precision;
 } Sema;
 
@@ -522,6 +523,31 @@ static Ref dense(Sema *s, Expr *e)
     return z;
 }
 
+
+static int needs_target(Graph *g, Ref r)
+{
+    if (!r)
+        return 0;
+    unsigned char *seen = xcalloc((size_t)g->n, 1);
+    Ref *st = xmalloc(sizeof(Ref) * (size_t)g->n);
+    int n = 0, found = 0;
+    st[n++] = r;
+    seen[r] = 1;
+    while (n && !found) {
+        Node *x = &g->nodes[st[--n]];
+        if (x->op == OP_TARGET)
+            found = 1;
+        for (int i = 0; i < op_nin[x->op]; i++)
+            if (!seen[x->in[i]]) {
+                seen[x->in[i]] = 1;
+                st[n++] = x->in[i];
+            }
+    }
+    free(seen);
+    free(st);
+    return found;
+}
+
 static Ref call(Sema *s, Expr *e)
 {
     const char *f = e->name;
@@ -667,6 +693,8 @@ static Ref call(Sema *s, Expr *e)
         Ref d = elemwise(s, OP_SUB, a, b, 0, e->loc, f);
         if (!d)
             return 0;
+        if (!s->loss_pred)
+            s->loss_pred = a;
         return loss_mean(s, g_unary(g, f[0] == 'm' ? OP_SQUARE : OP_ABS, d, e->loc), e->loc);
     }
     if (!strcmp(f, "huber")) {
@@ -680,11 +708,15 @@ static Ref call(Sema *s, Expr *e)
             return 0;
         }
         Ref d = elemwise(s, OP_SUB, a, b, 0, e->loc, f);
+        if (d && !s->loss_pred)
+            s->loss_pred = a;
         return d ? loss_mean(s, g_unary_f(g, OP_HUBER, d, delta, e->loc), e->loc) : 0;
     }
     if (!strcmp(f, "bce") || !strcmp(f, "bce_logits")) {
         Args A = get_args(s, e, 2, yy);
         Ref a = A.ok ? ev(s, A.pos[0]) : 0, b = A.ok ? ev(s, A.pos[1]) : 0;
+        if (a && !s->loss_pred)
+            s->loss_pred = a;
         if (a && b && !s->m->binary) {
             s->m->binary = 1;
             s->m->threshold = f[3] ? 0.0 : 0.5;
@@ -698,6 +730,8 @@ static Ref call(Sema *s, Expr *e)
         Ref z = A.ok ? ev(s, A.pos[0]) : 0;
         if (!A.ok)
             return 0;
+        if (z && !s->loss_pred)
+            s->loss_pred = z;
         Expr *l = A.pos[1];
         Sym *y = l->kind == E_NAME ? lookup(s, l->name) : NULL;
         if (y && y->kind == SYM_TARGET && y->nclasses) {
@@ -1210,7 +1244,8 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
                 y->shape = SH(r);
                 if (!N(s->g, r)->name || N(s->g, r)->op == OP_CONST)
                     N(s->g, r)->name = st->name;
-                s->last_let = r;
+                if (!needs_target(s->g, r))
+                    s->last_let = r;
             }
             if (y && !r)
                 y->used = 1;
@@ -1256,6 +1291,10 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
             }
             s->output = st;
             m->output = ev(s, st->value);
+            if (m->output && needs_target(s->g, m->output)) {
+                diag_error(d, st->value->loc, "the output must not depend on a target: predict has none");
+                m->output = 0;
+            }
             if (m->output && !N(s->g, m->output)->name)
                 N(s->g, m->output)->name = "output";
             break;
@@ -1284,7 +1323,10 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
     if (m->ninputs == 0 && ast->first)
         diag_error(d, ast->first->loc, "the model has no input; declare one with 'input x[N]'");
     if (!s->output)
-        m->output = s->last_let ? s->last_let : m->objective;
+        m->output = s->last_let ? s->last_let
+                    : s->loss_pred && !needs_target(s->g, s->loss_pred) ? s->loss_pred : 0;
+    if (!m->output && m->loss)
+        diag_warning(d, s->objective->loc, "the model has no output for predict; add 'output EXPR'");
 
     /* params: used at all, reaching the objective */
     unsigned char *seen = xcalloc((size_t)s->g->n + 1, 1);

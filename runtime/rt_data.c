@@ -74,6 +74,19 @@ int grt_parse_number(const char *s, size_t len, double *out)
     if (i != len)
         return GRT_NUM_BAD;
 
+    /* Fast path for short integers (pixel values, class indices): up to 15
+     * digits stay below 2^53, so the sum is exact, what strtod would give. */
+    if (len <= 15) {
+        size_t k = (s[0] == '+' || s[0] == '-');
+        double v = 0;
+        for (; k < len && is_digit(s[k]); k++)
+            v = v * 10 + (s[k] - '0');
+        if (k == len) {
+            *out = s[0] == '-' ? -v : v;
+            return GRT_NUM_OK;
+        }
+    }
+
     /* strtod wants a terminated string; fields are slices of a line. */
     tmp = len < sizeof small ? small : grt_xmalloc(len + 1, 1);
     memcpy(tmp, s, len);

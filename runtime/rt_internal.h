@@ -238,6 +238,7 @@ typedef struct grt_ctx {
     grt_real *y;        /* max_batch * target_size: its targets */
     grt_real *out;      /* max_batch * output_size: its predictions */
     grt_real *cgrad;    /* param_count: the gradient of one chunk */
+    double *acc;        /* param_count: chunk gradients summed, in double */
 } grt_ctx;
 
 void grt_ctx_init(grt_ctx *c, const grt_model *m);

@@ -30,6 +30,7 @@ void grt_ctx_init(grt_ctx *c, const grt_model *m)
     c->y = grt_xaligned(b * m->target_size * sizeof(grt_real));
     c->out = grt_xaligned(b * m->output_size * sizeof(grt_real));
     c->cgrad = grt_xaligned(m->param_count * sizeof(grt_real));
+    c->acc = grt_xaligned(m->param_count * sizeof(double));
 }
 
 void grt_ctx_free(grt_ctx *c)
@@ -39,6 +40,7 @@ void grt_ctx_free(grt_ctx *c)
     free(c->y);
     free(c->out);
     free(c->cgrad);
+    free(c->acc);
     memset(c, 0, sizeof *c);
 }
 
@@ -70,25 +72,26 @@ double grt_batch_grad(grt_ctx *c, const grt_real *params, const grt_data *d,
                       const size_t *idx, size_t s, grt_real *grad)
 {
     const grt_model *m = c->m;
-    size_t done, n, i;
+    size_t done, n, i, np = m->param_count;
     double loss = 0;
 
     if (s <= m->max_batch) {
         gather(c, d, idx, 0, s);
         return chunk_grad(c, params, s, grad);
     }
-    memset(grad, 0, m->param_count * sizeof(grt_real));
+    /* Sum n * (chunk mean) in double, divide by s once: the mean over s
+     * examples, with no rounding of the weights n / s. */
+    memset(c->acc, 0, np * sizeof(double));
     for (done = 0; done < s; done += n) {
-        double w, l;
         n = s - done < m->max_batch ? s - done : m->max_batch;
-        w = (double)n / (double)s;
         gather(c, d, idx + done, 0, n);
-        l = chunk_grad(c, params, n, c->cgrad);
-        loss += w * l;
-        for (i = 0; i < m->param_count; i++)
-            grad[i] = (grt_real)(grad[i] + w * c->cgrad[i]);
+        loss += (double)n * chunk_grad(c, params, n, c->cgrad);
+        for (i = 0; i < np; i++)
+            c->acc[i] += (double)n * c->cgrad[i];
     }
-    return loss;
+    for (i = 0; i < np; i++)
+        grad[i] = (grt_real)(c->acc[i] / (double)s);
+    return loss / (double)s;
 }
 
 /* ------------------------------------------------------------------ scoring */
@@ -227,7 +230,6 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
     int early = has_valid && cfg->patience > 0;
     FILE *pf = run->progress ? run->progress : stderr;
     int live = !run->quiet && isatty(fileno(pf));
-    int width = snprintf(NULL, 0, "%d", E);
     double t0 = grt_now(), best_loss = INFINITY;
 
     memset(res, 0, sizeof *res);
@@ -283,7 +285,7 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
         if (!run->quiet) {
             double elapsed = grt_now() - t0;
             duration(eta, sizeof eta, elapsed / (epoch + 1) * (E - epoch - 1));
-            fprintf(pf, "epoch %*d/%d  loss %.6g", width, epoch + 1, E, res->loss);
+            fprintf(pf, "epoch %d/%d  loss %.6g", epoch + 1, E, res->loss);
             if (has_valid) {
                 fprintf(pf, "  valid loss %.6g", sc.loss);
                 if (sc.total)

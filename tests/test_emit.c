@@ -1,0 +1,77 @@
+/*
+ * test_emit.c: the generated interface (emit_c.c) is LANGUAGE.md section 5
+ * exactly: names, macros, signatures, precision, prefixes.
+ */
+#include "helpers.h"
+
+static char *emit_to_string(Model *m, int header)
+{
+    Plan plans[FN_COUNT];
+    for (int i = 0; i < FN_COUNT; i++)
+        plan_build(m, (FnKind)i, &plans[i]);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    EmitOptions o = {0, "t.nn", "gradc -c t.nn"};
+    if (header)
+        emit_h(m, plans, &o, f);
+    else
+        emit_c(m, plans, &o, f);
+    fclose(f);
+    return buf;
+}
+
+static void test_seed_header(void **state)
+{
+    (void)state;
+    Compiled *c = compile_src(SEED_SRC, 1, 2);
+    char *h = emit_to_string(c->m, 1);
+    assert_non_null(strstr(h, "#define SEED_PARAM_COUNT 353 "));
+    assert_non_null(strstr(h, "#define SEED_INPUT_SIZE 3 "));
+    assert_non_null(strstr(h, "#define SEED_TARGET_SIZE 1 "));
+    assert_non_null(strstr(h, "#define SEED_OUTPUT_SIZE 1\n"));
+    assert_non_null(strstr(h, "#define SEED_MAX_BATCH 32 "));
+    assert_non_null(strstr(h, "#define SEED_WORKSPACE_BYTES "));
+    assert_non_null(strstr(h, "void seed_init(float *params, uint64_t seed);"));
+    assert_non_null(strstr(h, "float seed_loss(const float *params, const float *x, const float *y, size_t n, void *work);"));
+    assert_non_null(strstr(h, "float seed_loss_grad(const float *params, const float *x, const float *y, size_t n, float *grad,"));
+    assert_non_null(strstr(h, "void seed_predict(const float *params, const float *x, size_t n, float *out, void *work);"));
+    assert_non_null(strstr(h, "#include <stdint.h>"));
+    assert_null(strstr(h, "stdlib"));
+    free(h);
+    char *src = emit_to_string(c->m, 0);
+    assert_null(strstr(src, "malloc"));
+    assert_null(strstr(src, "<string.h>"));
+    assert_null(strstr(src, "static float")); /* no globals */
+    assert_non_null(strstr(src, "// ---- backward"));
+    assert_non_null(strstr(src, "t.nn:14")); /* traced to the model line */
+    free(src);
+    compiled_free(c);
+}
+
+static void test_double_and_prefix(void **state)
+{
+    (void)state;
+    Compiled *c = compile_src("model fmnist-mlp\nprecision double\ninput x[2]\ntarget y[1]\nparam w[1, 2]\n"
+                              "minimize mse(w @ x, y)\n",
+                              1, 2);
+    assert_null(c->m); /* '-' is not a name character: the parser refuses it */
+    compiled_free(c);
+    c = compile_src("precision double\ninput x[2]\ntarget y[1]\nparam w[1, 2]\nminimize mse(w @ x, y)\n", 1, 2);
+    assert_non_null(c->m);
+    c->m->cname = "fmnist_mlp"; /* as made from the file name fmnist-mlp.nn */
+    char *h = emit_to_string(c->m, 1);
+    assert_non_null(strstr(h, "#define FMNIST_MLP_PARAM_COUNT 2 "));
+    assert_non_null(strstr(h, "double fmnist_mlp_loss_grad(const double *params"));
+    free(h);
+    compiled_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seed_header),
+        cmocka_unit_test(test_double_and_prefix),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
