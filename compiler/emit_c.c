@@ -727,21 +727,31 @@ static void emit_init(E *e)
 {
     Model *m = e->m;
     const char *T = e->T, *P = e->prefix;
-    fprintf(e->out,
-            "/* splitmix64: the initialisers' random numbers, the same on every machine */\n"
-            "static uint64_t %snext(uint64_t *s)\n{\n"
-            "    uint64_t z = (*s += 0x9E3779B97F4A7C15u);\n"
-            "    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;\n"
-            "    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;\n"
-            "    return z ^ (z >> 31);\n}\n\n"
-            "/* uniform in (0, 1) */\n"
-            "static double %suniform(uint64_t *s)\n{\n"
-            "    return ((double)(%snext(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);\n}\n\n"
-            "/* standard normal, Box-Muller */\n"
-            "static double %snormal(uint64_t *s)\n{\n"
-            "    double u = %suniform(s), v = %suniform(s);\n"
-            "    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);\n}\n\n",
-            P, P, P, P, P, P);
+    int uni = 0, nor = 0;
+    for (int i = 0; i < m->nparams; i++) {
+        InitKind k = m->params[i]->init;
+        uni |= k == INIT_UNIFORM || k == INIT_XAVIER || k == INIT_NORMAL || k == INIT_HE;
+        nor |= k == INIT_NORMAL || k == INIT_HE;
+    }
+    if (uni)
+        fprintf(e->out,
+                "/* splitmix64: the initialisers' random numbers, the same on every machine */\n"
+                "static uint64_t %snext(uint64_t *s)\n{\n"
+                "    uint64_t z = (*s += 0x9E3779B97F4A7C15u);\n"
+                "    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;\n"
+                "    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;\n"
+                "    return z ^ (z >> 31);\n}\n\n"
+                "/* uniform in (0, 1) */\n"
+                "static double %suniform(uint64_t *s)\n{\n"
+                "    return ((double)(%snext(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);\n}\n\n",
+                P, P, P);
+    if (nor)
+        fprintf(e->out,
+                "/* standard normal, Box-Muller */\n"
+                "static double %snormal(uint64_t *s)\n{\n"
+                "    double u = %suniform(s), v = %suniform(s);\n"
+                "    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);\n}\n\n",
+                P, P, P);
     fprintf(e->out, "void %sinit(%s *params, uint64_t seed)\n{\n", P, T);
     emitf(e, 1, "uint64_t s;");
     emitf(e, 1, "(void)s; (void)seed;");

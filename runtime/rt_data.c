@@ -306,8 +306,9 @@ static int data_row(reader *rd, grt_data *d)
     y = d->y + d->n * d->ny;
     for (i = 0; i < rd->r.n; i++) {
         double v;
-        if (field(rd, i, &v))
-            return rd->e->status;
+        int st = field(rd, i, &v);
+        if (st)
+            return st;
         if (i < nx) {
             x[i] = v;
             continue;

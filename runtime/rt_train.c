@@ -316,6 +316,15 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
     /* Early stopping returns the params of the best validation loss. */
     if (early && res->best_epoch > 0)
         memcpy(params, best, np * sizeof(grt_real));
+    /* No epochs (--epochs 0, to save or score initial params): the losses of
+     * the params as they are. */
+    if (E <= 0) {
+        grt_score sc;
+        grt_evaluate(c, params, train, &sc);
+        res->loss = sc.loss;
+        if (has_valid)
+            grt_evaluate(c, params, valid, &res->valid);
+    }
 
 out:
     grt_opt_free(&opt);
