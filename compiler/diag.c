@@ -101,7 +101,11 @@ static void show_line(const Diag *d, Loc loc)
     const char *line = d->src + d->line_start[loc.first_line - 1];
     int len = line_length(d, loc.first_line);
 
-    fprintf(out, " %4d | ", loc.first_line);
+    /* The margin is 4 digits wide, or wider for long files. */
+    int width = 4;
+    for (int n = loc.first_line; n >= 10000; n /= 10)
+        width++;
+    fprintf(out, " %*d | ", width, loc.first_line);
     for (int i = 0; i < len; i++) {
         unsigned char c = (unsigned char)line[i];
         fputc(c == '\t' || printable(c) ? c : '?', out);
@@ -116,7 +120,7 @@ static void show_line(const Diag *d, Loc loc)
         to = len;
     if (to < from)
         to = from;
-    fputs("      | ", out);
+    fprintf(out, " %*s | ", width, "");
     for (int i = 1; i < from; i++)
         fputc(line[i - 1] == '\t' ? '\t' : ' ', out);
     fputc('^', out);

@@ -433,10 +433,10 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseSt
         /* List what may come, leaving out what could continue any
          * expression (operators, '.', a call's '(') unless nothing else
          * may come, and a newline at the start of a line (blank lines make
-         * no token); a newline goes last. */
+         * no token, nor does one after '{'); a newline goes last. */
         const char *what[4];
         int m = 0, too_many = 0, others = 0;
-        int bol = lx->prev_last == NEWLINE || lx->prev_last == 0;
+        int bol = lx->prev_last == NEWLINE || lx->prev_last == 0 || lx->prev_last == '{';
         for (int i = 0; i < n; i++)
             if (!is_operator(exp[i]) && !(exp[i] == YYSYMBOL_NEWLINE && bol))
                 others = 1;

@@ -4,6 +4,7 @@
  *   train DATA [options]      fit the params, optionally save them
  *   eval PARAMS DATA          loss, and accuracy for class or binary targets
  *   predict PARAMS [DATA]     one line of outputs per example
+ *   params PARAMS             the values in a parameter file, per tensor
  *   info                      what the descriptor says about the model
  *
  * Each command is a function that parses nothing: the options are read into
@@ -97,7 +98,7 @@ int grt_model_check(const grt_model *m, grt_err *e)
 /* ---------------------------------------------------------------- options */
 
 /* Commands, as bits for the options table. */
-enum { C_TRAIN = 1, C_EVAL = 2, C_PREDICT = 4, C_INFO = 8 };
+enum { C_TRAIN = 1, C_EVAL = 2, C_PREDICT = 4, C_INFO = 8, C_PARAMS = 16 };
 
 /* The command line, read once for every command. */
 typedef struct opts {
@@ -136,7 +137,7 @@ static const option OPTIONS[] = {
     {"--standardize", NULL, 0, OPT(standardize), C_TRAIN},
     {"--save", NULL, 1, OPT(save), C_TRAIN},
     {"--resume", NULL, 1, OPT(resume), C_TRAIN},
-    {"--quiet", "-q", 0, OPT(quiet), C_TRAIN | C_EVAL | C_PREDICT | C_INFO},
+    {"--quiet", "-q", 0, OPT(quiet), C_TRAIN | C_EVAL | C_PREDICT | C_INFO | C_PARAMS},
 };
 #undef OPT
 
@@ -154,6 +155,9 @@ static void usage(FILE *f, const char *prog)
             "      loss (mean objective) and accuracy for class or binary targets\n"
             "  %s predict PARAMS [DATA]\n"
             "      one line of outputs per example; DATA '-' or none: stdin\n"
+            "  %s params PARAMS\n"
+            "      the values in a parameter file: each param's name and shape, then\n"
+            "      its values, one row (last axis) a line\n"
             "  %s info\n"
             "      the model's inputs, targets, params and train settings\n"
             "\n"
@@ -161,7 +165,7 @@ static void usage(FILE *f, const char *prog)
             "(a class target is one column holding the class index); a header row is\n"
             "optional. Exit status: 0 ok, 1 bad data, model mismatch or failed training,\n"
             "2 bad command line or I/O error.\n",
-            prog, prog, prog, prog, prog);
+            prog, prog, prog, prog, prog, prog);
 }
 
 /* Status 2 with "PROG: error: ..." and a pointer to --help. */
@@ -471,6 +475,37 @@ static int cmd_predict(const opts *o, const grt_model *m, grt_err *e)
     return status;
 }
 
+static int cmd_params(const opts *o, const grt_model *m, grt_err *e)
+{
+    grt_real *params;
+    grt_stats stats;
+    int status, i, d;
+
+    if (o->npos != 1)
+        return bad_usage(e, o, "params takes one PARAMS file");
+    params = grt_xaligned(m->param_count * sizeof(grt_real));
+    status = grt_params_load(o->pos[0], m, params, &stats, e);
+    for (i = 0; !status && i < m->nparams; i++) {
+        const grt_param_info *p = &m->params[i];
+        size_t row = p->rank > 0 && p->dim[p->rank - 1] > 0 ? (size_t)p->dim[p->rank - 1] : 1;
+        size_t k;
+        /* "W1[16,3]": one token, so tools can tell names from numbers */
+        printf("%s[", p->name ? p->name : "?");
+        for (d = 0; d < p->rank; d++)
+            printf(d ? ",%d" : "%d", p->dim[d]);
+        printf("]\n");
+        for (k = 0; k < p->size; k++) {
+            fputs(k % row ? " " : "  ", stdout);
+            printf(GRT_REAL_FMT, (double)params[p->offset + k]);
+            if ((k + 1) % row == 0)
+                putchar('\n');
+        }
+    }
+    grt_stats_free(&stats);
+    free(params);
+    return status;
+}
+
 static void print_io(const char *title, int n, const grt_io_info *io, size_t total)
 {
     int i;
@@ -559,6 +594,7 @@ int grt_main(int argc, char **argv, const grt_model *m)
         {"train", C_TRAIN, cmd_train},
         {"eval", C_EVAL, cmd_eval},
         {"predict", C_PREDICT, cmd_predict},
+        {"params", C_PARAMS, cmd_params},
         {"info", C_INFO, cmd_info},
     };
     grt_err e;

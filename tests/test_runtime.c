@@ -1370,6 +1370,17 @@ static void test_main_train_eval_predict(void **state)
     }
     free(s);
 
+    /* params: each tensor's name and shape, then its rows */
+    assert_int_equal(run_main(&m, NULL, "params", params, NULL), 0);
+    s = out_text();
+    {
+        double w0, w1, w2, b;
+        assert_int_equal(sscanf(s, "W[1,3]\n  %lf %lf %lf\nb[1]\n  %lf\n", &w0, &w1, &w2, &b), 4);
+        assert_true(strlen(strstr(s, "b[1]\n")) > 7 && s[strlen(s) - 1] == '\n');
+    }
+    free(s);
+    assert_int_equal(run_main(&m, NULL, "params", NULL), 2);
+
     /* --resume with 0 epochs saves the same params */
     {
         char again[512];
