@@ -6,7 +6,7 @@
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
 #
-# Missing build tools (flex, bison, libcmocka-dev) are installed with apt-get
+# Missing build tools (flex, bison, zlib1g-dev, libcmocka-dev) are installed with apt-get
 # when make runs as root; otherwise the command to run is printed.
 
 CC      ?= cc
@@ -36,6 +36,7 @@ $(B)/.tools: | $(B)
 	@missing=""; \
 	command -v $(FLEX) >/dev/null 2>&1 || missing="$$missing flex"; \
 	command -v $(BISON) >/dev/null 2>&1 || missing="$$missing bison"; \
+	[ -f /usr/include/zlib.h ] || missing="$$missing zlib1g-dev"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing"; \
@@ -94,7 +95,7 @@ $(B)/libgradcrt_d.a: $(RT_D_OBJS)
 
 # ------------------------------------------------------------------- tests
 $(B)/test_%: tests/test_%.c $(COMPILER_OBJS) $(RT_OBJS) $(B)/.cmocka
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(COMPILER_OBJS) $(RT_OBJS) -lcmocka -lm
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(COMPILER_OBJS) $(RT_OBJS) -lcmocka -lz -lm
 
 unit: $(UNIT_TESTS)
 	@fail=0; for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t || fail=1; done; exit $$fail
@@ -102,11 +103,30 @@ unit: $(UNIT_TESTS)
 test: all unit
 	@bash tests/run_e2e.sh
 
+# long runs, outside `make test`
+check-long: all
+	@bash tests/check_long.sh
+
+fmnist: all
+	@bash examples/fmnist.sh
+
+bench: all
+	@bash bench/run.sh
+
+fuzz:
+	@bash tests/fuzz/run.sh
+
+test-sanitize:
+	@bash tests/sanitize.sh
+
+test-mpi: all
+	@bash tests/mpi.sh
+
 demo: all
 	@bash examples/demo.sh
 
 clean:
 	rm -rf $(B) examples/*.params
 
-.PHONY: all unit test demo clean
+.PHONY: all unit test demo clean check-long fmnist bench fuzz test-sanitize test-mpi
 .DELETE_ON_ERROR:

@@ -357,6 +357,7 @@ static int build_executable(Arena *a, Model *m, Plan *plans, const Options *o, c
     argv[n++] = arena_printf(a, "%s/%s", dir, cfile);
     argv[n++] = arena_printf(a, "%s/%s", dir, mfile);
     argv[n++] = arena_printf(a, "%s/%s", libdir, m->is_double ? "libgradcrt_d.a" : "libgradcrt.a");
+    argv[n++] = "-lz";
     argv[n++] = "-lm";
     argv[n++] = "-o";
     argv[n++] = tmpout;
