@@ -113,22 +113,6 @@ static const char *mangle(Arena *a, const char *prefix, const char *name)
     return s;
 }
 
-const char *node_label(Model *m, Ref r, char *buf, size_t size)
-{
-    Node *x = N(&m->g, r);
-    if (x->name)
-        snprintf(buf, size, "%s", x->name);
-    else if (x->adj_of && N(&m->g, x->adj_of)->name)
-        snprintf(buf, size, "dL/d%s", N(&m->g, x->adj_of)->name);
-    else if (x->op == OP_CONST)
-        snprintf(buf, size, "%g", x->f);
-    else if (x->op == OP_BATCHN)
-        snprintf(buf, size, "n");
-    else
-        snprintf(buf, size, "t%d", r);
-    return buf;
-}
-
 /* names the C variable of every node with storage of its own */
 static void name_vars(E *e)
 {
@@ -294,12 +278,11 @@ static void emit_elemwise(E *e, Ref r, const char *dst)
     Shape s = x->shape;
     int nin = op_nin[x->op] ? op_nin[x->op] : 0;
     Ref in[2] = {x->in[0], x->in[1]};
-    if (x->op == OP_CONST || x->op == OP_BATCHN) {
-        nin = 1;
-        in[0] = r;
-    }
     char expr[512], tb[64], p[64];
-    scalar_expr(e, x, expr, sizeof expr);
+    if (x->op == OP_CONST || x->op == OP_BATCHN) /* a constant filled in */
+        inline_val(e, r, expr, sizeof expr);
+    else
+        scalar_expr(e, x, expr, sizeof expr);
     /* flat when every operand is the output's shape or a single value */
     int flat = 1;
     for (int k = 0; k < nin; k++) {

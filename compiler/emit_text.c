@@ -68,40 +68,117 @@ static void put(Txt *t, const char *s)
     t->len += n;
 }
 
-static int named(Model *m, Ref r)
+/* How infix() names things: expand forward names down to the leaves (the
+ * closed form) or stop at every named node. */
+typedef struct Infix {
+    Model *m;
+    Ref top;      /* the node being defined: printed in full */
+    int expand;   /* expand named forward nodes */
+} Infix;
+
+static int leaf(Node *x)
 {
-    Node *x = N(&m->g, r);
+    return x->op == OP_INPUT || x->op == OP_TARGET || x->op == OP_PARAM;
+}
+
+static int named(Infix *I, Ref r)
+{
+    Node *x = N(&I->m->g, r);
     if (x->op == OP_CONST || x->op == OP_BATCHN)
         return 0;
-    return x->name || (x->adj_of && N(&m->g, x->adj_of)->name) ||
-           x->op == OP_INPUT || x->op == OP_TARGET || x->op == OP_PARAM;
+    if (leaf(x))
+        return 1;
+    if (I->expand && !x->backward)
+        return 0;
+    return x->name || x->adj_of;
 }
 
-static int atomic(Model *m, Ref r)
+static Node *through_views(Graph *g, Ref r)
 {
-    Node *x = N(&m->g, r);
+    Node *x = N(g, r);
     while (x->op == OP_EXPAND || x->op == OP_RESHAPE)
-        x = N(&m->g, x->in[0]);
-    return named(m, r) || x->op == OP_CONST || x->op == OP_BATCHN || !(op_flags[x->op] & OPF_ELEMWISE);
+        x = N(g, x->in[0]);
+    return x;
 }
 
-static void infix(Model *m, Ref r, Ref top, Txt *t, int depth);
-
-static void operand(Model *m, Ref r, Ref top, Txt *t, int depth)
+static int atomic(Infix *I, Ref r)
 {
-    int paren = !atomic(m, r) && N(&m->g, r)->op != OP_NEG;
+    Node *x = through_views(&I->m->g, r);
+    if (r != I->top && named(I, r))
+        return 1;
+    if (x->op == OP_DIV && through_views(&I->m->g, x->in[0])->op == OP_CONST &&
+        through_views(&I->m->g, x->in[1])->op == OP_BATCHN)
+        return 1; /* 2/n */
+    return x->op == OP_CONST || x->op == OP_BATCHN || !(op_flags[x->op] & OPF_ELEMWISE);
+}
+
+static void infix(Infix *I, Ref r, Txt *t, int depth);
+
+/* binding strength of what r prints as: 1 sums, 2 products, 3 atoms */
+static int prec(Infix *I, Ref r)
+{
+    if (atomic(I, r))
+        return 3;
+    switch (through_views(&I->m->g, r)->op) {
+    case OP_ADD: case OP_SUB: return 1;
+    case OP_MUL: case OP_DIV: case OP_NEG: return 2;
+    default: return 3;
+    }
+}
+
+/* prints r as an operand needing strength at least p */
+static void operand_p(Infix *I, Ref r, Txt *t, int depth, int p)
+{
+    int paren = prec(I, r) < p;
     if (paren)
         put(t, "(");
-    infix(m, r, top, t, depth);
+    infix(I, r, t, depth);
     if (paren)
         put(t, ")");
 }
 
-static void infix(Model *m, Ref r, Ref top, Txt *t, int depth)
+static void operand(Infix *I, Ref r, Txt *t, int depth)
+{
+    operand_p(I, r, t, depth, 3);
+}
+
+/* Label of a node in equations: its name, dL/dname for an adjoint. */
+const char *node_label(Model *m, Ref r, char *buf, size_t size)
 {
     Node *x = N(&m->g, r);
+    if (x->name && !(x->adj_of && x->backward)) {
+        snprintf(buf, size, "%s", x->name);
+    } else if (x->adj_of && N(&m->g, x->adj_of)->name) {
+        snprintf(buf, size, "dL/d%s", N(&m->g, x->adj_of)->name);
+    } else if (x->name) {
+        snprintf(buf, size, "%s", x->name);
+    } else if (x->op == OP_CONST) {
+        snprintf(buf, size, "%g", x->f);
+    } else if (x->op == OP_BATCHN) {
+        snprintf(buf, size, "n");
+    } else if (x->adj_of) {
+        /* the adjoint of an unnamed value: name it by its expression */
+        Txt t = {0};
+        Infix I = {m, x->adj_of, 0};
+        put(&t, "");
+        infix(&I, x->adj_of, &t, 0);
+        if (t.len <= 40)
+            snprintf(buf, size, "dL/d(%s)", t.buf);
+        else
+            snprintf(buf, size, "dL/dt%d", x->adj_of);
+        free(t.buf);
+    } else {
+        snprintf(buf, size, "t%d", r);
+    }
+    return buf;
+}
+
+static void infix(Infix *I, Ref r, Txt *t, int depth)
+{
+    Model *m = I->m;
+    Node *x = N(&m->g, r);
     char b[128];
-    if ((r != top && named(m, r)) || depth > 12) {
+    if ((r != I->top && named(I, r)) || depth > 40) {
         put(t, node_label(m, r, b, sizeof b));
         return;
     }
@@ -112,47 +189,49 @@ static void infix(Model *m, Ref r, Ref top, Txt *t, int depth)
         put(t, b);
         return;
     case OP_BATCHN: put(t, "n"); return;
-    case OP_EXPAND: case OP_RESHAPE: infix(m, a, top, t, depth + 1); return;
-    case OP_NEG: put(t, "-"); operand(m, a, top, t, depth + 1); return;
+    case OP_EXPAND: case OP_RESHAPE: infix(I, a, t, depth + 1); return;
+    case OP_NEG: put(t, "-"); operand(I, a, t, depth + 1); return;
     case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: {
         static const char *const sym[] = {" + ", " - ", "·", " / "};
         int k = x->op == OP_ADD ? 0 : x->op == OP_SUB ? 1 : x->op == OP_MUL ? 2 : 3;
-        /* scalar factors last, as written by hand: x·2/n */
-        if (x->op == OP_MUL && N(&m->g, a)->shape.rank == 0 && N(&m->g, c)->shape.rank != 0) {
+        if (x->op == OP_DIV && atomic(I, a) && atomic(I, c))
+            k = 4;
+        /* scalar factors last, as written by hand: x·2/n; parameters
+         * after the values they add to: x·w + b */
+        if ((x->op == OP_MUL && N(&m->g, a)->shape.rank == 0 && N(&m->g, c)->shape.rank != 0) ||
+            (x->op == OP_ADD && leaf(through_views(&m->g, a)) && !leaf(through_views(&m->g, c)))) {
             Ref tmp = a;
             a = c;
             c = tmp;
         }
-        operand(m, a, top, t, depth + 1);
-        put(t, sym[k]);
-        operand(m, c, top, t, depth + 1);
+        int p = x->op == OP_ADD || x->op == OP_SUB ? 1 : 2;
+        operand_p(I, a, t, depth + 1, k == 4 ? 3 : p);
+        put(t, k == 4 ? "/" : sym[k]);
+        operand_p(I, c, t, depth + 1, k == 4 ? 3 : x->op == OP_SUB || x->op == OP_DIV ? p + 1 : p);
         return;
     }
     case OP_MATMUL:
-        operand(m, a, top, t, depth + 1);
+        operand(I, a, t, depth + 1);
         if (x->ia[0])
             put(t, "ᵀ");
         put(t, " · ");
-        operand(m, c, top, t, depth + 1);
+        operand(I, c, t, depth + 1);
         if (x->ia[1])
             put(t, "ᵀ");
         if (x->ia[2])
             put(t, " (summed over the batch)");
         return;
-    case OP_TRANSPOSE: operand(m, a, top, t, depth + 1); put(t, "ᵀ"); return;
+    case OP_TRANSPOSE: operand(I, a, t, depth + 1); put(t, "ᵀ"); return;
     case OP_RELU_BWD:
-        operand(m, c, top, t, depth + 1);
+        operand(I, c, t, depth + 1);
         put(t, " ⊙ [");
-        infix(m, a, top, t, depth + 1);
+        infix(I, a, t, depth + 1);
         put(t, " > 0]");
         return;
     case OP_SUM: {
         Shape in = N(&m->g, a)->shape;
-        if (shape_has_batch(in) && x->ia[0] == 1)
-            put(t, "Σ_batch ");
-        else
-            put(t, "sum ");
-        operand(m, a, top, t, depth + 1);
+        put(t, shape_has_batch(in) && x->ia[0] == 1 ? "Σ_batch " : "sum ");
+        operand(I, a, t, depth + 1);
         return;
     }
     default:
@@ -163,9 +242,42 @@ static void infix(Model *m, Ref r, Ref top, Txt *t, int depth)
     for (int i = 0; i < op_nin[x->op]; i++) {
         if (i)
             put(t, ", ");
-        infix(m, x->in[i], top, t, depth + 1);
+        infix(I, x->in[i], t, depth + 1);
     }
     put(t, ")");
+}
+
+/* the equation text of r */
+static const char *equation(Model *m, Ref r, int expand, Txt *t)
+{
+    Infix I = {m, r, expand};
+    t->len = 0;
+    put(t, "");
+    infix(&I, r, t, 0);
+    return t->buf;
+}
+
+/* forward values (not params, inputs or targets) that r's equation reads */
+static void reused(Model *m, Ref r, Ref top, unsigned char *seen, Txt *t, int depth)
+{
+    Node *x = N(&m->g, r);
+    if (seen[r] || depth > 40)
+        return;
+    seen[r] = 1;
+    if (!x->backward && r != top) {
+        if (!leaf(x) && x->op != OP_CONST && x->op != OP_BATCHN && x->name) {
+            put(t, t->len ? ", " : "");
+            put(t, x->name);
+            return;
+        }
+        if (leaf(x) || x->name)
+            return;
+    }
+    Infix I = {m, top, 0};
+    if (r != top && named(&I, r))
+        return;
+    for (int i = 0; i < op_nin[x->op]; i++)
+        reused(m, x->in[i], top, seen, t, depth + 1);
 }
 
 void emit_grad(Model *m, FILE *out)
@@ -174,39 +286,59 @@ void emit_grad(Model *m, FILE *out)
     Plan p;
     plan_build(m, FN_LOSS_GRAD, &p);
     char l[128], sh[64];
-    Txt t = {0};
-    fprintf(out, "# the backward pass of %s, in the order it is computed\n", m->name);
-    Txt fwd = {0};
-    put(&fwd, "");
-    infix(m, m->loss, m->loss, &fwd, 0);
-    fprintf(out, "L = %s\n", fwd.buf);
-    free(fwd.buf);
+    Txt t = {0}, e = {0}, u = {0};
+    unsigned char *seen = xcalloc((size_t)g->n, 1);
+    fprintf(out, "# %s: the backward pass, one line per adjoint, in the order it is computed.\n", m->name);
+    fprintf(out, "# L is the loss summed over the batch; the step uses the mean L/n, so each\n"
+                 "# parameter's gradient is dL/dθ / n, the mean of the per-example gradients.\n");
+    if (m->objective)
+        fprintf(out, "loss per example = %s\n", equation(m, m->objective, 0, &t));
     for (int i = 0; i < p.norder; i++) {
         Ref r = p.order[i];
         Node *x = N(g, r);
-        int is_grad = 0;
+        int pi = -1;
         for (int k = 0; k < m->nparams; k++)
-            if (m->grads[k] == r)
-                is_grad = 1;
-        if (!x->backward || (!x->adj_of && !is_grad))
+            if (m->adjs[k] == r)
+                pi = k;
+        if (!x->backward || (!x->adj_of && pi < 0))
             continue;
-        t.len = 0;
-        put(&t, "");
-        infix(m, r, r, &t, 0);
-        const char *lab = node_label(m, r, l, sizeof l);
-        fprintf(out, "%s = %s   %s", lab, t.buf, shape_str(x->shape, sh, sizeof sh));
+        int final = 0;
         for (int k = 0; k < m->nparams; k++)
-            if (m->grads[k] == r && strcmp(lab + (strncmp(lab, "dL/d", 4) ? 0 : 4), m->params[k]->name))
-                fprintf(out, "   (= dL/d%s)", m->params[k]->name);
+            if (m->grads[k] == r && m->adjs[k] != r)
+                final = 1;
+        if (final)
+            continue; /* printed below */
+        const char *lab = node_label(m, r, l, sizeof l);
+        fprintf(out, "%s = %s   %s", lab, equation(m, r, 0, &t), shape_str(x->shape, sh, sizeof sh));
         if (x->loc.first_line)
             fprintf(out, "   line %d", x->loc.first_line);
+        memset(seen, 0, (size_t)g->n);
+        u.len = 0;
+        put(&u, "");
+        reused(m, r, r, seen, &u, 0);
+        if (u.len)
+            fprintf(out, "   reuses %s from the forward pass", u.buf);
+        if (x->contribs > 1 && x->adj_of)
+            fprintf(out, "   sums %d contributions (%s is used %d times)", x->contribs,
+                    N(g, x->adj_of)->name ? N(g, x->adj_of)->name : "it", x->contribs);
         fprintf(out, "\n");
     }
-    for (int k = 0; k < m->nparams; k++)
-        if (!m->grads[k])
-            fprintf(out, "dL/d%s = 0   (%s does not reach the objective)\n", m->params[k]->name,
-                    m->params[k]->name);
+    for (int k = 0; k < m->nparams; k++) {
+        Sym *y = m->params[k];
+        if (!m->grads[k]) {
+            fprintf(out, "grad %s = 0   (%s does not reach the objective)\n", y->name, y->name);
+            continue;
+        }
+        const char *eq = equation(m, m->grads[k], 0, &t);
+        fprintf(out, "grad %s = %s   %s\n", y->name, eq, shape_str(y->shape, sh, sizeof sh));
+        const char *ex = equation(m, m->grads[k], 1, &e);
+        if (strcmp(ex, eq) != 0 && strlen(ex) < 160)
+            fprintf(out, "       = %s\n", ex);
+    }
+    free(seen);
     free(t.buf);
+    free(e.buf);
+    free(u.buf);
 }
 
 /* ----------------------------------------------------------- stats */

@@ -251,6 +251,7 @@ void grad_build(Model *m)
     G.g = g;
     G.adj = xcalloc((size_t)n0, sizeof(Ref));
     G.needs = xcalloc((size_t)n0, 1);
+    int *count = xcalloc((size_t)n0, sizeof(int));
     for (Ref r = 1; r < n0; r++) {
         Node *x = N(g, r);
         if (x->op == OP_PARAM)
@@ -260,24 +261,57 @@ void grad_build(Model *m)
                 G.needs[r] = 1;
     }
     m->grads = arena_alloc(g->arena, sizeof(Ref) * (size_t)(m->nparams + 1));
+    m->adjs = arena_alloc(g->arena, sizeof(Ref) * (size_t)(m->nparams + 1));
     if (!m->loss || !G.needs[m->loss]) {
         free(G.adj);
         free(G.needs);
+        free(count);
         return;
     }
     g->loc_backward = 1;
-    G.adj[m->loss] = g_const(g, 1.0, N(g, m->loss)->loc);
+    /* The loss is the mean over the batch, sum(l) / n. Reverse mode starts
+     * from the sum, so every adjoint is that of the summed loss (per example,
+     * the gradient of its own loss: yhat - y), and the parameter gradients
+     * are divided by n at the end: the gradient of the mean is the mean of
+     * the per-example gradients. */
+    Node *L = N(g, m->loss);
+    Ref start = m->loss, scale = 0;
+    if (L->op == OP_DIV && N(g, L->in[1])->op == OP_BATCHN && N(g, L->in[0])->op == OP_SUM) {
+        start = L->in[0];
+        scale = L->in[1];
+    }
+    G.adj[start] = g_const(g, 1.0, N(g, m->loss)->loc);
     for (Ref r = n0 - 1; r >= 1; r--) {
         if (!G.adj[r] || !G.needs[r])
             continue;
         Node *a = N(g, G.adj[r]);
-        if (a->backward && !a->adj_of && a->op != OP_CONST)
+        /* label the adjoint; a named primal wins over an unnamed one that
+         * shares it (yhat over yhat - y) */
+        if (a->backward && a->op != OP_CONST &&
+            (!a->adj_of || (!N(g, a->adj_of)->name && N(g, r)->name))) {
             a->adj_of = r;
+            a->contribs = count[r];
+        }
+        Node x = *N(g, r);
+        for (int i = 0; i < op_nin[x.op]; i++)
+            if (G.needs[x.in[i]])
+                count[x.in[i]]++;
         rule(&G, r);
     }
+    for (int i = 0; i < m->nparams; i++) {
+        Ref p = m->params[i]->ref;
+        Ref d = G.adj[p];
+        m->adjs[i] = d;
+        if (d && N(g, d)->backward && !N(g, d)->adj_of) {
+            N(g, d)->adj_of = p;
+            N(g, d)->contribs = count[p];
+        }
+        if (d && scale)
+            d = g_binary(g, OP_MUL, d, g_binary(g, OP_DIV, g_const(g, 1, L->loc), scale, L->loc), L->loc);
+        m->grads[i] = d;
+    }
     g->loc_backward = 0;
-    for (int i = 0; i < m->nparams; i++)
-        m->grads[i] = G.adj[m->params[i]->ref];
     free(G.adj);
     free(G.needs);
+    free(count);
 }

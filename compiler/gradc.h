@@ -213,6 +213,7 @@ typedef struct Node {
     Loc loc;        /* model line it comes from */
     const char *name; /* the model's name for it, or NULL */
     Ref adj_of;     /* backward nodes: the primal whose adjoint this is (0: none) */
+    int contribs;   /* an adjoint: how many uses of its primal contributed to it */
     int backward;   /* created by grad.c */
     int hash_next;  /* hash chain */
 } Node;
@@ -329,7 +330,8 @@ typedef struct Model {
     TrainConfig train;
     int batch;             /* the compiled batch */
     Graph g;               /* forward and, after grad, backward nodes */
-    Ref *grads;            /* per param, the adjoint node (0: zero gradient) */
+    Ref *grads;            /* per param, the gradient of the loss (0: zero gradient) */
+    Ref *adjs;             /* per param, the adjoint of the summed loss, before / n */
 } Model;
 
 /* Checks the AST and builds the forward graph. Returns NULL if errors were

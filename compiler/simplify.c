@@ -202,7 +202,7 @@ static Ref mk(Simp *S, Op op, Shape shape, Ref a, Ref b, double f, const int *ia
                 return mk(S, OP_SQUARE, shape, a, 0, 0, NULL, loc);
             }
             if (lv >= 2) {
-                /* keep scalar factors outermost, where they meet and fold */
+                /* scalar factors meet and fold: s1*(s2*x) -> (s1*s2)*x */
                 for (int side = 0; side < 2; side++) {
                     Ref x = side ? a : b, y = side ? b : a;
                     Node *X = NN(S, x);
@@ -212,11 +212,8 @@ static Ref mk(Simp *S, Op op, Shape shape, Ref a, Ref b, double f, const int *ia
                         Ref s0 = X->in[k], rest = X->in[!k];
                         if (!is_scalar(S, s0) || is_scalar(S, rest))
                             continue;
-                        if (!is_scalar(S, y)) {
-                            said(S, loc, "hoist a scalar factor");
-                            Ref inner = bin(S, OP_MUL, rest, y, loc);
-                            return mk(S, OP_MUL, shape, s0, inner, 0, NULL, loc);
-                        }
+                        if (!is_scalar(S, y))
+                            continue; /* a*(s*b) stays: the adjoints keep their names */
                         said(S, loc, "gather scalar factors");
                         return mk(S, OP_MUL, shape, bin(S, OP_MUL, s0, y, loc), rest, 0, NULL, loc);
                     }
@@ -464,8 +461,10 @@ void simplify(Model *m, int level, FILE *explain)
         mark(old, m->loss, seen);
         mark(old, m->output, seen);
         mark(old, m->objective, seen);
-        for (int i = 0; i < m->nparams && m->grads; i++)
+        for (int i = 0; i < m->nparams && m->grads; i++) {
             mark(old, m->grads[i], seen);
+            mark(old, m->adjs[i], seen);
+        }
         /* leaves stay, so every input and param keeps a node */
         for (Ref r = 1; r < old->n; r++)
             if (op_flags[old->nodes[r].op] & OPF_LEAF && old->nodes[r].op != OP_CONST)
@@ -482,16 +481,20 @@ void simplify(Model *m, int level, FILE *explain)
             Node *y = &ng.nodes[nr];
             if (!y->name && x.name)
                 y->name = x.name;
-            if (!y->adj_of && x.adj_of && map[x.adj_of])
+            if (!y->adj_of && x.adj_of && map[x.adj_of]) {
                 y->adj_of = map[x.adj_of];
+                y->contribs = x.contribs;
+            }
         }
         ng.loc_backward = 0;
         m->loss = remap(map, m->loss);
         m->output = remap(map, m->output);
         m->objective = remap(map, m->objective);
         m->binary_of = m->binary_of < old->n ? remap(map, m->binary_of) : 0;
-        for (int i = 0; i < m->nparams && m->grads; i++)
+        for (int i = 0; i < m->nparams && m->grads; i++) {
             m->grads[i] = remap(map, m->grads[i]);
+            m->adjs[i] = remap(map, m->adjs[i]);
+        }
         for (int i = 0; i < m->nparams; i++)
             m->params[i]->ref = remap(map, m->params[i]->ref);
         for (int i = 0; i < m->ninputs; i++)

@@ -136,6 +136,13 @@ echo "== gradients (finite differences, double)"
 if bash tests/gradcheck.sh > "$tmp/gc" 2>&1; then ok "gradcheck: $(tail -1 "$tmp/gc")"; cat "$tmp/gc" | grep -v '^gradcheck' | sed 's/^/  /'
 else bad gradcheck "$(grep -v '^ok' "$tmp/gc")"; fi
 
+# ------------------------------------------------------- more e2e scripts
+for f in tests/e2e/*.sh; do
+  [ -f "$f" ] || continue
+  echo "== $f"
+  if bash "$f" > "$tmp/e2e.out" 2>&1; then ok "$f"; else bad "$f" "$(tail -20 "$tmp/e2e.out")"; fi
+done
+
 echo
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
