@@ -312,6 +312,7 @@ typedef enum TargetKind { TK_NONE, TK_REAL, TK_CLASS } TargetKind;
 typedef struct Model {
     const char *name;      /* the model line, else the file's base name */
     const char *cname;     /* name made a C identifier, the prefix of everything */
+    const char *source;    /* the model file's path, for messages */
     int is_double;         /* precision double */
     Sym **inputs; int ninputs;
     Sym **targets; int ntargets;

@@ -78,8 +78,12 @@ static void parse_args(int argc, char **argv, Options *o)
     memset(o, 0, sizeof *o);
     o->opt = 2;
     size_t k = 0;
-    for (int i = 0; i < argc && k < sizeof o->cmdline - 1; i++)
-        k += (size_t)snprintf(o->cmdline + k, sizeof o->cmdline - k, "%s%s", i ? " " : "", argv[i]);
+    for (int i = 0; i < argc && k < sizeof o->cmdline - 1; i++) {
+        const char *w = argv[i];
+        if (i == 0 && strrchr(w, '/')) /* the program, without the directory */
+            w = strrchr(w, '/') + 1;
+        k += (size_t)snprintf(o->cmdline + k, sizeof o->cmdline - k, "%s%s", i ? " " : "", w);
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
 #define NEXT() (i + 1 < argc ? argv[++i] : (bad_usage("option '%s' needs an argument", a), ""))

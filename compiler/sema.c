@@ -1197,6 +1197,7 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
     graph_init(&m->g, a);
     s->g = &m->g;
     m->name = default_name;
+    m->source = d->filename;
     m->train.opt = OPT_SGD;
     m->train.lr = 0.01;
     m->train.beta1 = 0.9;

@@ -470,7 +470,7 @@ void simplify(Model *m, int level, FILE *explain)
             if (op_flags[old->nodes[r].op] & OPF_LEAF && old->nodes[r].op != OP_CONST)
                 seen[r] = 1;
         Ref *map = xcalloc((size_t)old->n, sizeof(Ref));
-        Simp S = {m, old, &ng, level, 0, explain, NULL};
+        Simp S = {m, old, &ng, level, 0, explain, m->source};
         for (Ref r = 1; r < old->n; r++) {
             if (!seen[r])
                 continue;

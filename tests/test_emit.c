@@ -2,6 +2,8 @@
  * test_emit.c: the generated interface (emit_c.c) is LANGUAGE.md section 5
  * exactly: names, macros, signatures, precision, prefixes.
  */
+#include <math.h>
+
 #include "helpers.h"
 
 static char *emit_to_string(Model *m, int header)
@@ -67,11 +69,40 @@ static void test_double_and_prefix(void **state)
     compiled_free(c);
 }
 
+/* FLOPs of the seed model of LANGUAGE.md, counted by hand with the
+ * conventions of docs/emit.md: 2mnk per matrix product, one per element of
+ * an elementwise op, one per input element of a reduction. */
+static void test_seed_flops(void **state)
+{
+    (void)state;
+    Compiled *c = compile_src(SEED_SRC, 1, 2);
+    double f, b;
+    model_flops(c->m, &f, &b);
+    double B = 32;
+    double fwd = (2 * 16 * 3 + 16) + 16      /* z1 = W1 @ x + b1, a1 = relu(z1) */
+                 + (2 * 16 * 16 + 16) + 16   /* a2 */
+                 + (2 * 16 * 1 + 1) + 1      /* z3, yhat = sigmoid(z3) (read by backward) */
+                 + 1 + 1                     /* bce_logits, sum over the batch */
+                 + 1 / B;                    /* / n */
+    double bwd = 1 + 1                       /* dL/dz3 = yhat - y, dL/db3 */
+                 + 2 * 16 + 2 * 16           /* dL/da2, dL/dW3 */
+                 + 16 + 16 + 2 * 16 * 16 + 2 * 16 * 16 /* dL/dz2, dL/db2, dL/da1, dL/dW2 */
+                 + 16 + 16 + 2 * 16 * 3      /* dL/dz1, dL/db1, dL/dW1 (no dL/dx) */
+                 + (1 + 353) / B;            /* 1/n, and every gradient / n */
+    if (fabs(f - fwd) > 1e-9 || fabs(b - bwd) > 1e-9)
+        print_message("forward %.6f (hand %.6f), backward %.6f (hand %.6f)\n", f, fwd, b, bwd);
+    assert_true(fabs(f - fwd) < 1e-9);
+    assert_true(fabs(b - bwd) < 1e-9);
+    assert_true(b / f <= 3);
+    compiled_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_header),
         cmocka_unit_test(test_double_and_prefix),
+        cmocka_unit_test(test_seed_flops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
