@@ -842,13 +842,24 @@ void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
     fprintf(out, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
 }
 
-void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
+void emit_c_prelude(Model *m, const EmitOptions *o, FILE *out)
 {
     E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL};
     prefixes(&e, m);
     header_comment(&e, ".c");
     fprintf(out, "#include \"%s.h\"\n\n#include <math.h>\n\n", m->cname);
     emit_init(&e);
+}
+
+void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
+{
+    if (o && o->scalar) {
+        emit_scalar_c(m, plans, o, out);
+        return;
+    }
+    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL};
+    prefixes(&e, m);
+    emit_c_prelude(m, o, out);
     static const FnKind order[] = {FN_LOSS, FN_LOSS_GRAD, FN_PREDICT};
     for (int i = 0; i < 3; i++) {
         e.p = &plans[order[i]];

@@ -364,6 +364,8 @@ typedef struct Slot {
     Home home;       /* where */
     size_t offset;   /* in elements, in that buffer */
     Ref alias;       /* H_ALIAS: the node whose storage it shares */
+    size_t scratch;  /* workspace offset of the op's scratch (conv.c), live
+                        only while the op runs; see conv_scratch() */
 } Slot;
 
 typedef struct Plan {
@@ -377,15 +379,68 @@ typedef struct Plan {
 
 void plan_build(Model *m, FnKind fn, Plan *p);
 
+/* ---------------------------------------------------------------- conv.c */
+
+/* The convolution family (conv2d, maxpool2d, avgpool2d, dropout): shape
+ * rules and builders for sema.c, gradient rules for grad.c, scratch sizes
+ * for plan.c, FLOPs for the stats and the C each op compiles to. */
+
+#define CONV_PAD_SAME (-1) /* pad argument of conv_out_dim and g_conv2d */
+
+/* Output size of a convolution along one axis of size in: pad is
+ * CONV_PAD_SAME or the zeros added on each side (0: valid). Sets *before to
+ * the zeros added before the first element. Returns 0 when no window fits. */
+int conv_out_dim(int in, int k, int stride, int pad, int *before);
+/* x [B,C,H,W] (or [C,H,W]), w [O,C,k,k]: the convolution [B,O,Ho,Wo]. */
+Ref g_conv2d(Graph *g, Ref x, Ref w, int stride, int pad, Loc loc);
+/* OP_MAXPOOL or OP_AVGPOOL over the last two axes of x. */
+Ref g_pool2d(Graph *g, Op op, Ref x, int size, Loc loc);
+/* Inverted dropout of probability p; site numbers the model's dropouts. */
+Ref g_dropout(Graph *g, Ref x, double p, int site, Loc loc);
+/* Whether op belongs to the family (its knowledge is in conv.c). */
+int conv_op(Op op);
+/* Reverse mode: the adjoints d[i] of node r's operands from its adjoint dy;
+ * only for operands with needs[operand] set, else d[i] = 0. */
+void conv_grad(Graph *g, Ref r, Ref dy, const unsigned char *needs, Ref d[2]);
+/* Elements of workspace scratch node r needs while it runs (0: none). */
+size_t conv_scratch(Graph *g, Ref r);
+/* Floating-point operations of node r over a batch of batch examples. */
+double conv_flops(Graph *g, Ref r, int batch);
+
+/* What emit_c.c hands conv.c to write one node's C. */
+typedef struct OpEmit {
+    FILE *out;           /* where */
+    const char *T;       /* float or double */
+    const char *prefix;  /* the model prefix, "seed_" (for the helpers) */
+    Graph *g;            /* the graph */
+    Ref r;               /* the node */
+    const char *dst;     /* its storage, a pointer expression */
+    const char *in[2];   /* its operands' storage */
+    const char *scratch; /* its scratch (conv_scratch() elements), or NULL */
+    int train;           /* training mode: dropout masks (needs `seed`) */
+} OpEmit;
+void conv_emit(const OpEmit *o);
+/* Whether the model has a dropout node: its training functions take a seed. */
+int conv_has_dropout(Graph *g);
+/* The static helpers dropout's C uses (the mask hash, the batch seed). */
+void conv_emit_helpers(FILE *out, const char *prefix, const char *T);
+
 /* -------------------------------------------------------------- emitters */
 
 typedef struct EmitOptions {
     int line_directives;  /* -g */
     const char *source_path; /* for #line */
     const char *cmdline;  /* recorded in the header comment */
+    int scalar;           /* --scalar: fully unrolled scalar code */
 } EmitOptions;
 
 void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out);
+/* the header comment, includes and MODEL_init of MODEL.c */
+void emit_c_prelude(Model *m, const EmitOptions *o, FILE *out);
+/* --scalar: MODEL.c with one named variable per scalar (emit_scalar.c);
+ * returns 0 (and says why) when the model is too large for it */
+void emit_scalar_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out);
+int scalar_check(Model *m, char *why, size_t n);
 void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out);
 void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out); /* executable glue */
 void emit_graph(Model *m, FILE *out, int with_backward);

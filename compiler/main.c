@@ -37,6 +37,7 @@ typedef struct Options {
     const char *cflags;     /* --cflags */
     int quiet, verbose;     /* -q, -v */
     int explain;            /* --explain */
+    int scalar;             /* --scalar */
     char cmdline[1024];     /* as given, for generated headers */
 } Options;
 
@@ -55,6 +56,8 @@ static void usage(FILE *f)
           "  -O0 | -O1 | -O2     graph simplification (default -O2)\n"
           "  --batch N           compile for batches of N (default: the train block's)\n"
           "  -g                  #line directives back to FILE.nn\n"
+          "  --scalar            fully unrolled scalar code, one variable per scalar\n"
+          "                      (for tiny models)\n"
           "  --cc CC             C compiler for executables (default $CC, else cc)\n"
           "  --cflags \"...\"      flags for it (default -O2)\n"
           "  --explain           print every rewrite the simplifier applies\n"
@@ -126,7 +129,7 @@ static void parse_args(int argc, char **argv, Options *o)
         } else if (!strcmp(a, "-v")) {
             o->verbose = 1;
         } else if (!strcmp(a, "--scalar")) {
-            bad_usage("%s is not supported yet", a);
+            o->scalar = 1;
         } else if (a[0] == '-' && a[1]) {
             bad_usage("unknown option '%s'", a);
         } else if (o->input) {
@@ -203,7 +206,7 @@ static int write_atomic(const char *path, Model *m, Plan *plans, const Options *
 
 static EmitOptions emit_opts(const Options *o)
 {
-    EmitOptions e = {o->debug, o->input, o->cmdline};
+    EmitOptions e = {o->debug, o->input, o->cmdline, o->scalar};
     return e;
 }
 
@@ -438,6 +441,14 @@ int main(int argc, char **argv)
     if (o.emit && !strcmp(o.emit, "grad")) {
         emit_grad(m, stdout);
         goto done;
+    }
+    if (o.scalar) {
+        char why[160];
+        if (!scalar_check(m, why, sizeof why)) {
+            fprintf(stderr, "gradc: error: %s: %s\n", o.input, why);
+            status = 2;
+            goto done;
+        }
     }
     Plan plans[FN_COUNT];
     for (int i = 0; i < FN_COUNT; i++)

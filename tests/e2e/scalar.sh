@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# scalar.sh: gradc --scalar writes out tiny models one scalar at a time; the
+# result must compile cleanly and compute the same loss, gradient and
+# predictions as the vectorized build (to float rounding: 1e-5 relative).
+set -u
+cd "$(dirname "$0")/../.."
+G=$PWD/build/gradc
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail=0
+for model in tiny linreg seed; do
+  for mode in vec scalar; do
+    d=$tmp/$model-$mode; mkdir -p "$d"
+    flag=; [ $mode = scalar ] && flag=--scalar
+    U=$(echo $model | tr a-z A-Z)
+    if ! $G -c $flag examples/$model.nn -o "$d" 2>"$d/err"; then echo "FAIL $model $mode: $(head -3 "$d/err")"; fail=1; continue; fi
+    if ! cc -std=c99 -Wall -Wextra -pedantic -Werror -O1 -I"$d" -include "$d/$model.h" -DMODEL=$model \
+         -DPARAM_COUNT=${U}_PARAM_COUNT -DINPUT_SIZE=${U}_INPUT_SIZE -DTARGET_SIZE=${U}_TARGET_SIZE \
+         -DOUTPUT_SIZE=${U}_OUTPUT_SIZE -DMAX_BATCH=${U}_MAX_BATCH -DWORKSPACE_BYTES=${U}_WORKSPACE_BYTES \
+         tests/e2e/grad_dump.c "$d/$model.c" -lm -o "$d/dump" 2>"$d/err"; then
+      echo "FAIL $model $mode: cc: $(head -5 "$d/err")"; fail=1; continue
+    fi
+    "$d/dump" 7 > "$d/out"
+  done
+  if ! paste "$tmp/$model-vec/out" "$tmp/$model-scalar/out" | awk '{ d = $1 - $2; d = d < 0 ? -d : d; s = ($1 < 0 ? -$1 : $1) + ($2 < 0 ? -$2 : $2);
+        if (d > 1e-5 * (s > 1e-3 ? s : 1e-3)) { print "line " NR ": " $1 " vs " $2; bad = 1 } } END { exit bad }'; then
+    echo "FAIL $model: --scalar and vectorized differ"; fail=1
+  else
+    echo "ok   $model: --scalar equals vectorized ($(wc -l < "$tmp/$model-vec/out") values)"
+  fi
+done
+# too large: a clear refusal
+printf 'input x[784]\ntarget y[10]\nh = dense(x, 256, relu)\nz = dense(h, 10)\nminimize mse(z, y)\n' > "$tmp/big.nn"
+if $G --scalar -c "$tmp/big.nn" -o "$tmp" 2>"$tmp/err"; then echo "FAIL big model accepted by --scalar"; fail=1
+elif ! grep -q "writes out at most" "$tmp/err"; then echo "FAIL big model message: $(cat "$tmp/err")"; fail=1; fi
+exit $fail
