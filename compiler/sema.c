@@ -1314,14 +1314,17 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
     }
     s->cur = NULL;
 
-    if (!s->objective) {
+    /* after syntax errors, what is missing may be what failed to parse:
+     * say nothing about the model as a whole */
+    int whole = errors0 == 0;
+    if (!s->objective && whole) {
         Loc end = {0, 0, 0, 0};
         if (ast->last)
             end = ast->last->loc;
         end.first_line = end.first_line ? end.first_line : 0;
         diag_error(d, end, "the model has no objective; add 'minimize EXPR' or 'maximize EXPR'");
     }
-    if (m->ninputs == 0 && ast->first)
+    if (m->ninputs == 0 && ast->first && whole)
         diag_error(d, ast->first->loc, "the model has no input; declare one with 'input x[N]'");
     if (!s->output)
         m->output = s->last_let ? s->last_let
@@ -1336,7 +1339,7 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
     for (int i = 0; i < s->nsyms; i++) {
         Sym *y = s->syms[i];
         if (y->kind == SYM_PARAM) {
-            if (!y->used)
+            if (!y->used && whole)
                 diag_error(d, y->loc, "param '%s' is never used", y->name);
             else if (m->loss && !seen[y->ref])
                 diag_warning(d, y->loc, "param '%s' does not reach the objective; its gradient "
