@@ -1346,9 +1346,9 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
                                         "is zero",
                              y->name);
             y->reaches = seen[y->ref];
-        } else if (y->kind == SYM_INPUT && !y->used) {
+        } else if (y->kind == SYM_INPUT && !y->used && whole) {
             diag_warning(d, y->loc, "input '%s' is never used", y->name);
-        } else if (y->kind == SYM_LET && !y->used && y->ref != m->output && m->loss &&
+        } else if (y->kind == SYM_LET && !y->used && y->ref != m->output && m->loss && whole &&
                    !seen[y->ref]) {
             diag_warning(d, y->loc, "'%s' is bound but never used", y->name);
         }
