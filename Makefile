@@ -19,7 +19,7 @@ FLEX    ?= flex
 BISON   ?= bison
 B        = build
 
-COMPILER = arena diag ast sema ir grad simplify plan emit_c emit_scalar emit_text emit_dot
+COMPILER = arena diag ast sema ir grad simplify plan conv emit_c emit_scalar emit_text emit_dot
 COMPILER_OBJS = $(patsubst %,$(B)/%.o,$(COMPILER)) $(B)/lexer.o $(B)/parser.o
 RUNTIME = $(patsubst runtime/%.c,%,$(wildcard runtime/*.c))
 RT_OBJS = $(patsubst %,$(B)/rt/%.o,$(RUNTIME))
@@ -113,6 +113,12 @@ fmnist: all
 bench: all
 	@bash bench/run.sh
 
+examples-dot: all
+	@command -v dot >/dev/null || { echo "graphviz is missing: apt-get install graphviz" >&2; exit 1; }
+	@mkdir -p $(B)/dot
+	@for f in examples/*.nn; do n=$$(basename $$f .nn); \
+	  $(B)/gradc --emit=dot $$f > $(B)/dot/$$n.dot && dot -Tsvg $(B)/dot/$$n.dot -o $(B)/dot/$$n.svg && echo "$(B)/dot/$$n.svg"; done
+
 fuzz:
 	@bash tests/fuzz/run.sh
 
@@ -125,8 +131,26 @@ test-mpi: all
 demo: all
 	@bash examples/demo.sh
 
+# ----------------------------------------------------------------- install
+VERSION = $(shell sed -n 's/^\#define GRADC_VERSION "\(.*\)"/\1/p' compiler/gradc.h)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/gradc $(DESTDIR)$(PREFIX)/include/gradc \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(B)/gradc $(DESTDIR)$(PREFIX)/bin/gradc
+	install -m 644 $(B)/libgradcrt.a $(B)/libgradcrt_d.a $(DESTDIR)$(PREFIX)/lib/gradc/
+	install -m 644 runtime/gradc_rt.h $(DESTDIR)$(PREFIX)/include/gradc/
+	install -m 644 docs/gradc.1 $(DESTDIR)$(PREFIX)/share/man/man1/gradc.1
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' docs/gradc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gradc.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/gradc $(DESTDIR)$(PREFIX)/lib/gradc/libgradcrt.a \
+	  $(DESTDIR)$(PREFIX)/lib/gradc/libgradcrt_d.a $(DESTDIR)$(PREFIX)/include/gradc/gradc_rt.h \
+	  $(DESTDIR)$(PREFIX)/share/man/man1/gradc.1 $(DESTDIR)$(PREFIX)/lib/pkgconfig/gradc.pc
+	-rmdir $(DESTDIR)$(PREFIX)/lib/gradc $(DESTDIR)$(PREFIX)/include/gradc 2>/dev/null
+
 clean:
 	rm -rf $(B) examples/*.params
 
-.PHONY: all unit test demo clean check-long fmnist bench fuzz test-sanitize test-mpi
+.PHONY: all unit test demo clean examples-dot install uninstall check-long fmnist bench fuzz test-sanitize test-mpi
 .DELETE_ON_ERROR:

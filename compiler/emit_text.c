@@ -73,7 +73,7 @@ static void put(Txt *t, const char *s)
 typedef struct Infix {
     Model *m;
     Ref top;      /* the node being defined: printed in full */
-    int expand;   /* expand named forward nodes */
+    int expand;   /* 1: expand named forward nodes; -1: name every operand */
 } Infix;
 
 static int leaf(Node *x)
@@ -88,6 +88,8 @@ static int named(Infix *I, Ref r)
         return 0;
     if (leaf(x))
         return 1;
+    if (I->expand < 0)
+        return x->op != OP_RESHAPE && x->op != OP_EXPAND;
     if (I->expand && !x->backward)
         return 0;
     return x->name || x->adj_of;
@@ -255,6 +257,17 @@ static const char *equation(Model *m, Ref r, int expand, Txt *t)
     put(t, "");
     infix(&I, r, t, 0);
     return t->buf;
+}
+
+const char *node_equation(Model *m, Ref r, char *buf, size_t size)
+{
+    Txt t = {0};
+    char l[128];
+    node_label(m, r, l, sizeof l);
+    equation(m, r, -1, &t);
+    snprintf(buf, size, "%s = %s", l, t.buf);
+    free(t.buf);
+    return buf;
 }
 
 /* forward values (not params, inputs or targets) that r's equation reads */

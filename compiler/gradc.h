@@ -449,6 +449,8 @@ void emit_dot(Model *m, FILE *out);
 void emit_stats(Model *m, Plan plans[FN_COUNT], FILE *out);
 /* FLOPs per example of the forward and the backward pass of loss_grad. */
 void model_flops(Model *m, double *fwd, double *bwd);
+/* "label = equation" of a node, as --emit=grad prints it. */
+const char *node_equation(Model *m, Ref r, char *buf, size_t size);
 /* A printable name for a node: the model's name, dL/dname, or tNN. */
 const char *node_label(Model *m, Ref r, char *buf, size_t size);
 /* 64-bit FNV-1a hash of the model's parameter names and shapes. */
