@@ -20,6 +20,7 @@ static Expr *new_expr(Arena *a, ExprKind kind, Loc loc)
     Expr *e = arena_alloc(a, sizeof(Expr));
     e->kind = kind;
     e->loc = loc;
+    e->depth = 1;
     return e;
 }
 
@@ -29,6 +30,24 @@ static int count_args(const Expr *e)
     for (; e; e = e->next)
         n++;
     return n;
+}
+
+/* the depth of a node above these operands (any may be NULL) */
+static int above(const Expr *l, const Expr *r)
+{
+    int d = l ? l->depth : 0;
+    if (r && r->depth > d)
+        d = r->depth;
+    return d + 1;
+}
+
+static int above_args(const Expr *args)
+{
+    int d = 0;
+    for (; args; args = args->next)
+        if (args->depth > d)
+            d = args->depth;
+    return d + 1;
 }
 
 Expr *ast_num(Arena *a, Loc loc, const char *text)
@@ -52,6 +71,7 @@ Expr *ast_unary(Arena *a, Loc loc, int op, Expr *operand)
     Expr *e = new_expr(a, E_UNARY, loc);
     e->op = op;
     e->lhs = operand;
+    e->depth = above(operand, NULL);
     return e;
 }
 
@@ -61,6 +81,7 @@ Expr *ast_binary(Arena *a, Loc loc, int op, Expr *l, Expr *r)
     e->op = op;
     e->lhs = l;
     e->rhs = r;
+    e->depth = above(l, r);
     return e;
 }
 
@@ -71,6 +92,7 @@ Expr *ast_call(Arena *a, Loc loc, const char *name, Loc name_loc, Expr *args)
     e->name_loc = name_loc;
     e->args = args;
     e->nargs = count_args(args);
+    e->depth = above_args(args);
     return e;
 }
 
@@ -79,6 +101,7 @@ Expr *ast_list(Arena *a, Loc loc, Expr *items)
     Expr *e = new_expr(a, E_LIST, loc);
     e->args = items;
     e->nargs = count_args(items);
+    e->depth = above_args(items);
     return e;
 }
 
@@ -88,6 +111,7 @@ Expr *ast_field(Arena *a, Loc loc, Expr *base, const char *name, Loc name_loc)
     e->lhs = base;
     e->name = name;
     e->name_loc = name_loc;
+    e->depth = above(base, NULL);
     return e;
 }
 
@@ -97,6 +121,7 @@ Expr *ast_kwarg(Arena *a, Loc loc, const char *name, Loc name_loc, Expr *value)
     e->name = name;
     e->name_loc = name_loc;
     e->lhs = value;
+    e->depth = above(value, NULL);
     return e;
 }
 

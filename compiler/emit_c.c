@@ -30,6 +30,7 @@ typedef struct E {
     char **var;             /* C variable per node, for this function */
     const char *prefix;     /* model prefix, "seed_" */
     const char *PREFIX;     /* macro prefix, "SEED_" */
+    int train;              /* the function trains: dropout masks (conv.c) */
 } E;
 
 /* ------------------------------------------------------------ helpers */
@@ -175,18 +176,14 @@ static const char *inline_val(E *e, Ref r, char *buf, size_t n)
 static void describe(E *e, Ref r, char *buf, size_t n)
 {
     Node *x = N(e->g, r);
-    char l[96], a[96], b[96], sh[64];
-    node_label(e->m, r, l, sizeof l);
-    size_t k = (size_t)snprintf(buf, n, "%s = %s(", l, op_name[x->op]);
-    for (int i = 0; i < op_nin[x->op] && k < n; i++) {
-        node_label(e->m, x->in[i], i ? b : a, 96);
-        k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? ", " : "", i ? b : a);
+    char sh[64], eq[400];
+    node_equation(e->m, r, eq, sizeof eq);
+    size_t k = (size_t)snprintf(buf, n, "%s   %s", eq, shape_str(x->shape, sh, sizeof sh));
+    if (x->loc.first_line && k < n) {
+        const char *src = e->o && e->o->source_path ? e->o->source_path : "model";
+        const char *base = strrchr(src, '/');
+        snprintf(buf + k, n - k, "   %s:%d", base ? base + 1 : src, x->loc.first_line);
     }
-    if (k < n)
-        k += (size_t)snprintf(buf + k, n - k, ")   %s", shape_str(x->shape, sh, sizeof sh));
-    if (x->loc.first_line && k < n)
-        snprintf(buf + k, n - k, "   %s:%d", e->o && e->o->source_path ? e->o->source_path : "model",
-                 x->loc.first_line);
 }
 
 static void comment(E *e, Ref r)
@@ -583,6 +580,19 @@ static void emit_node(E *e, Ref r)
         return;
     comment(e, r);
     const char *dst = e->var[r];
+    if (conv_op(x->op)) { /* the convolution family writes itself (conv.c) */
+        char a[64], b[64], sc[64];
+        OpEmit oe = {e->out, e->T, e->prefix, e->g, r, dst, {NULL, NULL}, NULL, e->train};
+        oe.in[0] = ptr(e, x->in[0], a, sizeof a);
+        if (op_nin[x->op] > 1)
+            oe.in[1] = ptr(e, x->in[1], b, sizeof b);
+        if (conv_scratch(e->g, r)) {
+            snprintf(sc, sizeof sc, "(w + %zu)", s->scratch);
+            oe.scratch = sc;
+        }
+        conv_emit(&oe);
+        return;
+    }
     switch (x->op) {
     case OP_INPUT: case OP_TARGET: emit_gather(e, r, dst); break;
     case OP_SUM: case OP_MAX: emit_reduce(e, r, dst); break;
@@ -638,20 +648,25 @@ static void declare_vars(E *e)
     }
 }
 
-static void emit_fn(E *e, FnKind fn)
+/* One function of the generated pair. seeded: the training variant that
+ * takes a seed for dropout's masks (models with dropout, conv.c): loss_seeded
+ * is the training-mode loss, loss_grad_seeded the body of loss_grad. */
+static void emit_fn(E *e, FnKind fn, int seeded)
 {
     Model *m = e->m;
     const char *T = e->T;
     name_vars(e);
     const char *P = e->prefix;
+    const char *sfx = seeded ? "_seeded" : "", *sarg = seeded ? ", uint64_t seed" : "";
+    e->train = seeded || fn == FN_LOSS_GRAD;
     if (fn == FN_LOSS)
-        fprintf(e->out, "%s %sloss(const %s *params, const %s *x, const %s *y, size_t n, void *work)\n{\n",
-                T, P, T, T, T);
+        fprintf(e->out, "%s %sloss%s(const %s *params, const %s *x, const %s *y, size_t n, void *work%s)\n{\n",
+                T, P, sfx, T, T, T, sarg);
     else if (fn == FN_LOSS_GRAD)
         fprintf(e->out,
-                "%s %sloss_grad(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n"
-                "        void *work)\n{\n",
-                T, P, T, T, T, T);
+                "%s %sloss_grad%s(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n"
+                "        void *work%s)\n{\n",
+                T, P, sfx, T, T, T, T, sarg);
     else
         fprintf(e->out, "void %spredict(const %s *params, const %s *x, size_t n, %s *out, void *work)\n{\n",
                 P, T, T, T);
@@ -660,7 +675,7 @@ static void emit_fn(E *e, FnKind fn)
         emitf(e, 1, "(void)params; (void)x; (void)w;");
         emitf(e, 1, "if (n == 0 || n > %sMAX_BATCH) return;", e->PREFIX);
     } else {
-        emitf(e, 1, "(void)params; (void)x; (void)y; (void)w;");
+        emitf(e, 1, "(void)params; (void)x; (void)y; (void)w;%s", seeded ? " (void)seed;" : "");
         emitf(e, 1, "if (n == 0 || n > %sMAX_BATCH) return NAN;", e->PREFIX);
     }
     declare_vars(e);
@@ -785,11 +800,11 @@ static void prefixes(E *e, Model *m)
     e->PREFIX = P;
 }
 
-static size_t workspace_bytes(Model *m, Plan plans[FN_COUNT])
+static size_t workspace_bytes(Model *m, Plan plans[FN_COUNT], const EmitOptions *o)
 {
     size_t w = 0;
     for (int i = 0; i < FN_COUNT; i++)
-        if (plans[i].work_elems > w)
+        if (plans[i].work_elems > w && (!o || !o->predict_only || i == FN_PREDICT))
             w = plans[i].work_elems;
     w *= m->is_double ? 8 : 4;
     return w < 64 ? 64 : w;
@@ -807,7 +822,7 @@ static void header_comment(E *e, const char *what)
 
 void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
 {
-    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL};
+    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL, 0};
     prefixes(&e, m);
     const char *T = e.T, *P = e.prefix, *U = e.PREFIX;
     header_comment(&e, ".h");
@@ -820,7 +835,7 @@ void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
     fprintf(out, "#define %sOUTPUT_SIZE %zu\n", U, m->output_size);
     fprintf(out, "#define %sMAX_BATCH %d /* the compiled batch; any n <= it works */\n", U, m->batch);
     fprintf(out, "#define %sWORKSPACE_BYTES %zu /* scratch for one call, caller-provided */\n\n", U,
-            workspace_bytes(m, plans));
+            workspace_bytes(m, plans, o));
     fprintf(out, "/* params: offsets and sizes */\n");
     for (int i = 0; i < m->nparams; i++) {
         Sym *y = m->params[i];
@@ -834,21 +849,45 @@ void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
         fprintf(out, "#define %sPARAM_%s_SIZE %d\n", U, up, shape_numel_static(y->shape));
     }
     fprintf(out, "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
-    fprintf(out, "void %sinit(%s *params, uint64_t seed); /* the declared initialisers */\n", P, T);
-    fprintf(out, "%s %sloss(const %s *params, const %s *x, const %s *y, size_t n, void *work);\n", T, P, T, T, T);
-    fprintf(out, "%s %sloss_grad(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n    void *work);\n",
-            T, P, T, T, T, T);
+    if (o && o->embed)
+        fprintf(out, "void %sinit(%s *params, uint64_t seed); /* the embedded trained params */\n", P, T);
+    else
+        fprintf(out, "void %sinit(%s *params, uint64_t seed); /* the declared initialisers */\n", P, T);
+    if (!o || !o->predict_only) {
+        fprintf(out, "%s %sloss(const %s *params, const %s *x, const %s *y, size_t n, void *work);\n", T, P, T, T, T);
+        fprintf(out, "%s %sloss_grad(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n    void *work);\n",
+                T, P, T, T, T, T);
+    }
     fprintf(out, "void %spredict(const %s *params, const %s *x, size_t n, %s *out, void *work);\n", P, T, T, T);
+    if (o && o->embed && o->embed->mean) {
+        fprintf(out, "/* the params were trained on standardized inputs: apply this to raw inputs first */\n");
+        fprintf(out, "#define %sSTANDARDIZE 1\n", U);
+        fprintf(out, "void %sstandardize(%s *x, size_t n);\n", P, T);
+    }
+    if (conv_has_dropout(&m->g) && (!o || !o->predict_only)) {
+        fprintf(out, "\n/* The model has dropout: loss and predict leave it out, loss_grad applies it\n"
+                     " * with masks drawn from a hash of the batch. The seeded variants take the\n"
+                     " * seed of the masks: loss_seeded is the training loss that loss_grad_seeded\n"
+                     " * differentiates (the same seed gives the same masks). */\n");
+        fprintf(out, "#define %sDROPOUT 1\n", U);
+        fprintf(out, "%s %sloss_seeded(const %s *params, const %s *x, const %s *y, size_t n, void *work,\n"
+                     "    uint64_t seed);\n", T, P, T, T, T);
+        fprintf(out, "%s %sloss_grad_seeded(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n"
+                     "    void *work, uint64_t seed);\n", T, P, T, T, T, T);
+    }
     fprintf(out, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
 }
 
 void emit_c_prelude(Model *m, const EmitOptions *o, FILE *out)
 {
-    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL};
+    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL, 0};
     prefixes(&e, m);
     header_comment(&e, ".c");
     fprintf(out, "#include \"%s.h\"\n\n#include <math.h>\n\n", m->cname);
-    emit_init(&e);
+    if (o && o->embed)
+        emit_embedded_init(m, o->embed, e.prefix, out);
+    else
+        emit_init(&e);
 }
 
 void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
@@ -857,19 +896,47 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
         emit_scalar_c(m, plans, o, out);
         return;
     }
-    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL};
+    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL, 0};
     prefixes(&e, m);
     emit_c_prelude(m, o, out);
+    int drop = conv_has_dropout(&m->g) && !(o && o->predict_only);
+    if (drop)
+        conv_emit_helpers(out, e.prefix, e.T);
+    /* the convolution family's kernels, one per node a function computes */
+    unsigned char *kernel = xcalloc((size_t)m->g.n, 1);
+    for (int f = 0; f < FN_COUNT; f++)
+        for (int i = 0; i < plans[f].norder && !(o && o->predict_only && f != FN_PREDICT); i++) {
+            Ref r = plans[f].order[i];
+            if (!conv_op(N(&m->g, r)->op) || kernel[r])
+                continue;
+            kernel[r] = 1;
+            OpEmit oe = {out, e.T, e.prefix, &m->g, r, NULL, {NULL, NULL}, NULL, 0};
+            conv_emit_kernel(&oe);
+        }
+    free(kernel);
     static const FnKind order[] = {FN_LOSS, FN_LOSS_GRAD, FN_PREDICT};
     for (int i = 0; i < 3; i++) {
         e.p = &plans[order[i]];
-        emit_fn(&e, order[i]);
+        if (o && o->predict_only && order[i] != FN_PREDICT)
+            continue;
+        if (order[i] != FN_LOSS_GRAD || !drop)
+            emit_fn(&e, order[i], 0);
+        if (order[i] != FN_PREDICT && drop)
+            emit_fn(&e, order[i], 1);
+        if (order[i] == FN_LOSS_GRAD && drop) { /* loss_grad: seeded by the batch */
+            const char *T = e.T, *P = e.prefix;
+            fprintf(out,
+                    "%s %sloss_grad(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n"
+                    "        void *work)\n{\n"
+                    "    return %sloss_grad_seeded(params, x, y, n, grad, work, %sbatch_seed(x, n));\n}\n\n",
+                    T, P, T, T, T, T, P, P);
+        }
     }
 }
 
 void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out)
 {
-    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", NULL, NULL, NULL, NULL};
+    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", NULL, NULL, NULL, NULL, 0};
     prefixes(&e, m);
     const char *P = e.prefix, *U = e.PREFIX;
     fprintf(out, "/* %s_main.c: generated by gradc %s; the model described to the runtime. */\n",

@@ -360,6 +360,8 @@ static double node_flops(Graph *g, Ref r, int batch)
 {
     Node *x = N(g, r);
     double n = shape_numel_static(x->shape) * (shape_has_batch(x->shape) ? batch : 1);
+    if (conv_op(x->op)) /* the convolution family counts its own (conv.c) */
+        return conv_flops(g, r, batch);
     switch (x->op) {
     case OP_INPUT: case OP_TARGET: case OP_PARAM: case OP_CONST: case OP_BATCHN:
     case OP_RESHAPE: case OP_EXPAND: case OP_TRANSPOSE: case OP_CONCAT: case OP_SLICE:

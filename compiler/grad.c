@@ -141,8 +141,16 @@ static void rule(Grad *G, Ref r)
         contribute(G, b, g_unary(g, OP_NEG, g_binary(g, OP_DIV, g_binary(g, OP_MUL, dy, r, l), b, l), l),
                    l);
         return;
+    case OP_CONV2D: case OP_MAXPOOL: case OP_AVGPOOL: case OP_DROPOUT: {
+        Ref d[2]; /* the convolution family's rules are in conv.c */
+        conv_grad(g, r, dy, G->needs, d);
+        contribute(G, a, d[0], l);
+        contribute(G, b, d[1], l);
+        return;
+    }
     case OP_RELU_BWD: case OP_LEAKY_BWD: case OP_ELU_BWD: case OP_GELU_BWD: case OP_HUBER_BWD:
-    case OP_SLICE:
+    case OP_SLICE: case OP_CONV2D_BWD_X: case OP_CONV2D_BWD_W: case OP_MAXPOOL_BWD:
+    case OP_AVGPOOL_BWD: case OP_DROPOUT_BWD:
         /* second derivatives are not needed: these only appear in backward graphs */
         die("internal error: no gradient rule for %s", op_name[x.op]);
     case OP_BCE: {
@@ -306,8 +314,11 @@ void grad_build(Model *m)
             N(g, d)->adj_of = p;
             N(g, d)->contribs = count[p];
         }
-        if (d && scale)
+        if (d && scale) {
             d = g_binary(g, OP_MUL, d, g_binary(g, OP_DIV, g_const(g, 1, L->loc), scale, L->loc), L->loc);
+            if (!N(g, d)->name)
+                N(g, d)->name = arena_printf(g->arena, "grad %s", m->params[i]->name);
+        }
         m->grads[i] = d;
     }
     g->loc_backward = 0;

@@ -113,6 +113,9 @@ struct Expr {
     Expr *args;    /* E_CALL, E_LIST: first argument, linked through next */
     int nargs;     /* their number */
     Expr *next;    /* next argument in a call or list */
+    int depth;     /* height of the tree below it, 1 for a leaf: the parser
+                      refuses expressions deeper than MAX_EXPR_DEPTH, so the
+                      passes may recurse on them */
 };
 
 typedef enum StmtKind {
@@ -144,7 +147,13 @@ struct Stmt {
 
 typedef struct Ast {
     Stmt *first, *last; /* the statements in file order */
+    Stmt *broken;       /* declarations and bindings that did not parse (only
+                           kind and name are set), linked through next: sema
+                           says nothing about uses of their names */
 } Ast;
+
+/* The deepest expression tree the parser accepts (Expr.depth). */
+#define MAX_EXPR_DEPTH 1000
 
 Expr *ast_num(Arena *a, Loc loc, const char *text);
 Expr *ast_name(Arena *a, Loc loc, const char *name);
@@ -419,7 +428,13 @@ typedef struct OpEmit {
     const char *scratch; /* its scratch (conv_scratch() elements), or NULL */
     int train;           /* training mode: dropout masks (needs `seed`) */
 } OpEmit;
+/* The statement of node o->r in a function: a call of its kernel (dropout
+ * is written in place). */
 void conv_emit(const OpEmit *o);
+/* The kernel of node o->r (not dropout), a static function specialized to
+ * its shapes, written before the functions that call it; dst, in and
+ * scratch are not used. */
+void conv_emit_kernel(const OpEmit *o);
 /* Whether the model has a dropout node: its training functions take a seed. */
 int conv_has_dropout(Graph *g);
 /* The static helpers dropout's C uses (the mask hash, the batch seed). */
@@ -427,11 +442,24 @@ void conv_emit_helpers(FILE *out, const char *prefix, const char *T);
 
 /* -------------------------------------------------------------- emitters */
 
+/* Trained values read from a parameter file (deploy.c). */
+typedef struct EmbeddedParams {
+    double *values;       /* param_count values */
+    double *mean, *std;   /* input_size standardization statistics, or NULL */
+} EmbeddedParams;
+
+int params_file_read(Model *m, const char *path, EmbeddedParams *ep, char *err, size_t errn);
+void params_file_free(EmbeddedParams *ep);
+/* the embedded arrays, MODEL_init copying them, and MODEL_standardize */
+void emit_embedded_init(Model *m, const EmbeddedParams *ep, const char *prefix, FILE *out);
+
 typedef struct EmitOptions {
     int line_directives;  /* -g */
     const char *source_path; /* for #line */
     const char *cmdline;  /* recorded in the header comment */
     int scalar;           /* --scalar: fully unrolled scalar code */
+    int predict_only;     /* --predict-only: init and predict, no gradient */
+    const EmbeddedParams *embed; /* --embed-params: trained values */
 } EmitOptions;
 
 void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out);

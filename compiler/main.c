@@ -38,6 +38,8 @@ typedef struct Options {
     int quiet, verbose;     /* -q, -v */
     int explain;            /* --explain */
     int scalar;             /* --scalar */
+    int predict_only;       /* --predict-only */
+    const char *embed;      /* --embed-params PARAMS */
     char cmdline[1024];     /* as given, for generated headers */
 } Options;
 
@@ -58,6 +60,8 @@ static void usage(FILE *f)
           "  -g                  #line directives back to FILE.nn\n"
           "  --scalar            fully unrolled scalar code, one variable per scalar\n"
           "                      (for tiny models)\n"
+          "  --predict-only      with -c: only init and predict, no gradient code\n"
+          "  --embed-params P    with -c: the trained params of file P in the source\n"
           "  --cc CC             C compiler for executables (default $CC, else cc)\n"
           "  --cflags \"...\"      flags for it (default -O2)\n"
           "  --explain           print every rewrite the simplifier applies\n"
@@ -130,6 +134,10 @@ static void parse_args(int argc, char **argv, Options *o)
             o->verbose = 1;
         } else if (!strcmp(a, "--scalar")) {
             o->scalar = 1;
+        } else if (!strcmp(a, "--predict-only")) {
+            o->predict_only = 1;
+        } else if (!strcmp(a, "--embed-params")) {
+            o->embed = NEXT();
         } else if (a[0] == '-' && a[1]) {
             bad_usage("unknown option '%s'", a);
         } else if (o->input) {
@@ -141,6 +149,13 @@ static void parse_args(int argc, char **argv, Options *o)
     }
     if (!o->input)
         bad_usage("%s", "no model file given");
+    int to_c = o->c_only || (o->emit && (!strcmp(o->emit, "c") || !strcmp(o->emit, "h")));
+    if (o->predict_only && !to_c)
+        bad_usage("%s goes with -c (or --emit=c, --emit=h): an executable needs the gradient", "--predict-only");
+    if (o->embed && !to_c)
+        bad_usage("%s goes with -c (or --emit=c, --emit=h)", "--embed-params");
+    if (o->scalar && o->predict_only)
+        bad_usage("%s does not go with --scalar", "--predict-only");
     if (o->emit) {
         static const char *const kinds[] = {"tokens", "ast", "graph", "grad", "c", "h", "dot", "stats", NULL};
         int ok = 0;
@@ -206,19 +221,23 @@ static int write_atomic(const char *path, Model *m, Plan *plans, const Options *
 
 static EmitOptions emit_opts(const Options *o)
 {
-    EmitOptions e = {o->debug, o->input, o->cmdline, o->scalar};
+    EmitOptions e = {o->debug, o->input, o->cmdline, o->scalar, o->predict_only, NULL};
     return e;
 }
+
+static const EmbeddedParams *g_embed; /* --embed-params, for the writers */
 
 static void w_c(Model *m, Plan *plans, const Options *o, FILE *f)
 {
     EmitOptions e = emit_opts(o);
+    e.embed = g_embed;
     emit_c(m, plans, &e, f);
 }
 
 static void w_h(Model *m, Plan *plans, const Options *o, FILE *f)
 {
     EmitOptions e = emit_opts(o);
+    e.embed = g_embed;
     emit_h(m, plans, &e, f);
 }
 
@@ -405,6 +424,7 @@ int main(int argc, char **argv)
     diag_init(&d, o.input, src, len);
     d.color = 0;
     int status = 0;
+    EmbeddedParams ep = {0};
 
     if (o.emit && !strcmp(o.emit, "tokens")) {
         dump_tokens(a, &d, stdout);
@@ -432,7 +452,12 @@ int main(int argc, char **argv)
         emit_graph(m, stdout, 0);
         goto done;
     }
-    grad_build(m);
+    if (o.predict_only) { /* no gradient: no backward graph at all */
+        m->grads = arena_alloc(a, sizeof(Ref) * (size_t)(m->nparams + 1));
+        m->adjs = arena_alloc(a, sizeof(Ref) * (size_t)(m->nparams + 1));
+    } else {
+        grad_build(m);
+    }
     simplify(m, o.opt, explain);
     if (o.emit && !strcmp(o.emit, "graph")) {
         emit_graph(m, stdout, 1);
@@ -454,6 +479,16 @@ int main(int argc, char **argv)
     for (int i = 0; i < FN_COUNT; i++)
         plan_build(m, (FnKind)i, &plans[i]);
     EmitOptions eo = emit_opts(&o);
+    if (o.embed) {
+        char err[512];
+        if (!params_file_read(m, o.embed, &ep, err, sizeof err)) {
+            fprintf(stderr, "gradc: error: %s\n", err);
+            status = 2;
+            goto done;
+        }
+        eo.embed = &ep;
+        g_embed = &ep;
+    }
     if (o.emit) {
         if (!strcmp(o.emit, "c"))
             emit_c(m, plans, &eo, stdout);
@@ -491,6 +526,7 @@ int main(int argc, char **argv)
     else if (o.verbose)
         fprintf(stderr, "gradc: built %s\n", out);
 done:
+    params_file_free(&ep);
     diag_release(&d);
     free(src);
     arena_free(a);

@@ -43,6 +43,26 @@ static Ref storage_of(Plan *p, Ref r)
     return r;
 }
 
+/* Places an interval of size elements, live until position end, in the
+ * lowest gap of live (sorted by offset) that fits; returns its offset. */
+static size_t place(Interval *live, int *nlive, size_t size, int end)
+{
+    size_t off = 0;
+    int at = 0;
+    for (; at < *nlive; at++) {
+        if (live[at].off >= off + size)
+            break;
+        if (live[at].off + live[at].size > off)
+            off = live[at].off + live[at].size;
+    }
+    memmove(&live[at + 1], &live[at], sizeof(Interval) * (size_t)(*nlive - at));
+    live[at].off = off;
+    live[at].size = size;
+    live[at].end = end;
+    (*nlive)++;
+    return off;
+}
+
 void plan_build(Model *m, FnKind fn, Plan *p)
 {
     Graph *g = &m->g;
@@ -159,8 +179,9 @@ void plan_build(Model *m, FnKind fn, Plan *p)
             end[r] = e;
     }
 
-    /* first fit over live intervals */
-    Interval *live = xmalloc(sizeof(Interval) * (size_t)(p->norder + 1));
+    /* first fit over live intervals; an op's scratch (conv.c) is an
+     * interval of its own that dies as soon as the op has run */
+    Interval *live = xmalloc(sizeof(Interval) * (size_t)(2 * p->norder + 2));
     int nlive = 0;
     size_t peak = 0, total = 0;
     for (int i = 0; i < p->norder; i++) {
@@ -171,27 +192,21 @@ void plan_build(Model *m, FnKind fn, Plan *p)
                 live[k++] = live[j];
         nlive = k;
         Ref r = p->order[i];
-        if (p->slot[r].home != H_WORK)
-            continue;
-        size_t size = round_up(elems(m, g->nodes[r].shape));
-        total += size;
-        /* lowest gap that fits: intervals sorted by offset */
-        size_t off = 0;
-        int at = 0;
-        for (; at < nlive; at++) {
-            if (live[at].off >= off + size)
-                break;
-            if (live[at].off + live[at].size > off)
-                off = live[at].off + live[at].size;
+        if (p->slot[r].home == H_WORK) {
+            size_t size = round_up(elems(m, g->nodes[r].shape));
+            total += size;
+            p->slot[r].offset = place(live, &nlive, size, end[r]);
+            if (p->slot[r].offset + size > peak)
+                peak = p->slot[r].offset + size;
         }
-        memmove(&live[at + 1], &live[at], sizeof(Interval) * (size_t)(nlive - at));
-        live[at].off = off;
-        live[at].size = size;
-        live[at].end = end[r];
-        nlive++;
-        p->slot[r].offset = off;
-        if (off + size > peak)
-            peak = off + size;
+        size_t scratch = round_up(conv_scratch(g, r));
+        if (scratch && p->slot[r].home != H_PARAMS && p->slot[r].home != H_X &&
+            p->slot[r].home != H_Y && p->slot[r].home != H_INLINE && p->slot[r].home != H_ALIAS) {
+            total += scratch;
+            p->slot[r].scratch = place(live, &nlive, scratch, i);
+            if (p->slot[r].scratch + scratch > peak)
+                peak = p->slot[r].scratch + scratch;
+        }
     }
     (void)pos;
     p->work_elems = peak;

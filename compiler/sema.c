@@ -32,6 +32,7 @@ typedef struct Sema {
     Ast *ast;        /* the parsed file, for "bound later" messages */
     Stmt *cur;       /* the statement being checked */
     int sugar;       /* param-declaring calls seen in the current binding */
+    int dropouts;    /* dropout() calls so far: each is a site of its own */
     Ref last_let;    /* the last binding's node that needs no target: the default output */
     Ref loss_pred;   /* the prediction the objective's first loss scores */
     Stmt *objective, *output, *train, *model_stmt, *precision;
@@ -136,6 +137,8 @@ static const char *pstr(Sema *s, Shape sh)
 
 /* ------------------------------------------------------- constants */
 
+static int broken_name(Sema *s, const char *name);
+
 static int const_eval(Sema *s, Expr *e, double *out, int quiet)
 {
     double a, b;
@@ -155,7 +158,7 @@ static int const_eval(Sema *s, Expr *e, double *out, int quiet)
             *out = y->value;
             return 1;
         }
-        if (!quiet)
+        if (!quiet && !(!y && broken_name(s, e->name)))
             diag_error(s->d, e->loc, "expected a constant number, found '%s'", e->name);
         return 0;
     }
@@ -239,6 +242,22 @@ static int eval_shape(Sema *s, Expr *list, Shape *out)
         }
     }
     return ok;
+}
+
+/* Whether a per-example shape built by an operation (broadcasting, '@',
+ * concat(), the params of dense() and conv2d()) holds at most MAX_ELEMS
+ * elements, as declared shapes do; else reports it. */
+static int size_ok(Sema *s, Shape pes, Loc loc)
+{
+    double n = 1;
+    for (int i = 0; i < pes.rank; i++)
+        n *= pes.dim[i] == DIM_B ? 1 : pes.dim[i];
+    if (n <= (double)MAX_ELEMS)
+        return 1;
+    char buf[128];
+    diag_error(s->d, loc, "the result %s would have more than %lld elements",
+               shape_str(pes, buf, sizeof buf), MAX_ELEMS);
+    return 0;
 }
 
 /* ------------------------------------------------------ call arguments */
@@ -341,6 +360,8 @@ static Ref elemwise(Sema *s, Op op, Ref a, Ref b, double f, Loc loc, const char 
                    pstr(s, SH(b)), what);
         return 0;
     }
+    if (!size_ok(s, o, loc))
+        return 0;
     a = align(s, a, o.rank, loc);
     b = align(s, b, o.rank, loc);
     return g_binary_f(s->g, op, a, b, f, loc);
@@ -372,6 +393,8 @@ static Ref matmul(Sema *s, Ref a, Ref b, Loc loc)
         po.dim[po.rank++] = pa.dim[0];
     if (pb.rank == 2)
         po.dim[po.rank++] = pb.dim[1];
+    if (!size_ok(s, po, loc))
+        return 0;
     Shape full = batched(po, ba || bb);
     int k = ka;
     Ref r;
@@ -506,6 +529,8 @@ static Ref dense(Sema *s, Expr *e)
         }
         act = A.pos[2]->name;
     }
+    if (!size_ok(s, shape2((int)n, p.dim[0]), e->loc))
+        return 0;
     Sym *W = bind(s, SYM_PARAM, arena_printf(s->a, "%s.W", st->name), e->loc);
     Sym *b = bind(s, SYM_PARAM, arena_printf(s->a, "%s.b", st->name), e->loc);
     if (!W || !b)
@@ -521,6 +546,158 @@ static Ref dense(Sema *s, Expr *e)
     if (act && z)
         z = apply_act(s, act, A.pos[2], z, e->loc);
     return z;
+}
+
+static Shape shape3(int a, int b, int c)
+{
+    Shape r = {3, {a, b, c}};
+    return r;
+}
+
+/* conv2d(x, out, k, stride = 1, pad = same, activation): x is [C,H,W] (or
+ * [H,W], one channel); declares NAME.W [out,C,k,k] (he) and NAME.b [out]
+ * (zeros) like dense(). The shape rules are conv.c's. */
+static Ref conv2d(Sema *s, Expr *e)
+{
+    static const char *const names[] = {"x", "out", "k", "stride", "pad", "activation", NULL};
+    Args A = get_args(s, e, 3, names);
+    if (!A.ok)
+        return 0;
+    Stmt *st = s->cur;
+    if (!st || st->kind != S_LET) {
+        diag_error(s->d, e->loc,
+                   "conv2d() declares params named after its binding; write 'NAME = conv2d(...)'");
+        return 0;
+    }
+    if (++s->sugar > 1) {
+        diag_error(s->d, e->loc,
+                   "a binding holds at most one dense() or conv2d(); bind this one to a name "
+                   "of its own");
+        return 0;
+    }
+    Ref x = ev(s, A.pos[0]);
+    long out, k, stride = 1, pad = CONV_PAD_SAME;
+    int ok = const_int(s, A.pos[1], 1, MAX_DIM, &out, "the number of output channels");
+    ok &= const_int(s, A.pos[2], 1, 4096, &k, "the kernel size");
+    if (A.pos[3])
+        ok &= const_int(s, A.pos[3], 1, 4096, &stride, "the stride");
+    if (A.pos[4]) {
+        Expr *p = A.pos[4];
+        if (p->kind == E_NAME && !strcmp(p->name, "same"))
+            pad = CONV_PAD_SAME;
+        else if (p->kind == E_NAME && !strcmp(p->name, "valid"))
+            pad = 0;
+        else if (p->kind == E_NAME && !lookup(s, p->name)) {
+            diag_error(s->d, p->loc, "unknown padding '%s'; expected same, valid or a number",
+                       p->name);
+            ok = 0;
+        } else if (ok && !const_int(s, p, 0, k - 1, &pad, "the padding")) {
+            ok = 0;
+        }
+    }
+    const char *act = NULL;
+    if (A.pos[5]) {
+        if (A.pos[5]->kind != E_NAME) {
+            diag_error(s->d, A.pos[5]->loc, "expected an activation name such as relu");
+            return 0;
+        }
+        act = A.pos[5]->name;
+    }
+    if (!ok || !x)
+        return 0;
+    Shape p = pe(SH(x));
+    if (p.rank == 2) /* one channel */
+        x = g_reshape(s->g, x, batched(shape3(1, p.dim[0], p.dim[1]), ISB(x)), e->loc);
+    p = pe(SH(x));
+    if (p.rank != 3) {
+        diag_error(s->d, A.pos[0]->loc,
+                   "conv2d() needs an image [C,H,W] (or [H,W]), not %s; reshape() it first",
+                   pstr(s, SH(x)));
+        return 0;
+    }
+    int before;
+    int ho = conv_out_dim(p.dim[1], (int)k, (int)stride, (int)pad, &before);
+    int wo = conv_out_dim(p.dim[2], (int)k, (int)stride, (int)pad, &before);
+    if (!ho || !wo) {
+        diag_error(s->d, A.pos[2]->loc,
+                   "a %ldx%ld kernel does not fit in the %dx%d image%s", k, k, p.dim[1], p.dim[2],
+                   pad ? "" : " without padding (pad=valid)");
+        return 0;
+    }
+    Shape wsh = {4, {(int)out, p.dim[0], (int)k, (int)k, 0, 0}};
+    if (!size_ok(s, wsh, e->loc) || !size_ok(s, shape3((int)out, ho, wo), e->loc))
+        return 0;
+    Sym *W = bind(s, SYM_PARAM, arena_printf(s->a, "%s.W", st->name), e->loc);
+    Sym *b = bind(s, SYM_PARAM, arena_printf(s->a, "%s.b", st->name), e->loc);
+    if (!W || !b)
+        return 0;
+    W->shape.rank = 4;
+    W->shape.dim[0] = (int)out;
+    W->shape.dim[1] = p.dim[0];
+    W->shape.dim[2] = W->shape.dim[3] = (int)k;
+    W->init = INIT_HE;
+    b->shape = shape1((int)out);
+    b->init = INIT_ZEROS;
+    W->used = b->used = 1;
+    add_param(s, W);
+    add_param(s, b);
+    Ref y = g_conv2d(s->g, x, W->ref, (int)stride, (int)pad, e->loc);
+    Ref bias = g_reshape(s->g, b->ref, shape3((int)out, 1, 1), e->loc);
+    Ref z = elemwise(s, OP_ADD, y, bias, 0, e->loc, "'+'");
+    if (act && z)
+        z = apply_act(s, act, A.pos[5], z, e->loc);
+    return z;
+}
+
+/* maxpool2d(x, size = 2), avgpool2d(x, size = 2): windows of size x size,
+ * stride size, over the last two axes of x (each channel on its own) */
+static Ref pool2d(Sema *s, Expr *e)
+{
+    static const char *const names[] = {"x", "size", NULL};
+    Args A = get_args(s, e, 1, names);
+    Ref x = A.ok ? ev(s, A.pos[0]) : 0;
+    long size = 2;
+    if (A.ok && A.pos[1] && !const_int(s, A.pos[1], 1, MAX_DIM, &size, "the window size"))
+        return 0;
+    if (!x)
+        return 0;
+    Shape p = pe(SH(x));
+    if (p.rank < 2) {
+        diag_error(s->d, A.pos[0]->loc, "%s() needs an image [C,H,W] or [H,W], not %s", e->name,
+                   pstr(s, SH(x)));
+        return 0;
+    }
+    int H = p.dim[p.rank - 2], W = p.dim[p.rank - 1];
+    if (size > H || size > W) {
+        diag_error(s->d, A.pos[1] ? A.pos[1]->loc : e->loc,
+                   "a %ldx%ld window does not fit in the %dx%d image", size, size, H, W);
+        return 0;
+    }
+    if (size == 1)
+        return x;
+    return g_pool2d(s->g, e->name[0] == 'm' ? OP_MAXPOOL : OP_AVGPOOL, x, (int)size, e->loc);
+}
+
+/* dropout(x, p = 0.5): inverted dropout in training, identity otherwise */
+static Ref dropout(Sema *s, Expr *e)
+{
+    static const char *const names[] = {"x", "p", NULL};
+    Args A = get_args(s, e, 1, names);
+    Ref x = A.ok ? ev(s, A.pos[0]) : 0;
+    double p = 0.5;
+    if (A.ok && A.pos[1]) {
+        if (!const_eval(s, A.pos[1], &p, 0))
+            return 0;
+        if (!(p >= 0 && p < 1)) {
+            diag_error(s->d, A.pos[1]->loc, "dropout's probability must be in [0, 1), not %g", p);
+            return 0;
+        }
+    }
+    if (!x)
+        return 0;
+    if (p == 0)
+        return x;
+    return g_dropout(s->g, x, p, ++s->dropouts, e->loc);
 }
 
 
@@ -562,11 +739,12 @@ static Ref call(Sema *s, Expr *e)
         {"log", OP_LOG}, {"sqrt", OP_SQRT}, {"abs", OP_ABS}, {"square", OP_SQUARE},
         {"softplus", OP_SOFTPLUS}, {"gelu", OP_GELU}};
 
-    if (!strcmp(f, "conv2d") || !strcmp(f, "maxpool2d") || !strcmp(f, "avgpool2d") ||
-        !strcmp(f, "dropout")) {
-        diag_error(s->d, e->name_loc, "'%s' is not supported yet", f);
-        return 0;
-    }
+    if (!strcmp(f, "conv2d"))
+        return conv2d(s, e);
+    if (!strcmp(f, "maxpool2d") || !strcmp(f, "avgpool2d"))
+        return pool2d(s, e);
+    if (!strcmp(f, "dropout"))
+        return dropout(s, e);
     for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++)
         if (!strcmp(f, unary[i].name)) {
             Args A = get_args(s, e, 1, x1);
@@ -666,6 +844,8 @@ static Ref call(Sema *s, Expr *e)
         b = g_expand(g, b, batched(pb, bt), e->loc);
         Shape o = batched(pa, bt);
         o.dim[ax + bt] += pb.dim[ax];
+        if (!size_ok(s, pe(o), e->loc))
+            return 0;
         int ia[4] = {(int)ax + bt, 0, 0, 0};
         Ref in[2] = {a, b};
         return node_make(g, OP_CONCAT, o, in, 0, ia, e->loc);
@@ -769,8 +949,20 @@ static Ref call(Sema *s, Expr *e)
     return 0;
 }
 
+/* Whether a declaration or binding of name failed to parse (its syntax
+ * error is reported; its uses are not errors of their own). */
+static int broken_name(Sema *s, const char *name)
+{
+    for (Stmt *st = s->ast->broken; st; st = st->next)
+        if (strcmp(st->name, name) == 0)
+            return 1;
+    return 0;
+}
+
 static void name_error(Sema *s, Expr *e, const char *name)
 {
+    if (broken_name(s, name))
+        return;
     /* bound later in the file? */
     for (Stmt *st = s->ast->first; st; st = st->next)
         if (st->name && strcmp(st->name, name) == 0 && st->kind != S_MODEL &&
@@ -1236,6 +1428,12 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
             break;
         case S_CONST: case S_INPUT: case S_TARGET: case S_PARAM:
             declare(s, st);
+            if (!lookup(s, st->name)) {
+                /* its error is reported: its uses are not errors too */
+                Stmt *b = ast_stmt(a, st->kind, st->name_loc, st->name, st->name_loc);
+                b->next = ast->broken;
+                ast->broken = b;
+            }
             break;
         case S_LET: {
             Ref r = ev(s, st->value);
@@ -1324,7 +1522,10 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
         end.first_line = end.first_line ? end.first_line : 0;
         diag_error(d, end, "the model has no objective; add 'minimize EXPR' or 'maximize EXPR'");
     }
-    if (m->ninputs == 0 && ast->first && whole)
+    int broken_input = 0;
+    for (Stmt *b = ast->broken; b; b = b->next)
+        broken_input |= b->kind == S_INPUT;
+    if (m->ninputs == 0 && ast->first && whole && !broken_input)
         diag_error(d, ast->first->loc, "the model has no input; declare one with 'input x[N]'");
     if (!s->output)
         m->output = s->last_let ? s->last_let
@@ -1370,7 +1571,9 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
     }
     m->cname = c_ident(a, m->name);
     m->batch = m->train.batch ? m->train.batch : 256;
-    if (d->errors > errors0)
+    if (d->errors > errors0) {
+        graph_release(&m->g); /* the caller gets nothing to release */
         return NULL;
+    }
     return m;
 }

@@ -29,6 +29,10 @@ typedef struct Bracket {
     Loc loc; /* where it is */
 } Bracket;
 
+/* A token's semantic value, as the %union below has it (bison declares
+ * YYSTYPE after this block). */
+typedef union YYSTYPE_LAST { const char *str; int ch; } YYSTYPE_LAST;
+
 /* The scanner's state (flex's yyextra), shared with the error reporter. */
 typedef struct LexState {
     Arena *arena;     /* for names and number texts */
@@ -45,6 +49,12 @@ typedef struct LexState {
     Bracket prev_top; /* innermost open bracket before the last token */
     int has_prev_top; /* whether there was one */
     int too_deep;     /* nesting error reported; quiet until the next NEWLINE */
+    int tok_line, prev_tok_line; /* line of the last token returned, and of
+                                    the one before it */
+    YYSTYPE_LAST val; /* the last token's value and location, to replay it */
+    Loc loc;
+    int replay;       /* 1: yylex returns a NEWLINE, then (2) the last token again */
+    int step_line;    /* line of the text lex_step saw last */
 } LexState;
 
 /* Argument and statement lists under construction: O(1) appends. */
@@ -66,6 +76,7 @@ typedef struct ParseState {
  * syntax error so that the next newline ends the broken statement. */
 void lex_state_init(LexState *lx, Arena *a, Diag *d);
 void lex_drop_brackets(LexState *lx);
+int lex_replay_line(LexState *lx);
 }
 
 %code {
@@ -114,6 +125,53 @@ static Stmt *mk(ParseState *ps, StmtKind kind, Loc loc, const char *name, Loc na
     s->shape = shape;
     s->value = value;
     return s;
+}
+
+static void add_broken(ParseState *ps, StmtKind kind, Loc name_loc, const char *name)
+{
+    Stmt *s = ast_stmt(ps->arena, kind, name_loc, name, name_loc);
+    s->next = ps->ast->broken;
+    ps->ast->broken = s;
+}
+
+/* e, if its tree is deeper than MAX_EXPR_DEPTH (reported at its start). */
+static const Expr *first_too_deep(const Expr *e)
+{
+    return e && e->depth > MAX_EXPR_DEPTH ? e : NULL;
+}
+
+/* A statement that parsed joins the AST, unless an expression of it nests
+ * deeper than the passes that recurse on expressions allow. */
+static int stmt_depth_ok(ParseState *ps, Stmt *s)
+{
+    const Expr *e = first_too_deep(s->value);
+    if (!e)
+        e = first_too_deep(s->shape);
+    if (!e)
+        return 1;
+    diag_error(ps->diag, e->loc, "expression nested too deeply (more than %d levels)",
+               MAX_EXPR_DEPTH);
+    return 0;
+}
+
+static void add_stmt(ParseState *ps, Stmt *s)
+{
+    if (!stmt_depth_ok(ps, s)) {
+        if (s->name && s->kind != S_MODEL && s->kind != S_PRECISION)
+            add_broken(ps, s->kind, s->name_loc, s->name);
+        return;
+    }
+    if (s->kind == S_TRAIN) {
+        /* items too deep are dropped from the block */
+        Stmt **p = &s->items;
+        while (*p) {
+            if (stmt_depth_ok(ps, *p))
+                p = &(*p)->next;
+            else
+                *p = (*p)->next;
+        }
+    }
+    ast_add_stmt(ps->ast, s);
 }
 
 static Stmt *mk_train(ParseState *ps, Loc loc, StmtList items)
@@ -167,10 +225,21 @@ file
     | file stmt
     ;
 
+/* After a syntax error in a declaration or binding its name is kept (in
+ * ast->broken), so that its uses are not reported as unknown names. */
 stmt
     : NEWLINE
-    | decl NEWLINE           { ast_add_stmt(ps->ast, $1); }
+    | decl NEWLINE           { add_stmt(ps, $1); }
     | error NEWLINE          { yyerrok; }
+    | NAME '=' error NEWLINE { yyerrok; add_broken(ps, S_LET, @1, $1); }
+    | CONST NAME '=' error NEWLINE
+                             { yyerrok; add_broken(ps, S_CONST, @2, $2); }
+    | INPUT NAME error NEWLINE
+                             { yyerrok; add_broken(ps, S_INPUT, @2, $2); }
+    | TARGET NAME error NEWLINE
+                             { yyerrok; add_broken(ps, S_TARGET, @2, $2); }
+    | PARAM NAME error NEWLINE
+                             { yyerrok; add_broken(ps, S_PARAM, @2, $2); }
     ;
 
 decl
@@ -468,6 +537,9 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseSt
     if (note)
         diag_note(d, b->loc, "expected '%c' to close '%c' at %d:%d", closer, b->ch,
                   b->loc.first_line, b->loc.first_column);
+    /* a token that starts a line after an unclosed bracket starts the next
+     * statement: the error does not hide it */
+    lex_replay_line(lx);
     lex_drop_brackets(lx);
     return 0;
 }

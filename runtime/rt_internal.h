@@ -1,9 +1,11 @@
 /*
  * rt_internal.h: the runtime's private header, in sections that follow its
- * files: errors and memory (rt_util.c), CSV data and standardization
- * (rt_data.c), the seeded generator (rt_rng.c), optimizers and schedules
- * (rt_opt.c), parameter files (rt_params.c), the training and evaluation
- * loops (rt_train.c) and the command line (rt_main.c).
+ * files: errors, memory and atomic writes (rt_util.c), CSV data and
+ * standardization (rt_data.c), IDX data (rt_idx.c), the seeded generator
+ * (rt_rng.c), optimizers and schedules (rt_opt.c), parameter files
+ * (rt_params.c), NumPy export (rt_export.c), the training and evaluation
+ * loops (rt_train.c), training logs and their SVG plots (rt_plot.c), the
+ * gradient check (rt_check.c) and the command line (rt_main.c).
  *
  * Executables only see gradc_rt.h and grt_main(); this header exists so that
  * tests/test_runtime.c can test each piece on its own. Every external name
@@ -67,7 +69,10 @@ enum grt_errcode {
     GRT_E_FORMAT,    /* parameter file: checksum fine, structure malformed */
     GRT_E_PRECISION, /* parameter file: float file for a double model or back */
     GRT_E_MISMATCH,  /* parameter file: of another model */
-    GRT_E_DIVERGED   /* training: the loss became NaN or infinite */
+    GRT_E_DIVERGED,  /* training: the loss, a gradient or a param became NaN or infinite */
+    GRT_E_IDX,       /* IDX data: bad magic, type, sizes, truncated, labels */
+    GRT_E_LOG,       /* a training log (CSV) that plot cannot read */
+    GRT_E_GRADCHECK  /* gradcheck: an error above the threshold */
 };
 
 /* The first error of an operation. */
@@ -93,6 +98,33 @@ void *grt_xaligned(size_t size);
 char *grt_xstrdup(const char *s);
 /* Seconds on a monotonic clock. */
 double grt_now(void);
+
+/* A growing byte buffer, for files built in memory before they are written. */
+typedef struct grt_buf {
+    unsigned char *p; /* the bytes */
+    size_t n;         /* used */
+    size_t cap;       /* allocated */
+} grt_buf;
+
+/* n more bytes at the end of b; returns where they start. */
+unsigned char *grt_buf_room(grt_buf *b, size_t n);
+void grt_buf_put(grt_buf *b, const void *p, size_t n);
+/* printf at the end of b (no terminator is counted in b->n). */
+void grt_buf_printf(grt_buf *b, const char *fmt, ...) GRT_PRINTF(2, 3);
+/* Little-endian integers of n bytes. */
+void grt_put_le(unsigned char *p, uint64_t v, int n);
+uint64_t grt_get_le(const unsigned char *p, int n);
+
+/* Writes buf to path whole or not at all: a temporary file PATH.tmp.XXXXXX
+ * in the same directory (so the rename cannot cross file systems), mode
+ * 0666 & ~umask, fsync, close, rename over path, fsync of the directory. On
+ * any failure (a full disk, a file size limit: SIGXFSZ is ignored meanwhile,
+ * so the write fails instead of killing the process) the temporary file is
+ * unlinked, an existing file at path is untouched, and the status is 2:
+ * "PATH: error: cannot write it: No space left on device". */
+int grt_write_atomic(const char *path, const void *buf, size_t size, grt_err *e);
+/* The directory part of path ("." when it has none), malloc'd. */
+char *grt_dirname(const char *path);
 
 /* ---------------------------------------------------------------- rt_data.c */
 
@@ -145,6 +177,19 @@ void grt_stats_compute(const grt_data *d, grt_stats *s);
 void grt_stats_apply(const grt_stats *s, grt_data *d);
 void grt_stats_free(grt_stats *s);
 
+/* ----------------------------------------------------------------- rt_idx.c */
+
+/* Reads IDX data (LeCun's MNIST format; gzipped or not, zlib tells) for model
+ * m into d: images of unsigned bytes (magic 0x00000803, or any number of
+ * dimensions: 0x000008DD) whose record size must be input_size, each byte v
+ * becoming v / 255 in [0, 1]; and, when labels is not NULL, labels of
+ * unsigned bytes (0x00000801) whose record size must be target_size (so one
+ * label per example), each a class index for a class target. The numbers of
+ * records must agree. Errors name the file and the record: status 1 for bad
+ * data, 2 when a file cannot be opened or read. */
+int grt_idx_load(const char *images, const char *labels, const grt_model *m, grt_data *d,
+                 grt_err *e);
+
 /* ----------------------------------------------------------------- rt_rng.c */
 
 /* xoshiro256** (Blackman and Vigna, 2018), seeded through splitmix64: small,
@@ -195,6 +240,15 @@ double grt_sched_lr(const grt_train_config *c, double lr, int e, int E);
 /* "sgd", "adam", ...; "?" for unknown kinds. */
 const char *grt_opt_name(int kind);
 const char *grt_sched_name(int kind);
+/* Sets c's optimizer from a spec written as in the train block: "adam",
+ * "adam(lr=0.01, beta2=0.99)", "momentum(0.1, 0.8)". A kind other than c's
+ * starts from that kind's defaults (docs/language.md); the same kind keeps
+ * c's values for the arguments not given. Returns 0, or -1 with a message
+ * in err. */
+int grt_parse_optimizer(const char *spec, grt_train_config *c, char *err, size_t cap);
+/* The same for a schedule: "constant", "cosine", "step(10, 0.5)",
+ * "step(every=10, gamma=0.5)", "exponential(0.95)". */
+int grt_parse_schedule(const char *spec, grt_train_config *c, char *err, size_t cap);
 
 /* -------------------------------------------------------------- rt_params.c */
 
@@ -208,24 +262,63 @@ const char *grt_sched_name(int kind);
 #define GRT_FNV_INIT 0xcbf29ce484222325u
 uint64_t grt_fnv1a64(uint64_t h, const void *p, size_t n);
 
-/* Writes params and stats (stats may be NULL or empty) to path atomically: a
- * temporary file in the same directory, fsync, rename. On failure the
- * temporary file is gone, an existing file at path is untouched, and the
- * status is 2. */
+/* Where a training run stands after an epoch: what a parameter file carries
+ * beside the params (sections OPTS, RNGS, BEST) so that `train --resume`
+ * continues exactly, bit for bit, where `train --save` stopped. Arrays are
+ * param_count reals, malloc'd, owned by the state. */
+typedef struct grt_state {
+    int valid;         /* the fields below are set (a file with RNGS) */
+    long epoch;        /* epochs done, counted from the first run */
+    int stopped;       /* early stopping ended the run */
+    grt_rng rng;       /* the shuffle generator, as the next epoch finds it */
+    int opt_kind;      /* enum grt_opt the moments belong to; -1: none saved */
+    long t;            /* optimizer steps taken (adam's bias correction) */
+    grt_real *m;       /* velocity or first moment, or NULL */
+    grt_real *v;       /* second moment, or NULL */
+    long best_epoch;   /* early stopping: epoch of the best validation loss, 0: none */
+    long stale;        /* epochs since it without a better one */
+    double best_loss;  /* that validation loss */
+    grt_real *best;    /* the params of that epoch, or NULL */
+} grt_state;
+
+void grt_state_free(grt_state *s);
+
+/* Writes params, stats (NULL or empty: none) and the training state (NULL or
+ * not valid: none) to path with grt_write_atomic: whole or not at all,
+ * status 2 on failure. */
 int grt_params_save(const char *path, const grt_model *m, const grt_real *params,
-                    const grt_stats *stats, grt_err *e);
-/* Reads a parameter file of model m into params (param_count reals) and
- * stats (filled, or n = 0 when the file has none). Status 2 when it cannot
- * be read, 1 when it is damaged or of another model. */
+                    const grt_stats *stats, const grt_state *st, grt_err *e);
+/* Reads a parameter file of model m into params (param_count reals), stats
+ * (filled, or n = 0 when the file has none) and st (valid = 0 when it has no
+ * training state); stats and st may be NULL. Status 2 when it cannot be
+ * read, 1 when it is damaged or of another model. */
 int grt_params_load(const char *path, const grt_model *m, grt_real *params,
-                    grt_stats *stats, grt_err *e);
+                    grt_stats *stats, grt_state *st, grt_err *e);
 /* The same over a file's bytes already in memory (for tests). */
 int grt_params_decode(const unsigned char *buf, size_t size, const char *name,
                       const grt_model *m, grt_real *params, grt_stats *stats,
-                      grt_err *e);
+                      grt_state *st, grt_err *e);
 /* The bytes of a parameter file in a malloc'd buffer; *size is set. */
 unsigned char *grt_params_encode(const grt_model *m, const grt_real *params,
-                                 const grt_stats *stats, size_t *size);
+                                 const grt_stats *stats, const grt_state *st,
+                                 size_t *size);
+
+/* -------------------------------------------------------------- rt_export.c */
+
+/* The bytes of a NumPy .npy file (format 1.0, C order, little-endian) of n
+ * values of `bytes` bytes each (4: '<f4', 8: '<f8') with the given shape
+ * (rank 0: a scalar). */
+unsigned char *grt_npy_encode(const void *values, size_t n, int bytes, int rank,
+                              const int *dim, size_t *size);
+/* A param name made a file name: letters, digits, '_', '-' and '.' kept,
+ * anything else '_', a leading '.' or '-' prefixed with '_'. */
+void grt_safe_name(char *dst, size_t cap, const char *name);
+/* Writes params (and the scaling, when stats->n > 0, as
+ * standardize_mean.npy and standardize_std.npy) as .npy files into the
+ * directory out (created if missing), or into one .npz archive when out ends
+ * in ".npz". Lists what it wrote on list (may be NULL). */
+int grt_export(const char *out, const grt_model *m, const grt_real *params,
+               const grt_stats *stats, FILE *list, grt_err *e);
 
 /* --------------------------------------------------------------- rt_train.c */
 
@@ -257,6 +350,8 @@ typedef struct grt_score {
     size_t total;   /* examples (binary: values) scored; 0: no accuracy */
 } grt_score;
 
+/* The mean loss over d (chunk means weighted by chunk size, in double). */
+double grt_data_loss(grt_ctx *c, const grt_real *params, const grt_data *d);
 /* Whether m has a target that accuracy can be computed for. */
 int grt_has_accuracy(const grt_model *m);
 /* Scores params on d (which has targets). */
@@ -266,27 +361,103 @@ void grt_evaluate(grt_ctx *c, const grt_real *params, const grt_data *d, grt_sco
 int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, FILE *out,
                       const char *outname, grt_err *e);
 
+/* Per-epoch values of a training run, as --log writes them and plot reads
+ * them; NaN where there is no value (no validation data, no accuracy). */
+typedef struct grt_history {
+    size_t n;          /* epochs recorded */
+    size_t cap;        /* allocated */
+    double *epoch;     /* 1-based epoch number */
+    double *loss;      /* mean training loss */
+    double *valid_loss;/* validation loss */
+    double *valid_acc; /* validation accuracy */
+    double *lr;        /* learning rate of the epoch */
+    double *seconds;   /* elapsed since the run started, at the epoch's end */
+} grt_history;
+
+void grt_history_add(grt_history *h, double epoch, double loss, double valid_loss,
+                     double valid_acc, double lr, double seconds);
+void grt_history_free(grt_history *h);
+
 /* How one training run goes: the train block with the command line's
- * overrides applied. */
+ * overrides applied, and where its side output goes. */
 typedef struct grt_run {
     grt_train_config cfg; /* lr, batch (0: all), epochs, seed, shuffle, ... */
     int quiet;            /* no progress on stderr */
     FILE *progress;       /* where progress goes (stderr) */
+    grt_state *state;     /* in: where to resume (valid 0: from the start);
+                             out: where the run stopped; NULL: neither */
+    int stop_after;       /* end after this epoch (1-based) as if interrupted,
+                             0: run to cfg.epochs */
+    int checkpoint;       /* save to `save` every this many epochs, 0: never */
+    const char *save;     /* checkpoints, and the last good params when
+                             training diverges; NULL: none */
+    const grt_stats *stats; /* the scaling saved with them */
+    FILE *log;            /* one CSV row per epoch (--log), or NULL */
+    grt_history *history; /* the same in memory (for --plot), or NULL */
 } grt_run;
 
 /* What a training run ended with. */
 typedef struct grt_trained {
-    int epochs;        /* epochs run (fewer than asked when stopped early) */
+    int epochs;        /* epochs done, counted from the first run (fewer
+                          than asked when stopped early) */
+    int ran;           /* epochs run by this call */
     double loss;       /* mean training loss over the last epoch run */
     int has_valid;     /* a validation set was scored */
     grt_score valid;   /* of the returned params */
     int best_epoch;    /* early stopping: epoch whose params are returned */
+    int stopped;       /* early stopping ended the run */
 } grt_trained;
 
 /* Trains params in place on train, scoring valid (may be NULL or empty)
- * after each epoch. Returns 0, or 1 with e filled when the loss diverges. */
+ * after each epoch. Returns 0; or 1 with e filled when the loss, a gradient
+ * or an updated param becomes NaN or infinite (params then hold the last
+ * good values, also saved to run->save); or 2 when a checkpoint cannot be
+ * written. */
 int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_data *valid,
               const grt_run *run, grt_trained *res, grt_err *e);
+/* The name and index of element i of the params: "W2" and "[3, 1]". */
+void grt_param_at(const grt_model *m, size_t i, const char **name, char *index, size_t cap);
+
+/* ---------------------------------------------------------------- rt_plot.c */
+
+/* The header --log writes, and plot expects. */
+#define GRT_LOG_HEADER "epoch,loss,valid_loss,valid_acc,lr,seconds"
+/* Writes one row of the log (empty fields for NaN). */
+void grt_log_row(FILE *f, double epoch, double loss, double valid_loss, double valid_acc,
+                 double lr, double seconds);
+/* Reads a log written by --log (columns found by their header names; epoch
+ * and loss required). Status 1 with the line named for bad content, 2 when
+ * it cannot be read. */
+int grt_log_read(const char *path, grt_history *h, grt_err *e);
+/* An SVG line chart of h: training and validation loss against the epoch
+ * (a log axis when the loss spans more than two decades), validation
+ * accuracy on a right axis when there is one. malloc'd, *size set. */
+char *grt_plot_svg(const grt_history *h, const char *title, size_t *size);
+
+/* --------------------------------------------------------------- rt_check.c */
+
+/* What gradcheck compares, and how strictly. */
+typedef struct grt_gc_opts {
+    size_t per_tensor;  /* elements checked per tensor, at most; 0: all */
+    uint64_t seed;      /* of the elements sampled */
+    double tol;         /* threshold of the worst relative error */
+    FILE *out;          /* the report, per param (NULL: none) */
+} grt_gc_opts;
+
+/* The default threshold and relative-error floor of this precision. */
+#define GRT_GC_TOL_FLOAT 1e-2
+#define GRT_GC_TOL_DOUBLE 1e-6
+
+/* Compares loss_grad's gradient at params over the n examples of d with
+ * central differences of loss, accumulated in double. Returns 0 when the
+ * worst relative error is within o->tol, else 1 with e filled; *worst gets
+ * it. */
+int grt_gradcheck(grt_ctx *c, grt_real *params, const grt_data *d, const grt_gc_opts *o,
+                  double *worst, grt_err *e);
+/* Random examples for gradcheck without data: inputs uniform in [-1, 1),
+ * class targets random indices, binary targets 0 or 1, other targets
+ * uniform in [-1, 1). */
+void grt_random_data(const grt_model *m, size_t n, uint64_t seed, grt_data *d);
 
 /* ---------------------------------------------------------------- rt_main.c */
 

@@ -5,7 +5,12 @@
  *   eval PARAMS DATA          loss, and accuracy for class or binary targets
  *   predict PARAMS [DATA]     one line of outputs per example
  *   params PARAMS             the values in a parameter file, per tensor
+ *   export PARAMS OUT         the params as NumPy .npy files, or one .npz
+ *   plot LOG [-o SVG]         the loss curves of a --log file, as SVG
+ *   gradcheck [DATA]          loss_grad against central differences
  *   info                      what the descriptor says about the model
+ *
+ * DATA is a CSV file, or IDX files given by --images and --labels.
  *
  * Each command is a function that parses nothing: the options are read into
  * one struct first, by one table-driven parser, so a new option is a row of
@@ -20,6 +25,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------- the descriptor */
@@ -98,7 +104,11 @@ int grt_model_check(const grt_model *m, grt_err *e)
 /* ---------------------------------------------------------------- options */
 
 /* Commands, as bits for the options table. */
-enum { C_TRAIN = 1, C_EVAL = 2, C_PREDICT = 4, C_INFO = 8, C_PARAMS = 16 };
+enum {
+    C_TRAIN = 1, C_EVAL = 2, C_PREDICT = 4, C_INFO = 8, C_PARAMS = 16, C_EXPORT = 32,
+    C_PLOT = 64, C_GRADCHECK = 128,
+    C_ALL = 255
+};
 
 /* The command line, read once for every command. */
 typedef struct opts {
@@ -107,12 +117,32 @@ typedef struct opts {
     const char *pos[4];   /* positional arguments */
     int npos;             /* how many */
     const char *valid;    /* --valid DATA */
+    const char *images;   /* --images IDX */
+    const char *labels;   /* --labels IDX */
+    const char *valid_images; /* --valid-images IDX */
+    const char *valid_labels; /* --valid-labels IDX */
     const char *save;     /* --save PARAMS */
     const char *resume;   /* --resume PARAMS */
     const char *epochs;   /* --epochs N, as given */
     const char *lr;       /* --lr X */
     const char *batch;    /* --batch N */
     const char *seed;     /* --seed S */
+    const char *optimizer;/* --optimizer SPEC */
+    const char *schedule; /* --schedule SPEC */
+    const char *clip;     /* --clip X */
+    const char *weight_decay; /* --weight-decay X */
+    const char *validate; /* --validate F */
+    const char *patience; /* --patience N */
+    const char *shuffle;  /* --shuffle on|off */
+    const char *checkpoint; /* --checkpoint N */
+    const char *stop_after; /* --stop-after N */
+    const char *log;      /* --log CSV */
+    const char *plot;     /* --plot SVG */
+    const char *output;   /* -o FILE (plot) */
+    const char *params;   /* --params PARAMS (gradcheck) */
+    const char *examples; /* --examples N (gradcheck) */
+    const char *tol;      /* --tol X (gradcheck) */
+    int all;              /* --all (gradcheck) */
     int standardize;      /* --standardize */
     int quiet;            /* -q */
     int help;             /* --help anywhere */
@@ -130,14 +160,34 @@ typedef struct option {
 #define OPT(f) offsetof(opts, f)
 static const option OPTIONS[] = {
     {"--valid", NULL, 1, OPT(valid), C_TRAIN},
+    {"--images", NULL, 1, OPT(images), C_TRAIN | C_EVAL | C_PREDICT | C_GRADCHECK},
+    {"--labels", NULL, 1, OPT(labels), C_TRAIN | C_EVAL | C_GRADCHECK},
+    {"--valid-images", NULL, 1, OPT(valid_images), C_TRAIN},
+    {"--valid-labels", NULL, 1, OPT(valid_labels), C_TRAIN},
     {"--epochs", NULL, 1, OPT(epochs), C_TRAIN},
     {"--lr", NULL, 1, OPT(lr), C_TRAIN},
     {"--batch", NULL, 1, OPT(batch), C_TRAIN},
-    {"--seed", NULL, 1, OPT(seed), C_TRAIN},
+    {"--seed", NULL, 1, OPT(seed), C_TRAIN | C_GRADCHECK},
+    {"--optimizer", NULL, 1, OPT(optimizer), C_TRAIN},
+    {"--schedule", NULL, 1, OPT(schedule), C_TRAIN},
+    {"--clip", NULL, 1, OPT(clip), C_TRAIN},
+    {"--weight-decay", "--weight_decay", 1, OPT(weight_decay), C_TRAIN},
+    {"--validate", NULL, 1, OPT(validate), C_TRAIN},
+    {"--patience", NULL, 1, OPT(patience), C_TRAIN},
+    {"--shuffle", NULL, 1, OPT(shuffle), C_TRAIN},
     {"--standardize", NULL, 0, OPT(standardize), C_TRAIN},
     {"--save", NULL, 1, OPT(save), C_TRAIN},
     {"--resume", NULL, 1, OPT(resume), C_TRAIN},
-    {"--quiet", "-q", 0, OPT(quiet), C_TRAIN | C_EVAL | C_PREDICT | C_INFO | C_PARAMS},
+    {"--checkpoint", NULL, 1, OPT(checkpoint), C_TRAIN},
+    {"--stop-after", NULL, 1, OPT(stop_after), C_TRAIN},
+    {"--log", NULL, 1, OPT(log), C_TRAIN},
+    {"--plot", NULL, 1, OPT(plot), C_TRAIN},
+    {"--output", "-o", 1, OPT(output), C_PLOT},
+    {"--params", NULL, 1, OPT(params), C_GRADCHECK},
+    {"--examples", NULL, 1, OPT(examples), C_GRADCHECK},
+    {"--tol", NULL, 1, OPT(tol), C_GRADCHECK},
+    {"--all", NULL, 0, OPT(all), C_GRADCHECK},
+    {"--quiet", "-q", 0, OPT(quiet), C_ALL},
 };
 #undef OPT
 
@@ -147,10 +197,19 @@ static void usage(FILE *f, const char *prog)
             "usage: %s COMMAND [ARGS]\n"
             "\n"
             "  %s train DATA [--valid DATA] [--epochs N] [--lr X] [--batch N] [--seed S]\n"
-            "        [--standardize] [--save PARAMS] [--resume PARAMS] [-q]\n"
-            "      train the model on the CSV file DATA; --batch 0 (or all) is full batch;\n"
+            "        [--standardize] [--save PARAMS] [--resume PARAMS] [--log CSV] [-q]\n"
+            "      train the model on DATA; the train block's settings can be overridden:\n"
+            "        --optimizer SPEC    sgd | momentum | nesterov | rmsprop | adam | adamw,\n"
+            "                            with arguments as in the model: 'adam(lr=1e-3)'\n"
+            "        --lr X  --batch N|all  --epochs N  --seed S  --shuffle on|off\n"
+            "        --schedule SPEC     constant | step(every, gamma) | cosine |\n"
+            "                            exponential(gamma)\n"
+            "        --clip X  --weight-decay X  --validate F  --patience N   (0: off)\n"
             "      --standardize scales every input to mean 0, std 1 over DATA and saves\n"
-            "      the scaling with the params; --resume starts from a parameter file\n"
+            "      the scaling with the params; --resume PARAMS goes on where the run that\n"
+            "      saved PARAMS stopped (--epochs counts from that run's start);\n"
+            "      --checkpoint N saves every N epochs; --stop-after N ends after epoch N;\n"
+            "      --log CSV writes a row per epoch; --plot SVG draws the loss curves\n"
             "  %s eval PARAMS DATA\n"
             "      loss (mean objective) and accuracy for class or binary targets\n"
             "  %s predict PARAMS [DATA]\n"
@@ -158,14 +217,24 @@ static void usage(FILE *f, const char *prog)
             "  %s params PARAMS\n"
             "      the values in a parameter file: each param's name and shape, then\n"
             "      its values, one row (last axis) a line\n"
+            "  %s export PARAMS OUT\n"
+            "      the params as NumPy files: OUT/NAME.npy per param, or one archive when\n"
+            "      OUT ends in .npz (np.load reads both)\n"
+            "  %s plot LOG [-o SVG]\n"
+            "      the loss curves of a --log file as an SVG chart (default: LOG.svg)\n"
+            "  %s gradcheck [DATA] [--params PARAMS] [--examples N] [--all] [--tol X]\n"
+            "      the gradients of loss_grad against central differences, per param;\n"
+            "      without DATA on random examples\n"
             "  %s info\n"
             "      the model's inputs, targets, params and train settings\n"
             "\n"
             "DATA is CSV: the inputs' values in declaration order, then the targets'\n"
             "(a class target is one column holding the class index); a header row is\n"
-            "optional. Exit status: 0 ok, 1 bad data, model mismatch or failed training,\n"
-            "2 bad command line or I/O error.\n",
-            prog, prog, prog, prog, prog, prog);
+            "optional. Or IDX (MNIST's format, gzipped or not): --images FILE --labels\n"
+            "FILE instead of DATA, --valid-images and --valid-labels instead of --valid.\n"
+            "Exit status: 0 ok, 1 bad data, model mismatch, failed training or gradient\n"
+            "check, 2 bad command line or I/O error.\n",
+            prog, prog, prog, prog, prog, prog, prog, prog, prog);
 }
 
 /* Status 2 with "PROG: error: ..." and a pointer to --help. */
@@ -206,7 +275,8 @@ static int parse_args(opts *o, int argc, char **argv, int cmd, grt_err *e)
         len = strcspn(a, "=");
         for (k = 0; k < (int)(sizeof OPTIONS / sizeof OPTIONS[0]); k++)
             if ((strlen(OPTIONS[k].name) == len && strncmp(a, OPTIONS[k].name, len) == 0) ||
-                (OPTIONS[k].alias && strcmp(a, OPTIONS[k].alias) == 0))
+                (OPTIONS[k].alias && strlen(OPTIONS[k].alias) == len &&
+                 strncmp(a, OPTIONS[k].alias, len) == 0))
                 op = &OPTIONS[k];
         if (!op)
             return bad_usage(e, o, "unknown option '%s'", a);
@@ -243,10 +313,31 @@ static int int_arg(grt_err *e, const opts *o, const char *name, const char *s, l
     return 0;
 }
 
-/* Applies the train options to the train block. */
+/* A finite number >= lo (and < hi when hi > lo), into *out; what says so. */
+static int num_arg(grt_err *e, const opts *o, const char *name, const char *s, double lo,
+                   double hi, const char *what, double *out)
+{
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v) || v < lo || (hi > lo && v >= hi))
+        return bad_usage(e, o, "%s: '%s' is not %s", name, s, what);
+    *out = v;
+    return 0;
+}
+
+/* Applies the train options to the train block: the optimizer first, so
+ * that --lr wins over the rate of --optimizer's kind, whatever the order. */
 static int train_overrides(grt_err *e, const opts *o, grt_train_config *c)
 {
+    char msg[256];
     long v;
+    double x;
+    if (o->optimizer && grt_parse_optimizer(o->optimizer, c, msg, sizeof msg))
+        return bad_usage(e, o, "--optimizer: %s", msg);
+    if (o->schedule && grt_parse_schedule(o->schedule, c, msg, sizeof msg))
+        return bad_usage(e, o, "--schedule: %s", msg);
     if (o->epochs) {
         if (int_arg(e, o, "--epochs", o->epochs, 0, 1000000000L, &v))
             return e->status;
@@ -261,11 +352,9 @@ static int train_overrides(grt_err *e, const opts *o, grt_train_config *c)
             c->batch = v;
     }
     if (o->lr) {
-        char *end;
-        double x;
-        errno = 0;
-        x = strtod(o->lr, &end);
-        if (!*o->lr || *end || errno || !isfinite(x) || x <= 0)
+        if (num_arg(e, o, "--lr", o->lr, 0, 0, "a positive number", &x))
+            return e->status;
+        if (!(x > 0))
             return bad_usage(e, o, "--lr: '%s' is not a positive number", o->lr);
         c->lr = x;
     }
@@ -280,23 +369,35 @@ static int train_overrides(grt_err *e, const opts *o, grt_train_config *c)
                              UINT64_MAX);
         c->seed = (uint64_t)s;
     }
+    if (o->clip && num_arg(e, o, "--clip", o->clip, 0, 0, "a number >= 0 (0: no clipping)",
+                           &c->clip))
+        return e->status;
+    if (o->weight_decay && num_arg(e, o, "--weight-decay", o->weight_decay, 0, 0,
+                                   "a number >= 0 (0: none)", &c->weight_decay))
+        return e->status;
+    if (o->validate &&
+        num_arg(e, o, "--validate", o->validate, 0, 1, "a fraction in [0, 1) (0: none)",
+                &c->validate))
+        return e->status;
+    if (o->patience) {
+        if (int_arg(e, o, "--patience", o->patience, 0, 1000000000L, &v))
+            return e->status;
+        c->patience = (int)v;
+    }
+    if (o->shuffle) {
+        if (strcmp(o->shuffle, "on") && strcmp(o->shuffle, "off"))
+            return bad_usage(e, o, "--shuffle: '%s' is not 'on' or 'off'", o->shuffle);
+        c->shuffle = strcmp(o->shuffle, "on") == 0;
+    }
     return 0;
 }
 
-/* Whether PARAMS could be created: its directory exists and is writable. Run
- * before training so a typo does not cost a training run. */
+/* Whether a file could be created at path: its directory exists and is
+ * writable. Run before training so a typo does not cost a training run. */
 static int check_save_dir(grt_err *e, const char *path)
 {
-    char *dir = grt_xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    int ok;
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        strcpy(dir, ".");
-    ok = access(dir, W_OK | X_OK) == 0;
+    char *dir = grt_dirname(path);
+    int ok = access(dir, W_OK | X_OK) == 0;
     if (!ok)
         grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot save there: %s: %s", path, dir,
                  strerror(errno));
@@ -348,38 +449,143 @@ static void hold_out(grt_data *d, grt_data *v, double fraction, uint64_t seed)
     free(out);
 }
 
+/* Reads a command's data: the CSV file csv, or the IDX files images and
+ * labels (labels may be NULL when mode is GRT_CSV_INPUTS). */
+static int load_data(const char *csv, const char *images, const char *labels,
+                     const grt_model *m, int mode, grt_data *d, grt_err *e)
+{
+    if (images)
+        return grt_idx_load(images, mode == GRT_CSV_TARGETS ? labels : NULL, m, d, e);
+    return grt_csv_load(csv, m, mode, d, e);
+}
+
+/* Checks a command's choice between CSV DATA (positional argument `at`)
+ * and --images/--labels; *csv gets the CSV path or NULL. */
+static int data_args(grt_err *e, const opts *o, int at, int need_labels, int optional,
+                     const char **csv)
+{
+    *csv = o->npos > at ? o->pos[at] : NULL;
+    if (o->images && *csv)
+        return bad_usage(e, o, "%s takes DATA or --images, not both", o->cmd);
+    if (o->labels && !o->images)
+        return bad_usage(e, o, "--labels needs --images");
+    if (o->images && need_labels && !o->labels)
+        return bad_usage(e, o, "--images needs --labels (the targets) for %s", o->cmd);
+    if (!o->images && !*csv && !optional)
+        return bad_usage(e, o, "%s needs DATA (a CSV file) or --images and --labels", o->cmd);
+    return 0;
+}
+
+/* Opens --log: appended to when resuming a run and the file has rows,
+ * else created with its header. */
+static int open_log(grt_err *e, const opts *o, FILE **f)
+{
+    struct stat sb;
+    int append = o->resume && stat(o->log, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0;
+    *f = fopen(o->log, append ? "a" : "w");
+    if (!*f)
+        return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot write it: %s", o->log,
+                        strerror(errno));
+    if (!append)
+        fprintf(*f, "%s\n", GRT_LOG_HEADER);
+    return 0;
+}
+
+/* Writes the SVG of h (or of the log at path logpath, when given) to out. */
+static int write_plot(grt_err *e, const grt_model *m, const grt_history *h, const char *out)
+{
+    char title[200];
+    size_t size;
+    char *svg;
+    int status;
+    snprintf(title, sizeof title, "%s: loss per epoch", m->name);
+    svg = grt_plot_svg(h, title, &size);
+    if (strcmp(out, "-") == 0) {
+        fwrite(svg, 1, size, stdout);
+        status = 0;
+    } else {
+        status = grt_write_atomic(out, svg, size, e);
+    }
+    free(svg);
+    return status;
+}
+
 static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
 {
     grt_run run;
     grt_data train = {0, 0, 0, NULL, NULL, 0}, valid = train;
     grt_stats stats = {0, NULL, NULL};
+    grt_state state;
+    grt_history hist;
     grt_real *params = NULL;
     grt_ctx ctx;
     grt_trained res;
+    FILE *log = NULL;
+    const char *csv;
+    long v;
     int status;
 
-    if (o->npos != 1)
+    memset(&state, 0, sizeof state);
+    memset(&hist, 0, sizeof hist);
+    state.opt_kind = -1;
+    if (o->npos > 1)
         return bad_usage(e, o, "train takes one DATA file");
+    if ((status = data_args(e, o, 0, 1, 0, &csv)))
+        return status;
+    if (o->valid && o->valid_images)
+        return bad_usage(e, o, "train takes --valid or --valid-images, not both");
+    if (!o->valid_images != !o->valid_labels)
+        return bad_usage(e, o, "--valid-images and --valid-labels go together");
     memset(&run, 0, sizeof run);
     run.cfg = m->train;
     run.quiet = o->quiet;
     run.progress = stderr;
     if ((status = train_overrides(e, o, &run.cfg)))
         return status;
+    if (o->checkpoint) {
+        if (int_arg(e, o, "--checkpoint", o->checkpoint, 0, 1000000000L, &v))
+            return e->status;
+        if (v > 0 && !o->save)
+            return bad_usage(e, o, "--checkpoint needs --save (where to write)");
+        run.checkpoint = (int)v;
+    }
+    if (o->stop_after) {
+        if (int_arg(e, o, "--stop-after", o->stop_after, 1, 1000000000L, &v))
+            return e->status;
+        run.stop_after = (int)v;
+    }
     if (o->save && (status = check_save_dir(e, o->save)))
+        return status;
+    if (o->plot && (status = check_save_dir(e, o->plot)))
         return status;
 
     params = grt_xaligned(m->param_count * sizeof(grt_real));
     if (o->resume) {
-        if ((status = grt_params_load(o->resume, m, params, &stats, e)))
+        if ((status = grt_params_load(o->resume, m, params, &stats, &state, e)))
             goto out;
+        if (!o->quiet) {
+            if (!state.valid)
+                fprintf(stderr, "note: %s holds no training state; training starts at epoch 1 "
+                                "from its params\n", o->resume);
+            else if (state.stopped)
+                fprintf(stderr, "note: early stopping ended the run of %s at epoch %ld; "
+                                "nothing to train\n", o->resume, state.epoch);
+            else if (state.epoch >= run.cfg.epochs)
+                fprintf(stderr, "note: %s has done %ld epochs of %d; nothing to train (raise "
+                                "--epochs to go on)\n", o->resume, state.epoch, run.cfg.epochs);
+            if (state.valid && state.opt_kind >= 0 && state.opt_kind != run.cfg.opt)
+                fprintf(stderr, "note: the %s state in %s does not apply to %s, which starts "
+                                "afresh\n", grt_opt_name(state.opt_kind), o->resume,
+                        grt_opt_name(run.cfg.opt));
+        }
     } else {
         m->init(params, run.cfg.seed);
     }
-    if ((status = grt_csv_load(o->pos[0], m, GRT_CSV_TARGETS, &train, e)))
+    if ((status = load_data(csv, o->images, o->labels, m, GRT_CSV_TARGETS, &train, e)))
         goto out;
-    if (o->valid) {
-        if ((status = grt_csv_load(o->valid, m, GRT_CSV_TARGETS, &valid, e)))
+    if (o->valid || o->valid_images) {
+        if ((status = load_data(o->valid, o->valid_images, o->valid_labels, m, GRT_CSV_TARGETS,
+                                &valid, e)))
             goto out;
     } else if (run.cfg.validate > 0) {
         hold_out(&train, &valid, run.cfg.validate, run.cfg.seed);
@@ -390,13 +596,42 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     grt_stats_apply(&stats, &train);
     grt_stats_apply(&stats, &valid);
 
+    if (o->log && (status = open_log(e, o, &log)))
+        goto out;
+    run.state = &state;
+    run.save = o->save;
+    run.stats = &stats;
+    run.log = log;
+    run.history = o->plot ? &hist : NULL;
     grt_ctx_init(&ctx, m);
     status = grt_train(&ctx, params, &train, &valid, &run, &res, e);
     grt_ctx_free(&ctx);
+    if (log) {
+        int bad = ferror(log) != 0;
+        if (fclose(log) != 0)
+            bad = 1;
+        log = NULL;
+        if (bad && !status)
+            status = grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot write it: %s",
+                              o->log, strerror(errno ? errno : EIO));
+    }
     if (status)
         goto out;
-    if (o->save && (status = grt_params_save(o->save, m, params, &stats, e)))
+    if (o->save && (status = grt_params_save(o->save, m, params, &stats, &state, e)))
         goto out;
+    if (o->plot) {
+        /* with --log, the log (a resumed run appends to it) has every epoch */
+        grt_history whole;
+        if (o->log && grt_log_read(o->log, &whole, e) == 0) {
+            status = write_plot(e, m, &whole, o->plot);
+            grt_history_free(&whole);
+        } else {
+            memset(e, 0, sizeof *e);
+            status = write_plot(e, m, &hist, o->plot);
+        }
+        if (status)
+            goto out;
+    }
 
     printf("train loss %.6g\n", res.loss);
     if (res.has_valid) {
@@ -405,23 +640,29 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     }
     if (o->save && !o->quiet)
         fprintf(stderr, "saved %s\n", o->save);
+    if (o->plot && !o->quiet && strcmp(o->plot, "-") != 0)
+        fprintf(stderr, "wrote %s\n", o->plot);
 out:
+    if (log)
+        fclose(log);
     free(params);
     grt_stats_free(&stats);
+    grt_state_free(&state);
+    grt_history_free(&hist);
     grt_data_free(&train);
     grt_data_free(&valid);
     return status;
 }
 
-/* Loads PARAMS (with its scaling) and DATA of mode, scaled. */
-static int load_both(const opts *o, const grt_model *m, const char *data, int mode,
+/* Loads PARAMS (with its scaling) and the data of mode, scaled. */
+static int load_both(const opts *o, const grt_model *m, const char *csv, int mode,
                      grt_real *params, grt_data *d, grt_err *e)
 {
     grt_stats stats;
-    int status = grt_params_load(o->pos[0], m, params, &stats, e);
+    int status = grt_params_load(o->pos[0], m, params, &stats, NULL, e);
     if (status)
         return status;
-    status = grt_csv_load(data, m, mode, d, e);
+    status = load_data(csv, o->images, o->labels, m, mode, d, e);
     if (!status)
         grt_stats_apply(&stats, d);
     grt_stats_free(&stats);
@@ -434,13 +675,16 @@ static int cmd_eval(const opts *o, const grt_model *m, grt_err *e)
     grt_data d;
     grt_ctx ctx;
     grt_score s;
+    const char *csv;
     int status;
 
-    if (o->npos != 2)
+    if (o->npos < 1 || o->npos > 2)
         return bad_usage(e, o, "eval takes PARAMS and DATA");
+    if ((status = data_args(e, o, 1, 1, 0, &csv)))
+        return status;
     params = grt_xaligned(m->param_count * sizeof(grt_real));
     memset(&d, 0, sizeof d);
-    status = load_both(o, m, o->pos[1], GRT_CSV_TARGETS, params, &d, e);
+    status = load_both(o, m, csv, GRT_CSV_TARGETS, params, &d, e);
     if (!status) {
         grt_ctx_init(&ctx, m);
         grt_evaluate(&ctx, params, &d, &s);
@@ -458,19 +702,145 @@ static int cmd_predict(const opts *o, const grt_model *m, grt_err *e)
     grt_real *params;
     grt_data d;
     grt_ctx ctx;
+    const char *csv;
     int status;
 
     if (o->npos < 1 || o->npos > 2)
         return bad_usage(e, o, "predict takes PARAMS and an optional DATA");
+    if ((status = data_args(e, o, 1, 0, 1, &csv)))
+        return status;
     params = grt_xaligned(m->param_count * sizeof(grt_real));
     memset(&d, 0, sizeof d);
-    status = load_both(o, m, o->npos == 2 ? o->pos[1] : "-", GRT_CSV_INPUTS, params, &d, e);
+    status = load_both(o, m, csv ? csv : "-", GRT_CSV_INPUTS, params, &d, e);
     if (!status) {
         grt_ctx_init(&ctx, m);
         status = grt_predict_write(&ctx, params, &d, stdout, "<stdout>", e);
         grt_ctx_free(&ctx);
     }
     grt_data_free(&d);
+    free(params);
+    return status;
+}
+
+static int cmd_export(const opts *o, const grt_model *m, grt_err *e)
+{
+    grt_real *params;
+    grt_stats stats;
+    int status;
+
+    if (o->npos != 2)
+        return bad_usage(e, o, "export takes PARAMS and OUT (a directory, or FILE.npz)");
+    params = grt_xaligned(m->param_count * sizeof(grt_real));
+    status = grt_params_load(o->pos[0], m, params, &stats, NULL, e);
+    if (!status)
+        status = grt_export(o->pos[1], m, params, &stats, stdout, e);
+    grt_stats_free(&stats);
+    free(params);
+    return status;
+}
+
+static int cmd_plot(const opts *o, const grt_model *m, grt_err *e)
+{
+    grt_history h;
+    char *out = NULL;
+    int status;
+
+    if (o->npos != 1)
+        return bad_usage(e, o, "plot takes one LOG file (written by train --log)");
+    if (o->output) {
+        out = grt_xstrdup(o->output);
+    } else {
+        /* LOG.csv -> LOG.svg */
+        size_t n = strlen(o->pos[0]);
+        out = grt_xmalloc(n + 5, 1);
+        memcpy(out, o->pos[0], n + 1);
+        if (n > 4 && strcmp(out + n - 4, ".csv") == 0)
+            out[n - 4] = '\0';
+        strcat(out, ".svg");
+    }
+    if (strcmp(out, "-") != 0 && (status = check_save_dir(e, out)))
+        goto done;
+    if ((status = grt_log_read(o->pos[0], &h, e)))
+        goto done;
+    status = write_plot(e, m, &h, out);
+    grt_history_free(&h);
+    if (!status && !o->quiet && strcmp(out, "-") != 0)
+        fprintf(stderr, "wrote %s\n", out);
+done:
+    free(out);
+    return status;
+}
+
+static int cmd_gradcheck(const opts *o, const grt_model *m, grt_err *e)
+{
+    grt_real *params;
+    grt_stats stats = {0, NULL, NULL};
+    grt_data d;
+    grt_ctx ctx;
+    grt_gc_opts gc;
+    const char *csv;
+    uint64_t seed = m->train.seed;
+    long n = 16;
+    double worst;
+    int status;
+
+    if (o->npos > 1)
+        return bad_usage(e, o, "gradcheck takes at most one DATA file");
+    if ((status = data_args(e, o, 0, 1, 1, &csv)))
+        return status;
+    memset(&gc, 0, sizeof gc);
+    gc.tol = GRT_REAL_BYTES == 8 ? GRT_GC_TOL_DOUBLE : GRT_GC_TOL_FLOAT;
+    gc.per_tensor = o->all ? 0 : 1000;
+    gc.out = stdout;
+    if (o->tol && (num_arg(e, o, "--tol", o->tol, 0, 0, "a positive number", &gc.tol) ||
+                   !(gc.tol > 0)))
+        return bad_usage(e, o, "--tol: '%s' is not a positive number", o->tol);
+    if (o->examples && int_arg(e, o, "--examples", o->examples, 1, 1000000000L, &n))
+        return e->status;
+    if (o->seed) {
+        grt_train_config c = m->train;
+        opts only;
+        memset(&only, 0, sizeof only);
+        only.prog = o->prog;
+        only.seed = o->seed;
+        if ((status = train_overrides(e, &only, &c)))
+            return status;
+        seed = c.seed;
+    }
+    gc.seed = seed;
+
+    params = grt_xaligned(m->param_count * sizeof(grt_real));
+    memset(&d, 0, sizeof d);
+    if (o->params) {
+        if ((status = grt_params_load(o->params, m, params, &stats, NULL, e)))
+            goto done;
+    } else {
+        m->init(params, seed);
+    }
+    if (csv || o->images) {
+        if ((status = load_data(csv, o->images, o->labels, m, GRT_CSV_TARGETS, &d, e)))
+            goto done;
+        grt_stats_apply(&stats, &d);
+        if (d.n > (size_t)n)
+            d.n = (size_t)n;
+    } else {
+        grt_random_data(m, (size_t)n, seed, &d);
+    }
+    printf("gradcheck %s (%s): %zu ", m->name, GRT_REAL_NAME, d.n);
+    if (csv || o->images)
+        printf("example%s of %s", d.n == 1 ? "" : "s", csv ? csv : o->images);
+    else
+        printf("random example%s (seed %" PRIu64 ")", d.n == 1 ? "" : "s", seed);
+    if (o->params)
+        printf(", params of %s\n", o->params);
+    else
+        printf(", params from init (seed %" PRIu64 ")\n", seed);
+    grt_ctx_init(&ctx, m);
+    status = grt_gradcheck(&ctx, params, &d, &gc, &worst, e);
+    grt_ctx_free(&ctx);
+done:
+    grt_data_free(&d);
+    grt_stats_free(&stats);
     free(params);
     return status;
 }
@@ -484,7 +854,7 @@ static int cmd_params(const opts *o, const grt_model *m, grt_err *e)
     if (o->npos != 1)
         return bad_usage(e, o, "params takes one PARAMS file");
     params = grt_xaligned(m->param_count * sizeof(grt_real));
-    status = grt_params_load(o->pos[0], m, params, &stats, e);
+    status = grt_params_load(o->pos[0], m, params, &stats, NULL, e);
     for (i = 0; !status && i < m->nparams; i++) {
         const grt_param_info *p = &m->params[i];
         size_t row = p->rank > 0 && p->dim[p->rank - 1] > 0 ? (size_t)p->dim[p->rank - 1] : 1;
@@ -595,6 +965,9 @@ int grt_main(int argc, char **argv, const grt_model *m)
         {"eval", C_EVAL, cmd_eval},
         {"predict", C_PREDICT, cmd_predict},
         {"params", C_PARAMS, cmd_params},
+        {"export", C_EXPORT, cmd_export},
+        {"plot", C_PLOT, cmd_plot},
+        {"gradcheck", C_GRADCHECK, cmd_gradcheck},
         {"info", C_INFO, cmd_info},
     };
     grt_err e;
@@ -625,10 +998,7 @@ int grt_main(int argc, char **argv, const grt_model *m)
         if (strcmp(o.cmd, CMDS[i].name) == 0)
             break;
     if (i == (int)(sizeof CMDS / sizeof CMDS[0])) {
-        if (strcmp(o.cmd, "gradcheck") == 0)
-            bad_usage(&e, &o, "gradcheck is not in this runtime yet");
-        else
-            bad_usage(&e, &o, "unknown command '%s'", o.cmd);
+        bad_usage(&e, &o, "unknown command '%s'", o.cmd);
         grt_report(&e);
         return e.status;
     }

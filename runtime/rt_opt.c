@@ -17,12 +17,15 @@
  *   adamw     p -= lr wd p, then adam
  *
  * The state (v, m, s) is kept in grt_real, like the params. Adding a kind is
- * a case in grt_opt_init (its state) and one in grt_opt_step.
+ * a case in grt_opt_init (its state) and one in grt_opt_step, and its
+ * arguments in OPT_ARGS below (for --optimizer).
  */
 #include "rt_internal.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char *grt_opt_name(int kind)
 {
@@ -158,4 +161,266 @@ double grt_sched_lr(const grt_train_config *c, double lr, int e, int E)
     default:
         return lr;
     }
+}
+
+/* ------------------------------------------------------ specs on the command line */
+
+/* A call as the train block writes one: NAME or NAME(ARG, ...), each ARG a
+ * number or KEY = number, positional ones first. */
+typedef struct call {
+    char name[32];        /* the callee */
+    int n;                /* arguments given */
+    char key[8][32];      /* their keys, "" when positional */
+    double val[8];        /* their values */
+} call;
+
+static const char *skip_blanks(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+static int is_ident(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+           (c >= '0' && c <= '9');
+}
+
+/* Parses spec into c; -1 with a message on a syntax error. */
+static int parse_call(const char *spec, call *c, char *err, size_t cap)
+{
+    const char *p = skip_blanks(spec);
+    size_t k = 0;
+    memset(c, 0, sizeof *c);
+    while (is_ident(*p) && k + 1 < sizeof c->name)
+        c->name[k++] = *p++;
+    if (k == 0 || is_ident(*p)) {
+        snprintf(err, cap, "'%s' is not a name or a call like name(1, x=2)", spec);
+        return -1;
+    }
+    p = skip_blanks(p);
+    if (*p == '\0')
+        return 0;
+    if (*p != '(') {
+        snprintf(err, cap, "unexpected '%c' after '%s'", *p, c->name);
+        return -1;
+    }
+    p = skip_blanks(p + 1);
+    if (*p == ')')
+        p++;
+    else
+        for (;;) {
+            const char *q = p;
+            char *end;
+            double v;
+            if (c->n == 8) {
+                snprintf(err, cap, "too many arguments to %s", c->name);
+                return -1;
+            }
+            while (is_ident(*q) && !(q == p && ((*q >= '0' && *q <= '9'))))
+                q++;
+            if (q > p && *skip_blanks(q) == '=') {
+                size_t len = (size_t)(q - p);
+                if (len >= sizeof c->key[0])
+                    len = sizeof c->key[0] - 1;
+                memcpy(c->key[c->n], p, len);
+                c->key[c->n][len] = '\0';
+                p = skip_blanks(skip_blanks(q) + 1);
+            } else if (c->n > 0 && c->key[c->n - 1][0]) {
+                snprintf(err, cap, "a positional argument after a named one in '%s'", spec);
+                return -1;
+            }
+            errno = 0;
+            v = strtod(p, &end);
+            if (end == p || errno || !isfinite(v)) {
+                snprintf(err, cap, "expected a number at '%.20s' in '%s'", p, spec);
+                return -1;
+            }
+            c->val[c->n++] = v;
+            p = skip_blanks(end);
+            if (*p == ',') {
+                p = skip_blanks(p + 1);
+                continue;
+            }
+            if (*p == ')') {
+                p++;
+                break;
+            }
+            snprintf(err, cap, "expected ',' or ')' at '%.20s' in '%s'", p, spec);
+            return -1;
+        }
+    if (*skip_blanks(p)) {
+        snprintf(err, cap, "unexpected text after ')' in '%s'", spec);
+        return -1;
+    }
+    return 0;
+}
+
+/* Matches c's arguments to names (positional in that order, or by key):
+ * slot[i] is the index into c->val of names[i], or -1. */
+static int bind(const call *c, const char *const *names, int *slot, char *err, size_t cap)
+{
+    int i, j, nn = 0;
+    while (names[nn])
+        nn++;
+    for (i = 0; i < nn; i++)
+        slot[i] = -1;
+    for (j = 0; j < c->n; j++) {
+        if (!c->key[j][0]) {
+            if (j >= nn) {
+                snprintf(err, cap, "%s takes at most %d argument%s", c->name, nn,
+                         nn == 1 ? "" : "s");
+                return -1;
+            }
+            slot[j] = j;
+            continue;
+        }
+        for (i = 0; i < nn && strcmp(names[i], c->key[j]) != 0; i++)
+            ;
+        if (i == nn) {
+            char list[128] = "";
+            int k;
+            for (k = 0; k < nn; k++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                         k ? (k == nn - 1 ? " and " : ", ") : "", names[k]);
+            snprintf(err, cap, "%s has no argument '%s'; it takes %s", c->name, c->key[j],
+                     nn ? list : "none");
+            return -1;
+        }
+        if (slot[i] >= 0) {
+            snprintf(err, cap, "%s's '%s' is given twice", c->name, names[i]);
+            return -1;
+        }
+        slot[i] = j;
+    }
+    return 0;
+}
+
+int grt_parse_optimizer(const char *spec, grt_train_config *c, char *err, size_t cap)
+{
+    static const struct {
+        const char *name;          /* the kind's name */
+        int kind;                  /* enum grt_opt */
+        const char *args[6];       /* its arguments, in positional order */
+        double lr;                 /* the default rate (docs/language.md) */
+    } OPT_ARGS[] = {
+        {"sgd", GRT_SGD, {"lr", NULL}, 0.01},
+        {"momentum", GRT_MOMENTUM, {"lr", "beta", NULL}, 0.01},
+        {"nesterov", GRT_NESTEROV, {"lr", "beta", NULL}, 0.01},
+        {"rmsprop", GRT_RMSPROP, {"lr", "rho", "eps", NULL}, 0.01},
+        {"adam", GRT_ADAM, {"lr", "beta1", "beta2", "eps", NULL}, 0.001},
+        {"adamw", GRT_ADAMW, {"lr", "beta1", "beta2", "eps", "weight_decay", NULL}, 0.001},
+    };
+    call cl;
+    grt_train_config t = *c;
+    int k, i, slot[6];
+
+    if (parse_call(spec, &cl, err, cap))
+        return -1;
+    for (k = 0; k < (int)(sizeof OPT_ARGS / sizeof OPT_ARGS[0]); k++)
+        if (strcmp(OPT_ARGS[k].name, cl.name) == 0)
+            break;
+    if (k == (int)(sizeof OPT_ARGS / sizeof OPT_ARGS[0])) {
+        snprintf(err, cap,
+                 "unknown optimizer '%s'; expected sgd, momentum, nesterov, rmsprop, adam or "
+                 "adamw",
+                 cl.name);
+        return -1;
+    }
+    if (bind(&cl, OPT_ARGS[k].args, slot, err, cap))
+        return -1;
+    if (t.opt != OPT_ARGS[k].kind) {
+        /* another kind: its defaults, as `optimizer NAME` in the block */
+        t.opt = OPT_ARGS[k].kind;
+        t.lr = OPT_ARGS[k].lr;
+        t.beta1 = 0.9;
+        t.beta2 = 0.999;
+        t.eps = 1e-8;
+        t.opt_weight_decay = t.opt == GRT_ADAMW ? 0.01 : 0;
+    }
+    for (i = 0; OPT_ARGS[k].args[i]; i++) {
+        const char *a = OPT_ARGS[k].args[i];
+        double v;
+        if (slot[i] < 0)
+            continue;
+        v = cl.val[slot[i]];
+        if (!strcmp(a, "lr")) {
+            if (!(v > 0)) {
+                snprintf(err, cap, "the learning rate must be positive");
+                return -1;
+            }
+            t.lr = v;
+        } else if (!strcmp(a, "eps") || !strcmp(a, "weight_decay")) {
+            if (v < 0) {
+                snprintf(err, cap, "%s must not be negative", a);
+                return -1;
+            }
+            *(a[0] == 'e' ? &t.eps : &t.opt_weight_decay) = v;
+        } else {
+            /* beta, rho, beta1: beta1; beta2 */
+            if (!(v >= 0 && v < 1)) {
+                snprintf(err, cap, "%s must be in [0, 1)", a);
+                return -1;
+            }
+            *(strcmp(a, "beta2") == 0 ? &t.beta2 : &t.beta1) = v;
+        }
+    }
+    *c = t;
+    return 0;
+}
+
+int grt_parse_schedule(const char *spec, grt_train_config *c, char *err, size_t cap)
+{
+    static const char *const none[] = {NULL};
+    static const char *const step[] = {"every", "gamma", NULL};
+    static const char *const expo[] = {"gamma", NULL};
+    call cl;
+    int slot[2];
+
+    if (parse_call(spec, &cl, err, cap))
+        return -1;
+    if (!strcmp(cl.name, "constant") || !strcmp(cl.name, "cosine")) {
+        if (bind(&cl, none, slot, err, cap))
+            return -1;
+        c->sched = strcmp(cl.name, "constant") == 0 ? GRT_CONSTANT : GRT_COSINE;
+        return 0;
+    }
+    if (!strcmp(cl.name, "step")) {
+        if (bind(&cl, step, slot, err, cap))
+            return -1;
+        if (slot[0] < 0 || slot[1] < 0) {
+            snprintf(err, cap, "step takes two arguments: step(every, gamma)");
+            return -1;
+        }
+        if (!(cl.val[slot[0]] >= 1 && cl.val[slot[0]] <= 1e8 &&
+              cl.val[slot[0]] == floor(cl.val[slot[0]]))) {
+            snprintf(err, cap, "step's 'every' must be a whole number of epochs, at least 1");
+            return -1;
+        }
+        if (!(cl.val[slot[1]] > 0)) {
+            snprintf(err, cap, "step's 'gamma' must be positive");
+            return -1;
+        }
+        c->sched = GRT_STEP;
+        c->sched_a = cl.val[slot[0]];
+        c->sched_b = cl.val[slot[1]];
+        return 0;
+    }
+    if (!strcmp(cl.name, "exponential")) {
+        if (bind(&cl, expo, slot, err, cap))
+            return -1;
+        if (slot[0] < 0 || !(cl.val[slot[0]] > 0)) {
+            snprintf(err, cap, "exponential takes a positive gamma: exponential(gamma)");
+            return -1;
+        }
+        c->sched = GRT_EXPONENTIAL;
+        c->sched_a = cl.val[slot[0]];
+        return 0;
+    }
+    snprintf(err, cap,
+             "unknown schedule '%s'; expected constant, step(every, gamma), cosine or "
+             "exponential(gamma)",
+             cl.name);
+    return -1;
 }

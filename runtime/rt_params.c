@@ -17,16 +17,22 @@
  *   ...    sections: 4-byte tag, 8-byte payload length, payload
  *            "PARM"  param_count reals (required, once)
  *            "STDZ"  n, n means, n stds as doubles (when standardized)
+ *            "OPTS"  the optimizer's kind, step count and moments
+ *            "RNGS"  the shuffle generator's state and the epochs done
+ *            "BEST"  early stopping: the best epoch, its loss and params
  *            "END "  empty, last
  *   S-8 8  FNV-1a 64 of bytes 0 .. S-9
  *
  * Sections make the format extensible without a new version: a reader skips
- * tags it does not know, so optimizer state ("OPTS") and the generator's
- * state ("RNGS") can be added later and old runtimes still load the params.
- * The version changes only when an old reader would misread a new file.
+ * tags it does not know, so a runtime that predates OPTS, RNGS and BEST
+ * still loads the params of a file that has them. The version changes only
+ * when an old reader would misread a new file.
  *
- * Files are written whole or not at all: into PATH.tmp.XXXXXX in the same
- * directory (mkstemp), fsync'd, then renamed over PATH.
+ * OPTS, RNGS and BEST (a grt_state) are what `train --resume` needs to go on
+ * exactly where `train --save` stopped: with them a run of 2 epochs resumed
+ * for 2 more writes the same bytes as a run of 4.
+ *
+ * Files are written whole or not at all (grt_write_atomic).
  */
 #include "rt_internal.h"
 
@@ -53,59 +59,38 @@ uint64_t grt_fnv1a64(uint64_t h, const void *p, size_t n)
 
 /* ------------------------------------------------------------------ encoding */
 
-/* A growing byte buffer. */
-typedef struct bytes {
-    unsigned char *p; /* the bytes */
-    size_t n;         /* used */
-    size_t cap;       /* allocated */
-} bytes;
+/* Flags of OPTS: which moment arrays follow. */
+enum { OPTS_M = 1, OPTS_V = 2 };
+/* Flags of RNGS. */
+enum { RNGS_STOPPED = 1 };
+/* Fixed payload sizes. */
+#define OPTS_FIXED 16 /* kind, flags, t */
+#define RNGS_SIZE 48  /* 4 state words, epochs, flags, reserved */
+#define BEST_FIXED 24 /* epoch, stale, loss */
 
-static unsigned char *room(bytes *b, size_t n)
-{
-    if (b->n + n > b->cap) {
-        while (b->n + n > b->cap)
-            b->cap = b->cap ? 2 * b->cap : 256;
-        b->p = grt_xrealloc(b->p, b->cap, 1);
-    }
-    b->n += n;
-    return b->p + b->n - n;
-}
+static void put_u32(grt_buf *b, uint32_t v) { grt_put_le(grt_buf_room(b, 4), v, 4); }
+static void put_u64(grt_buf *b, uint64_t v) { grt_put_le(grt_buf_room(b, 8), v, 8); }
+#define get_le grt_get_le
 
-static void put_le(unsigned char *p, uint64_t v, int n)
-{
-    int i;
-    for (i = 0; i < n; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    int i;
-    for (i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-static void put_u32(bytes *b, uint32_t v) { put_le(room(b, 4), v, 4); }
-static void put_u64(bytes *b, uint64_t v) { put_le(room(b, 8), v, 8); }
-
-static void put_f64(bytes *b, double v)
+static void put_f64(grt_buf *b, double v)
 {
     uint64_t u;
     memcpy(&u, &v, 8);
     put_u64(b, u);
 }
 
-static void put_real(bytes *b, grt_real v)
+static void put_reals(grt_buf *b, const grt_real *v, size_t n)
 {
+    size_t i;
+    for (i = 0; i < n; i++) {
 #ifdef GRT_DOUBLE
-    put_f64(b, v);
+        put_f64(b, v[i]);
 #else
-    uint32_t u;
-    memcpy(&u, &v, 4);
-    put_u32(b, u);
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        put_u32(b, u);
 #endif
+    }
 }
 
 static grt_real get_real(const unsigned char *p)
@@ -120,6 +105,16 @@ static grt_real get_real(const unsigned char *p)
     return v;
 }
 
+/* n reals at p into a new array. */
+static grt_real *get_reals(const unsigned char *p, size_t n)
+{
+    grt_real *v = grt_xmalloc(n, sizeof(grt_real));
+    size_t i;
+    for (i = 0; i < n; i++)
+        v[i] = get_real(p + i * sizeof(grt_real));
+    return v;
+}
+
 static double get_f64(const unsigned char *p)
 {
     uint64_t u = get_le(p, 8);
@@ -129,34 +124,42 @@ static double get_f64(const unsigned char *p)
 }
 
 /* Starts a section; returns where its length goes, filled by end_section. */
-static size_t begin_section(bytes *b, const char *tag)
+static size_t begin_section(grt_buf *b, const char *tag)
 {
-    memcpy(room(b, 4), tag, 4);
+    grt_buf_put(b, tag, 4);
     put_u64(b, 0);
     return b->n - 8;
 }
 
-static void end_section(bytes *b, size_t at) { put_le(b->p + at, b->n - at - 8, 8); }
+static void end_section(grt_buf *b, size_t at) { grt_put_le(b->p + at, b->n - at - 8, 8); }
+
+void grt_state_free(grt_state *s)
+{
+    free(s->m);
+    free(s->v);
+    free(s->best);
+    memset(s, 0, sizeof *s);
+    s->opt_kind = -1;
+}
 
 unsigned char *grt_params_encode(const grt_model *m, const grt_real *params,
-                                 const grt_stats *stats, size_t *size)
+                                 const grt_stats *stats, const grt_state *st, size_t *size)
 {
-    bytes b = {NULL, 0, 0};
-    size_t name_len = strlen(m->name), i, at;
+    grt_buf b = {NULL, 0, 0};
+    size_t name_len = strlen(m->name), i, at, np = m->param_count;
 
-    memcpy(room(&b, 8), MAGIC, 8);
+    grt_buf_put(&b, MAGIC, 8);
     put_u32(&b, GRT_PARAMS_VERSION);
     put_u32(&b, (uint32_t)GRT_REAL_BYTES);
     put_u64(&b, 0); /* file size, known at the end */
     put_u64(&b, m->hash);
-    put_u64(&b, m->param_count);
+    put_u64(&b, np);
     put_u64(&b, m->input_size);
     put_u32(&b, (uint32_t)name_len);
-    memcpy(room(&b, name_len), m->name, name_len);
+    grt_buf_put(&b, m->name, name_len);
 
     at = begin_section(&b, "PARM");
-    for (i = 0; i < m->param_count; i++)
-        put_real(&b, params[i]);
+    put_reals(&b, params, np);
     end_section(&b, at);
 
     if (stats && stats->n) {
@@ -169,10 +172,39 @@ unsigned char *grt_params_encode(const grt_model *m, const grt_real *params,
         end_section(&b, at);
     }
 
+    if (st && st->valid) {
+        if (st->opt_kind >= 0) {
+            at = begin_section(&b, "OPTS");
+            put_u32(&b, (uint32_t)st->opt_kind);
+            put_u32(&b, (st->m ? OPTS_M : 0) | (st->v ? OPTS_V : 0));
+            put_u64(&b, (uint64_t)st->t);
+            if (st->m)
+                put_reals(&b, st->m, np);
+            if (st->v)
+                put_reals(&b, st->v, np);
+            end_section(&b, at);
+        }
+        at = begin_section(&b, "RNGS");
+        for (i = 0; i < 4; i++)
+            put_u64(&b, st->rng.s[i]);
+        put_u64(&b, (uint64_t)st->epoch);
+        put_u32(&b, st->stopped ? RNGS_STOPPED : 0);
+        put_u32(&b, 0);
+        end_section(&b, at);
+        if (st->best && st->best_epoch > 0) {
+            at = begin_section(&b, "BEST");
+            put_u64(&b, (uint64_t)st->best_epoch);
+            put_u64(&b, (uint64_t)st->stale);
+            put_f64(&b, st->best_loss);
+            put_reals(&b, st->best, np);
+            end_section(&b, at);
+        }
+    }
+
     at = begin_section(&b, "END ");
     end_section(&b, at);
 
-    put_le(b.p + 16, b.n + 8, 8);
+    grt_put_le(b.p + 16, b.n + 8, 8);
     put_u64(&b, grt_fnv1a64(GRT_FNV_INIT, b.p, b.n));
     *size = b.n;
     return b.p;
@@ -180,102 +212,36 @@ unsigned char *grt_params_encode(const grt_model *m, const grt_real *params,
 
 /* ------------------------------------------------------------------- writing */
 
-/* Writes all of p[0..n) to fd, through short writes and signals. */
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* Makes the rename itself durable; failure here loses nothing, so it is not
- * reported. */
-static void sync_dir(const char *path)
-{
-    char *dir = grt_xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    int fd;
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        strcpy(dir, ".");
-    fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 int grt_params_save(const char *path, const grt_model *m, const grt_real *params,
-                    const grt_stats *stats, grt_err *e)
+                    const grt_stats *stats, const grt_state *st, grt_err *e)
 {
-    size_t size, plen = strlen(path);
-    unsigned char *buf = grt_params_encode(m, params, stats, &size);
-    char *tmp = grt_xmalloc(plen + 12, 1);
-    const char *step = "create a temporary file for";
-    mode_t mask;
-    int fd, err = 0;
-
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        err = errno;
-    } else {
-        /* mkstemp makes the file 0600; give it the mode fopen would. */
-        mask = umask(0);
-        umask(mask);
-        fchmod(fd, 0666 & ~mask);
-        step = "write";
-        if (write_all(fd, buf, size) != 0 || fsync(fd) != 0)
-            err = errno;
-        if (close(fd) != 0 && !err)
-            err = errno;
-        if (!err) {
-            step = "rename the temporary file to";
-            if (rename(tmp, path) != 0)
-                err = errno;
-        }
-        if (err)
-            unlink(tmp);
-        else
-            sync_dir(path);
-    }
-    free(tmp);
+    size_t size;
+    unsigned char *buf = grt_params_encode(m, params, stats, st, &size);
+    int status = grt_write_atomic(path, buf, size, e);
     free(buf);
-    if (err)
-        return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot %s it: %s", path, step,
-                        strerror(err));
-    return 0;
+    return status;
 }
 
 /* ------------------------------------------------------------------- reading */
 
 int grt_params_load(const char *path, const grt_model *m, grt_real *params, grt_stats *stats,
-                    grt_err *e)
+                    grt_state *st, grt_err *e)
 {
     unsigned char *buf = NULL;
     size_t n = 0, cap = 0;
     int fd = open(path, O_RDONLY), status;
-    struct stat st;
+    struct stat sb;
 
     if (stats)
         memset(stats, 0, sizeof *stats);
+    if (st) {
+        memset(st, 0, sizeof *st);
+        st->opt_kind = -1;
+    }
     if (fd < 0)
         return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot open: %s", path,
                         strerror(errno));
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         close(fd);
         return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot read: %s", path,
                         strerror(EISDIR));
@@ -301,7 +267,7 @@ int grt_params_load(const char *path, const grt_model *m, grt_real *params, grt_
         n += (size_t)k;
     }
     close(fd);
-    status = grt_params_decode(buf, n, path, m, params, stats, e);
+    status = grt_params_decode(buf, n, path, m, params, stats, st, e);
     free(buf);
     return status;
 }
@@ -319,17 +285,29 @@ static int damaged(grt_err *e, int code, const char *name, const char *fmt, ...)
     return grt_fail(e, GRT_EXIT_DATA, code, "%s: error: %s", name, what);
 }
 
+/* Status 1 for a section that passed the checksum but is malformed. */
+static int bad_section(grt_err *e, const char *name, const char *tag)
+{
+    return grt_fail(e, GRT_EXIT_DATA, GRT_E_FORMAT,
+                    "%s: error: malformed parameter file: bad %.4s section", name, tag);
+}
+
 int grt_params_decode(const unsigned char *buf, size_t size, const char *name,
-                      const grt_model *m, grt_real *params, grt_stats *stats, grt_err *e)
+                      const grt_model *m, grt_real *params, grt_stats *stats, grt_state *st,
+                      grt_err *e)
 {
     uint64_t version, real, fsize, hash, count, nin, sum, nlen;
-    size_t pos, i;
-    const unsigned char *parm = NULL;
+    size_t pos, i, np = m->param_count;
+    const unsigned char *parm = NULL, *opts = NULL, *rngs = NULL, *best = NULL;
     grt_stats got = {0, NULL, NULL};
     int status = 0;
 
     if (stats)
         memset(stats, 0, sizeof *stats);
+    if (st) {
+        memset(st, 0, sizeof *st);
+        st->opt_kind = -1;
+    }
     if (size == 0)
         return grt_fail(e, GRT_EXIT_DATA, GRT_E_EMPTY,
                         "%s: error: empty file, not a parameter file", name);
@@ -420,19 +398,40 @@ int grt_params_decode(const unsigned char *buf, size_t size, const char *name,
         if (memcmp(tag, "END ", 4) == 0)
             break;
         if (memcmp(tag, "PARM", 4) == 0) {
-            if (parm || len != m->param_count * real) {
-                status = grt_fail(e, GRT_EXIT_DATA, GRT_E_FORMAT,
-                                  "%s: error: malformed parameter file: bad PARM section",
-                                  name);
+            if (parm || len != np * real) {
+                status = bad_section(e, name, "PARM");
                 break;
             }
             parm = buf + pos;
+        } else if (memcmp(tag, "OPTS", 4) == 0) {
+            uint64_t flags = len >= OPTS_FIXED ? get_le(buf + pos + 4, 4) : 0;
+            uint64_t k = (flags & OPTS_M ? 1 : 0) + (flags & OPTS_V ? 1 : 0);
+            if (opts || len < OPTS_FIXED || flags > 3 || get_le(buf + pos, 4) > GRT_ADAMW ||
+                len != OPTS_FIXED + k * np * real) {
+                status = bad_section(e, name, "OPTS");
+                break;
+            }
+            opts = buf + pos;
+        } else if (memcmp(tag, "RNGS", 4) == 0) {
+            if (rngs || len != RNGS_SIZE ||
+                !(get_le(buf + pos, 8) | get_le(buf + pos + 8, 8) | get_le(buf + pos + 16, 8) |
+                  get_le(buf + pos + 24, 8)) ||
+                get_le(buf + pos + 32, 8) > 1000000000u) {
+                status = bad_section(e, name, "RNGS");
+                break;
+            }
+            rngs = buf + pos;
+        } else if (memcmp(tag, "BEST", 4) == 0) {
+            if (best || len != BEST_FIXED + np * real || get_le(buf + pos, 8) == 0 ||
+                get_le(buf + pos, 8) > 1000000000u || get_le(buf + pos + 8, 8) > 1000000000u) {
+                status = bad_section(e, name, "BEST");
+                break;
+            }
+            best = buf + pos;
         } else if (memcmp(tag, "STDZ", 4) == 0) {
             uint64_t k = len >= 8 ? get_le(buf + pos, 8) : 0;
             if (got.n || k != m->input_size || len != 8 + 16 * k) {
-                status = grt_fail(e, GRT_EXIT_DATA, GRT_E_FORMAT,
-                                  "%s: error: malformed parameter file: bad STDZ section",
-                                  name);
+                status = bad_section(e, name, "STDZ");
                 break;
             }
             got.n = (size_t)k;
@@ -453,11 +452,38 @@ int grt_params_decode(const unsigned char *buf, size_t size, const char *name,
         grt_stats_free(&got);
         return status;
     }
-    for (i = 0; i < m->param_count; i++)
+    for (i = 0; i < np; i++)
         params[i] = get_real(parm + i * (size_t)real);
     if (stats)
         *stats = got;
     else
         grt_stats_free(&got);
+    /* The training state counts only with RNGS: OPTS or BEST alone cannot
+     * say where the run stood. */
+    if (st && rngs) {
+        st->valid = 1;
+        for (i = 0; i < 4; i++)
+            st->rng.s[i] = get_le(rngs + 8 * i, 8);
+        st->epoch = (long)get_le(rngs + 32, 8);
+        st->stopped = (get_le(rngs + 40, 4) & RNGS_STOPPED) != 0;
+        if (opts) {
+            uint64_t flags = get_le(opts + 4, 4);
+            const unsigned char *p = opts + OPTS_FIXED;
+            st->opt_kind = (int)get_le(opts, 4);
+            st->t = (long)get_le(opts + 8, 8);
+            if (flags & OPTS_M) {
+                st->m = get_reals(p, np);
+                p += np * real;
+            }
+            if (flags & OPTS_V)
+                st->v = get_reals(p, np);
+        }
+        if (best) {
+            st->best_epoch = (long)get_le(best, 8);
+            st->stale = (long)get_le(best + 8, 8);
+            st->best_loss = get_f64(best + 16);
+            st->best = get_reals(best + BEST_FIXED, np);
+        }
+    }
     return 0;
 }

@@ -11,9 +11,16 @@
  *
  * Data is kept in double (grt_data) and converted to grt_real one chunk at a
  * time, into buffers allocated once (grt_ctx).
+ *
+ * Training is deterministic: the same data, settings and seed give the same
+ * bytes. Everything a run depends on between epochs (the shuffle generator,
+ * the optimizer's moments and step count, early stopping's best) is a
+ * grt_state that parameter files carry, so a run resumed from one goes on
+ * exactly as if it had not stopped.
  */
 #include "rt_internal.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +147,19 @@ static void score_chunk(grt_ctx *c, size_t n, grt_score *s)
     }
 }
 
+double grt_data_loss(grt_ctx *c, const grt_real *params, const grt_data *d)
+{
+    const grt_model *m = c->m;
+    size_t first, n;
+    double loss = 0;
+    for (first = 0; first < d->n; first += n) {
+        n = d->n - first < m->max_batch ? d->n - first : m->max_batch;
+        gather(c, d, NULL, first, n);
+        loss += (double)n * m->loss(params, c->x, c->y, n, c->work);
+    }
+    return d->n ? loss / (double)d->n : 0;
+}
+
 void grt_evaluate(grt_ctx *c, const grt_real *params, const grt_data *d, grt_score *s)
 {
     const grt_model *m = c->m;
@@ -189,6 +209,64 @@ int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, FIL
 
 /* ----------------------------------------------------------------- training */
 
+void grt_history_add(grt_history *h, double epoch, double loss, double valid_loss,
+                     double valid_acc, double lr, double seconds)
+{
+    if (h->n == h->cap) {
+        h->cap = h->cap ? 2 * h->cap : 64;
+        h->epoch = grt_xrealloc(h->epoch, h->cap, sizeof(double));
+        h->loss = grt_xrealloc(h->loss, h->cap, sizeof(double));
+        h->valid_loss = grt_xrealloc(h->valid_loss, h->cap, sizeof(double));
+        h->valid_acc = grt_xrealloc(h->valid_acc, h->cap, sizeof(double));
+        h->lr = grt_xrealloc(h->lr, h->cap, sizeof(double));
+        h->seconds = grt_xrealloc(h->seconds, h->cap, sizeof(double));
+    }
+    h->epoch[h->n] = epoch;
+    h->loss[h->n] = loss;
+    h->valid_loss[h->n] = valid_loss;
+    h->valid_acc[h->n] = valid_acc;
+    h->lr[h->n] = lr;
+    h->seconds[h->n] = seconds;
+    h->n++;
+}
+
+void grt_history_free(grt_history *h)
+{
+    free(h->epoch);
+    free(h->loss);
+    free(h->valid_loss);
+    free(h->valid_acc);
+    free(h->lr);
+    free(h->seconds);
+    memset(h, 0, sizeof *h);
+}
+
+void grt_param_at(const grt_model *m, size_t i, const char **name, char *index, size_t cap)
+{
+    int k, d;
+    *name = "?";
+    index[0] = '\0';
+    for (k = 0; k < m->nparams; k++) {
+        const grt_param_info *p = &m->params[k];
+        size_t r, len = 0, stride = p->size;
+        if (i < p->offset || i - p->offset >= p->size)
+            continue;
+        *name = p->name ? p->name : "?";
+        r = i - p->offset;
+        /* row-major: the first axis varies slowest */
+        len += (size_t)snprintf(index, cap, "[");
+        for (d = 0; d < p->rank && len < cap; d++) {
+            stride /= p->dim[d] > 0 ? (size_t)p->dim[d] : 1;
+            len += (size_t)snprintf(index + len, cap - len, d ? ", %zu" : "%zu",
+                                    stride ? r / stride : 0);
+            r = stride ? r % stride : 0;
+        }
+        if (len < cap)
+            snprintf(index + len, cap - len, "]");
+        return;
+    }
+}
+
 /* "4s", "3m12s", "2h05m". */
 static void duration(char *dst, size_t cap, double sec)
 {
@@ -214,58 +292,179 @@ static void bar(FILE *f, int epoch, int E, size_t done, size_t n, double loss)
     fflush(f);
 }
 
+/* Index of the first NaN or infinite value of v[0..n), n when none. */
+static size_t first_bad(const grt_real *v, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return i;
+    return n;
+}
+
+/* Everything a training run keeps from epoch to epoch. */
+typedef struct loop {
+    grt_optimizer opt;  /* kind, moments, step count */
+    grt_rng rng;        /* the shuffle generator */
+    int stopped;        /* early stopping ended the run */
+    grt_real *best;     /* early stopping: params of the best epoch, or NULL */
+    long best_epoch;    /* that epoch, 0: none yet */
+    double best_loss;   /* its validation loss */
+    long stale;         /* epochs since without a better one */
+} loop;
+
+static grt_real *dup_reals(const grt_real *v, size_t n)
+{
+    grt_real *p;
+    if (!v)
+        return NULL;
+    p = grt_xmalloc(n, sizeof(grt_real));
+    memcpy(p, v, n * sizeof(grt_real));
+    return p;
+}
+
+/* Fills s from the loop after `epochs` epochs. */
+static void fill_state(grt_state *s, const loop *L, long epochs, size_t np)
+{
+    grt_state_free(s);
+    s->valid = 1;
+    s->epoch = epochs;
+    s->stopped = L->stopped;
+    s->rng = L->rng;
+    s->opt_kind = L->opt.kind;
+    s->t = L->opt.t;
+    s->m = dup_reals(L->opt.m, np);
+    s->v = dup_reals(L->opt.v, np);
+    if (L->best && L->best_epoch > 0) {
+        s->best = dup_reals(L->best, np);
+        s->best_epoch = L->best_epoch;
+        s->best_loss = L->best_loss;
+        s->stale = L->stale;
+    }
+}
+
+/* Status 1: training diverged at a step; what says how. Saves the last good
+ * params (and the scaling) to run->save when there is one. */
+static int diverged(grt_err *e, const grt_model *m, const grt_run *run, const grt_real *params,
+                    int epoch, size_t step, const char *what)
+{
+    char saved[600] = "";
+    if (run->save) {
+        grt_err se;
+        memset(&se, 0, sizeof se);
+        if (grt_params_save(run->save, m, params, run->stats, NULL, &se) == 0)
+            snprintf(saved, sizeof saved, "; the last good params are saved in %s", run->save);
+        else
+            snprintf(saved, sizeof saved, "; saving the last good params failed (%.500s)", se.msg);
+    }
+    return grt_fail(e, GRT_EXIT_DATA, GRT_E_DIVERGED,
+                    "%s: error: training diverged at epoch %d, batch %zu: %s%s; try a smaller "
+                    "learning rate (--lr)",
+                    m->name, epoch, step, what, saved);
+}
+
+/* "the gradient of 'W2' is NaN (element [3, 1])" for value k of v, or with
+ * update set "the update made 'W2' infinite (...)". */
+static void describe_bad(char *dst, size_t cap, const grt_model *m, int update,
+                         const grt_real *v, size_t k)
+{
+    const char *name;
+    char index[128];
+    grt_param_at(m, k, &name, index, sizeof index);
+    snprintf(dst, cap, "%s '%s' %s%s (element %s)",
+             update ? "the update made" : "the gradient of", name, update ? "" : "is ",
+             isnan(v[k]) ? "NaN" : "infinite", index);
+}
+
 int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_data *valid,
               const grt_run *run, grt_trained *res, grt_err *e)
 {
     const grt_model *m = c->m;
     const grt_train_config *cfg = &run->cfg;
+    grt_state *st = run->state;
     size_t N = train->n, S, i, np = m->param_count;
     size_t *idx = grt_xmalloc(N, sizeof(size_t));
     grt_real *grad = grt_xaligned(np * sizeof(grt_real));
-    grt_real *best = NULL;
-    grt_optimizer opt;
-    grt_rng rng;
-    int E = cfg->epochs, epoch, status = 0, stale = 0;
+    grt_real *prev = grt_xaligned(np * sizeof(grt_real));
+    loop L;
+    int E = cfg->epochs, start = 0, last, epoch, status = 0;
     int has_valid = valid && valid->n > 0;
     int early = has_valid && cfg->patience > 0;
     FILE *pf = run->progress ? run->progress : stderr;
     int live = !run->quiet && isatty(fileno(pf));
-    double t0 = grt_now(), best_loss = INFINITY;
+    double t0 = grt_now();
+    grt_score sc = {0, 0, 0};
 
     memset(res, 0, sizeof *res);
+    memset(&L, 0, sizeof L);
     res->has_valid = has_valid;
     S = cfg->batch <= 0 || (size_t)cfg->batch > N ? N : (size_t)cfg->batch;
-    for (i = 0; i < N; i++)
-        idx[i] = i;
-    grt_rng_seed(&rng, cfg->seed);
-    grt_opt_init(&opt, cfg, np, m->maximize);
+    grt_rng_seed(&L.rng, cfg->seed);
+    grt_opt_init(&L.opt, cfg, np, m->maximize);
+    L.best_loss = INFINITY;
     if (early)
-        best = grt_xmalloc(np, sizeof(grt_real));
+        L.best = grt_xmalloc(np, sizeof(grt_real));
+    if (st && st->valid) {
+        /* go on where the state stands; moments of another kind are not ours */
+        start = st->epoch > INT_MAX ? INT_MAX : (int)st->epoch;
+        L.rng = st->rng;
+        L.stopped = st->stopped;
+        if (st->opt_kind == L.opt.kind) {
+            L.opt.t = st->t;
+            if (L.opt.m && st->m)
+                memcpy(L.opt.m, st->m, np * sizeof(grt_real));
+            if (L.opt.v && st->v)
+                memcpy(L.opt.v, st->v, np * sizeof(grt_real));
+        }
+        if (early && st->best && st->best_epoch > 0) {
+            memcpy(L.best, st->best, np * sizeof(grt_real));
+            L.best_epoch = st->best_epoch;
+            L.best_loss = st->best_loss;
+            L.stale = st->stale;
+        }
+    }
+    last = run->stop_after > 0 && run->stop_after < E ? run->stop_after : E;
+    res->epochs = start;
 
-    for (epoch = 0; epoch < E; epoch++) {
+    for (epoch = start; epoch < last && !L.stopped; epoch++) {
         double lr = grt_sched_lr(cfg, cfg->lr, epoch, E);
-        double sum = 0, te = grt_now(), drawn = 0;
-        size_t done, s, step = 0;
-        grt_score sc = {0, 0, 0};
+        double sum = 0, te = grt_now(), drawn = 0, elapsed;
+        size_t done, s, step;
         char eta[32];
 
+        /* Each epoch shuffles the identity, so the order depends on the
+         * generator alone: its state is all a resumed run needs. */
+        for (i = 0; i < N; i++)
+            idx[i] = i;
         if (cfg->shuffle)
-            grt_shuffle(&rng, idx, N);
-        for (done = 0; done < N; done += s, step++) {
+            grt_shuffle(&L.rng, idx, N);
+        for (done = 0, step = 1; done < N; done += s, step++) {
+            char what[300] = "";
+            size_t k;
             double l;
             s = N - done < S ? N - done : S;
             l = grt_batch_grad(c, params, train, idx + done, s, grad);
+            /* The step is taken only from a finite loss and gradient, and
+             * kept only when every param stays finite. */
             if (!isfinite(l)) {
+                snprintf(what, sizeof what, "the loss is %s", isnan(l) ? "NaN" : "infinite");
+            } else if ((k = first_bad(grad, np)) < np) {
+                describe_bad(what, sizeof what, m, 0, grad, k);
+            } else {
+                memcpy(prev, params, np * sizeof(grt_real));
+                grt_opt_step(&L.opt, params, grad, lr);
+                if ((k = first_bad(params, np)) < np) {
+                    describe_bad(what, sizeof what, m, 1, params, k);
+                    memcpy(params, prev, np * sizeof(grt_real));
+                }
+            }
+            if (what[0]) {
                 if (drawn)
                     fputc('\n', pf);
-                status = grt_fail(e, GRT_EXIT_DATA, GRT_E_DIVERGED,
-                                  "%s: error: training diverged: the loss is %s at epoch %d, "
-                                  "step %zu; try a smaller learning rate (--lr)",
-                                  m->name, isnan(l) ? "NaN" : "infinite", epoch + 1, step + 1);
+                status = diverged(e, m, run, params, epoch + 1, step, what);
                 goto out;
             }
             sum += l * (double)s;
-            grt_opt_step(&opt, params, grad, lr);
             if (live) {
                 double now = grt_now();
                 if (now - te > 1 && now - drawn > 0.2) {
@@ -279,12 +478,13 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
             fprintf(pf, "\r%79s\r", "");
 
         res->epochs = epoch + 1;
+        res->ran++;
         res->loss = sum / (double)N;
         if (has_valid)
             grt_evaluate(c, params, valid, &sc);
+        elapsed = grt_now() - t0;
         if (!run->quiet) {
-            double elapsed = grt_now() - t0;
-            duration(eta, sizeof eta, elapsed / (epoch + 1) * (E - epoch - 1));
+            duration(eta, sizeof eta, elapsed / res->ran * (last - epoch - 1));
             fprintf(pf, "epoch %d/%d  loss %.6g", epoch + 1, E, res->loss);
             if (has_valid) {
                 fprintf(pf, "  valid loss %.6g", sc.loss);
@@ -294,41 +494,69 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
             fprintf(pf, "  %.0f ex/s  eta %s\n", te > 0 ? (double)N / te : 0.0, eta);
             fflush(pf);
         }
-        if (!early) {
-            res->valid = sc;
-            continue;
+        {
+            double vl = has_valid ? sc.loss : NAN;
+            double va = has_valid && sc.total ? (double)sc.correct / (double)sc.total : NAN;
+            if (run->log) {
+                grt_log_row(run->log, epoch + 1, res->loss, vl, va, lr, elapsed);
+                fflush(run->log);
+            }
+            if (run->history)
+                grt_history_add(run->history, epoch + 1, res->loss, vl, va, lr, elapsed);
         }
-        if (sc.loss < best_loss) {
-            best_loss = sc.loss;
-            memcpy(best, params, np * sizeof(grt_real));
-            res->best_epoch = epoch + 1;
-            res->valid = sc;
-            stale = 0;
-        } else if (++stale >= cfg->patience) {
-            if (!run->quiet)
-                fprintf(pf,
-                        "stopping early: no better validation loss in %d epochs; "
-                        "keeping epoch %d\n",
-                        cfg->patience, res->best_epoch);
-            break;
+        if (early) {
+            if (sc.loss < L.best_loss) {
+                L.best_loss = sc.loss;
+                memcpy(L.best, params, np * sizeof(grt_real));
+                L.best_epoch = epoch + 1;
+                L.stale = 0;
+            } else if (++L.stale >= cfg->patience) {
+                L.stopped = 1;
+                if (!run->quiet)
+                    fprintf(pf,
+                            "stopping early: no better validation loss in %d epochs; "
+                            "keeping epoch %ld\n",
+                            cfg->patience, L.best_epoch);
+            }
+        }
+        /* A checkpoint, unless the run ends here: the caller saves that. */
+        if (run->checkpoint > 0 && run->save && (epoch + 1) % run->checkpoint == 0 &&
+            !L.stopped && epoch + 1 < last) {
+            grt_state cs;
+            memset(&cs, 0, sizeof cs);
+            fill_state(&cs, &L, epoch + 1, np);
+            status = grt_params_save(run->save, m, params, run->stats, &cs, e);
+            grt_state_free(&cs);
+            if (status)
+                goto out;
         }
     }
-    /* Early stopping returns the params of the best validation loss. */
-    if (early && res->best_epoch > 0)
-        memcpy(params, best, np * sizeof(grt_real));
-    /* No epochs (--epochs 0, to save or score initial params): the losses of
-     * the params as they are. */
-    if (E <= 0) {
-        grt_score sc;
-        grt_evaluate(c, params, train, &sc);
-        res->loss = sc.loss;
+    res->stopped = L.stopped;
+    res->best_epoch = (int)L.best_epoch;
+    /* At the end of the run, early stopping returns the params of the best
+     * validation loss; an interrupted run (stop_after) keeps its own. */
+    if (early && L.best_epoch > 0 && (L.stopped || res->epochs >= E)) {
+        memcpy(params, L.best, np * sizeof(grt_real));
+        grt_evaluate(c, params, valid, &res->valid);
+    } else if (has_valid && res->ran > 0) {
+        res->valid = sc;
+    }
+    /* No epoch run (--epochs 0, or a resumed run that is done): the losses
+     * of the params as they are. */
+    if (res->ran == 0) {
+        grt_score ts;
+        grt_evaluate(c, params, train, &ts);
+        res->loss = ts.loss;
         if (has_valid)
             grt_evaluate(c, params, valid, &res->valid);
     }
+    if (st)
+        fill_state(st, &L, res->epochs, np);
 
 out:
-    grt_opt_free(&opt);
-    free(best);
+    grt_opt_free(&L.opt);
+    free(L.best);
+    free(prev);
     free(grad);
     free(idx);
     return status;

@@ -16,8 +16,8 @@ pass=0 fail=0
 
 r() { echo $((RANDOM % ($2 - $1 + 1) + $1)); } # r LO HI
 
-check() { # check NAME NCLASS MODEL-BODY
-  local name=$1 ncls=$2 body=$3
+check() { # check NAME NCLASS MODEL-BODY  (DRIVER, DEFS: see check_ref)
+  local name=$1 ncls=$2 body=$3 driver=${DRIVER:-tests/gradcheck/driver.c}
   if [ -n "${ONLY:-}" ] && ! [[ " $ONLY " == *" $name "* ]]; then return; fi
   local d=$tmp/$name
   mkdir -p "$d"
@@ -25,8 +25,8 @@ check() { # check NAME NCLASS MODEL-BODY
   if ! $GRADC -c "$d/gc.nn" -o "$d" 2> "$d/err"; then
     echo "FAIL $name: gradc: $(head -5 "$d/err")"; fail=$((fail+1)); return
   fi
-  if ! $CC -std=c99 -O1 -Wall -Wextra -pedantic -Werror -I"$d" -DNCLASS="$ncls" \
-        tests/gradcheck/driver.c "$d/gc.c" -lm -o "$d/check" 2> "$d/err"; then
+  if ! $CC -std=c99 -O1 -Wall -Wextra -pedantic -Werror -I"$d" -DNCLASS="$ncls" ${DEFS:-} \
+        "$driver" "$d/gc.c" -lm -o "$d/check" 2> "$d/err"; then
     echo "FAIL $name: cc: $(head -5 "$d/err")"; fail=$((fail+1)); return
   fi
   local out; out=$("$d/check")
@@ -162,6 +162,93 @@ a1 = relu(W1 @ x + b1)
 a2 = relu(W2 @ a1 + b2)
 yhat = sigmoid(W3 @ a2 + b3)
 minimize bce(yhat, y)"
+
+# the convolution family (compiler/conv.c): random image sizes, channels,
+# kernels, strides and paddings. Activations are smooth where they can be:
+# relu's kink is crossed by a central difference whenever some
+# pre-activation lies within the step of 0, which random shapes make likely.
+IC=$(r 1 3) IH=$(r 5 9) IW=$(r 4 8) OC=$(r 2 4)
+# forward values against the definitions (tests/gradcheck/reference.c)
+check_ref() { # check_ref NAME "-DOP=.. -DK=.." MODEL-BODY
+  DRIVER=tests/gradcheck/reference.c DEFS="-DC=$IC -DH=$IH -DW=$IW -DO=$OC $2" check "$1" 0 "$3"
+}
+for pc in "same:3:1" "same:2:1" "same:4:2" "same:$(r 1 5):$(r 1 3)" "valid:3:1" "valid:$(r 1 4):$(r 2 3)" "1:3:1" "2:$(r 3 5):2"; do
+  IFS=: read -r pad k st <<<"$pc"
+  j=$((${j:-0}+1))
+  check_ref "ref_conv2d_${j}_${pad}_k${k}_s${st}" "-DOP=1 -DK=$k -DS=$st -DPAD=$([ $pad = same ] && echo -1 || { [ $pad = valid ] && echo 0 || echo $pad; })" "input x[$IC, $IH, $IW]
+target y[1]
+c = conv2d(x, out=$OC, k=$k, stride=$st, pad=$pad)
+output c
+minimize mse(sum(c), y)"
+done
+for st in 2 3; do
+  for op in maxpool2d:2 avgpool2d:3; do
+    check_ref "ref_${op%:*}_$st" "-DOP=${op#*:} -DS=$st" "input x[$IC, $IH, $IW]
+target y[1]
+param s[1] init ones
+p = ${op%:*}(x * s, $st)
+output p
+minimize mse(sum(p), y)"
+  done
+done
+img="input x[$IC, $IH, $IW]
+target y[$B]"
+i=0
+for pc in "same:3:1" "same:$(r 2 4):1" "same:$(r 2 4):2" "valid:$(r 2 3):1" "valid:3:2" "1:3:1" "same:1:1" "valid:1:$(r 1 2)"; do
+  IFS=: read -r pad k st <<<"$pc"
+  i=$((i+1))
+  check "conv2d_${i}_${pad}_k${k}_s${st}" 0 "$img
+c = conv2d(x, out=$OC, k=$k, stride=$st, pad=$pad, activation=tanh)
+h = dense(flatten(c), $B)
+minimize mse(h, y)"
+done
+check conv2d_hw 0 "input x[$IH, $IW]
+target y[$B]
+c = conv2d(x, $OC, 3)
+h = dense(flatten(c), $B)
+minimize mse(h, y)"
+check conv2d_two 0 "$img
+c1 = conv2d(x, out=$OC, k=3, activation=elu)
+c2 = conv2d(c1, out=$(r 2 4), k=2, stride=2)
+h = dense(flatten(c2), $B)
+minimize mse(h, y) + 0.01 * sum(square(c1.W))"
+check maxpool2d 0 "$img
+c = conv2d(x, out=$OC, k=3)
+p = maxpool2d(c, 2)
+h = dense(flatten(p), $B)
+minimize mse(h, y)"
+check maxpool2d_3 0 "$img
+param s[$IC, $IH, $IW] init normal(0, 1)
+p = maxpool2d(x * s, 3)
+h = dense(flatten(p), $B)
+minimize mse(h, y)"
+check avgpool2d 0 "$img
+c = conv2d(x, out=$OC, k=3)
+p = avgpool2d(c, $(r 2 3))
+h = dense(flatten(p), $B)
+minimize mse(h, y)"
+check avgpool2d_hw 0 "input x[$IH, $IW]
+target y[$B]
+param s[$IH, $IW] init normal(0, 1)
+h = dense(flatten(avgpool2d(x * s, 2)), $B)
+minimize mse(h, y)"
+check dropout 0 "$io
+$dense
+h = dropout(tanh(z), 0.$(r 2 7))
+minimize mse(h, y)"
+check dropout_twice 0 "$io
+h1 = dense(x, $C, relu)
+h2 = dense(dropout(h1, 0.5), $B)
+minimize mse(dropout(h2, 0.2), y)"
+check cnn 10 "input x[1, 12, 12]
+target label: class(10)
+c1 = conv2d(x, out=4, k=3, activation=relu)
+p1 = maxpool2d(c1, 2)
+c2 = conv2d(p1, out=6, k=3, activation=softplus)
+p2 = avgpool2d(c2, 2)
+h = dense(dropout(flatten(p2), 0.25), 16, relu)
+z = dense(h, 10)
+minimize cross_entropy(z, label)"
 
 echo "gradcheck: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -8,6 +8,14 @@
  *   fake_logistic   binary logistic regression on 2 inputs, bce, p > 0.5
  *   fake_recorder   1 input, 1 param, gradient 1: logs every example and
  *                   chunk it is called with, so tests can see the batching
+ *   fake_l1         y = w . x + b, 3 inputs, mean absolute error: kinks,
+ *                   for the gradient check
+ *
+ * Hooks for failure tests, counted over loss_grad calls of fake_linear and
+ * fake_softmax (fake_calls): fake_nan_at makes that call's gradient NaN in
+ * one value, fake_kill_at kills the process (SIGKILL) in that call, as a
+ * power cut would; fake_grad_scale scales fake_linear's gradient of w[0]
+ * (1: right), a wrong gradient for gradcheck to find.
  *
  * Written in grt_real, so the same tests run against the float runtime (as
  * the Makefile builds them) and against the double one (-DGRT_DOUBLE).
@@ -21,6 +29,7 @@
 #include "gradc_rt.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -33,6 +42,21 @@ static double fake_log_x[FAKE_LOG_MAX]; /* the x of every example passed */
 static size_t fake_log_nx;              /* entries in fake_log_x */
 static size_t fake_log_chunk[FAKE_LOG_MAX]; /* n of every loss_grad call */
 static size_t fake_log_nchunk;              /* entries in fake_log_chunk */
+
+static long fake_calls;          /* loss_grad calls of fake_linear and fake_softmax */
+static long fake_nan_at;         /* that call's gradient gets a NaN; 0: never */
+static long fake_kill_at;        /* SIGKILL in that call; 0: never */
+static double fake_grad_scale = 1; /* fake_linear's d/dw0 times this */
+
+/* One loss_grad call: counts it and applies the hooks to g[which]. */
+static void fake_hooks(grt_real *g, int which)
+{
+    fake_calls++;
+    if (fake_kill_at && fake_calls == fake_kill_at)
+        raise(SIGKILL);
+    if (fake_nan_at && fake_calls == fake_nan_at)
+        g[which] = (grt_real)NAN;
+}
 
 static void fake_check(size_t n, const void *work)
 {
@@ -107,6 +131,8 @@ static grt_real lin_loss_grad(const grt_real *p, const grt_real *x, const grt_re
             g[j] += 2 * r[k] * x[3 * k + j] / (grt_real)n;
         g[3] += 2 * r[k] / (grt_real)n;
     }
+    g[0] = (grt_real)(g[0] * fake_grad_scale);
+    fake_hooks(g, 2);
     return s / (grt_real)n;
 }
 
@@ -213,6 +239,7 @@ static grt_real soft_loss_grad(const grt_real *p, const grt_real *x, const grt_r
             g[6 + c] += dz;
         }
     }
+    fake_hooks(g, 4);
     return s / (grt_real)n;
 }
 
@@ -413,5 +440,48 @@ static grt_model fake_recorder(size_t max_batch)
     m.loss = rec_loss;
     m.loss_grad = rec_loss_grad;
     m.predict = rec_predict;
+    return m;
+}
+
+/* ----------------------------------------------------------------------- l1 */
+
+static grt_real l1_loss(const grt_real *p, const grt_real *x, const grt_real *y, size_t n,
+                        void *work)
+{
+    grt_real *r = work, s = 0;
+    size_t k;
+    fake_check(n, work);
+    lin_resid(p, x, y, n, r);
+    for (k = 0; k < n; k++)
+        s += (grt_real)fabs(r[k]);
+    return s / (grt_real)n;
+}
+
+static grt_real l1_loss_grad(const grt_real *p, const grt_real *x, const grt_real *y, size_t n,
+                             grt_real *g, void *work)
+{
+    grt_real *r = work, s = 0;
+    size_t k, j;
+    fake_check(n, work);
+    lin_resid(p, x, y, n, r);
+    for (j = 0; j < 4; j++)
+        g[j] = 0;
+    for (k = 0; k < n; k++) {
+        grt_real sg = r[k] > 0 ? 1 : r[k] < 0 ? -1 : 0;
+        s += (grt_real)fabs(r[k]);
+        for (j = 0; j < 3; j++)
+            g[j] += sg * x[3 * k + j] / (grt_real)n;
+        g[3] += sg / (grt_real)n;
+    }
+    return s / (grt_real)n;
+}
+
+static grt_model fake_l1(size_t max_batch)
+{
+    grt_model m = fake_linear(max_batch);
+    m.name = "l1";
+    m.hash = 99;
+    m.loss = l1_loss;
+    m.loss_grad = l1_loss_grad;
     return m;
 }

@@ -64,7 +64,7 @@ static void test_errors(void **state)
     expect_error(IO "param W[2, 3]\nparam b[3]\nminimize mse(W @ x + b, y)\n",
                  "t.nn:5:14: error: shapes [2] and [3] do not broadcast for '+'");
     expect_error(IO "param W[1, 3]\nminimize mse(conv2d(x, out=3), y)\n",
-                 "t.nn:4:14: error: 'conv2d' is not supported yet");
+                 "t.nn:4:14: error: conv2d() needs its argument 'k'");
     expect_error(IO "param W[1, 3]\nparam V[2]\nminimize mse(W @ x, y)\n",
                  "t.nn:4:7: error: param 'V' is never used");
     expect_error(IO "param W[1, 3]\nz = W @ x\n", "t.nn:4:1: error: the model has no objective; add 'minimize EXPR' or 'maximize EXPR'");

@@ -45,7 +45,7 @@ float iris_loss(const float *params, const float *x, const float *y, size_t n, v
     float *const v_L = w + 0; /* L [] */
 
     // ---- forward
-    /* t5 = matmul(x, W)   [B,3]   iris.nn:11 */
+    /* t5 = x · Wᵀ   [B,3]   iris.nn:11 */
     {
         float *restrict o = t5;
         const float *a_ = x;
@@ -63,7 +63,7 @@ float iris_loss(const float *params, const float *x, const float *y, size_t n, v
                 C[i * 3 + j] += s;
             }
     }
-    /* z = add(b, t5)   [B,3]   iris.nn:11 */
+    /* z = t5 + b   [B,3]   iris.nn:11 */
     {
         float *restrict o = v_z;
         const float *a_ = (params + 12);
@@ -92,7 +92,7 @@ float iris_loss(const float *params, const float *x, const float *y, size_t n, v
             o[r] = m + logf(s) - z[k];
         }
     }
-    /* t8 = sum(t7)   []   iris.nn:13 */
+    /* t8 = Σ_batch t7   []   iris.nn:13 */
     {
         float *restrict o = t8;
         const float *a_ = t7;
@@ -102,7 +102,7 @@ float iris_loss(const float *params, const float *x, const float *y, size_t n, v
             o[0] += a_[i0];
         }
     }
-    /* L = div(t8, n)   []   iris.nn:13 */
+    /* L = t8/n   []   iris.nn:13 */
     {
         float *restrict o = v_L;
         const float *a_ = t8;
@@ -132,11 +132,11 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
     float *const d_b = w + 16; /* dL/db [3] */
     float *const d_W = w + 32; /* dL/dW [3,4] */
     float *const t17 = w + 48; /* t17 [] */
-    float *const t18 = grad + 0; /* t18 [3,4] */
-    float *const t19 = grad + 12; /* t19 [3] */
+    float *const v_grad_W = grad + 0; /* grad W [3,4] */
+    float *const v_grad_b = grad + 12; /* grad b [3] */
 
     // ---- forward
-    /* t5 = matmul(x, W)   [B,3]   iris.nn:11 */
+    /* t5 = x · Wᵀ   [B,3]   iris.nn:11 */
     {
         float *restrict o = t5;
         const float *a_ = x;
@@ -154,7 +154,7 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
                 C[i * 3 + j] += s;
             }
     }
-    /* z = add(b, t5)   [B,3]   iris.nn:11 */
+    /* z = t5 + b   [B,3]   iris.nn:11 */
     {
         float *restrict o = v_z;
         const float *a_ = (params + 12);
@@ -183,7 +183,7 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
             o[r] = m + logf(s) - z[k];
         }
     }
-    /* t8 = sum(t7)   []   iris.nn:13 */
+    /* t8 = Σ_batch t7   []   iris.nn:13 */
     {
         float *restrict o = t8;
         const float *a_ = t7;
@@ -193,7 +193,7 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
             o[0] += a_[i0];
         }
     }
-    /* L = div(t8, n)   []   iris.nn:13 */
+    /* L = t8/n   []   iris.nn:13 */
     {
         float *restrict o = v_L;
         const float *a_ = t8;
@@ -228,7 +228,7 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
             for (size_t c = 0; c < 3; c++)
                 o[r * 3 + c] = (float)((long)a_[r] == (long)c);
     }
-    /* dL/dz = sub(output, t13)   [B,3]   iris.nn:13 */
+    /* dL/dz = output - t13   [B,3]   iris.nn:13 */
     {
         float *restrict o = d_z;
         const float *a_ = v_output;
@@ -239,7 +239,7 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a - b;
         }
     }
-    /* dL/db = sum(dL/dz)   [3]   iris.nn:11 */
+    /* dL/db = Σ_batch dL/dz   [3]   iris.nn:11 */
     {
         float *restrict o = d_b;
         const float *a_ = d_z;
@@ -250,7 +250,7 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
                 o[i1] += a_[i0 * 3 + i1];
             }
     }
-    /* dL/dW = matmul(dL/dz, x)   [3,4]   iris.nn:11 */
+    /* dL/dW = dL/dzᵀ · x   [3,4]   iris.nn:11 */
     {
         float *restrict o = d_W;
         const float *a_ = d_z;
@@ -267,7 +267,7 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
                     C[i * 4 + j] += v * Bm[k * 4 + j];
             }
     }
-    /* t17 = div(1, n)   []   iris.nn:13 */
+    /* t17 = 1/n   []   iris.nn:13 */
     {
         float *restrict o = t17;
         for (size_t i = 0; i < 1; i++) {
@@ -276,9 +276,9 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a / b;
         }
     }
-    /* t18 = mul(dL/dW, t17)   [3,4]   iris.nn:13 */
+    /* grad W = dL/dW·t17   [3,4]   iris.nn:13 */
     {
-        float *restrict o = t18;
+        float *restrict o = v_grad_W;
         const float *a_ = d_W;
         const float *b_ = t17;
         for (size_t i = 0; i < 12; i++) {
@@ -287,9 +287,9 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t19 = mul(dL/db, t17)   [3]   iris.nn:13 */
+    /* grad b = dL/db·t17   [3]   iris.nn:13 */
     {
-        float *restrict o = t19;
+        float *restrict o = v_grad_b;
         const float *a_ = d_b;
         const float *b_ = t17;
         for (size_t i = 0; i < 3; i++) {
@@ -311,7 +311,7 @@ void iris_predict(const float *params, const float *x, size_t n, float *out, voi
     float *const v_output = out; /* output [B,3] */
 
     // ---- forward
-    /* t5 = matmul(x, W)   [B,3]   iris.nn:11 */
+    /* t5 = x · Wᵀ   [B,3]   iris.nn:11 */
     {
         float *restrict o = t5;
         const float *a_ = x;
@@ -329,7 +329,7 @@ void iris_predict(const float *params, const float *x, size_t n, float *out, voi
                 C[i * 3 + j] += s;
             }
     }
-    /* z = add(b, t5)   [B,3]   iris.nn:11 */
+    /* z = t5 + b   [B,3]   iris.nn:11 */
     {
         float *restrict o = v_z;
         const float *a_ = (params + 12);

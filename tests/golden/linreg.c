@@ -30,7 +30,7 @@ float linreg_loss(const float *params, const float *x, const float *y, size_t n,
     float *const v_L = w + 16; /* L [] */
 
     // ---- forward
-    /* t5 = matmul(x, w)   [B,1]   linreg.nn:13 */
+    /* t5 = x · w   [B,1]   linreg.nn:13 */
     {
         float *restrict o = t5;
         const float *a_ = x;
@@ -47,7 +47,7 @@ float linreg_loss(const float *params, const float *x, const float *y, size_t n,
                     C[i * 1 + j] += v * Bm[k * 1 + j];
             }
     }
-    /* yhat = add(b, t5)   [B,1]   linreg.nn:13 */
+    /* yhat = t5 + b   [B,1]   linreg.nn:13 */
     {
         float *restrict o = v_yhat;
         const float *a_ = (params + 10);
@@ -58,7 +58,7 @@ float linreg_loss(const float *params, const float *x, const float *y, size_t n,
             o[i] = a + b;
         }
     }
-    /* t7 = sub(yhat, y)   [B,1]   linreg.nn:15 */
+    /* t7 = yhat - y   [B,1]   linreg.nn:15 */
     {
         float *restrict o = t7;
         const float *a_ = v_yhat;
@@ -78,7 +78,7 @@ float linreg_loss(const float *params, const float *x, const float *y, size_t n,
             o[i] = a * a;
         }
     }
-    /* t10 = sum(t9)   []   linreg.nn:15 */
+    /* t10 = Σ_batch t8   []   linreg.nn:15 */
     {
         float *restrict o = t10;
         const float *a_ = t8;
@@ -88,7 +88,7 @@ float linreg_loss(const float *params, const float *x, const float *y, size_t n,
             o[0] += a_[i0];
         }
     }
-    /* L = div(t10, n)   []   linreg.nn:15 */
+    /* L = t10/n   []   linreg.nn:15 */
     {
         float *restrict o = v_L;
         const float *a_ = t10;
@@ -116,11 +116,11 @@ float linreg_loss_grad(const float *params, const float *x, const float *y, size
     float *const t14 = w + 272; /* t14 [1] */
     float *const t16 = w + 288; /* t16 [10,1] */
     float *const t18 = w + 0; /* t18 [] */
-    float *const t19 = grad + 0; /* t19 [10,1] */
-    float *const t20 = grad + 10; /* t20 [1] */
+    float *const v_grad_w = grad + 0; /* grad w [10,1] */
+    float *const v_grad_b = grad + 10; /* grad b [1] */
 
     // ---- forward
-    /* t5 = matmul(x, w)   [B,1]   linreg.nn:13 */
+    /* t5 = x · w   [B,1]   linreg.nn:13 */
     {
         float *restrict o = t5;
         const float *a_ = x;
@@ -137,7 +137,7 @@ float linreg_loss_grad(const float *params, const float *x, const float *y, size
                     C[i * 1 + j] += v * Bm[k * 1 + j];
             }
     }
-    /* yhat = add(b, t5)   [B,1]   linreg.nn:13 */
+    /* yhat = t5 + b   [B,1]   linreg.nn:13 */
     {
         float *restrict o = v_yhat;
         const float *a_ = (params + 10);
@@ -148,7 +148,7 @@ float linreg_loss_grad(const float *params, const float *x, const float *y, size
             o[i] = a + b;
         }
     }
-    /* t7 = sub(yhat, y)   [B,1]   linreg.nn:15 */
+    /* t7 = yhat - y   [B,1]   linreg.nn:15 */
     {
         float *restrict o = t7;
         const float *a_ = v_yhat;
@@ -168,7 +168,7 @@ float linreg_loss_grad(const float *params, const float *x, const float *y, size
             o[i] = a * a;
         }
     }
-    /* t10 = sum(t9)   []   linreg.nn:15 */
+    /* t10 = Σ_batch t8   []   linreg.nn:15 */
     {
         float *restrict o = t10;
         const float *a_ = t8;
@@ -178,7 +178,7 @@ float linreg_loss_grad(const float *params, const float *x, const float *y, size
             o[0] += a_[i0];
         }
     }
-    /* L = div(t10, n)   []   linreg.nn:15 */
+    /* L = t10/n   []   linreg.nn:15 */
     {
         float *restrict o = v_L;
         const float *a_ = t10;
@@ -190,7 +190,7 @@ float linreg_loss_grad(const float *params, const float *x, const float *y, size
     }
 
     // ---- backward
-    /* t14 = sum(t7)   [1]   linreg.nn:13 */
+    /* t14 = Σ_batch t7   [1]   linreg.nn:13 */
     {
         float *restrict o = t14;
         const float *a_ = t7;
@@ -201,7 +201,7 @@ float linreg_loss_grad(const float *params, const float *x, const float *y, size
                 o[0] += a_[i0];
             }
     }
-    /* t16 = matmul(x, t7)   [10,1]   linreg.nn:13 */
+    /* t16 = xᵀ · t7   [10,1]   linreg.nn:13 */
     {
         float *restrict o = t16;
         const float *a_ = x;
@@ -218,7 +218,7 @@ float linreg_loss_grad(const float *params, const float *x, const float *y, size
                     C[i * 1 + j] += v * Bm[k * 1 + j];
             }
     }
-    /* t18 = div(2, n)   []   linreg.nn:15 */
+    /* t18 = 2/n   []   linreg.nn:15 */
     {
         float *restrict o = t18;
         for (size_t i = 0; i < 1; i++) {
@@ -227,9 +227,9 @@ float linreg_loss_grad(const float *params, const float *x, const float *y, size
             o[i] = a / b;
         }
     }
-    /* t19 = mul(t16, t18)   [10,1]   linreg.nn:15 */
+    /* grad w = t16·t18   [10,1]   linreg.nn:15 */
     {
-        float *restrict o = t19;
+        float *restrict o = v_grad_w;
         const float *a_ = t16;
         const float *b_ = t18;
         for (size_t i = 0; i < 10; i++) {
@@ -238,9 +238,9 @@ float linreg_loss_grad(const float *params, const float *x, const float *y, size
             o[i] = a * b;
         }
     }
-    /* t20 = mul(t14, t18)   [1]   linreg.nn:15 */
+    /* grad b = t14·t18   [1]   linreg.nn:15 */
     {
-        float *restrict o = t20;
+        float *restrict o = v_grad_b;
         const float *a_ = t14;
         const float *b_ = t18;
         for (size_t i = 0; i < 1; i++) {
@@ -261,7 +261,7 @@ void linreg_predict(const float *params, const float *x, size_t n, float *out, v
     float *const v_yhat = out; /* yhat [B,1] */
 
     // ---- forward
-    /* t5 = matmul(x, w)   [B,1]   linreg.nn:13 */
+    /* t5 = x · w   [B,1]   linreg.nn:13 */
     {
         float *restrict o = t5;
         const float *a_ = x;
@@ -278,7 +278,7 @@ void linreg_predict(const float *params, const float *x, size_t n, float *out, v
                     C[i * 1 + j] += v * Bm[k * 1 + j];
             }
     }
-    /* yhat = add(b, t5)   [B,1]   linreg.nn:13 */
+    /* yhat = t5 + b   [B,1]   linreg.nn:13 */
     {
         float *restrict o = v_yhat;
         const float *a_ = (params + 10);

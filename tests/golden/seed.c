@@ -72,7 +72,7 @@ float seed_loss(const float *params, const float *x, const float *y, size_t n, v
     float *const v_L = w + 0; /* L [] */
 
     // ---- forward
-    /* t9 = matmul(x, W1)   [B,16]   seed.nn:16 */
+    /* t9 = x · W1ᵀ   [B,16]   seed.nn:16 */
     {
         float *restrict o = t9;
         const float *a_ = x;
@@ -90,7 +90,7 @@ float seed_loss(const float *params, const float *x, const float *y, size_t n, v
                 C[i * 16 + j] += s;
             }
     }
-    /* z1 = add(b1, t9)   [B,16]   seed.nn:16 */
+    /* z1 = t9 + b1   [B,16]   seed.nn:16 */
     {
         float *restrict o = v_z1;
         const float *a_ = (params + 480);
@@ -111,7 +111,7 @@ float seed_loss(const float *params, const float *x, const float *y, size_t n, v
             o[i] = a > 0 ? a : 0;
         }
     }
-    /* t12 = matmul(a1, W2)   [B,16]   seed.nn:18 */
+    /* t12 = a1 · W2ᵀ   [B,16]   seed.nn:18 */
     {
         float *restrict o = t12;
         const float *a_ = v_a1;
@@ -129,7 +129,7 @@ float seed_loss(const float *params, const float *x, const float *y, size_t n, v
                 C[i * 16 + j] += s;
             }
     }
-    /* z2 = add(b2, t12)   [B,16]   seed.nn:18 */
+    /* z2 = t12 + b2   [B,16]   seed.nn:18 */
     {
         float *restrict o = v_z2;
         const float *a_ = (params + 752);
@@ -150,7 +150,7 @@ float seed_loss(const float *params, const float *x, const float *y, size_t n, v
             o[i] = a > 0 ? a : 0;
         }
     }
-    /* t15 = matmul(a2, W3)   [B,1]   seed.nn:20 */
+    /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
     {
         float *restrict o = t15;
         const float *a_ = v_a2;
@@ -168,7 +168,7 @@ float seed_loss(const float *params, const float *x, const float *y, size_t n, v
                 C[i * 1 + j] += s;
             }
     }
-    /* z3 = add(b3, t15)   [B,1]   seed.nn:20 */
+    /* z3 = t15 + b3   [B,1]   seed.nn:20 */
     {
         float *restrict o = v_z3;
         const float *a_ = (params + 784);
@@ -190,7 +190,7 @@ float seed_loss(const float *params, const float *x, const float *y, size_t n, v
             o[i] = (a > 0 ? a + log1pf(expf(-a)) : log1pf(expf(a))) - b * a;
         }
     }
-    /* t20 = sum(t19)   []   seed.nn:23 */
+    /* t20 = Σ_batch t18   []   seed.nn:23 */
     {
         float *restrict o = t20;
         const float *a_ = t18;
@@ -200,7 +200,7 @@ float seed_loss(const float *params, const float *x, const float *y, size_t n, v
             o[0] += a_[i0];
         }
     }
-    /* L = div(t20, n)   []   seed.nn:23 */
+    /* L = t20/n   []   seed.nn:23 */
     {
         float *restrict o = v_L;
         const float *a_ = t20;
@@ -243,15 +243,15 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
     float *const d_b1 = w + 0; /* dL/db1 [16] */
     float *const d_W1 = w + 16; /* dL/dW1 [16,30] */
     float *const t35 = w + 496; /* t35 [] */
-    float *const t36 = grad + 0; /* t36 [16,30] */
-    float *const t37 = grad + 480; /* t37 [16] */
-    float *const t38 = grad + 496; /* t38 [16,16] */
-    float *const t39 = grad + 752; /* t39 [16] */
-    float *const t40 = grad + 768; /* t40 [1,16] */
-    float *const t41 = grad + 784; /* t41 [1] */
+    float *const v_grad_W1 = grad + 0; /* grad W1 [16,30] */
+    float *const v_grad_b1 = grad + 480; /* grad b1 [16] */
+    float *const v_grad_W2 = grad + 496; /* grad W2 [16,16] */
+    float *const v_grad_b2 = grad + 752; /* grad b2 [16] */
+    float *const v_grad_W3 = grad + 768; /* grad W3 [1,16] */
+    float *const v_grad_b3 = grad + 784; /* grad b3 [1] */
 
     // ---- forward
-    /* t9 = matmul(x, W1)   [B,16]   seed.nn:16 */
+    /* t9 = x · W1ᵀ   [B,16]   seed.nn:16 */
     {
         float *restrict o = t9;
         const float *a_ = x;
@@ -269,7 +269,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
                 C[i * 16 + j] += s;
             }
     }
-    /* z1 = add(b1, t9)   [B,16]   seed.nn:16 */
+    /* z1 = t9 + b1   [B,16]   seed.nn:16 */
     {
         float *restrict o = v_z1;
         const float *a_ = (params + 480);
@@ -290,7 +290,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a > 0 ? a : 0;
         }
     }
-    /* t12 = matmul(a1, W2)   [B,16]   seed.nn:18 */
+    /* t12 = a1 · W2ᵀ   [B,16]   seed.nn:18 */
     {
         float *restrict o = t12;
         const float *a_ = v_a1;
@@ -308,7 +308,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
                 C[i * 16 + j] += s;
             }
     }
-    /* z2 = add(b2, t12)   [B,16]   seed.nn:18 */
+    /* z2 = t12 + b2   [B,16]   seed.nn:18 */
     {
         float *restrict o = v_z2;
         const float *a_ = (params + 752);
@@ -329,7 +329,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a > 0 ? a : 0;
         }
     }
-    /* t15 = matmul(a2, W3)   [B,1]   seed.nn:20 */
+    /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
     {
         float *restrict o = t15;
         const float *a_ = v_a2;
@@ -347,7 +347,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
                 C[i * 1 + j] += s;
             }
     }
-    /* z3 = add(b3, t15)   [B,1]   seed.nn:20 */
+    /* z3 = t15 + b3   [B,1]   seed.nn:20 */
     {
         float *restrict o = v_z3;
         const float *a_ = (params + 784);
@@ -378,7 +378,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = (a > 0 ? a + log1pf(expf(-a)) : log1pf(expf(a))) - b * a;
         }
     }
-    /* t20 = sum(t19)   []   seed.nn:23 */
+    /* t20 = Σ_batch t18   []   seed.nn:23 */
     {
         float *restrict o = t20;
         const float *a_ = t18;
@@ -388,7 +388,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             o[0] += a_[i0];
         }
     }
-    /* L = div(t20, n)   []   seed.nn:23 */
+    /* L = t20/n   []   seed.nn:23 */
     {
         float *restrict o = v_L;
         const float *a_ = t20;
@@ -400,7 +400,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
     }
 
     // ---- backward
-    /* dL/dz3 = sub(yhat, y)   [B,1]   seed.nn:23 */
+    /* dL/dz3 = yhat - y   [B,1]   seed.nn:23 */
     {
         float *restrict o = d_z3;
         const float *a_ = v_yhat;
@@ -411,7 +411,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a - b;
         }
     }
-    /* dL/db3 = sum(dL/dz3)   [1]   seed.nn:20 */
+    /* dL/db3 = Σ_batch dL/dz3   [1]   seed.nn:20 */
     {
         float *restrict o = d_b3;
         const float *a_ = d_z3;
@@ -422,7 +422,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
                 o[0] += a_[i0];
             }
     }
-    /* dL/da2 = matmul(dL/dz3, W3)   [B,16]   seed.nn:20 */
+    /* dL/da2 = dL/dz3 · W3   [B,16]   seed.nn:20 */
     {
         float *restrict o = d_a2;
         const float *a_ = d_z3;
@@ -439,7 +439,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
                     C[i * 16 + j] += v * Bm[k * 16 + j];
             }
     }
-    /* dL/dW3 = matmul(dL/dz3, a2)   [1,16]   seed.nn:20 */
+    /* dL/dW3 = dL/dz3ᵀ · a2   [1,16]   seed.nn:20 */
     {
         float *restrict o = d_W3;
         const float *a_ = d_z3;
@@ -456,7 +456,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
                     C[i * 16 + j] += v * Bm[k * 16 + j];
             }
     }
-    /* dL/dz2 = relu_bwd(a2, dL/da2)   [B,16]   seed.nn:19 */
+    /* dL/dz2 = dL/da2 ⊙ [a2 > 0]   [B,16]   seed.nn:19 */
     {
         float *restrict o = d_z2;
         const float *a_ = v_a2;
@@ -467,7 +467,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a > 0 ? b : 0;
         }
     }
-    /* dL/db2 = sum(dL/dz2)   [16]   seed.nn:18 */
+    /* dL/db2 = Σ_batch dL/dz2   [16]   seed.nn:18 */
     {
         float *restrict o = d_b2;
         const float *a_ = d_z2;
@@ -478,7 +478,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
                 o[i1] += a_[i0 * 16 + i1];
             }
     }
-    /* dL/da1 = matmul(dL/dz2, W2)   [B,16]   seed.nn:18 */
+    /* dL/da1 = dL/dz2 · W2   [B,16]   seed.nn:18 */
     {
         float *restrict o = d_a1;
         const float *a_ = d_z2;
@@ -495,7 +495,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
                     C[i * 16 + j] += v * Bm[k * 16 + j];
             }
     }
-    /* dL/dW2 = matmul(dL/dz2, a1)   [16,16]   seed.nn:18 */
+    /* dL/dW2 = dL/dz2ᵀ · a1   [16,16]   seed.nn:18 */
     {
         float *restrict o = d_W2;
         const float *a_ = d_z2;
@@ -512,7 +512,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
                     C[i * 16 + j] += v * Bm[k * 16 + j];
             }
     }
-    /* dL/dz1 = relu_bwd(a1, dL/da1)   [B,16]   seed.nn:17 */
+    /* dL/dz1 = dL/da1 ⊙ [a1 > 0]   [B,16]   seed.nn:17 */
     {
         float *restrict o = d_z1;
         const float *a_ = v_a1;
@@ -523,7 +523,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a > 0 ? b : 0;
         }
     }
-    /* dL/db1 = sum(dL/dz1)   [16]   seed.nn:16 */
+    /* dL/db1 = Σ_batch dL/dz1   [16]   seed.nn:16 */
     {
         float *restrict o = d_b1;
         const float *a_ = d_z1;
@@ -534,7 +534,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
                 o[i1] += a_[i0 * 16 + i1];
             }
     }
-    /* dL/dW1 = matmul(dL/dz1, x)   [16,30]   seed.nn:16 */
+    /* dL/dW1 = dL/dz1ᵀ · x   [16,30]   seed.nn:16 */
     {
         float *restrict o = d_W1;
         const float *a_ = d_z1;
@@ -551,7 +551,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
                     C[i * 30 + j] += v * Bm[k * 30 + j];
             }
     }
-    /* t35 = div(1, n)   []   seed.nn:23 */
+    /* t35 = 1/n   []   seed.nn:23 */
     {
         float *restrict o = t35;
         for (size_t i = 0; i < 1; i++) {
@@ -560,9 +560,9 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a / b;
         }
     }
-    /* t36 = mul(dL/dW1, t35)   [16,30]   seed.nn:23 */
+    /* grad W1 = dL/dW1·t35   [16,30]   seed.nn:23 */
     {
-        float *restrict o = t36;
+        float *restrict o = v_grad_W1;
         const float *a_ = d_W1;
         const float *b_ = t35;
         for (size_t i = 0; i < 480; i++) {
@@ -571,9 +571,9 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t37 = mul(dL/db1, t35)   [16]   seed.nn:23 */
+    /* grad b1 = dL/db1·t35   [16]   seed.nn:23 */
     {
-        float *restrict o = t37;
+        float *restrict o = v_grad_b1;
         const float *a_ = d_b1;
         const float *b_ = t35;
         for (size_t i = 0; i < 16; i++) {
@@ -582,9 +582,9 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t38 = mul(dL/dW2, t35)   [16,16]   seed.nn:23 */
+    /* grad W2 = dL/dW2·t35   [16,16]   seed.nn:23 */
     {
-        float *restrict o = t38;
+        float *restrict o = v_grad_W2;
         const float *a_ = d_W2;
         const float *b_ = t35;
         for (size_t i = 0; i < 256; i++) {
@@ -593,9 +593,9 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t39 = mul(dL/db2, t35)   [16]   seed.nn:23 */
+    /* grad b2 = dL/db2·t35   [16]   seed.nn:23 */
     {
-        float *restrict o = t39;
+        float *restrict o = v_grad_b2;
         const float *a_ = d_b2;
         const float *b_ = t35;
         for (size_t i = 0; i < 16; i++) {
@@ -604,9 +604,9 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t40 = mul(dL/dW3, t35)   [1,16]   seed.nn:23 */
+    /* grad W3 = dL/dW3·t35   [1,16]   seed.nn:23 */
     {
-        float *restrict o = t40;
+        float *restrict o = v_grad_W3;
         const float *a_ = d_W3;
         const float *b_ = t35;
         for (size_t i = 0; i < 16; i++) {
@@ -615,9 +615,9 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t41 = mul(dL/db3, t35)   [1]   seed.nn:23 */
+    /* grad b3 = dL/db3·t35   [1]   seed.nn:23 */
     {
-        float *restrict o = t41;
+        float *restrict o = v_grad_b3;
         const float *a_ = d_b3;
         const float *b_ = t35;
         for (size_t i = 0; i < 1; i++) {
@@ -645,7 +645,7 @@ void seed_predict(const float *params, const float *x, size_t n, float *out, voi
     float *const v_yhat = out; /* yhat [B,1] */
 
     // ---- forward
-    /* t9 = matmul(x, W1)   [B,16]   seed.nn:16 */
+    /* t9 = x · W1ᵀ   [B,16]   seed.nn:16 */
     {
         float *restrict o = t9;
         const float *a_ = x;
@@ -663,7 +663,7 @@ void seed_predict(const float *params, const float *x, size_t n, float *out, voi
                 C[i * 16 + j] += s;
             }
     }
-    /* z1 = add(b1, t9)   [B,16]   seed.nn:16 */
+    /* z1 = t9 + b1   [B,16]   seed.nn:16 */
     {
         float *restrict o = v_z1;
         const float *a_ = (params + 480);
@@ -684,7 +684,7 @@ void seed_predict(const float *params, const float *x, size_t n, float *out, voi
             o[i] = a > 0 ? a : 0;
         }
     }
-    /* t12 = matmul(a1, W2)   [B,16]   seed.nn:18 */
+    /* t12 = a1 · W2ᵀ   [B,16]   seed.nn:18 */
     {
         float *restrict o = t12;
         const float *a_ = v_a1;
@@ -702,7 +702,7 @@ void seed_predict(const float *params, const float *x, size_t n, float *out, voi
                 C[i * 16 + j] += s;
             }
     }
-    /* z2 = add(b2, t12)   [B,16]   seed.nn:18 */
+    /* z2 = t12 + b2   [B,16]   seed.nn:18 */
     {
         float *restrict o = v_z2;
         const float *a_ = (params + 752);
@@ -723,7 +723,7 @@ void seed_predict(const float *params, const float *x, size_t n, float *out, voi
             o[i] = a > 0 ? a : 0;
         }
     }
-    /* t15 = matmul(a2, W3)   [B,1]   seed.nn:20 */
+    /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
     {
         float *restrict o = t15;
         const float *a_ = v_a2;
@@ -741,7 +741,7 @@ void seed_predict(const float *params, const float *x, size_t n, float *out, voi
                 C[i * 1 + j] += s;
             }
     }
-    /* z3 = add(b3, t15)   [B,1]   seed.nn:20 */
+    /* z3 = t15 + b3   [B,1]   seed.nn:20 */
     {
         float *restrict o = v_z3;
         const float *a_ = (params + 784);

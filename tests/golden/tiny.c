@@ -59,7 +59,7 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
     for (size_t r = 0; r < n; r++)
         for (size_t j = 0; j < 1; j++)
             v_x2[r * 1 + j] = x[r * 2 + 1 + j];
-    /* t10 = mul(x1, w1)   [B,1]   tiny.nn:19 */
+    /* t10 = x1·w1   [B,1]   tiny.nn:19 */
     {
         float *restrict o = t10;
         const float *a_ = v_x1;
@@ -70,7 +70,7 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
             o[i] = a * b;
         }
     }
-    /* t11 = mul(x2, w2)   [B,1]   tiny.nn:19 */
+    /* t11 = x2·w2   [B,1]   tiny.nn:19 */
     {
         float *restrict o = t11;
         const float *a_ = v_x2;
@@ -81,7 +81,7 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
             o[i] = a * b;
         }
     }
-    /* t12 = add(t10, t11)   [B,1]   tiny.nn:19 */
+    /* t12 = t10 + t11   [B,1]   tiny.nn:19 */
     {
         float *restrict o = t12;
         const float *a_ = t10;
@@ -92,7 +92,7 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
             o[i] = a + b;
         }
     }
-    /* z = add(b1, t12)   [B,1]   tiny.nn:19 */
+    /* z = t12 + b1   [B,1]   tiny.nn:19 */
     {
         float *restrict o = v_z;
         const float *a_ = (params + 2);
@@ -112,7 +112,7 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
             o[i] = 1 / (1 + expf(-a));
         }
     }
-    /* t15 = mul(w3, h)   [B,1]   tiny.nn:21 */
+    /* t15 = w3·h   [B,1]   tiny.nn:21 */
     {
         float *restrict o = t15;
         const float *a_ = (params + 3);
@@ -123,7 +123,7 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
             o[i] = a * b;
         }
     }
-    /* t16 = mul(x1, w4)   [B,1]   tiny.nn:21 */
+    /* t16 = x1·w4   [B,1]   tiny.nn:21 */
     {
         float *restrict o = t16;
         const float *a_ = v_x1;
@@ -134,7 +134,7 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
             o[i] = a * b;
         }
     }
-    /* t17 = add(t15, t16)   [B,1]   tiny.nn:21 */
+    /* t17 = t15 + t16   [B,1]   tiny.nn:21 */
     {
         float *restrict o = t17;
         const float *a_ = t15;
@@ -145,7 +145,7 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
             o[i] = a + b;
         }
     }
-    /* yhat = add(b2, t17)   [B,1]   tiny.nn:21 */
+    /* yhat = t17 + b2   [B,1]   tiny.nn:21 */
     {
         float *restrict o = v_yhat;
         const float *a_ = (params + 5);
@@ -156,7 +156,7 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
             o[i] = a + b;
         }
     }
-    /* t19 = sub(yhat, y)   [B,1]   tiny.nn:23 */
+    /* t19 = yhat - y   [B,1]   tiny.nn:23 */
     {
         float *restrict o = t19;
         const float *a_ = v_yhat;
@@ -176,7 +176,7 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
             o[i] = a * a;
         }
     }
-    /* t22 = sum(t21)   []   tiny.nn:23 */
+    /* t22 = Σ_batch t20   []   tiny.nn:23 */
     {
         float *restrict o = t22;
         const float *a_ = t20;
@@ -186,7 +186,7 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
             o[0] += a_[i0];
         }
     }
-    /* L = div(t22, n)   []   tiny.nn:23 */
+    /* L = t22/n   []   tiny.nn:23 */
     {
         float *restrict o = v_L;
         const float *a_ = t22;
@@ -236,13 +236,13 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
     float *const t41 = w + 80; /* t41 [B,1] */
     float *const d_w1 = w + 0; /* dL/dw1 [1] */
     float *const t43 = w + 48; /* t43 [] */
-    float *const t44 = grad + 0; /* t44 [1] */
-    float *const t45 = grad + 1; /* t45 [1] */
-    float *const t46 = grad + 2; /* t46 [1] */
-    float *const t47 = grad + 3; /* t47 [1] */
-    float *const t48 = grad + 4; /* t48 [1] */
+    float *const v_grad_w1 = grad + 0; /* grad w1 [1] */
+    float *const v_grad_w2 = grad + 1; /* grad w2 [1] */
+    float *const v_grad_b1 = grad + 2; /* grad b1 [1] */
+    float *const v_grad_w3 = grad + 3; /* grad w3 [1] */
+    float *const v_grad_w4 = grad + 4; /* grad w4 [1] */
     float *const t49 = w + 0; /* t49 [] */
-    float *const t50 = grad + 5; /* t50 [1] */
+    float *const v_grad_b2 = grad + 5; /* grad b2 [1] */
 
     // ---- forward
     /* x1 = input()   [B,1]   tiny.nn:8 */
@@ -253,7 +253,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
     for (size_t r = 0; r < n; r++)
         for (size_t j = 0; j < 1; j++)
             v_x2[r * 1 + j] = x[r * 2 + 1 + j];
-    /* t10 = mul(x1, w1)   [B,1]   tiny.nn:19 */
+    /* t10 = x1·w1   [B,1]   tiny.nn:19 */
     {
         float *restrict o = t10;
         const float *a_ = v_x1;
@@ -264,7 +264,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t11 = mul(x2, w2)   [B,1]   tiny.nn:19 */
+    /* t11 = x2·w2   [B,1]   tiny.nn:19 */
     {
         float *restrict o = t11;
         const float *a_ = v_x2;
@@ -275,7 +275,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t12 = add(t10, t11)   [B,1]   tiny.nn:19 */
+    /* t12 = t10 + t11   [B,1]   tiny.nn:19 */
     {
         float *restrict o = t12;
         const float *a_ = t10;
@@ -286,7 +286,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a + b;
         }
     }
-    /* z = add(b1, t12)   [B,1]   tiny.nn:19 */
+    /* z = t12 + b1   [B,1]   tiny.nn:19 */
     {
         float *restrict o = v_z;
         const float *a_ = (params + 2);
@@ -306,7 +306,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = 1 / (1 + expf(-a));
         }
     }
-    /* t15 = mul(w3, h)   [B,1]   tiny.nn:21 */
+    /* t15 = w3·h   [B,1]   tiny.nn:21 */
     {
         float *restrict o = t15;
         const float *a_ = (params + 3);
@@ -317,7 +317,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t16 = mul(x1, w4)   [B,1]   tiny.nn:21 */
+    /* t16 = x1·w4   [B,1]   tiny.nn:21 */
     {
         float *restrict o = t16;
         const float *a_ = v_x1;
@@ -328,7 +328,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t17 = add(t15, t16)   [B,1]   tiny.nn:21 */
+    /* t17 = t15 + t16   [B,1]   tiny.nn:21 */
     {
         float *restrict o = t17;
         const float *a_ = t15;
@@ -339,7 +339,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a + b;
         }
     }
-    /* yhat = add(b2, t17)   [B,1]   tiny.nn:21 */
+    /* yhat = t17 + b2   [B,1]   tiny.nn:21 */
     {
         float *restrict o = v_yhat;
         const float *a_ = (params + 5);
@@ -350,7 +350,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a + b;
         }
     }
-    /* t19 = sub(yhat, y)   [B,1]   tiny.nn:23 */
+    /* t19 = yhat - y   [B,1]   tiny.nn:23 */
     {
         float *restrict o = t19;
         const float *a_ = v_yhat;
@@ -370,7 +370,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * a;
         }
     }
-    /* t22 = sum(t21)   []   tiny.nn:23 */
+    /* t22 = Σ_batch t20   []   tiny.nn:23 */
     {
         float *restrict o = t22;
         const float *a_ = t20;
@@ -380,7 +380,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[0] += a_[i0];
         }
     }
-    /* L = div(t22, n)   []   tiny.nn:23 */
+    /* L = t22/n   []   tiny.nn:23 */
     {
         float *restrict o = v_L;
         const float *a_ = t22;
@@ -392,7 +392,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
     }
 
     // ---- backward
-    /* dL/dyhat = mul(t19, 2)   [B,1]   tiny.nn:23 */
+    /* dL/dyhat = t19·2   [B,1]   tiny.nn:23 */
     {
         float *restrict o = d_yhat;
         const float *a_ = t19;
@@ -402,7 +402,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t28 = sum(t19)   [1]   tiny.nn:21 */
+    /* t28 = Σ_batch t19   [1]   tiny.nn:21 */
     {
         float *restrict o = t28;
         const float *a_ = t19;
@@ -413,7 +413,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
                 o[0] += a_[i0];
             }
     }
-    /* t30 = mul(x1, dL/dyhat)   [B,1]   tiny.nn:21 */
+    /* t30 = x1·dL/dyhat   [B,1]   tiny.nn:21 */
     {
         float *restrict o = t30;
         const float *a_ = v_x1;
@@ -424,7 +424,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* dL/dw4 = sum(t30)   [1]   tiny.nn:21 */
+    /* dL/dw4 = Σ_batch t30   [1]   tiny.nn:21 */
     {
         float *restrict o = d_w4;
         const float *a_ = t30;
@@ -435,7 +435,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
                 o[0] += a_[i0];
             }
     }
-    /* t32 = mul(h, dL/dyhat)   [B,1]   tiny.nn:21 */
+    /* t32 = h·dL/dyhat   [B,1]   tiny.nn:21 */
     {
         float *restrict o = t32;
         const float *a_ = v_h;
@@ -446,7 +446,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* dL/dw3 = sum(t32)   [1]   tiny.nn:21 */
+    /* dL/dw3 = Σ_batch t32   [1]   tiny.nn:21 */
     {
         float *restrict o = d_w3;
         const float *a_ = t32;
@@ -457,7 +457,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
                 o[0] += a_[i0];
             }
     }
-    /* dL/dh = mul(w3, dL/dyhat)   [B,1]   tiny.nn:21 */
+    /* dL/dh = w3·dL/dyhat   [B,1]   tiny.nn:21 */
     {
         float *restrict o = d_h;
         const float *a_ = (params + 3);
@@ -468,7 +468,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t35 = sub(1, h)   [B,1]   tiny.nn:20 */
+    /* t35 = 1 - h   [B,1]   tiny.nn:20 */
     {
         float *restrict o = t35;
         const float *b_ = v_h;
@@ -478,7 +478,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a - b;
         }
     }
-    /* t36 = mul(h, t35)   [B,1]   tiny.nn:20 */
+    /* t36 = h·t35   [B,1]   tiny.nn:20 */
     {
         float *restrict o = t36;
         const float *a_ = v_h;
@@ -489,7 +489,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* dL/dz = mul(dL/dh, t36)   [B,1]   tiny.nn:20 */
+    /* dL/dz = dL/dh·t36   [B,1]   tiny.nn:20 */
     {
         float *restrict o = d_z;
         const float *a_ = d_h;
@@ -500,7 +500,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* dL/db1 = sum(dL/dz)   [1]   tiny.nn:19 */
+    /* dL/db1 = Σ_batch dL/dz   [1]   tiny.nn:19 */
     {
         float *restrict o = d_b1;
         const float *a_ = d_z;
@@ -511,7 +511,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
                 o[0] += a_[i0];
             }
     }
-    /* t39 = mul(x2, dL/dz)   [B,1]   tiny.nn:19 */
+    /* t39 = x2·dL/dz   [B,1]   tiny.nn:19 */
     {
         float *restrict o = t39;
         const float *a_ = v_x2;
@@ -522,7 +522,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* dL/dw2 = sum(t39)   [1]   tiny.nn:19 */
+    /* dL/dw2 = Σ_batch t39   [1]   tiny.nn:19 */
     {
         float *restrict o = d_w2;
         const float *a_ = t39;
@@ -533,7 +533,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
                 o[0] += a_[i0];
             }
     }
-    /* t41 = mul(x1, dL/dz)   [B,1]   tiny.nn:19 */
+    /* t41 = x1·dL/dz   [B,1]   tiny.nn:19 */
     {
         float *restrict o = t41;
         const float *a_ = v_x1;
@@ -544,7 +544,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* dL/dw1 = sum(t41)   [1]   tiny.nn:19 */
+    /* dL/dw1 = Σ_batch t41   [1]   tiny.nn:19 */
     {
         float *restrict o = d_w1;
         const float *a_ = t41;
@@ -555,7 +555,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
                 o[0] += a_[i0];
             }
     }
-    /* t43 = div(1, n)   []   tiny.nn:23 */
+    /* t43 = 1/n   []   tiny.nn:23 */
     {
         float *restrict o = t43;
         for (size_t i = 0; i < 1; i++) {
@@ -564,9 +564,9 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a / b;
         }
     }
-    /* t44 = mul(dL/dw1, t43)   [1]   tiny.nn:23 */
+    /* grad w1 = dL/dw1·t43   [1]   tiny.nn:23 */
     {
-        float *restrict o = t44;
+        float *restrict o = v_grad_w1;
         const float *a_ = d_w1;
         const float *b_ = t43;
         for (size_t i = 0; i < 1; i++) {
@@ -575,9 +575,9 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t45 = mul(dL/dw2, t43)   [1]   tiny.nn:23 */
+    /* grad w2 = dL/dw2·t43   [1]   tiny.nn:23 */
     {
-        float *restrict o = t45;
+        float *restrict o = v_grad_w2;
         const float *a_ = d_w2;
         const float *b_ = t43;
         for (size_t i = 0; i < 1; i++) {
@@ -586,9 +586,9 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t46 = mul(dL/db1, t43)   [1]   tiny.nn:23 */
+    /* grad b1 = dL/db1·t43   [1]   tiny.nn:23 */
     {
-        float *restrict o = t46;
+        float *restrict o = v_grad_b1;
         const float *a_ = d_b1;
         const float *b_ = t43;
         for (size_t i = 0; i < 1; i++) {
@@ -597,9 +597,9 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t47 = mul(dL/dw3, t43)   [1]   tiny.nn:23 */
+    /* grad w3 = dL/dw3·t43   [1]   tiny.nn:23 */
     {
-        float *restrict o = t47;
+        float *restrict o = v_grad_w3;
         const float *a_ = d_w3;
         const float *b_ = t43;
         for (size_t i = 0; i < 1; i++) {
@@ -608,9 +608,9 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t48 = mul(dL/dw4, t43)   [1]   tiny.nn:23 */
+    /* grad w4 = dL/dw4·t43   [1]   tiny.nn:23 */
     {
-        float *restrict o = t48;
+        float *restrict o = v_grad_w4;
         const float *a_ = d_w4;
         const float *b_ = t43;
         for (size_t i = 0; i < 1; i++) {
@@ -619,7 +619,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* t49 = div(2, n)   []   tiny.nn:23 */
+    /* t49 = 2/n   []   tiny.nn:23 */
     {
         float *restrict o = t49;
         for (size_t i = 0; i < 1; i++) {
@@ -628,9 +628,9 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a / b;
         }
     }
-    /* t50 = mul(t28, t49)   [1]   tiny.nn:23 */
+    /* grad b2 = t28·t49   [1]   tiny.nn:23 */
     {
-        float *restrict o = t50;
+        float *restrict o = v_grad_b2;
         const float *a_ = t28;
         const float *b_ = t49;
         for (size_t i = 0; i < 1; i++) {
@@ -668,7 +668,7 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
     for (size_t r = 0; r < n; r++)
         for (size_t j = 0; j < 1; j++)
             v_x2[r * 1 + j] = x[r * 2 + 1 + j];
-    /* t10 = mul(x1, w1)   [B,1]   tiny.nn:19 */
+    /* t10 = x1·w1   [B,1]   tiny.nn:19 */
     {
         float *restrict o = t10;
         const float *a_ = v_x1;
@@ -679,7 +679,7 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
             o[i] = a * b;
         }
     }
-    /* t11 = mul(x2, w2)   [B,1]   tiny.nn:19 */
+    /* t11 = x2·w2   [B,1]   tiny.nn:19 */
     {
         float *restrict o = t11;
         const float *a_ = v_x2;
@@ -690,7 +690,7 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
             o[i] = a * b;
         }
     }
-    /* t12 = add(t10, t11)   [B,1]   tiny.nn:19 */
+    /* t12 = t10 + t11   [B,1]   tiny.nn:19 */
     {
         float *restrict o = t12;
         const float *a_ = t10;
@@ -701,7 +701,7 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
             o[i] = a + b;
         }
     }
-    /* z = add(b1, t12)   [B,1]   tiny.nn:19 */
+    /* z = t12 + b1   [B,1]   tiny.nn:19 */
     {
         float *restrict o = v_z;
         const float *a_ = (params + 2);
@@ -721,7 +721,7 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
             o[i] = 1 / (1 + expf(-a));
         }
     }
-    /* t15 = mul(w3, h)   [B,1]   tiny.nn:21 */
+    /* t15 = w3·h   [B,1]   tiny.nn:21 */
     {
         float *restrict o = t15;
         const float *a_ = (params + 3);
@@ -732,7 +732,7 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
             o[i] = a * b;
         }
     }
-    /* t16 = mul(x1, w4)   [B,1]   tiny.nn:21 */
+    /* t16 = x1·w4   [B,1]   tiny.nn:21 */
     {
         float *restrict o = t16;
         const float *a_ = v_x1;
@@ -743,7 +743,7 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
             o[i] = a * b;
         }
     }
-    /* t17 = add(t15, t16)   [B,1]   tiny.nn:21 */
+    /* t17 = t15 + t16   [B,1]   tiny.nn:21 */
     {
         float *restrict o = t17;
         const float *a_ = t15;
@@ -754,7 +754,7 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
             o[i] = a + b;
         }
     }
-    /* yhat = add(b2, t17)   [B,1]   tiny.nn:21 */
+    /* yhat = t17 + b2   [B,1]   tiny.nn:21 */
     {
         float *restrict o = v_yhat;
         const float *a_ = (params + 5);

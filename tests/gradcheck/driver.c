@@ -10,6 +10,10 @@
  * when it exceeds the tolerance.
  *
  *   -DNCLASS=k  the target is a class index in 0..k-1 (else uniform in (0,1))
+ *
+ * A model with dropout (gc.h defines GC_DROPOUT) is checked in training
+ * mode: gc_loss_grad_seeded against differences of gc_loss_seeded, both with
+ * the same seed, so both see the same masks.
  */
 #include "gc.h"
 
@@ -22,6 +26,14 @@
 #endif
 #ifndef TOL
 #define TOL 1e-6
+#endif
+
+#ifdef GC_DROPOUT
+#define LOSS(p, x, y, n, w) gc_loss_seeded(p, x, y, n, w, 0x5EEDu + (uint64_t)t)
+#define LOSS_GRAD(p, x, y, n, g, w) gc_loss_grad_seeded(p, x, y, n, g, w, 0x5EEDu + (uint64_t)t)
+#else
+#define LOSS(p, x, y, n, w) gc_loss(p, x, y, n, w)
+#define LOSS_GRAD(p, x, y, n, g, w) gc_loss_grad(p, x, y, n, g, w)
 #endif
 
 static uint64_t state = 0x1234567;
@@ -49,8 +61,8 @@ int main(void)
             x[i] = 2 * uni() - 1;
         for (size_t i = 0; i < n * GC_TARGET_SIZE; i++)
             y[i] = NCLASS ? (double)(int)(uni() * NCLASS) : 0.05 + 0.9 * uni();
-        double l = gc_loss_grad(params, x, y, n, grad, work);
-        double l2 = gc_loss(params, x, y, n, work);
+        double l = LOSS_GRAD(params, x, y, n, grad, work);
+        double l2 = LOSS(params, x, y, n, work);
         if (!(fabs(l - l2) <= 1e-12 * (1 + fabs(l)))) {
             printf("FAIL: loss %.17g and loss_grad's loss %.17g differ (n=%zu)\n", l2, l, n);
             return 1;
@@ -58,9 +70,9 @@ int main(void)
         for (size_t i = 0; i < GC_PARAM_COUNT; i++) {
             double p = params[i], h = 1e-5 * (1 + fabs(p));
             params[i] = p + h;
-            double lp = gc_loss(params, x, y, n, work);
+            double lp = LOSS(params, x, y, n, work);
             params[i] = p - h;
-            double lm = gc_loss(params, x, y, n, work);
+            double lm = LOSS(params, x, y, n, work);
             params[i] = p;
             double num = (lp - lm) / (2 * h);
             double err = fabs(num - grad[i]) / fmax(1e-3, fabs(num) + fabs(grad[i]));

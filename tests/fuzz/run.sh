@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# run.sh (`make fuzz`): builds the libFuzzer target of gradc's front end and
+# checker (fuzz_frontend.c with every compiler object but main.c, under
+# AddressSanitizer and UndefinedBehaviorSanitizer) and runs it on one job.
+#
+#   FUZZ_SECONDS   how long to run (default 1800)
+#   FUZZ_JOBS      parallel jobs (default 1)
+#   FUZZ_UPDATE_CORPUS=1   afterwards, replace tests/fuzz/corpus with the
+#                  minimized merge of what the run found (keep it < 1 MB)
+#   FUZZ_BUILD     build directory (default build-fuzz)
+#
+# The run starts from tests/fuzz/corpus, the examples, the diagnostics
+# goldens and the regressions, with -max_len=4096 and a dictionary of the
+# language's words (gradc.dict). It prints the executions run and the
+# coverage reached (libFuzzer's cov: edges and ft: features). A crash, hang
+# (-timeout=10 s) or leak stops it: the input is saved under
+# tests/fuzz/regressions/ and tests/e2e/fuzz_regress.sh replays it from then on.
+set -u
+cd "$(dirname "$0")/../.."
+root=$PWD
+B=${FUZZ_BUILD:-build-fuzz}
+SECONDS_TO_RUN=${FUZZ_SECONDS:-1800}
+JOBS=${FUZZ_JOBS:-1}
+CLANG=${CLANG:-clang}
+
+# ------------------------------------------------------------- the tools
+need=""
+command -v "$CLANG" >/dev/null 2>&1 || need="$need clang"
+command -v flex >/dev/null 2>&1 || need="$need flex"
+command -v bison >/dev/null 2>&1 || need="$need bison"
+if command -v "$CLANG" >/dev/null 2>&1; then
+  echo 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }' > /tmp/fuzzprobe.$$.c
+  "$CLANG" -fsanitize=fuzzer,address,undefined /tmp/fuzzprobe.$$.c -o /tmp/fuzzprobe.$$ 2>/dev/null || need="$need libclang-rt-14-dev"
+  rm -f /tmp/fuzzprobe.$$ /tmp/fuzzprobe.$$.c
+fi
+if [ -n "$need" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing$need"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null || exit 1
+    # Debian's clang 14 keeps libFuzzer in libclang-rt-14-dev (newer releases)
+    # or in libclang-common-14-dev (bookworm): try the other one too
+  else
+    echo "missing:$need; run: sudo apt-get install -y$need" >&2
+    exit 1
+  fi
+fi
+
+# ------------------------------------------------------------- the build
+mkdir -p "$B/obj"
+flex --header-file="$B/lexer.h" -o "$B/lexer.c" grammar/lexer.l || exit 1
+bison -Wall -d -o "$B/parser.c" grammar/parser.y || exit 1
+FLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+CPP="-D_POSIX_C_SOURCE=200809L -Icompiler -I$B -Iruntime"
+objs=""
+for src in compiler/*.c "$B/lexer.c" "$B/parser.c" tests/fuzz/fuzz_frontend.c; do
+  case $src in compiler/main.c) continue ;; esac
+  o=$B/obj/$(basename "$src" .c).o
+  "$CLANG" $CPP $FLAGS -std=c99 -w -c -o "$o" "$src" || exit 1
+  objs="$objs $o"
+done
+"$CLANG" $FLAGS -o "$B/fuzz_frontend" $objs -lm || exit 1
+echo "built $B/fuzz_frontend"
+
+# ------------------------------------------------------------- the run
+work=$B/corpus
+mkdir -p "$work" tests/fuzz/corpus tests/fuzz/regressions "$B/artifacts"
+seeds="tests/fuzz/corpus"
+for d in examples tests/diagnostics tests/gradcheck tests/fuzz/regressions; do
+  [ -d "$d" ] && seeds="$seeds $d"
+done
+# the examples and goldens seed the corpus; only files the target reads
+seed_dir=$B/seeds
+rm -rf "$seed_dir"; mkdir -p "$seed_dir"
+for d in $seeds; do
+  for f in "$d"/*; do
+    [ -f "$f" ] || continue
+    case $f in *.sh|*.c|*.md|*.csv) continue ;; esac
+    cp "$f" "$seed_dir/$(echo "$f" | tr / _)"
+  done
+done
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+args="-max_len=4096 -timeout=10 -rss_limit_mb=2048 -dict=tests/fuzz/gradc.dict -print_final_stats=1 \
+      -max_total_time=$SECONDS_TO_RUN -artifact_prefix=$B/artifacts/"
+if [ "$JOBS" -gt 1 ]; then args="$args -jobs=$JOBS -workers=$JOBS"; fi
+echo "fuzzing for $SECONDS_TO_RUN s with $JOBS job(s)"
+"$B/fuzz_frontend" $args "$work" "$seed_dir" 2>&1 | tee "$B/fuzz.log" | grep -E --line-buffered '#[0-9]+.*(pulse|DONE|INITED)|ERROR|SUMMARY|stat::|Test unit written|^==[0-9]+==|^ +#[0-9]+ 0x'
+rc=${PIPESTATUS[0]}
+
+# crashers become regression inputs
+for f in "$B"/artifacts/crash-* "$B"/artifacts/timeout-* "$B"/artifacts/leak-* "$B"/artifacts/oom-*; do
+  [ -f "$f" ] || continue
+  n=$(basename "$f" | cut -c1-24).nn
+  cp "$f" "tests/fuzz/regressions/$n" && echo "new regression input: tests/fuzz/regressions/$n"
+  mv "$f" "$f.seen"
+done
+
+# ------------------------------------------------------------- the result
+last=$(grep -E '^#[0-9]+' "$B/fuzz.log" | tail -1)
+execs=$(grep -E 'stat::number_of_executed_units' "$B/fuzz.log" | awk '{s += $2} END {print s + 0}')
+echo "executions: $execs"
+echo "coverage:   $(echo "$last" | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[a-zA-Z]*')"
+
+if [ "${FUZZ_UPDATE_CORPUS:-0}" = 1 ]; then
+  new=$B/corpus.min; rm -rf "$new"; mkdir -p "$new"
+  "$B/fuzz_frontend" -merge=1 -max_len=4096 "$new" "$work" "$seed_dir" >/dev/null 2>&1
+  rm -rf tests/fuzz/corpus; mkdir -p tests/fuzz/corpus
+  cp "$new"/* tests/fuzz/corpus/ 2>/dev/null
+  echo "corpus: $(ls tests/fuzz/corpus | wc -l) files, $(du -sh tests/fuzz/corpus | cut -f1)"
+fi
+if [ "$rc" != 0 ]; then echo "the fuzzer stopped with status $rc (see $B/fuzz.log)"; exit 1; fi
+exit 0
