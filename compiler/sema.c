@@ -68,14 +68,13 @@ static Sym *bind(Sema *s, SymKind kind, const char *name, Loc loc)
 {
     Sym *old = lookup(s, name);
     if (old) {
-        diag_error(s->d, loc, "'%s' is already bound; names are bound once", name);
+        diag_error(s->d, loc, "'%s' is already bound (at %d:%d); names are bound once", name,
+                   old->loc.first_line, old->loc.first_column);
         diag_note(s->d, old->loc, "'%s' was bound here", name);
         return NULL;
     }
-    if (is_builtin(name)) {
-        diag_error(s->d, loc, "'%s' is a built-in function and cannot be bound", name);
-        return NULL;
-    }
+    /* built-in function names may name values: exp(...) is always the
+     * function, exp alone the value (docs/language.md) */
     Sym *y = arena_alloc(s->a, sizeof(Sym));
     y->kind = kind;
     y->name = name;
@@ -137,7 +136,7 @@ static const char *pstr(Sema *s, Shape sh)
 
 /* ------------------------------------------------------- constants */
 
-static int broken_name(Sema *s, const char *name);
+static void name_error(Sema *s, Expr *e, const char *name);
 
 static int const_eval(Sema *s, Expr *e, double *out, int quiet)
 {
@@ -158,8 +157,17 @@ static int const_eval(Sema *s, Expr *e, double *out, int quiet)
             *out = y->value;
             return 1;
         }
-        if (!quiet && !(!y && broken_name(s, e->name)))
-            diag_error(s->d, e->loc, "expected a constant number, found '%s'", e->name);
+        if (quiet)
+            return 0;
+        if (!y)
+            name_error(s, e, e->name);
+        else
+            diag_error(s->d, e->loc, "expected a constant number, found %s '%s'",
+                       y->kind == SYM_INPUT    ? "input"
+                       : y->kind == SYM_TARGET ? "target"
+                       : y->kind == SYM_PARAM  ? "param"
+                                               : "binding",
+                       e->name);
         return 0;
     }
     case E_UNARY:

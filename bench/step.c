@@ -1,0 +1,157 @@
+/*
+ * step.c: times one full training step of a gradc-generated model: forward,
+ * loss, backward (NAME_loss_grad) and the SGD update p -= lr*g, on one
+ * mini-batch already in memory. Compiled against a generated pair:
+ *
+ *   gcc -O3 -march=native -D_POSIX_C_SOURCE=200112L -DMODEL=m3 -DUMODEL=M3 \
+ *       -DNCLASS=10 -include m3.h bench/step.c m3.c -lm -o step
+ *
+ * (-D_POSIX_C_SOURCE on the command line: the -include'd header is read
+ * before this file, so a #define here comes too late under -std=c99.)
+ *
+ * NCLASS: 0 real-valued targets in [-1,1], N >= 2 random class indices
+ * 0..N-1 held in floats (2 also serves bce's 0/1 targets).
+ *
+ *   ./step [MIN_SAMPLES [MAX_SAMPLES [BUDGET_S [WARM_S]]]]
+ *
+ * Warm-up runs steps for WARM_S seconds (at least 2 steps), then timing
+ * samples are taken until MIN_SAMPLES are done and either MAX_SAMPLES are
+ * done or BUDGET_S seconds have passed. A sample is REPS consecutive steps
+ * timed together (REPS chosen so that a sample lasts >= 50 us), divided by
+ * REPS. Prints one line:
+ *   median_ms=.. min_ms=.. samples=.. reps=.. batch=.. loss0=.. loss=..
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200112L
+#endif
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CAT2(a, b) a##b
+#define CAT(a, b) CAT2(a, b)
+#define FN(name) CAT(MODEL, CAT(_, name))
+#define MAC(name) CAT(UMODEL, CAT(_, name))
+
+#define PARAM_COUNT MAC(PARAM_COUNT)
+#define INPUT_SIZE MAC(INPUT_SIZE)
+#define TARGET_SIZE MAC(TARGET_SIZE)
+#define MAX_BATCH MAC(MAX_BATCH)
+#define WORKSPACE_BYTES MAC(WORKSPACE_BYTES)
+
+#ifndef NCLASS
+#define NCLASS 0
+#endif
+#ifndef LR
+#define LR 0.01f
+#endif
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void *alloc64(size_t bytes)
+{
+    void *p = NULL;
+    if (bytes == 0)
+        bytes = 64;
+    bytes = (bytes + 63) / 64 * 64;
+    if (posix_memalign(&p, 64, bytes) != 0) {
+        fprintf(stderr, "step: out of memory (%zu bytes)\n", bytes);
+        exit(1);
+    }
+    memset(p, 0, bytes); /* touch every page before timing */
+    return p;
+}
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static double urand(void)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The training step being timed. */
+static float step(float *restrict params, const float *x, const float *y, size_t n,
+    float *restrict grad, void *work)
+{
+    float loss = FN(loss_grad)(params, x, y, n, grad, work);
+    const float lr = LR;
+    for (size_t i = 0; i < (size_t)PARAM_COUNT; i++)
+        params[i] -= lr * grad[i];
+    return loss;
+}
+
+int main(int argc, char **argv)
+{
+    long min_samples = argc > 1 ? atol(argv[1]) : 20;
+    long max_samples = argc > 2 ? atol(argv[2]) : 2000;
+    double budget = argc > 3 ? atof(argv[3]) : 2.0;
+    double warm = argc > 4 ? atof(argv[4]) : 0.5;
+    size_t n = (size_t)MAX_BATCH;
+    if (min_samples < 1)
+        min_samples = 1;
+    if (max_samples < min_samples)
+        max_samples = min_samples;
+
+    float *params = alloc64(sizeof(float) * (size_t)PARAM_COUNT);
+    float *grad = alloc64(sizeof(float) * (size_t)PARAM_COUNT);
+    float *x = alloc64(sizeof(float) * n * (size_t)INPUT_SIZE);
+    float *y = alloc64(sizeof(float) * n * (size_t)TARGET_SIZE);
+    void *work = alloc64((size_t)WORKSPACE_BYTES);
+    double *times = malloc(sizeof(double) * (size_t)max_samples);
+    if (!times)
+        return 1;
+
+    FN(init)(params, 42);
+    for (size_t i = 0; i < n * (size_t)INPUT_SIZE; i++)
+        x[i] = (float)(urand() * 2 - 1);
+    for (size_t i = 0; i < n * (size_t)TARGET_SIZE; i++)
+        y[i] = NCLASS ? (float)(int)(urand() * NCLASS) : (float)(urand() * 2 - 1);
+
+    /* warm-up; the fastest warm-up step sets the repeat count */
+    float loss0 = step(params, x, y, n, grad, work), loss = loss0;
+    double t_start = now(), best = 1e30;
+    for (int k = 0; k < 1 || now() - t_start < warm; k++) {
+        double t0 = now();
+        loss = step(params, x, y, n, grad, work);
+        double dt = now() - t0;
+        if (dt < best)
+            best = dt;
+    }
+    long reps = best >= 50e-6 ? 1 : (long)ceil(50e-6 / (best > 1e-9 ? best : 1e-9));
+
+    long ns = 0;
+    t_start = now();
+    while (ns < min_samples || (ns < max_samples && now() - t_start < budget)) {
+        double t0 = now();
+        for (long r = 0; r < reps; r++)
+            loss = step(params, x, y, n, grad, work);
+        times[ns++] = (now() - t0) / (double)reps;
+    }
+    qsort(times, (size_t)ns, sizeof(double), cmp_double);
+    double med = ns % 2 ? times[ns / 2] : 0.5 * (times[ns / 2 - 1] + times[ns / 2]);
+    printf("median_ms=%.6f min_ms=%.6f samples=%ld reps=%ld batch=%zu loss0=%.6g loss=%.6g\n",
+        med * 1e3, times[0] * 1e3, ns, reps, n, (double)loss0, (double)loss);
+    free(times);
+    free(work);
+    free(y);
+    free(x);
+    free(grad);
+    free(params);
+    if (!isfinite(loss))
+        fprintf(stderr, "step: warning: the loss is not finite (%g)\n", (double)loss);
+    return 0;
+}
