@@ -27,9 +27,19 @@ RT_D_OBJS = $(patsubst %,$(B)/rt_d/%.o,$(RUNTIME))
 HEADERS = compiler/gradc.h compiler/ops.def
 RT_HEADERS = $(wildcard runtime/*.h)
 
-UNIT_TESTS = $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c))
+UNIT_TESTS = $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c)) $(B)/test_gemm_avx2 $(B)/test_gemm_native
 
 all: $(B)/gradc $(B)/libgradcrt.a $(B)/libgradcrt_d.a
+
+# The MPI runtime (gradc --mpi, docs/mpi.md), only where mpicc exists
+# (apt-get install libopenmpi-dev openmpi-bin).
+MPICC ?= mpicc
+HAVE_MPI := $(shell command -v $(MPICC) >/dev/null 2>&1 && echo 1)
+RT_MPI_OBJS = $(patsubst %,$(B)/rt_mpi/%.o,$(RUNTIME))
+RT_MPI_D_OBJS = $(patsubst %,$(B)/rt_mpi_d/%.o,$(RUNTIME))
+ifeq ($(HAVE_MPI),1)
+all: $(B)/libgradcrt_mpi.a $(B)/libgradcrt_mpi_d.a
+endif
 
 # ------------------------------------------------------------ build tools
 $(B)/.tools: | $(B)
@@ -52,7 +62,7 @@ $(B)/.cmocka: | $(B)
 	  else echo "missing cmocka; run: sudo apt-get install -y libcmocka-dev" >&2; exit 1; fi; \
 	fi; touch $@
 
-$(B) $(B)/rt $(B)/rt_d:
+$(B) $(B)/rt $(B)/rt_d $(B)/rt_mpi $(B)/rt_mpi_d:
 	@mkdir -p $@
 
 # ---------------------------------------------------------------- compiler
@@ -67,6 +77,13 @@ $(B)/lexer.o: $(B)/lexer.c $(B)/parser.h $(HEADERS)
 
 $(B)/parser.o: $(B)/parser.c $(B)/lexer.h $(HEADERS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -std=c99 -Wall -Wno-unused-function -c -o $@ $<
+
+# the matrix product every generated file carries, as a C string (without its own header comment)
+$(B)/gemm_kernel.inc: compiler/gemm_kernel.c | $(B)
+	awk 'skip && /^ \*\//{skip=0; next} NR==1 && /^\/\*/{skip=1} !skip' $< | \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n",/' > $@
+
+$(B)/emit_c.o: $(B)/gemm_kernel.inc
 
 $(B)/%.o: compiler/%.c $(HEADERS) | $(B)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
@@ -93,9 +110,29 @@ $(B)/libgradcrt.a: $(RT_OBJS)
 $(B)/libgradcrt_d.a: $(RT_D_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
+$(B)/rt_mpi/%.o: runtime/%.c $(RT_HEADERS) | $(B)/rt_mpi
+	$(MPICC) $(CPPFLAGS) $(CFLAGS) $(WARN) -DGRT_MPI -c -o $@ $<
+
+$(B)/rt_mpi_d/%.o: runtime/%.c $(RT_HEADERS) | $(B)/rt_mpi_d
+	$(MPICC) $(CPPFLAGS) $(CFLAGS) $(WARN) -DGRT_MPI -DGRT_DOUBLE -c -o $@ $<
+
+$(B)/libgradcrt_mpi.a: $(RT_MPI_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/libgradcrt_mpi_d.a: $(RT_MPI_D_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
 # ------------------------------------------------------------------- tests
 $(B)/test_%: tests/test_%.c $(COMPILER_OBJS) $(RT_OBJS) $(B)/.cmocka
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(COMPILER_OBJS) $(RT_OBJS) -lcmocka -lz -lm
+
+# the matrix product's three kernels (portable, AVX2, what -march=native picks)
+$(B)/test_gemm: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.cmocka
+	$(CC) $(CFLAGS) $(WARN) -o $@ $< -lcmocka -lm
+$(B)/test_gemm_avx2: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.cmocka
+	$(CC) $(CFLAGS) $(WARN) -mavx2 -mfma -o $@ $< -lcmocka -lm
+$(B)/test_gemm_native: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.cmocka
+	$(CC) $(CFLAGS) $(WARN) -march=native -o $@ $< -lcmocka -lm
 
 unit: $(UNIT_TESTS)
 	@fail=0; for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t || fail=1; done; exit $$fail
@@ -139,6 +176,7 @@ install: all
 	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(B)/gradc $(DESTDIR)$(PREFIX)/bin/gradc
 	install -m 644 $(B)/libgradcrt.a $(B)/libgradcrt_d.a $(DESTDIR)$(PREFIX)/lib/gradc/
+	for l in $(B)/libgradcrt_mpi.a $(B)/libgradcrt_mpi_d.a; do [ ! -f $$l ] || install -m 644 $$l $(DESTDIR)$(PREFIX)/lib/gradc/; done
 	install -m 644 runtime/gradc_rt.h $(DESTDIR)$(PREFIX)/include/gradc/
 	install -m 644 docs/gradc.1 $(DESTDIR)$(PREFIX)/share/man/man1/gradc.1
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' docs/gradc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gradc.pc
@@ -146,6 +184,7 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/gradc $(DESTDIR)$(PREFIX)/lib/gradc/libgradcrt.a \
 	  $(DESTDIR)$(PREFIX)/lib/gradc/libgradcrt_d.a $(DESTDIR)$(PREFIX)/include/gradc/gradc_rt.h \
+	  $(DESTDIR)$(PREFIX)/lib/gradc/libgradcrt_mpi.a $(DESTDIR)$(PREFIX)/lib/gradc/libgradcrt_mpi_d.a \
 	  $(DESTDIR)$(PREFIX)/share/man/man1/gradc.1 $(DESTDIR)$(PREFIX)/lib/pkgconfig/gradc.pc
 	-rmdir $(DESTDIR)$(PREFIX)/lib/gradc $(DESTDIR)$(PREFIX)/include/gradc 2>/dev/null
 

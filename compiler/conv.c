@@ -8,26 +8,34 @@
  * in ops.def.
  *
  * Images are row-major [C,H,W] per example, [B,C,H,W] in the batched graph.
- * A convolution is lowered to three ops, each emitted as its own loop nest so
- * that a faster kernel can replace one without touching the others:
+ * A convolution is lowered to three ops, each emitted as a kernel of its own
+ * (a static function specialized to the constant shapes) that turns the op
+ * into one matrix product per example, K = C·k·k, P = Ho·Wo:
  *
- *   CONV2D(x, W)        per example, im2col into scratch col[C·k·k][Ho·Wo]
- *                       (zeros where the window reads padding), then
- *                       y[o][p] = sum_kk W[o][kk] col[kk][p], four output
- *                       channels at a time, the inner loop over the pixels p
- *                       contiguous (the C compiler vectorizes it)
- *   CONV2D_BWD_W(x, dy) per example, the transposed im2col colT[Ho·Wo][C·k·k],
- *                       then dW[o][:] += dy[o][p] · colT[p][:] for every
- *                       pixel whose dy is not zero (after relu and max
- *                       pooling most are), summed over the batch
- *   CONV2D_BWD_X(dy, W) per example, dcolT[p][:] = sum_o dy[o][p] · W[o][:]
- *                       (again skipping zeros), then col2im adds dcolT back
- *                       onto the input positions each window read
+ *   CONV2D(x, W)        im2col col[K][P] (through a zero-padded copy xp of
+ *                       the example when the convolution pads, so that every
+ *                       copy has a constant length), then y[O][P] = W[O][K]
+ *                       · col
+ *   CONV2D_BWD_W(x, dy) im2col again and dy transposed to dyT[P][O], then
+ *                       dWT[K][O] += col · dyT summed over the batch; dW is
+ *                       dWT transposed at the end
+ *   CONV2D_BWD_X(dy, W) dcol[K][P] = Wᵀ · dy, then col2im adds dcol back
+ *                       onto the (padded) input positions the windows read
  *
- * The scratch is one example's im2col matrix, C·k·k·Ho·Wo elements, taken
- * from the planned workspace and live only while the op runs (a 1x1
- * convolution of stride 1 without padding reads x directly and needs none).
- * No buffer is as large as the batch's im2col.
+ * The products (emit_gemm) keep a register tile of 8 rows by one or two
+ * vectors of C in registers across the whole sum; with GCC or Clang the
+ * vectors are vector extensions as wide as the target's (AVX-512, AVX,
+ * SSE/NEON: chosen by the C compiler that builds the generated file), the
+ * last columns fewer than a vector through a zero-padded copy of B; other
+ * compilers get plain loops. Every C row of a product is contiguous (y's
+ * pixels, dWT's output channels, dcol's pixels), so the vector loads and
+ * stores are too.
+ *
+ * The scratch is one example's worth (im2col matrix, padded image, dyT, the
+ * packed last columns) plus dWT, taken from the planned workspace and live
+ * only while the op runs (a 1x1 convolution of stride 1 without padding
+ * reads x directly and needs no im2col). No buffer is as large as the
+ * batch's im2col.
  *
  * Dropout is inverted dropout: in training y = x · mask / (1 - p), and
  * its adjoint dy · mask / (1 - p), mask recomputed from a counter-based
@@ -77,8 +85,8 @@ typedef struct Geo {
 /* image axes of a shape: [..., C, H, W] */
 static void chw(Shape s, int *C, int *H, int *W)
 {
-    *H = s.dim[s.rank - 2];
-    *W = s.dim[s.rank - 1];
+    *H = s.rank >= 2 ? s.dim[s.rank - 2] : 1; /* dropout of a vector or scalar */
+    *W = s.rank >= 1 ? s.dim[s.rank - 1] : 1;
     *C = s.rank >= 3 && s.dim[s.rank - 3] != DIM_B ? s.dim[s.rank - 3] : 1;
 }
 
@@ -109,6 +117,9 @@ static Geo geo(Graph *g, Ref r)
     G.P = (long)G.Ho * G.Wo;
     return G;
 }
+
+static size_t gemm_scratch(long Kd);
+static long pad_size(const struct Geo *G);
 
 /* ----------------------------------------------------------- builders */
 
@@ -213,10 +224,15 @@ size_t conv_scratch(Graph *g, Ref r)
     if (x->op != OP_CONV2D && x->op != OP_CONV2D_BWD_X && x->op != OP_CONV2D_BWD_W)
         return 0;
     Geo G = geo(g, r);
-    if (x->op == OP_CONV2D && G.k == 1 && G.s == 1 && G.pt == 0 && G.pl == 0 && G.H == G.Ho &&
-        G.W == G.Wo)
-        return 0; /* x is its own im2col matrix */
-    return (size_t)(G.K * G.P);
+    int direct = G.k == 1 && G.s == 1 && G.pt == 0 && G.pl == 0 && G.H == G.Ho && G.W == G.Wo;
+    size_t col = direct ? 0 : (size_t)(G.K * G.P); /* one example's im2col matrix */
+    col += (size_t)pad_size(&G);                     /* and its padded image */
+    switch (x->op) {
+    case OP_CONV2D: return col + gemm_scratch(G.K);
+    case OP_CONV2D_BWD_X: return col + gemm_scratch(G.O);
+    default: /* and dy transposed, dW transposed */
+        return col + (size_t)(G.P * G.O) + (size_t)(G.K * G.O) + gemm_scratch(G.P);
+    }
 }
 
 double conv_flops(Graph *g, Ref r, int batch)
@@ -298,168 +314,399 @@ static void head(const OpEmit *o, const char *a, const char *b, const char *out,
              !G.nb ? "(void)n;" : "");
 }
 
-/* The rows of one example's im2col matrix, read from xb: transposed (colT,
- * [P][K]) or not (col, [K][P]); zeros where a window reads padding. */
-static void emit_im2col(const OpEmit *o, const Geo *G, int transposed, int ind)
+/* ---------------------------------------------------- vectors and GEMM */
+
+/* Once per generated file, before the first kernel: with GCC or Clang
+ * (unless GRADC_NO_VEC is defined) the kernels' matrix products use vector
+ * extensions as wide as the target's registers, chosen by the compiler
+ * that builds the generated C, not by gradc; otherwise plain loops. The
+ * guards let several generated files share one translation unit. */
+static void emit_vec_prelude(const OpEmit *o)
+{
+    /* only before the first kernel of a file; should this miss a new file,
+     * its kernels fall back to the plain loops, slower but right */
+    static const FILE *last_out;
+    static const Graph *last_g;
+    if (o->out == last_out && o->g == last_g)
+        return;
+    last_out = o->out;
+    last_g = o->g;
+    const char *T = o->T;
+    line(o, 0, "#if !defined(GRADC_VEC_PRELUDE)");
+    line(o, 0, "#define GRADC_VEC_PRELUDE 1");
+    line(o, 0, "#if defined(__GNUC__) && !defined(GRADC_NO_VEC)");
+    line(o, 0, "#define GRADC_VEC 1");
+    line(o, 0, "#if defined(__AVX512F__)");
+    line(o, 0, "#define GRADC_VBYTES 64");
+    line(o, 0, "#define GRADC_NV 2 /* vectors per row of a register tile */");
+    line(o, 0, "#elif defined(__AVX__)");
+    line(o, 0, "#define GRADC_VBYTES 32");
+    line(o, 0, "#define GRADC_NV 1");
+    line(o, 0, "#else");
+    line(o, 0, "#define GRADC_VBYTES 16");
+    line(o, 0, "#define GRADC_NV 1");
+    line(o, 0, "#endif");
+    line(o, 0, "#endif");
+    line(o, 0, "#endif");
+    line(o, 0, "#if defined(GRADC_VEC) && !defined(GRADC_VEC_%s)", T);
+    line(o, 0, "#define GRADC_VEC_%s 1", T);
+    line(o, 0, "/* a vector of %s that may sit at any %s's address */", T, T);
+    line(o, 0, "typedef %s gradc_v%s __attribute__((vector_size(GRADC_VBYTES), aligned(sizeof(%s)), may_alias));", T,
+         T, T);
+    line(o, 0, "#endif\n");
+}
+
+/* One matrix product of a kernel, its sizes constant:
+ *   C(i,j) (+)= sum over k < Kd of A(i,k) B(k,j),  i < M, j < N
+ * with A(i,k) = a[i*lda + k*ska] (any strides: it is read one scalar at a
+ * time and broadcast), B(k,j) = b[k*ldb + j] and C(i,j) = c[i*ldc + j]
+ * (contiguous in j: vector loads and stores). */
+typedef struct Gemm {
+    const char *a, *b, *c; /* base pointers, C expressions */
+    long M, N, Kd;         /* sizes */
+    long lda, ska;         /* A's strides along i and k */
+    long ldb, ldc;         /* B's and C's row strides */
+    int acc;               /* C += the product, else C = */
+} Gemm;
+
+enum { GEMM_MR = 8 };   /* rows of a register tile */
+enum { GEMM_VMAX = 16 }; /* elements of the widest vector (64 bytes of float) */
+
+/* The elements of scratch a product needs for its last columns: B's, packed
+ * GEMM_VMAX to a row. */
+static size_t gemm_scratch(long Kd)
+{
+    return (size_t)Kd * GEMM_VMAX;
+}
+
+/* A register tile: rows R from row i0, nv vectors from column j0, the
+ * accumulators held in registers across the whole k loop; one broadcast
+ * of A and nv loads of B feed R·nv fused multiply-adds. With cols (the
+ * last columns, fewer than a vector) B is the packed pk and only cols
+ * columns of C are written. */
+static void emit_tile(const OpEmit *o, const Gemm *m, int R, const char *nv, const char *cols, int ind)
+{
+    char V[32];
+    snprintf(V, sizeof V, "gradc_v%s", o->T);
+    line(o, ind, "{");
+    line(o, ind + 1, "%s acc[%d][%s];", V, R, nv);
+    line(o, 0, "#pragma GCC unroll 16");
+    line(o, ind + 1, "for (int r = 0; r < %d; r++) {", R);
+    line(o, 0, "#pragma GCC unroll 16");
+    line(o, ind + 2, "for (int v = 0; v < %s; v++) acc[r][v] = zero;", nv);
+    line(o, ind + 1, "}");
+    line(o, ind + 1, "for (size_t k = 0; k < %ld; k++) {", m->Kd);
+    if (cols)
+        line(o, ind + 2, "const %s *bk = pk + k * VL;", o->T);
+    else
+        line(o, ind + 2, "const %s *bk = %s + k * %ld + j0;", o->T, m->b, m->ldb);
+    line(o, ind + 2, "const %s *ak = %s + i0 * %ld + k * %ld;", o->T, m->a, m->lda, m->ska);
+    line(o, ind + 2, "%s bv[%s];", V, nv);
+    line(o, 0, "#pragma GCC unroll 16");
+    line(o, ind + 2, "for (int v = 0; v < %s; v++) bv[v] = *(const %s *)(bk + v * VL);", nv, V);
+    line(o, 0, "#pragma GCC unroll 16");
+    line(o, ind + 2, "for (int r = 0; r < %d; r++) {", R);
+    line(o, ind + 3, "const %s s = ak[r * %ld];", o->T, m->lda);
+    line(o, 0, "#pragma GCC unroll 16");
+    line(o, ind + 3, "for (int v = 0; v < %s; v++) acc[r][v] += s * bv[v];", nv);
+    line(o, ind + 2, "}");
+    line(o, ind + 1, "}");
+    line(o, 0, "#pragma GCC unroll 16");
+    line(o, ind + 1, "for (int r = 0; r < %d; r++) {", R);
+    if (cols) {
+        line(o, ind + 2, "%s *cr = %s + (i0 + r) * %ld + j0;", o->T, m->c, m->ldc);
+        line(o, ind + 2, "for (size_t v = 0; v < %s; v++) cr[v] %s= acc[r][0][v];", cols, m->acc ? "+" : "");
+    } else {
+        line(o, 0, "#pragma GCC unroll 16");
+        line(o, ind + 2, "for (int v = 0; v < %s; v++) {", nv);
+        line(o, ind + 3, "%s *cp = (%s *)(%s + (i0 + r) * %ld + j0 + v * VL);", V, V, m->c, m->ldc);
+        line(o, ind + 3, "*cp %s= acc[r][v];", m->acc ? "+" : "");
+        line(o, ind + 2, "}");
+    }
+    line(o, ind + 1, "}");
+    line(o, ind, "}");
+}
+
+/* every full tile of GEMM_MR rows at column j0, then one tile of the rows
+ * left */
+static void emit_rows(const OpEmit *o, const Gemm *m, const char *nv, const char *cols, int ind)
+{
+    int R = m->M < GEMM_MR ? (int)m->M : GEMM_MR;
+    long full = m->M / R * R;
+    line(o, ind - 1, "{");
+    line(o, ind, "for (size_t i0 = 0; i0 < %ld; i0 += %d)", full, R);
+    emit_tile(o, m, R, nv, cols, ind + 1);
+    if (full < m->M) {
+        line(o, ind, "{");
+        line(o, ind + 1, "const size_t i0 = %ld;", full);
+        emit_tile(o, m, (int)(m->M - full), nv, cols, ind + 1);
+        line(o, ind, "}");
+    }
+    line(o, ind - 1, "}");
+}
+
+/* The product; pk names gemm_scratch(Kd) elements of scratch. */
+static void emit_gemm(const OpEmit *o, const Gemm *m, const char *pk, int ind)
 {
     const char *T = o->T;
-    int padded = G->pt > 0 || G->pl > 0 || (G->Ho - 1) * G->s + G->k > G->H ||
-                 (G->Wo - 1) * G->s + G->k > G->W;
-    if (!transposed) {
-        line(o, ind, "/* im2col: col[(c,ky,kx)][(oy,ox)] = x[c][oy*%d+ky-%d][ox*%d+kx-%d], 0 in the padding */",
-             G->s, G->pt, G->s, G->pl);
-        line(o, ind, "for (size_t c = 0; c < %d; c++)", G->C);
-        line(o, ind + 1, "for (size_t ky = 0; ky < %d; ky++)", G->k);
-        line(o, ind + 2, "for (size_t kx = 0; kx < %d; kx++) {", G->k);
-        line(o, ind + 3, "%s *cr = col + ((c * %d + ky) * %d + kx) * %ld;", T, G->k, G->k, G->P);
-        line(o, ind + 3, "for (size_t oy = 0; oy < %d; oy++) {", G->Ho);
-        line(o, ind + 4, "const ptrdiff_t iy = (ptrdiff_t)(oy * %d + ky) - %d;", G->s, G->pt);
-        line(o, ind + 4, "%s *crow = cr + oy * %d;", T, G->Wo);
-        if (padded) {
-            line(o, ind + 4, "if (iy < 0 || iy >= %d) {", G->H);
-            line(o, ind + 5, "for (size_t ox = 0; ox < %d; ox++) crow[ox] = 0;", G->Wo);
-            line(o, ind + 5, "continue;");
-            line(o, ind + 4, "}");
-        }
-        line(o, ind + 4, "const %s *xr = xb + (c * %d + (size_t)iy) * %d;", T, G->H, G->W);
-        line(o, ind + 4, "for (size_t ox = 0; ox < %d; ox++) {", G->Wo);
-        line(o, ind + 5, "const ptrdiff_t ix = (ptrdiff_t)(ox * %d + kx) - %d;", G->s, G->pl);
-        if (padded)
-            line(o, ind + 5, "crow[ox] = ix >= 0 && ix < %d ? xr[ix] : 0;", G->W);
-        else
-            line(o, ind + 5, "crow[ox] = xr[ix];");
-        line(o, ind + 4, "}");
-        line(o, ind + 3, "}");
-        line(o, ind + 2, "}");
-        return;
-    }
-    line(o, ind, "/* transposed im2col: colT[(oy,ox)][(c,ky,kx)] = x[c][oy*%d+ky-%d][ox*%d+kx-%d], 0 in the padding */",
-         G->s, G->pt, G->s, G->pl);
-    line(o, ind, "for (size_t oy = 0; oy < %d; oy++)", G->Ho);
-    line(o, ind + 1, "for (size_t ox = 0; ox < %d; ox++) {", G->Wo);
-    line(o, ind + 2, "%s *cr = colT + (oy * %d + ox) * %ld;", T, G->Wo, G->K);
-    line(o, ind + 2, "for (size_t c = 0; c < %d; c++)", G->C);
-    line(o, ind + 3, "for (size_t ky = 0; ky < %d; ky++) {", G->k);
-    line(o, ind + 4, "const ptrdiff_t iy = (ptrdiff_t)(oy * %d + ky) - %d;", G->s, G->pt);
-    line(o, ind + 4, "%s *crow = cr + (c * %d + ky) * %d;", T, G->k, G->k);
-    if (padded) {
-        line(o, ind + 4, "if (iy < 0 || iy >= %d) {", G->H);
-        line(o, ind + 5, "for (size_t kx = 0; kx < %d; kx++) crow[kx] = 0;", G->k);
-        line(o, ind + 5, "continue;");
-        line(o, ind + 4, "}");
-    }
-    line(o, ind + 4, "const %s *xr = xb + (c * %d + (size_t)iy) * %d;", T, G->H, G->W);
-    line(o, ind + 4, "for (size_t kx = 0; kx < %d; kx++) {", G->k);
-    line(o, ind + 5, "const ptrdiff_t ix = (ptrdiff_t)(ox * %d + kx) - %d;", G->s, G->pl);
-    if (padded)
-        line(o, ind + 5, "crow[kx] = ix >= 0 && ix < %d ? xr[ix] : 0;", G->W);
+    line(o, ind, "/* %s[%ld][%ld] %s= sum over k < %ld of %s(i,k) %s(k,j) */", m->c, m->M, m->N,
+         m->acc ? "+" : "", m->Kd, m->a, m->b);
+    line(o, 0, "#ifdef GRADC_VEC");
+    line(o, ind, "{");
+    line(o, ind + 1, "enum { VL = GRADC_VBYTES / (int)sizeof(%s) };", T);
+    line(o, ind + 1, "const gradc_v%s zero = {0};", T);
+    line(o, ind + 1, "size_t j0 = 0;");
+    line(o, ind + 1, "/* register tiles of %d rows by GRADC_NV vectors, then by one vector */",
+         m->M < GEMM_MR ? (int)m->M : GEMM_MR);
+    line(o, ind + 1, "for (; j0 + GRADC_NV * VL <= %ld; j0 += GRADC_NV * VL)", m->N);
+    emit_rows(o, m, "GRADC_NV", NULL, ind + 2);
+    line(o, 0, "#if GRADC_NV > 1");
+    line(o, ind + 1, "for (; j0 + VL <= %ld; j0 += VL)", m->N);
+    emit_rows(o, m, "1", NULL, ind + 2);
+    line(o, 0, "#endif");
+    line(o, ind + 1, "if (j0 < %ld) { /* the last columns, fewer than a vector: B's packed, zeros after */", m->N);
+    line(o, ind + 2, "const size_t nt = %ld - j0;", m->N);
+    line(o, ind + 2, "%s *restrict pk = %s;", T, pk);
+    line(o, ind + 2, "for (size_t k = 0; k < %ld; k++)", m->Kd);
+    line(o, ind + 3, "for (size_t v = 0; v < VL; v++) pk[k * VL + v] = v < nt ? %s[k * %ld + j0 + v] : 0;", m->b,
+         m->ldb);
+    emit_rows(o, m, "1", "nt", ind + 2);
+    line(o, ind + 1, "}");
+    line(o, ind, "}");
+    line(o, 0, "#else");
+    line(o, ind, "for (size_t i = 0; i < %ld; i++) {", m->M);
+    line(o, ind + 1, "%s *cr = %s + i * %ld;", T, m->c, m->ldc);
+    if (!m->acc)
+        line(o, ind + 1, "for (size_t j = 0; j < %ld; j++) cr[j] = 0;", m->N);
+    line(o, ind + 1, "for (size_t k = 0; k < %ld; k++) {", m->Kd);
+    line(o, ind + 2, "const %s s = %s[i * %ld + k * %ld];", T, m->a, m->lda, m->ska);
+    line(o, ind + 2, "const %s *br = %s + k * %ld;", T, m->b, m->ldb);
+    line(o, ind + 2, "for (size_t j = 0; j < %ld; j++) cr[j] += s * br[j];", m->N);
+    line(o, ind + 1, "}");
+    line(o, ind, "}");
+    line(o, 0, "#endif");
+}
+
+/* ------------------------------------------------------ im2col, col2im */
+
+/* a 1x1 convolution of stride 1 without padding: x is its own im2col
+ * matrix, and the input gradient is the product itself */
+static int conv_direct(const Geo *G)
+{
+    return G->k == 1 && G->s == 1 && G->pt == 0 && G->pl == 0 && G->H == G->Ho && G->W == G->Wo;
+}
+
+static int conv_padded(const Geo *G)
+{
+    return G->pt > 0 || G->pl > 0 || (G->Ho - 1) * G->s + G->k > G->H || (G->Wo - 1) * G->s + G->k > G->W;
+}
+
+/* " * s" after an index, nothing for stride 1 */
+static const char *stride_mul(int s)
+{
+    static char buf[32];
+    if (s == 1)
+        return "";
+    snprintf(buf, sizeof buf, " * %d", s);
+    return buf;
+}
+
+/* The rows and columns of the image the windows read, padding included:
+ * the zero-padded copy xp of one example that im2col reads and col2im
+ * writes when the convolution pads, else x itself. */
+static int pad_rows(const Geo *G) { return (G->Ho - 1) * G->s + G->k; }
+static int pad_cols(const Geo *G) { return (G->Wo - 1) * G->s + G->k; }
+
+static long pad_size(const Geo *G)
+{
+    return conv_padded(G) ? (long)G->C * pad_rows(G) * pad_cols(G) : 0;
+}
+
+/* xp[c][r][q] = x[c][r-pt][q-pl], 0 outside x: per row, the zeros before,
+ * the copy, the zeros after, all of constant length */
+static void emit_pad(const OpEmit *o, const Geo *G, int ind)
+{
+    int Hp = pad_rows(G), Wp = pad_cols(G);
+    int ncopy = G->W < Wp - G->pl ? G->W : Wp - G->pl;
+    line(o, ind, "/* xp[c][r][q] = x[c][r-%d][q-%d], zeros around */", G->pt, G->pl);
+    line(o, ind, "for (size_t c = 0; c < %d; c++)", G->C);
+    line(o, ind + 1, "for (size_t r = 0; r < %d; r++) {", Hp);
+    line(o, ind + 2, "%s *pr = xp + (c * %d + r) * %d;", o->T, Hp, Wp);
+    if (G->pt > 0)
+        line(o, ind + 2, "if (r < %d || r >= %d) {", G->pt, G->pt + G->H);
     else
-        line(o, ind + 5, "crow[kx] = xr[ix];");
-    line(o, ind + 4, "}");
-    line(o, ind + 3, "}");
+        line(o, ind + 2, "if (r >= %d) {", G->H);
+    line(o, ind + 3, "for (size_t q = 0; q < %d; q++) pr[q] = 0;", Wp);
+    line(o, ind + 3, "continue;");
+    line(o, ind + 2, "}");
+    line(o, ind + 2, "const %s *xr = xb + (c * %d + r - %d) * %d;", o->T, G->H, G->pt, G->W);
+    if (G->pl > 0)
+        line(o, ind + 2, "for (size_t q = 0; q < %d; q++) pr[q] = 0;", G->pl);
+    line(o, ind + 2, "for (size_t q = 0; q < %d; q++) pr[%d + q] = xr[q];", ncopy, G->pl);
+    if (G->pl + ncopy < Wp)
+        line(o, ind + 2, "for (size_t q = %d; q < %d; q++) pr[q] = 0;", G->pl + ncopy, Wp);
     line(o, ind + 1, "}");
 }
 
+/* im2col: col[(c,ky,kx)][(oy,ox)] = xp[c][oy·s+ky][ox·s+kx], rows of Wo
+ * elements, contiguous reads for stride 1 */
+static void emit_im2col(const OpEmit *o, const Geo *G, int ind)
+{
+    int padded = conv_padded(G);
+    int Hp = padded ? pad_rows(G) : G->H, Wp = padded ? pad_cols(G) : G->W;
+    if (padded)
+        emit_pad(o, G, ind);
+    else
+        line(o, ind, "const %s *xp = xb; /* no padding */", o->T);
+    line(o, ind, "/* im2col: col[(c,ky,kx)][(oy,ox)] = xp[c][oy*%d+ky][ox*%d+kx] */", G->s, G->s);
+    line(o, ind, "for (size_t c = 0; c < %d; c++)", G->C);
+    line(o, ind + 1, "for (size_t ky = 0; ky < %d; ky++)", G->k);
+    line(o, ind + 2, "for (size_t kx = 0; kx < %d; kx++) {", G->k);
+    line(o, ind + 3, "%s *cr = col + ((c * %d + ky) * %d + kx) * %ld;", o->T, G->k, G->k, G->P);
+    line(o, ind + 3, "for (size_t oy = 0; oy < %d; oy++) {", G->Ho);
+    line(o, ind + 4, "const %s *src = xp + (c * %d + oy * %d + ky) * %d + kx;", o->T, Hp, G->s, Wp);
+    line(o, ind + 4, "for (size_t ox = 0; ox < %d; ox++) cr[oy * %d + ox] = src[ox%s];", G->Wo, G->Wo,
+         stride_mul(G->s));
+    line(o, ind + 3, "}");
+    line(o, ind + 2, "}");
+}
+
+/* col2im: every element of dcol added back onto the position its window
+ * read, in the padded dxp; then dx = the inside of dxp */
+static void emit_col2im(const OpEmit *o, const Geo *G, int ind)
+{
+    int padded = conv_padded(G);
+    int Hp = padded ? pad_rows(G) : G->H, Wp = padded ? pad_cols(G) : G->W;
+    long CHW = (long)G->C * G->H * G->W;
+    if (padded)
+        line(o, ind, "%s *dxp = xp; /* [%d][%d][%d], the gradient of the padded image */", o->T, G->C, Hp, Wp);
+    else
+        line(o, ind, "%s *dxp = dxb; /* no padding */", o->T);
+    line(o, ind, "for (size_t i = 0; i < %ld; i++) dxp[i] = 0;", padded ? pad_size(G) : CHW);
+    line(o, ind, "/* col2im: dxp[c][oy*%d+ky][ox*%d+kx] += dcol[(c,ky,kx)][(oy,ox)] */", G->s, G->s);
+    line(o, ind, "for (size_t c = 0; c < %d; c++)", G->C);
+    line(o, ind + 1, "for (size_t ky = 0; ky < %d; ky++)", G->k);
+    line(o, ind + 2, "for (size_t kx = 0; kx < %d; kx++) {", G->k);
+    line(o, ind + 3, "const %s *cr = dcol + ((c * %d + ky) * %d + kx) * %ld;", o->T, G->k, G->k, G->P);
+    line(o, ind + 3, "for (size_t oy = 0; oy < %d; oy++) {", G->Ho);
+    line(o, ind + 4, "%s *dst = dxp + (c * %d + oy * %d + ky) * %d + kx;", o->T, Hp, G->s, Wp);
+    line(o, ind + 4, "for (size_t ox = 0; ox < %d; ox++) dst[ox%s] += cr[oy * %d + ox];", G->Wo,
+         stride_mul(G->s), G->Wo);
+    line(o, ind + 3, "}");
+    line(o, ind + 2, "}");
+    if (padded) {
+        int nrow = G->H < Hp - G->pt ? G->H : Hp - G->pt, ncol = G->W < Wp - G->pl ? G->W : Wp - G->pl;
+        line(o, ind, "/* dx = the inside of dxp (rows and columns no window reads get 0) */");
+        if (nrow < G->H || ncol < G->W)
+            line(o, ind, "for (size_t i = 0; i < %ld; i++) dxb[i] = 0;", CHW);
+        line(o, ind, "for (size_t c = 0; c < %d; c++)", G->C);
+        line(o, ind + 1, "for (size_t r = 0; r < %d; r++)", nrow);
+        line(o, ind + 2, "for (size_t q = 0; q < %d; q++)", ncol);
+        line(o, ind + 3, "dxb[(c * %d + r) * %d + q] = dxp[(c * %d + r + %d) * %d + q + %d];", G->H, G->W, Hp,
+             G->pt, Wp, G->pl);
+    }
+}
+
+/* the padded image's place in the scratch, after at elements */
+static void emit_xp_decl(const OpEmit *o, const Geo *G, long at)
+{
+    if (conv_padded(G))
+        line(o, 1, "%s *restrict xp = scratch_ + %ld; /* [%d][%d][%d] one example, zero-padded */", o->T, at,
+             G->C, pad_rows(G), pad_cols(G));
+}
+
+/* -------------------------------------------------------- convolutions */
+
+/* y[o][p] = sum over kk of W[o][kk] col[kk][p], per example */
 static void emit_conv(const OpEmit *o, const Geo *G)
 {
     const char *T = o->T;
     long CHW = (long)G->C * G->H * G->W, OP = (long)G->O * G->P;
-    int OB = G->O % 4 == 0 ? 4 : G->O % 2 == 0 ? 2 : 1;
-    head(o, "x_", "w_", "o_", o->scratch ? "col" : NULL);
-    if (o->scratch)
-        line(o, 1, "/* col: [%ld][%ld] */", G->K, G->P);
+    int direct = conv_direct(G);
+    long ncol = direct ? 0 : G->K * G->P;
+    emit_vec_prelude(o);
+    head(o, "x_", "w_", "o_", "scratch_");
+    if (direct)
+        line(o, 1, "(void)scratch_;");
+    else
+        line(o, 1, "%s *restrict col = scratch_; /* [%ld][%ld] one example's im2col matrix */", T, G->K, G->P);
+    emit_xp_decl(o, G, ncol);
     line(o, 1, "for (size_t b = 0; b < %s; b++) {", G->nb ? "n" : "1");
     line(o, 2, "const %s *xb = x_ + b * %ld;", T, CHW);
     line(o, 2, "%s *yb = o_ + b * %ld;", T, OP);
-    if (o->scratch)
-        emit_im2col(o, G, 0, 2);
-    else
+    if (direct)
         line(o, 2, "const %s *col = xb; /* a 1x1 convolution: x is its own im2col */", T);
-    line(o, 2, "/* y[o][p] = sum over kk of W[o][kk] col[kk][p], %d output channel%s at a time */", OB,
-         OB > 1 ? "s" : "");
-    line(o, 2, "for (size_t o = 0; o < %d; o += %d) {", G->O, OB);
-    for (int i = 0; i < OB; i++)
-        line(o, 3, "%s *y%d = yb + (o + %d) * %ld;", T, i, i, G->P);
-    line(o, 3, "for (size_t p = 0; p < %ld; p++) {", G->P);
-    for (int i = 0; i < OB; i++)
-        line(o, 4, "y%d[p] = 0;", i);
-    line(o, 3, "}");
-    line(o, 3, "for (size_t kk = 0; kk < %ld; kk++) {", G->K);
-    for (int i = 0; i < OB; i++)
-        line(o, 4, "const %s w%d = w_[(o + %d) * %ld + kk];", T, i, i, G->K);
-    line(o, 4, "const %s *cr = col + kk * %ld;", T, G->P);
-    line(o, 4, "for (size_t p = 0; p < %ld; p++) {", G->P);
-    line(o, 5, "const %s c = cr[p];", T);
-    for (int i = 0; i < OB; i++)
-        line(o, 5, "y%d[p] += w%d * c;", i, i);
-    line(o, 4, "}");
-    line(o, 3, "}");
-    line(o, 2, "}");
+    else
+        emit_im2col(o, G, 2);
+    char pk[64];
+    snprintf(pk, sizeof pk, "scratch_ + %ld", ncol + pad_size(G));
+    Gemm m = {"w_", "col", "yb", G->O, G->P, G->K, G->K, 1, G->P, G->P, 0};
+    emit_gemm(o, &m, pk, 2);
     line(o, 1, "}");
     line(o, 0, "}\n");
 }
 
+/* dW[o][kk] = sum over the batch and p of dy[o][p] col[kk][p]: per example
+ * dWT[kk][o] += col[kk][:] · dyT[:][o], dy transposed first so that the
+ * product's rows run along o; dW = dWT transposed at the end */
 static void emit_conv_bwd_w(const OpEmit *o, const Geo *G)
 {
     const char *T = o->T;
     long CHW = (long)G->C * G->H * G->W, OP = (long)G->O * G->P;
-    head(o, "x_", "dy_", "o_", "colT");
-    line(o, 1, "/* colT: [%ld][%ld] */", G->P, G->K);
-    line(o, 1, "for (size_t i = 0; i < %ld; i++) o_[i] = 0;", (long)G->O * G->K);
+    int direct = conv_direct(G);
+    long ncol = direct ? 0 : G->K * G->P;
+    emit_vec_prelude(o);
+    head(o, "x_", "dy_", "o_", "scratch_");
+    if (!direct)
+        line(o, 1, "%s *restrict col = scratch_; /* [%ld][%ld] one example's im2col matrix */", T, G->K, G->P);
+    emit_xp_decl(o, G, ncol);
+    ncol += pad_size(G);
+    line(o, 1, "%s *restrict dyT = scratch_ + %ld; /* [%ld][%d] */", T, ncol, G->P, G->O);
+    line(o, 1, "%s *restrict dWT = scratch_ + %ld; /* [%ld][%d] */", T, ncol + G->P * G->O, G->K, G->O);
+    line(o, 1, "for (size_t i = 0; i < %ld; i++) dWT[i] = 0;", G->K * G->O);
     line(o, 1, "for (size_t b = 0; b < %s; b++) {", G->nb ? "n" : "1");
     line(o, 2, "const %s *xb = x_ + b * %ld;", T, CHW);
     line(o, 2, "const %s *dyb = dy_ + b * %ld;", T, OP);
-    emit_im2col(o, G, 1, 2);
-    line(o, 2, "/* dW[o][:] += dy[o][p] colT[p][:], skipping the pixels where dy is 0 */");
-    line(o, 2, "for (size_t o = 0; o < %d; o++) {", G->O);
-    line(o, 3, "%s *gr = o_ + o * %ld;", T, G->K);
-    line(o, 3, "for (size_t p = 0; p < %ld; p++) {", G->P);
-    line(o, 4, "const %s d = dyb[o * %ld + p];", T, G->P);
-    line(o, 4, "if (d == 0) continue;");
-    line(o, 4, "const %s *cr = colT + p * %ld;", T, G->K);
-    line(o, 4, "for (size_t kk = 0; kk < %ld; kk++) gr[kk] += d * cr[kk];", G->K);
-    line(o, 3, "}");
-    line(o, 2, "}");
+    if (direct)
+        line(o, 2, "const %s *col = xb; /* a 1x1 convolution: x is its own im2col */", T);
+    else
+        emit_im2col(o, G, 2);
+    line(o, 2, "for (size_t p = 0; p < %ld; p++)", G->P);
+    line(o, 3, "for (size_t o = 0; o < %d; o++) dyT[p * %d + o] = dyb[o * %ld + p];", G->O, G->O, G->P);
+    char pk[64];
+    snprintf(pk, sizeof pk, "scratch_ + %ld", ncol + G->P * G->O + G->K * G->O);
+    Gemm m = {"col", "dyT", "dWT", G->K, G->O, G->P, G->P, 1, G->O, G->O, 1};
+    emit_gemm(o, &m, pk, 2);
     line(o, 1, "}");
+    line(o, 1, "for (size_t o = 0; o < %d; o++)", G->O);
+    line(o, 2, "for (size_t kk = 0; kk < %ld; kk++) o_[o * %ld + kk] = dWT[kk * %d + o];", G->K, G->K, G->O);
     line(o, 0, "}\n");
 }
 
+/* dcol[kk][p] = sum over o of W[o][kk] dy[o][p], then col2im, per example */
 static void emit_conv_bwd_x(const OpEmit *o, const Geo *G)
 {
     const char *T = o->T;
     long CHW = (long)G->C * G->H * G->W, OP = (long)G->O * G->P;
-    head(o, "dy_", "w_", "o_", "dcol");
-    line(o, 1, "/* dcol: [%ld][%ld] */", G->P, G->K);
+    int direct = conv_direct(G);
+    long ncol = direct ? 0 : G->K * G->P;
+    emit_vec_prelude(o);
+    head(o, "dy_", "w_", "o_", "scratch_");
+    if (!direct)
+        line(o, 1, "%s *restrict dcol = scratch_; /* [%ld][%ld] the gradient of one example's im2col matrix */",
+             T, G->K, G->P);
+    else
+        line(o, 1, "(void)scratch_;");
+    emit_xp_decl(o, G, ncol);
     line(o, 1, "for (size_t b = 0; b < %s; b++) {", G->nb ? "n" : "1");
     line(o, 2, "const %s *dyb = dy_ + b * %ld;", T, OP);
     line(o, 2, "%s *dxb = o_ + b * %ld;", T, CHW);
-    line(o, 2, "/* dcol[p][:] = sum over o of dy[o][p] W[o][:], skipping the o where dy is 0 */");
-    line(o, 2, "for (size_t p = 0; p < %ld; p++) {", G->P);
-    line(o, 3, "%s *dr = dcol + p * %ld;", T, G->K);
-    line(o, 3, "for (size_t kk = 0; kk < %ld; kk++) dr[kk] = 0;", G->K);
-    line(o, 3, "for (size_t o = 0; o < %d; o++) {", G->O);
-    line(o, 4, "const %s d = dyb[o * %ld + p];", T, G->P);
-    line(o, 4, "if (d == 0) continue;");
-    line(o, 4, "const %s *wr = w_ + o * %ld;", T, G->K);
-    line(o, 4, "for (size_t kk = 0; kk < %ld; kk++) dr[kk] += d * wr[kk];", G->K);
-    line(o, 3, "}");
-    line(o, 2, "}");
-    line(o, 2, "/* col2im: every window element back onto the input position it read */");
-    line(o, 2, "for (size_t i = 0; i < %ld; i++) dxb[i] = 0;", CHW);
-    line(o, 2, "for (size_t oy = 0; oy < %d; oy++)", G->Ho);
-    line(o, 3, "for (size_t ox = 0; ox < %d; ox++) {", G->Wo);
-    line(o, 4, "const %s *dr = dcol + (oy * %d + ox) * %ld;", T, G->Wo, G->K);
-    line(o, 4, "for (size_t c = 0; c < %d; c++)", G->C);
-    line(o, 5, "for (size_t ky = 0; ky < %d; ky++) {", G->k);
-    line(o, 6, "const ptrdiff_t iy = (ptrdiff_t)(oy * %d + ky) - %d;", G->s, G->pt);
-    line(o, 6, "if (iy < 0 || iy >= %d) continue;", G->H);
-    line(o, 6, "%s *xr = dxb + (c * %d + (size_t)iy) * %d;", T, G->H, G->W);
-    line(o, 6, "for (size_t kx = 0; kx < %d; kx++) {", G->k);
-    line(o, 7, "const ptrdiff_t ix = (ptrdiff_t)(ox * %d + kx) - %d;", G->s, G->pl);
-    line(o, 7, "if (ix >= 0 && ix < %d) xr[ix] += dr[(c * %d + ky) * %d + kx];", G->W, G->k, G->k);
-    line(o, 6, "}");
-    line(o, 5, "}");
-    line(o, 3, "}");
+    char pk[64];
+    snprintf(pk, sizeof pk, "scratch_ + %ld", ncol + pad_size(G));
+    Gemm m = {"w_", "dyb", direct ? "dxb" : "dcol", G->K, G->P, G->O, 1, G->K, G->P, G->P, 0};
+    emit_gemm(o, &m, pk, 2);
+    if (!direct)
+        emit_col2im(o, G, 2);
     line(o, 1, "}");
     line(o, 0, "}\n");
 }
@@ -558,7 +805,7 @@ void conv_emit_kernel(const OpEmit *o)
     Node *x = N(o->g, o->r);
     Geo G = geo(o->g, o->r);
     OpEmit k = *o;
-    k.scratch = conv_scratch(o->g, o->r) ? "scratch" : NULL;
+    k.scratch = conv_scratch(o->g, o->r) ? "scratch_" : NULL;
     switch (x->op) {
     case OP_CONV2D: emit_conv(&k, &G); break;
     case OP_CONV2D_BWD_W: emit_conv_bwd_w(&k, &G); break;

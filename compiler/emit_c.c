@@ -31,6 +31,9 @@ typedef struct E {
     const char *prefix;     /* model prefix, "seed_" */
     const char *PREFIX;     /* macro prefix, "SEED_" */
     int train;              /* the function trains: dropout masks (conv.c) */
+    size_t pack_off;        /* workspace offset of the matrix product's panels */
+    Ref *fused;             /* per node: the product that computes it along, or 0 */
+    struct Fusion *fz;      /* per product: what it computes along */
 } E;
 
 /* ------------------------------------------------------------ helpers */
@@ -369,73 +372,297 @@ static void emit_reduce(E *e, Ref r, const char *dst)
     emitf(e, 1, "}");
 }
 
+/* The sizes of a matrix product: rows, columns, inner; the leading axis of a
+ * batched (rank 3) product, 0 if none. */
+typedef struct MM {
+    int M, N, K, lead;
+    int ai_, ak_, bk_, bj_; /* element strides of A(i,k) and B(k,j) */
+} MM;
+
+static MM mm_sizes(Graph *g, Ref r)
+{
+    Node *x = N(g, r);
+    Node *A = N(g, x->in[0]), *B = N(g, x->in[1]);
+    int ta = x->ia[0], tb = x->ia[1];
+    Shape sa = A->shape, sb = B->shape;
+    int ra = sa.rank, rb = sb.rank;
+    int lda = sa.dim[ra - 1], ldb = sb.dim[rb - 1];
+    MM s;
+    s.M = ta ? sa.dim[ra - 1] : sa.dim[ra - 2];
+    s.K = ta ? sa.dim[ra - 2] : sa.dim[ra - 1];
+    s.N = tb ? sb.dim[rb - 2] : sb.dim[rb - 1];
+    s.lead = ra == 3 ? sa.dim[0] : rb == 3 ? sb.dim[0] : 0;
+    s.ai_ = ta ? 1 : lda;
+    s.ak_ = ta ? lda : 1;
+    s.bk_ = tb ? 1 : ldb;
+    s.bj_ = tb ? ldb : 1;
+    return s;
+}
+
+#ifndef GEMM_KC
+#define GEMM_KC 256 /* the blocks of gemm_kernel.c */
+#endif
+#ifndef GEMM_MC
+#define GEMM_MC 96
+#endif
+#ifndef GEMM_NC
+#define GEMM_NC 2048
+#endif
+
+/* the panel elements gk_gemm needs for a product (GK_PACK_ELEMS) */
+static size_t mm_pack(MM s, int batch)
+{
+    size_t M = (size_t)(s.M == DIM_B ? batch : s.M), N = (size_t)(s.N == DIM_B ? batch : s.N);
+    size_t K = (size_t)(s.K == DIM_B ? batch : s.K);
+    size_t kc = K < GEMM_KC ? K : GEMM_KC, nc = N < GEMM_NC ? N : GEMM_NC, mc = M < GEMM_MC ? M : GEMM_MC;
+    return kc * (nc + 32 + mc + 8);
+}
+
+/* the panels every product of the emitted functions needs, in elements */
+static size_t gemm_pack_elems(Model *m, Plan plans[FN_COUNT], const EmitOptions *o)
+{
+    size_t need = 0;
+    if (o && o->scalar)
+        return 0;
+    for (int f = 0; f < FN_COUNT; f++) {
+        if (o && o->predict_only && f != FN_PREDICT)
+            continue;
+        for (int i = 0; i < plans[f].norder; i++) {
+            Ref r = plans[f].order[i];
+            Slot *sl = &plans[f].slot[r];
+            if (N(&m->g, r)->op != OP_MATMUL || sl->home == H_INLINE || sl->home == H_ALIAS)
+                continue;
+            size_t k = mm_pack(mm_sizes(&m->g, r), m->batch);
+            if (k > need)
+                need = k;
+        }
+    }
+    return need;
+}
+
+/* where the panels start: after the largest function's own workspace */
+static size_t gemm_pack_offset(Plan plans[FN_COUNT], const EmitOptions *o)
+{
+    size_t w = 0;
+    for (int i = 0; i < FN_COUNT; i++)
+        if (plans[i].work_elems > w && (!o || !o->predict_only || i == FN_PREDICT))
+            w = plans[i].work_elems;
+    return (w + 15) / 16 * 16;
+}
+
+/* a size as a long: "(long)n" for the batch axis */
+static const char *lext(int d, char *buf, size_t n)
+{
+    if (d == DIM_B)
+        snprintf(buf, n, "(long)n");
+    else
+        snprintf(buf, n, "%d", d);
+    return buf;
+}
+
+/* ------------------------------------------------------------ fusion
+ *
+ * A product whose only reader scales it by a single value (the 1/n of a
+ * parameter's gradient), or adds a bias along its rows and then perhaps
+ * applies relu, is computed with that work in gk_gemm's epilogue, straight
+ * into the last node's storage. Safe only when that storage overlaps
+ * neither the product's operands nor anything the nodes in between touch. */
+
+/* a node's storage: which buffer, and the element range [lo, hi) */
+static int span(E *e, Ref r, Home *home, size_t *lo, size_t *hi)
+{
+    Ref s = storage(e->p, r);
+    Slot *sl = &e->p->slot[s];
+    *home = sl->home;
+    if (sl->home == H_INLINE)
+        return 0;
+    Shape sh = N(e->g, s)->shape;
+    size_t k = (size_t)shape_numel_static(sh) * (shape_has_batch(sh) ? (size_t)e->m->batch : 1);
+    *lo = sl->home == H_WORK || sl->home == H_GRAD ? sl->offset : 0;
+    *hi = sl->home == H_WORK || sl->home == H_GRAD ? sl->offset + k : (size_t)-1;
+    return 1;
+}
+
+static int overlaps(E *e, Ref a, Ref b)
+{
+    Home ha, hb;
+    size_t la, ua, lb, ub;
+    if (!span(e, a, &ha, &la, &ua) || !span(e, b, &hb, &lb, &ub) || ha != hb)
+        return 0;
+    return la < ub && lb < ua;
+}
+
+/* a C expression for a single value made of constants and n alone (1/n, 2/n), or NULL */
+static const char *value_expr(E *e, Ref r, int depth)
+{
+    Node *x = N(e->g, r);
+    char b[64];
+    if (shape_numel_static(x->shape) != 1 || shape_has_batch(x->shape) || depth > 4)
+        return NULL;
+    if (x->op == OP_CONST || x->op == OP_BATCHN)
+        return arena_printf(e->g->arena, "%s", inline_val(e, r, b, sizeof b));
+    const char *opc = x->op == OP_ADD ? "+" : x->op == OP_SUB ? "-" : x->op == OP_MUL ? "*" : x->op == OP_DIV ? "/" : NULL;
+    if (!opc)
+        return NULL;
+    const char *l = value_expr(e, x->in[0], depth + 1), *rr = l ? value_expr(e, x->in[1], depth + 1) : NULL;
+    return rr ? arena_printf(e->g->arena, "(%s %s %s)", l, opc, rr) : NULL;
+}
+
+static int one_value(E *e, Ref r)
+{
+    return value_expr(e, r, 0) != NULL;
+}
+
+typedef struct Fusion {
+    Ref last;        /* the node whose storage the product writes, or 0 */
+    Ref alpha;       /* a single value scaling the product, or 0 */
+    Ref bias;        /* a vector added along the rows, or 0 */
+    int act;         /* 1: relu */
+} Fusion;
+
+static Fusion fusion_of(E *e, Ref r, const int *uses, const int *pos)
+{
+    Fusion f = {0, 0, 0, 0};
+    Graph *g = e->g;
+    Node *x = N(g, r);
+    MM s = mm_sizes(g, r);
+    if (s.lead || uses[r] != 1 || x->shape.rank != 2 || e->p->slot[r].home != H_WORK)
+        return f;
+    int i = pos[r];
+    /* the reader: the next node computed, or (for the scaling) any later one */
+    Ref u = 0;
+    for (int k = i + 1; k < e->p->norder && !u; k++) {
+        Node *y = N(g, e->p->order[k]);
+        for (int j = 0; j < op_nin[y->op]; j++)
+            if (y->in[j] == r)
+                u = e->p->order[k];
+    }
+    if (!u)
+        return f;
+    Node *y = N(g, u);
+    Ref other = y->in[0] == r ? y->in[1] : y->in[0];
+    if (y->op == OP_MUL && one_value(e, other) && shape_eq(y->shape, x->shape)) {
+        f.last = u;
+        f.alpha = other;
+    } else if (y->op == OP_ADD && pos[u] == i + 1 && shape_eq(y->shape, x->shape) && !is_inline(e, other) &&
+               N(g, other)->shape.rank == 1 && !shape_has_batch(N(g, other)->shape) &&
+               N(g, other)->shape.dim[0] == x->shape.dim[1] && other != r) {
+        f.last = u;
+        f.bias = other;
+        if (uses[u] == 1 && pos[u] + 1 < e->p->norder) {
+            Ref v = e->p->order[pos[u] + 1];
+            if (N(g, v)->op == OP_RELU && N(g, v)->in[0] == u && e->p->slot[u].home == H_WORK) {
+                f.last = v;
+                f.act = 1;
+            }
+        }
+    } else {
+        return f;
+    }
+    if (e->p->slot[f.last].home == H_ALIAS || e->p->slot[f.last].home == H_INLINE)
+        return (Fusion){0, 0, 0, 0};
+    /* the storage written must not be read by the product or touched in between */
+    for (int j = 0; j < 2; j++)
+        if (overlaps(e, f.last, x->in[j]))
+            return (Fusion){0, 0, 0, 0};
+    if (f.bias && overlaps(e, f.last, f.bias))
+        return (Fusion){0, 0, 0, 0};
+    for (int k = i + 1; k < pos[f.last]; k++) {
+        Ref t = e->p->order[k];
+        Node *z = N(g, t);
+        int ours = t == u;
+        if (!ours && overlaps(e, f.last, t))
+            return (Fusion){0, 0, 0, 0};
+        for (int j = 0; j < op_nin[z->op] && !ours; j++)
+            if (overlaps(e, f.last, z->in[j]))
+                return (Fusion){0, 0, 0, 0};
+    }
+    return f;
+}
+
+/* decides the fusions of the function being written: e->fused[t] = the product computing t */
+static void plan_fusions(E *e)
+{
+    Graph *g = e->g;
+    Model *m = e->m;
+    e->fused = arena_alloc(g->arena, sizeof(Ref) * (size_t)g->n);
+    memset(e->fused, 0, sizeof(Ref) * (size_t)g->n);
+    e->fz = arena_alloc(g->arena, sizeof(Fusion) * (size_t)g->n);
+    memset(e->fz, 0, sizeof(Fusion) * (size_t)g->n);
+    if (getenv("GRADC_NO_FUSION"))
+        return;
+    int *uses = xcalloc((size_t)g->n, sizeof(int)), *pos = xcalloc((size_t)g->n, sizeof(int));
+    for (int i = 0; i < e->p->norder; i++) {
+        Node *x = N(g, e->p->order[i]);
+        pos[e->p->order[i]] = i;
+        for (int j = 0; j < op_nin[x->op]; j++)
+            uses[x->in[j]]++;
+    }
+    if (m->loss)
+        uses[m->loss]++;
+    if (m->output)
+        uses[m->output]++;
+    for (int i = 0; i < m->nparams; i++)
+        if (m->grads[i])
+            uses[m->grads[i]]++;
+    for (int i = 0; i < e->p->norder; i++) {
+        Ref r = e->p->order[i];
+        if (N(g, r)->op != OP_MATMUL || e->p->slot[r].home != H_WORK)
+            continue;
+        Fusion f = fusion_of(e, r, uses, pos);
+        if (!f.last)
+            continue;
+        /* the nodes computed along: the reader(s) up to the last */
+        e->fz[r] = f;
+        e->fused[f.last] = r;
+        if (f.act)
+            e->fused[N(g, f.last)->in[0]] = r;
+    }
+    free(uses);
+    free(pos);
+}
+
 static void emit_matmul(E *e, Ref r, const char *dst)
 {
     Node *x = N(e->g, r);
-    Node *A = N(e->g, x->in[0]), *B = N(e->g, x->in[1]);
-    int ta = x->ia[0], tb = x->ia[1], sum = x->ia[2];
-    Shape sa = A->shape, sb = B->shape, sc = x->shape;
-    int ra = sa.rank, rb = sb.rank;
-    int lda = sa.dim[ra - 1], ldb = sb.dim[rb - 1];
-    int Mr = ta ? sa.dim[ra - 1] : sa.dim[ra - 2];
-    int Kd = ta ? sa.dim[ra - 2] : sa.dim[ra - 1];
-    int Nc = tb ? sb.dim[rb - 2] : sb.dim[rb - 1];
-    int lead = ra == 3 ? sa.dim[0] : rb == 3 ? sb.dim[0] : 0;
-    char M[16], K[16], Ns[16], L[16], tbuf[64], p[64];
-    ext(Mr, M, sizeof M);
-    ext(Kd, K, sizeof K);
-    ext(Nc, Ns, sizeof Ns);
-    emitf(e, 1, "{");
-    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
-    emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
-    emitf(e, 2, "const %s *b_ = %s;", e->T, ptr(e, x->in[1], p, sizeof p));
-    emitf(e, 2, "for (size_t i = 0; i < %s; i++)", total(sc, tbuf, sizeof tbuf));
-    emitf(e, 3, "o[i] = 0;");
-    int ind = 2;
-    if (lead) {
-        ext(lead, L, sizeof L);
-        emitf(e, 2, "for (size_t l = 0; l < %s; l++) {", L);
-        ind = 3;
-        emitf(e, ind, "const %s *A = a_%s;", e->T,
-              ra == 3 ? arena_printf(e->g->arena, " + l * %ld", (long)sa.dim[1] * sa.dim[2]) : "");
-        emitf(e, ind, "const %s *Bm = b_%s;", e->T,
-              rb == 3 ? arena_printf(e->g->arena, " + l * %ld", (long)sb.dim[1] * sb.dim[2]) : "");
-        emitf(e, ind, "%s *C = o%s;", e->T,
-              sum ? "" : arena_printf(e->g->arena, " + l * %ld", (long)sc.dim[1] * sc.dim[2]));
-    } else {
-        emitf(e, ind, "const %s *A = a_;", e->T);
-        emitf(e, ind, "const %s *Bm = b_;", e->T);
-        emitf(e, ind, "%s *C = o;", e->T);
+    MM s = mm_sizes(e->g, r);
+    int sum = x->ia[2];
+    Shape sa = N(e->g, x->in[0])->shape, sb = N(e->g, x->in[1])->shape, sc = x->shape;
+    char M[16], K[16], Ns[16], L[16], p[64], q[64], st[4][16];
+    lext(s.M, M, sizeof M);
+    lext(s.K, K, sizeof K);
+    lext(s.N, Ns, sizeof Ns);
+    lext(s.ai_, st[0], sizeof st[0]);
+    lext(s.ak_, st[1], sizeof st[1]);
+    lext(s.bk_, st[2], sizeof st[2]);
+    lext(s.bj_, st[3], sizeof st[3]);
+    ptr(e, x->in[0], p, sizeof p);
+    ptr(e, x->in[1], q, sizeof q);
+    if (!s.lead) {
+        Fusion f = e->fz ? e->fz[r] : (Fusion){0, 0, 0, 0};
+        const char *al = "1";
+        char bias[64] = "NULL";
+        if (f.last) { /* computed along: the nodes after it (fusion_of) */
+            if (f.act)
+                comment(e, N(e->g, f.last)->in[0]);
+            comment(e, f.last);
+            dst = e->var[storage(e->p, f.last)];
+            if (f.alpha)
+                al = value_expr(e, f.alpha, 0);
+            if (f.bias)
+                ptr(e, f.bias, bias, sizeof bias);
+        }
+        emitf(e, 1, "%sgk_gemm(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s, %s, %d, w + %zu);", e->prefix, M,
+              Ns, K, al, p, st[0], st[1], q, st[2], st[3], dst, Ns, bias, f.act, e->pack_off);
+        return;
     }
-    if (!ta && !tb) {
-        emitf(e, ind, "for (size_t i = 0; i < %s; i++)", M);
-        emitf(e, ind + 1, "for (size_t k = 0; k < %s; k++) {", K);
-        emitf(e, ind + 2, "const %s v = A[i * %d + k];", e->T, lda);
-        emitf(e, ind + 2, "for (size_t j = 0; j < %s; j++)", Ns);
-        emitf(e, ind + 3, "C[i * %d + j] += v * Bm[k * %d + j];", Nc, ldb);
-        emitf(e, ind + 1, "}");
-    } else if (ta && !tb) {
-        emitf(e, ind, "for (size_t k = 0; k < %s; k++)", K);
-        emitf(e, ind + 1, "for (size_t i = 0; i < %s; i++) {", M);
-        emitf(e, ind + 2, "const %s v = A[k * %d + i];", e->T, lda);
-        emitf(e, ind + 2, "for (size_t j = 0; j < %s; j++)", Ns);
-        emitf(e, ind + 3, "C[i * %d + j] += v * Bm[k * %d + j];", Nc, ldb);
-        emitf(e, ind + 1, "}");
-    } else {
-        emitf(e, ind, "for (size_t i = 0; i < %s; i++)", M);
-        emitf(e, ind + 1, "for (size_t j = 0; j < %s; j++) {", Ns);
-        emitf(e, ind + 2, "%s s = 0;", e->T);
-        emitf(e, ind + 2, "for (size_t k = 0; k < %s; k++)", K);
-        emitf(e, ind + 3, "s += %s * Bm[j * %d + k];",
-              ta ? arena_printf(e->g->arena, "A[k * %d + i]", lda)
-                 : arena_printf(e->g->arena, "A[i * %d + k]", lda),
-              ldb);
-        emitf(e, ind + 2, "C[i * %d + j] += s;", Nc);
-        emitf(e, ind + 1, "}");
-    }
-    if (lead)
-        emitf(e, 2, "}");
-    emitf(e, 1, "}");
+    ext(s.lead, L, sizeof L);
+    emitf(e, 1, "for (size_t l = 0; l < %s; l++)", L);
+    const char *ao = sa.rank == 3 ? arena_printf(e->g->arena, " + l * %ld", (long)sa.dim[1] * sa.dim[2]) : "";
+    const char *bo = sb.rank == 3 ? arena_printf(e->g->arena, " + l * %ld", (long)sb.dim[1] * sb.dim[2]) : "";
+    const char *co = sum ? "" : arena_printf(e->g->arena, " + l * %ld", (long)sc.dim[1] * sc.dim[2]);
+    emitf(e, 2, "%sgk_gemm(%s, %s, %s, 1, %s%s, %s, %s, %s%s, %s, %s, %s, %s%s, %s, NULL, 0, w + %zu);", e->prefix, M,
+          Ns, K, p, ao, st[0], st[1], q, bo, st[2], st[3], sum ? "l > 0" : "0", dst, co, Ns, e->pack_off);
 }
 
 /* rows of the last axis: (number of rows expression, row length) */
@@ -578,6 +805,8 @@ static void emit_node(E *e, Ref r)
     if (s->home == H_PARAMS || s->home == H_X || s->home == H_Y || s->home == H_INLINE ||
         s->home == H_ALIAS)
         return;
+    if (e->fused && e->fused[r]) /* computed along with a product (fusion_of) */
+        return;
     comment(e, r);
     const char *dst = e->var[r];
     if (conv_op(x->op)) { /* the convolution family writes itself (conv.c) */
@@ -643,6 +872,8 @@ static void declare_vars(E *e)
             where = "out";
         if (!where)
             continue;
+        if (e->fz && ((e->fz[r].last) || (e->fused[r] && e->fz[e->fused[r]].last != r)))
+            continue; /* computed along with a product, in another's storage */
         emitf(e, 1, "%s *const %s = %s; /* %s %s */", e->T, e->var[r], where,
               node_label(e->m, r, l, sizeof l), shape_str(N(e->g, r)->shape, sh, sizeof sh));
     }
@@ -656,6 +887,7 @@ static void emit_fn(E *e, FnKind fn, int seeded)
     Model *m = e->m;
     const char *T = e->T;
     name_vars(e);
+    plan_fusions(e);
     const char *P = e->prefix;
     const char *sfx = seeded ? "_seeded" : "", *sarg = seeded ? ", uint64_t seed" : "";
     e->train = seeded || fn == FN_LOSS_GRAD;
@@ -806,6 +1038,9 @@ static size_t workspace_bytes(Model *m, Plan plans[FN_COUNT], const EmitOptions 
     for (int i = 0; i < FN_COUNT; i++)
         if (plans[i].work_elems > w && (!o || !o->predict_only || i == FN_PREDICT))
             w = plans[i].work_elems;
+    size_t pack = gemm_pack_elems(m, plans, o);
+    if (pack)
+        w = gemm_pack_offset(plans, o) + pack;
     w *= m->is_double ? 8 : 4;
     return w < 64 ? 64 : w;
 }
@@ -822,7 +1057,7 @@ static void header_comment(E *e, const char *what)
 
 void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
 {
-    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL, 0};
+    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL, 0, 0, NULL, NULL};
     prefixes(&e, m);
     const char *T = e.T, *P = e.prefix, *U = e.PREFIX;
     header_comment(&e, ".h");
@@ -880,7 +1115,7 @@ void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
 
 void emit_c_prelude(Model *m, const EmitOptions *o, FILE *out)
 {
-    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL, 0};
+    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL, 0, 0, NULL, NULL};
     prefixes(&e, m);
     header_comment(&e, ".c");
     fprintf(out, "#include \"%s.h\"\n\n#include <math.h>\n\n", m->cname);
@@ -890,13 +1125,37 @@ void emit_c_prelude(Model *m, const EmitOptions *o, FILE *out)
         emit_init(&e);
 }
 
+/* the matrix product (gemm_kernel.c, built into a string), renamed to the model */
+static const char *const gemm_kernel_text[] = {
+#include "gemm_kernel.inc"
+    NULL};
+
+static void emit_gemm_kernel(E *e)
+{
+    fprintf(e->out, "/* The matrix product: C = alpha*A*B (+ C), blocked, panels in the workspace. */\n");
+    fprintf(e->out, "typedef %s %sgk_real;\n#define %sGK_IS_FLOAT %d\n", e->T, e->prefix, e->PREFIX,
+            e->m->is_double ? 0 : 1);
+    fprintf(e->out, "#define %sGK_KC %d /* the blocks: inner, rows, columns */\n#define %sGK_MC %d\n#define %sGK_NC %d\n",
+            e->PREFIX, GEMM_KC, e->PREFIX, GEMM_MC, e->PREFIX, GEMM_NC);
+    for (int i = 0; gemm_kernel_text[i]; i++)
+        for (const char *t = gemm_kernel_text[i], *s = t; *s; s++) {
+            int word_start = s == t || !(isalnum((unsigned char)s[-1]) || s[-1] == '_');
+            if (word_start && !strncmp(s, "gk_", 3))
+                fputs(e->prefix, e->out);
+            else if (word_start && !strncmp(s, "GK_", 3))
+                fputs(e->PREFIX, e->out);
+            fputc(*s, e->out);
+        }
+    fputc('\n', e->out);
+}
+
 void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
 {
     if (o && o->scalar) {
         emit_scalar_c(m, plans, o, out);
         return;
     }
-    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL, 0};
+    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL, 0, 0, NULL, NULL};
     prefixes(&e, m);
     emit_c_prelude(m, o, out);
     int drop = conv_has_dropout(&m->g) && !(o && o->predict_only);
@@ -914,6 +1173,10 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
             conv_emit_kernel(&oe);
         }
     free(kernel);
+    if (gemm_pack_elems(m, plans, o)) {
+        e.pack_off = gemm_pack_offset(plans, o);
+        emit_gemm_kernel(&e);
+    }
     static const FnKind order[] = {FN_LOSS, FN_LOSS_GRAD, FN_PREDICT};
     for (int i = 0; i < 3; i++) {
         e.p = &plans[order[i]];
@@ -936,7 +1199,7 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
 
 void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out)
 {
-    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", NULL, NULL, NULL, NULL, 0};
+    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", NULL, NULL, NULL, NULL, 0, 0, NULL, NULL};
     prefixes(&e, m);
     const char *P = e.prefix, *U = e.PREFIX;
     fprintf(out, "/* %s_main.c: generated by gradc %s; the model described to the runtime. */\n",
@@ -984,7 +1247,13 @@ void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out)
             (unsigned long long)t->seed, (int)t->sched, t->sched_a, t->sched_b, t->clip, t->weight_decay,
             t->validate, t->patience);
     fprintf(out, "    %sinit, %sloss, %sloss_grad, %spredict,\n};\n\n", P, P, P, P);
-    fprintf(out, "int main(int argc, char **argv)\n{\n    return grt_main(argc, argv, &model);\n}\n");
+    fprintf(out, "#if defined(_OPENMP) && defined(GRADC_THREADS) /* gradc --threads N */\n"
+                 "#include <omp.h>\n#include <stdlib.h>\n#endif\n\n");
+    fprintf(out, "int main(int argc, char **argv)\n{\n"
+                 "#if defined(_OPENMP) && defined(GRADC_THREADS)\n"
+                 "    if (!getenv(\"OMP_NUM_THREADS\"))\n        omp_set_num_threads(GRADC_THREADS);\n"
+                 "#endif\n"
+                 "    return grt_main(argc, argv, &model);\n}\n");
     (void)plans;
 }
 

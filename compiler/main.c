@@ -39,6 +39,8 @@ typedef struct Options {
     int explain;            /* --explain */
     int scalar;             /* --scalar */
     int predict_only;       /* --predict-only */
+    int mpi;                /* --mpi: mpicc and the MPI runtime (docs/mpi.md) */
+    int threads;            /* --threads N: OpenMP, N threads by default */
     const char *embed;      /* --embed-params PARAMS */
     char cmdline[1024];     /* as given, for generated headers */
 } Options;
@@ -62,8 +64,12 @@ static void usage(FILE *f)
           "                      (for tiny models)\n"
           "  --predict-only      with -c: only init and predict, no gradient code\n"
           "  --embed-params P    with -c: the trained params of file P in the source\n"
+          "  --mpi               build a data-parallel executable with mpicc for\n"
+          "                      mpirun -np P ./FILE train ... (docs/mpi.md)\n"
           "  --cc CC             C compiler for executables (default $CC, else cc)\n"
-          "  --cflags \"...\"      flags for it (default -O2)\n"
+          "  --cflags \"...\"      flags for it (default -O2 -march=native)\n"
+          "  --threads N         build the executable with OpenMP: matrix products\n"
+          "                      on N threads (OMP_NUM_THREADS overrides)\n"
           "  --explain           print every rewrite the simplifier applies\n"
           "  -q, -v              quiet, verbose\n"
           "  --version, --help\n"
@@ -136,6 +142,16 @@ static void parse_args(int argc, char **argv, Options *o)
             o->scalar = 1;
         } else if (!strcmp(a, "--predict-only")) {
             o->predict_only = 1;
+        } else if (!strcmp(a, "--threads") || !strncmp(a, "--threads=", 10)) {
+            const char *v = a[9] == '=' ? a + 10 : NEXT();
+            char *end;
+            errno = 0;
+            long t = strtol(v, &end, 10);
+            if (errno || *end || t < 1 || t > 1024)
+                bad_usage("--threads needs a whole number from 1 to 1024, not '%s'", v);
+            o->threads = (int)t;
+        } else if (!strcmp(a, "--mpi")) {
+            o->mpi = 1;
         } else if (!strcmp(a, "--embed-params")) {
             o->embed = NEXT();
         } else if (a[0] == '-' && a[1]) {
@@ -154,6 +170,8 @@ static void parse_args(int argc, char **argv, Options *o)
         bad_usage("%s goes with -c (or --emit=c, --emit=h): an executable needs the gradient", "--predict-only");
     if (o->embed && !to_c)
         bad_usage("%s goes with -c (or --emit=c, --emit=h)", "--embed-params");
+    if (o->mpi && (o->c_only || o->emit || o->check))
+        bad_usage("%s builds an executable: it does not go with -c, --emit or --check", "--mpi");
     if (o->scalar && o->predict_only)
         bad_usage("%s does not go with --scalar", "--predict-only");
     if (o->emit) {
@@ -344,6 +362,14 @@ static int build_executable(Arena *a, Model *m, Plan *plans, const Options *o, c
                         "set GRADC_RUNTIME_DIR\n");
         return 0;
     }
+    struct stat mst;
+    if (o->mpi && stat(arena_printf(a, "%s/libgradcrt_mpi%s.a", libdir, m->is_double ? "_d" : ""),
+                       &mst) != 0) {
+        fprintf(stderr, "gradc: error: --mpi: no MPI runtime (libgradcrt_mpi%s.a) in %s; install "
+                        "libopenmpi-dev and openmpi-bin, then run make\n",
+                m->is_double ? "_d" : "", libdir);
+        return 0;
+    }
     const char *tmpbase = getenv("TMPDIR");
     char *dir = arena_printf(a, "%s/gradc.XXXXXX", tmpbase && *tmpbase ? tmpbase : "/tmp");
     if (!mkdtemp(dir)) {
@@ -372,17 +398,22 @@ static int build_executable(Arena *a, Model *m, Plan *plans, const Options *o, c
     close(fd);
     char *argv[128];
     int n = 0;
-    const char *cc = o->cc ? o->cc : getenv("CC");
-    n += split_words(a, cc && *cc ? cc : "cc", argv + n, 8);
-    n += split_words(a, o->cflags ? o->cflags : "-O2", argv + n, 64);
+    const char *cc = o->cc ? o->cc : getenv(o->mpi ? "MPICC" : "CC");
+    n += split_words(a, cc && *cc ? cc : o->mpi ? "mpicc" : "cc", argv + n, 8);
+    n += split_words(a, o->cflags ? o->cflags : "-O2 -march=native", argv + n, 64);
     argv[n++] = "-std=c99";
+    if (o->threads) {
+        argv[n++] = "-fopenmp";
+        argv[n++] = arena_printf(a, "-DGRADC_THREADS=%d", o->threads);
+    }
     if (m->is_double)
         argv[n++] = "-DGRT_DOUBLE";
     argv[n++] = arena_printf(a, "-I%s", dir);
     argv[n++] = arena_printf(a, "-I%s", incdir);
     argv[n++] = arena_printf(a, "%s/%s", dir, cfile);
     argv[n++] = arena_printf(a, "%s/%s", dir, mfile);
-    argv[n++] = arena_printf(a, "%s/%s", libdir, m->is_double ? "libgradcrt_d.a" : "libgradcrt.a");
+    argv[n++] = arena_printf(a, "%s/libgradcrt%s%s.a", libdir, o->mpi ? "_mpi" : "",
+                             m->is_double ? "_d" : "");
     argv[n++] = "-lz";
     argv[n++] = "-lm";
     argv[n++] = "-o";

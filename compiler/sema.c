@@ -1524,7 +1524,7 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
      * say nothing about the model as a whole */
     int whole = errors0 == 0;
     if (!s->objective && whole) {
-        Loc end = {0, 0, 0, 0};
+        Loc end = {1, 1, 1, 1}; /* an empty file: its start */
         if (ast->last)
             end = ast->last->loc;
         end.first_line = end.first_line ? end.first_line : 0;

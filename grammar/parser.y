@@ -437,12 +437,17 @@ static int closer_of(int open)
 /*
  * The message for a syntax error at the lookahead token, chosen in order:
  *   stray byte                       stray '$' in model
- *   end of file in open brackets     unexpected end of file + note
- *   an expression may start here     expected expression before X
- *   the open bracket may close here  expected ')' before X + note
- *   a statement may start here       unexpected X
+ *   end of file in open brackets     unexpected end of file; expected ')' to
+ *                                    close '(' at L:C + note
+ *   an expression may start here     expected expression before X (with
+ *                                    "; the '(' at L:C is not closed" + note
+ *                                    when X starts a later line)
+ *   the open bracket may close here  expected ')' (to close '(' at L:C)
+ *                                    before X + note
+ *   a closer with no opener          unmatched ')'
+ *   a statement may start here       expected a statement (...) before X
  *   otherwise, what may come         expected 'init' or newline before X
- * The note is "expected ')' to close '(' at LINE:COL", at the bracket.
+ * The note "'(' opened here" points at the bracket.
  * Afterwards the lexer forgets its open brackets, so that the newline at
  * the end of the line ends the statement being dropped.
  */
@@ -489,15 +494,28 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseSt
     }
 
     if (eof && b) {
-        diag_error(d, loc, "unexpected end of file");
+        diag_error(d, loc, "unexpected end of file; expected '%c' to close '%c' at %d:%d",
+                   closer, b->ch, b->loc.first_line, b->loc.first_column);
         note = 1;
     } else if (has(exp, n, YYSYMBOL_NUMBER)) {
-        diag_error(d, loc, "expected expression before %s", found);
+        /* at the start of a later line, the open bracket is the likely cause */
+        if (b && b->ch != '{' && loc.first_line > b->loc.first_line) {
+            diag_error(d, loc, "expected expression before %s; the '%c' at %d:%d is not closed",
+                       found, b->ch, b->loc.first_line, b->loc.first_column);
+            note = 1;
+        } else
+            diag_error(d, loc, "expected expression before %s", found);
+    } else if ((tok == YYTRANSLATE(')') || tok == YYTRANSLATE(']') || tok == YYTRANSLATE('}'))
+               && (!b || (b->ch == '{') != (tok == YYTRANSLATE('}')))) {
+        /* a closing bracket with nothing of its kind open */
+        diag_error(d, loc, "unmatched %s", found);
     } else if (closer_expected) {
-        diag_error(d, loc, "expected '%c' before %s", closer, found);
+        diag_error(d, loc, "expected '%c' (to close '%c' at %d:%d) before %s", closer, b->ch,
+                   b->loc.first_line, b->loc.first_column, found);
         note = 1;
     } else if (has(exp, n, YYSYMBOL_MODEL)) {
-        diag_error(d, loc, "unexpected %s", found);
+        diag_error(d, loc, "expected a statement (a declaration or 'NAME = EXPR') before %s",
+                   found);
     } else {
         /* List what may come, leaving out what could continue any
          * expression (operators, '.', a call's '(') unless nothing else
@@ -535,8 +553,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseSt
         }
     }
     if (note)
-        diag_note(d, b->loc, "expected '%c' to close '%c' at %d:%d", closer, b->ch,
-                  b->loc.first_line, b->loc.first_column);
+        diag_note(d, b->loc, "'%c' opened here", b->ch);
     /* a token that starts a line after an unclosed bracket starts the next
      * statement: the error does not hide it */
     lex_replay_line(lx);

@@ -386,6 +386,10 @@ int grt_csv_read(FILE *f, const char *name, const grt_model *m, int mode, grt_da
                 continue;
             }
         }
+#ifdef GRT_MPI
+        if (grt_mpi_skip_row()) /* data-parallel: another rank's row (rt_mpi.c) */
+            continue;
+#endif
         status = data_row(&rd, d);
         if (status)
             break;
@@ -393,7 +397,7 @@ int grt_csv_read(FILE *f, const char *name, const grt_model *m, int mode, grt_da
     if (!status && ferror(f))
         status = grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot read: %s", name,
                           strerror(errno ? errno : EIO));
-    if (!status && d->n == 0)
+    if (!status && d->n == 0 && GRT_MPI_ROWS() == 0) /* a shard may be empty */
         status = grt_fail(e, GRT_EXIT_DATA, GRT_E_EMPTY,
                           seen ? "%s: error: no examples, only a header"
                                : "%s: error: empty file, no examples",
@@ -429,9 +433,14 @@ int grt_csv_load(const char *path, const grt_model *m, int mode, grt_data *d, gr
 void grt_stats_compute(const grt_data *d, grt_stats *s)
 {
     size_t i, j, nx = d->nx;
-    double *lo = grt_xmalloc(nx, sizeof(double));
-    double *hi = grt_xmalloc(nx, sizeof(double));
+    double *lo, *hi;
 
+#ifdef GRT_MPI
+    if (grt_mpi_stats(d, s)) /* data-parallel: over every rank's shard */
+        return;
+#endif
+    lo = grt_xmalloc(nx, sizeof(double));
+    hi = grt_xmalloc(nx, sizeof(double));
     s->n = nx;
     s->mean = grt_xcalloc(nx, sizeof(double));
     s->std = grt_xcalloc(nx, sizeof(double));

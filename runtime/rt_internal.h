@@ -465,4 +465,51 @@ void grt_random_data(const grt_model *m, size_t n, uint64_t seed, grt_data *d);
  * Returns 0, or 1 with e filled. */
 int grt_model_check(const grt_model *m, grt_err *e);
 
+/* ------------------------------------------------------------------ rt_mpi.c */
+/* MPI section (issue 8): data-parallel training, in libgradcrt_mpi.a only
+ * (-DGRT_MPI). The hooks in rt_main.c, rt_data.c, rt_train.c and rt_params.c
+ * call these under #ifdef GRT_MPI; see rt_mpi.c and docs/mpi.md. */
+#ifdef GRT_MPI
+/* MPI_Init; returns whether this rank runs the command (train: every rank;
+ * other commands: rank 0 alone). Finalizes at exit. */
+int grt_mpi_init(int *argc, char ***argv);
+int grt_mpi_rank(void);
+int grt_mpi_size(void);
+/* A train command is running data-parallel. */
+int grt_mpi_active(void);
+/* Reports e (once when every rank has it, else with the rank and
+ * MPI_Abort) and returns status. */
+int grt_mpi_finish(int status, const grt_err *e);
+/* Reads this rank's shard of CSV or IDX data and registers it. */
+int grt_mpi_load(const char *csv, const char *images, const char *labels, const grt_model *m,
+                 int mode, grt_data *d, grt_err *e);
+/* grt_csv_read's row filter: whether the next data row is another rank's. */
+int grt_mpi_skip_row(void);
+/* Data rows a sharded read has passed, every rank's (0 when not sharding). */
+size_t grt_mpi_rows(void);
+#define GRT_MPI_ROWS() grt_mpi_rows()
+/* Whether d is a registered shard; its global number of rows. */
+int grt_mpi_sharded(const grt_data *d);
+size_t grt_mpi_count(const grt_data *d);
+/* hold_out of rt_main.c over a shard: 1 when done, 0 when d is no shard. */
+int grt_mpi_hold_out(grt_data *d, grt_data *v, double fraction, uint64_t seed);
+/* grt_stats_compute over a shard: 1 when done, 0 when d is no shard. */
+int grt_mpi_stats(const grt_data *d, grt_stats *s);
+/* grt_batch_grad over a shard: the rank's sums, allreduced. */
+double grt_mpi_batch_grad(grt_ctx *c, const grt_real *params, const grt_data *d,
+                          const size_t *idx, size_t s, grt_real *grad);
+/* Ends grt_evaluate over a shard (s->loss still the sum): 1 when done. */
+int grt_mpi_reduce_score(const grt_data *d, grt_score *s);
+/* Status 1 when the ranks' params differ (they never should). */
+int grt_mpi_check_same(const grt_real *params, size_t n, grt_err *e);
+/* Rank 0 writes, or reads and broadcasts; every rank gets the status. */
+int grt_mpi_params_save(const char *path, const grt_model *m, const grt_real *params,
+                        const grt_stats *stats, const grt_state *st, grt_err *e);
+int grt_mpi_params_load(const char *path, const grt_model *m, grt_real *params,
+                        grt_stats *stats, grt_state *st, grt_err *e);
+#else
+#define GRT_MPI_ROWS() 0
+#endif
+/* end of the MPI section */
+
 #endif

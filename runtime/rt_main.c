@@ -28,6 +28,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef GRT_MPI
+/* data-parallel training (rt_mpi.c): only rank 0 prints and writes files */
+#define RANK0 (grt_mpi_rank() == 0)
+#else
+#define RANK0 1
+#endif
+
 /* ------------------------------------------------------------- the descriptor */
 
 /* Status 1 for an inconsistent descriptor of the model called name. */
@@ -424,6 +431,10 @@ static void hold_out(grt_data *d, grt_data *v, double fraction, uint64_t seed)
     grt_data keep;
     grt_rng r;
 
+#ifdef GRT_MPI
+    if (grt_mpi_hold_out(d, v, fraction, seed)) /* the same rows, over the shards */
+        return;
+#endif
     memset(v, 0, sizeof *v);
     v->nx = d->nx;
     v->ny = d->ny;
@@ -454,6 +465,10 @@ static void hold_out(grt_data *d, grt_data *v, double fraction, uint64_t seed)
 static int load_data(const char *csv, const char *images, const char *labels,
                      const grt_model *m, int mode, grt_data *d, grt_err *e)
 {
+#ifdef GRT_MPI
+    if (grt_mpi_active()) /* data-parallel: this rank's shard */
+        return grt_mpi_load(csv, images, labels, m, mode, d, e);
+#endif
     if (images)
         return grt_idx_load(images, mode == GRT_CSV_TARGETS ? labels : NULL, m, d, e);
     return grt_csv_load(csv, m, mode, d, e);
@@ -524,6 +539,14 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     const char *csv;
     long v;
     int status;
+#ifdef GRT_MPI
+    opts mine = *o; /* data-parallel: the other ranks print nothing, write no log or plot */
+    if (!RANK0) {
+        mine.log = mine.plot = NULL;
+        mine.quiet = 1;
+    }
+    o = &mine;
+#endif
 
     memset(&state, 0, sizeof state);
     memset(&hist, 0, sizeof hist);
@@ -554,7 +577,7 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
             return e->status;
         run.stop_after = (int)v;
     }
-    if (o->save && (status = check_save_dir(e, o->save)))
+    if (RANK0 && o->save && (status = check_save_dir(e, o->save)))
         return status;
     if (o->plot && (status = check_save_dir(e, o->plot)))
         return status;
@@ -633,6 +656,8 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
             goto out;
     }
 
+    if (!RANK0)
+        goto out;
     printf("train loss %.6g\n", res.loss);
     if (res.has_valid) {
         printf("valid loss %.6g\n", res.valid.loss);
@@ -975,6 +1000,10 @@ int grt_main(int argc, char **argv, const grt_model *m)
     const char *slash;
     int i, status;
 
+#ifdef GRT_MPI
+    if (!grt_mpi_init(&argc, &argv)) /* MPI_Init; commands but train run on rank 0 alone */
+        return 0;
+#endif
     memset(&e, 0, sizeof e);
     memset(&o, 0, sizeof o);
     o.prog = argc > 0 && argv[0] ? argv[0] : "model";
@@ -1004,7 +1033,8 @@ int grt_main(int argc, char **argv, const grt_model *m)
     }
     status = parse_args(&o, argc, argv, CMDS[i].bit, &e);
     if (!status && o.help) {
-        usage(stdout, o.prog);
+        if (RANK0)
+            usage(stdout, o.prog);
         return 0;
     }
     if (!status)
@@ -1012,7 +1042,11 @@ int grt_main(int argc, char **argv, const grt_model *m)
     if (fflush(stdout) != 0 && !status)
         status = grt_fail(&e, GRT_EXIT_USAGE, GRT_E_IO, "<stdout>: error: cannot write: %s",
                           strerror(errno));
+#ifdef GRT_MPI
+    return grt_mpi_finish(status, &e); /* said once, or by the failing rank with MPI_Abort */
+#else
     if (status)
         grt_report(&e);
     return status;
+#endif
 }

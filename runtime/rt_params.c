@@ -216,8 +216,14 @@ int grt_params_save(const char *path, const grt_model *m, const grt_real *params
                     const grt_stats *stats, const grt_state *st, grt_err *e)
 {
     size_t size;
-    unsigned char *buf = grt_params_encode(m, params, stats, st, &size);
-    int status = grt_write_atomic(path, buf, size, e);
+    unsigned char *buf;
+    int status;
+#ifdef GRT_MPI
+    if (grt_mpi_active()) /* data-parallel: rank 0 writes, every rank learns how it went */
+        return grt_mpi_params_save(path, m, params, stats, st, e);
+#endif
+    buf = grt_params_encode(m, params, stats, st, &size);
+    status = grt_write_atomic(path, buf, size, e);
     free(buf);
     return status;
 }
@@ -229,8 +235,14 @@ int grt_params_load(const char *path, const grt_model *m, grt_real *params, grt_
 {
     unsigned char *buf = NULL;
     size_t n = 0, cap = 0;
-    int fd = open(path, O_RDONLY), status;
+    int fd, status;
     struct stat sb;
+
+#ifdef GRT_MPI
+    if (grt_mpi_active()) /* data-parallel: rank 0 reads, every rank decodes the bytes */
+        return grt_mpi_params_load(path, m, params, stats, st, e);
+#endif
+    fd = open(path, O_RDONLY);
 
     if (stats)
         memset(stats, 0, sizeof *stats);

@@ -82,6 +82,10 @@ double grt_batch_grad(grt_ctx *c, const grt_real *params, const grt_data *d,
     size_t done, n, i, np = m->param_count;
     double loss = 0;
 
+#ifdef GRT_MPI
+    if (grt_mpi_sharded(d)) /* data-parallel: the ranks' sums, allreduced (rt_mpi.c) */
+        return grt_mpi_batch_grad(c, params, d, idx, s, grad);
+#endif
     if (s <= m->max_batch) {
         gather(c, d, idx, 0, s);
         return chunk_grad(c, params, s, grad);
@@ -177,6 +181,10 @@ void grt_evaluate(grt_ctx *c, const grt_real *params, const grt_data *d, grt_sco
             score_chunk(c, n, s);
         }
     }
+#ifdef GRT_MPI
+    if (grt_mpi_reduce_score(d, s)) /* data-parallel: summed over the shards */
+        return;
+#endif
     if (d->n)
         s->loss /= (double)d->n;
 }
@@ -302,6 +310,16 @@ static size_t first_bad(const grt_real *v, size_t n)
     return n;
 }
 
+/* Index of the value of v[0..n) largest in magnitude (n >= 1). */
+static size_t largest(const grt_real *v, size_t n)
+{
+    size_t i, k = 0;
+    for (i = 1; i < n; i++)
+        if (fabs((double)v[i]) > fabs((double)v[k]))
+            k = i;
+    return k;
+}
+
 /* Everything a training run keeps from epoch to epoch. */
 typedef struct loop {
     grt_optimizer opt;  /* kind, moments, step count */
@@ -344,12 +362,16 @@ static void fill_state(grt_state *s, const loop *L, long epochs, size_t np)
 }
 
 /* Status 1: training diverged at a step; what says how. Saves the last good
- * params (and the scaling) to run->save when there is one. */
+ * params (and the scaling) to run->save when there is one; params NULL: the
+ * very first params had a non-finite loss, nothing is good to save. */
 static int diverged(grt_err *e, const grt_model *m, const grt_run *run, const grt_real *params,
                     int epoch, size_t step, const char *what)
 {
     char saved[600] = "";
-    if (run->save) {
+    if (run->save && !params) {
+        snprintf(saved, sizeof saved, "; the params it started from were no better, so %s "
+                 "is not written", run->save);
+    } else if (run->save) {
         grt_err se;
         memset(&se, 0, sizeof se);
         if (grt_params_save(run->save, m, params, run->stats, NULL, &se) == 0)
@@ -388,6 +410,7 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
     grt_real *prev = grt_xaligned(np * sizeof(grt_real));
     loop L;
     int E = cfg->epochs, start = 0, last, epoch, status = 0;
+    int have_prev = 0, no_good = 0; /* prev holds params of a finite loss; none are */
     int has_valid = valid && valid->n > 0;
     int early = has_valid && cfg->patience > 0;
     FILE *pf = run->progress ? run->progress : stderr;
@@ -397,6 +420,14 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
 
     memset(res, 0, sizeof *res);
     memset(&L, 0, sizeof L);
+#ifdef GRT_MPI
+    /* data-parallel: N and the batches are the whole set's (rt_mpi.c) */
+    N = grt_mpi_count(train);
+    has_valid = valid && grt_mpi_count(valid) > 0;
+    early = has_valid && cfg->patience > 0;
+    free(idx);
+    idx = grt_xmalloc(N, sizeof(size_t));
+#endif
     res->has_valid = has_valid;
     S = cfg->batch <= 0 || (size_t)cfg->batch > N ? N : (size_t)cfg->batch;
     grt_rng_seed(&L.rng, cfg->seed);
@@ -439,19 +470,40 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
         if (cfg->shuffle)
             grt_shuffle(&L.rng, idx, N);
         for (done = 0, step = 1; done < N; done += s, step++) {
-            char what[300] = "";
+            char what[400] = "";
             size_t k;
             double l;
             s = N - done < S ? N - done : S;
             l = grt_batch_grad(c, params, train, idx + done, s, grad);
             /* The step is taken only from a finite loss and gradient, and
-             * kept only when every param stays finite. */
+             * kept only when every param stays finite. Params whose loss is
+             * not finite are no good: the last good ones are those before
+             * the previous update, whose loss was finite (prev). */
             if (!isfinite(l)) {
-                snprintf(what, sizeof what, "the loss is %s", isnan(l) ? "NaN" : "infinite");
+                /* name a param: the first whose gradient went bad, else the
+                 * one that grew most, which is what overflowed the loss */
+                char which[260];
+                if ((k = first_bad(grad, np)) < np) {
+                    describe_bad(which, sizeof which, m, 0, grad, k);
+                } else {
+                    const char *name;
+                    char index[128];
+                    k = largest(params, np);
+                    grt_param_at(m, k, &name, index, sizeof index);
+                    snprintf(which, sizeof which, "the largest param is '%s' (element %s) = %.6g",
+                             name, index, (double)params[k]);
+                }
+                snprintf(what, sizeof what, "the loss is %s; %s", isnan(l) ? "NaN" : "infinite",
+                         which);
+                if (have_prev)
+                    memcpy(params, prev, np * sizeof(grt_real));
+                else
+                    no_good = 1;
             } else if ((k = first_bad(grad, np)) < np) {
                 describe_bad(what, sizeof what, m, 0, grad, k);
             } else {
                 memcpy(prev, params, np * sizeof(grt_real));
+                have_prev = 1;
                 grt_opt_step(&L.opt, params, grad, lr);
                 if ((k = first_bad(params, np)) < np) {
                     describe_bad(what, sizeof what, m, 1, params, k);
@@ -461,7 +513,7 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
             if (what[0]) {
                 if (drawn)
                     fputc('\n', pf);
-                status = diverged(e, m, run, params, epoch + 1, step, what);
+                status = diverged(e, m, run, no_good ? NULL : params, epoch + 1, step, what);
                 goto out;
             }
             sum += l * (double)s;
@@ -477,6 +529,10 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
         if (drawn)
             fprintf(pf, "\r%79s\r", "");
 
+#ifdef GRT_MPI
+        if ((status = grt_mpi_check_same(params, np, e)))
+            goto out;
+#endif
         res->epochs = epoch + 1;
         res->ran++;
         res->loss = sum / (double)N;

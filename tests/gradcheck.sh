@@ -212,6 +212,21 @@ c1 = conv2d(x, out=$OC, k=3, activation=elu)
 c2 = conv2d(c1, out=$(r 2 4), k=2, stride=2)
 h = dense(flatten(c2), $B)
 minimize mse(h, y) + 0.01 * sum(square(c1.W))"
+# channel counts and image sizes that are not multiples of any vector width
+# (register tiles of 8 rows with rows left over, a last partial vector),
+# through each path of the emitted products: the vector extensions at the
+# driver's -O1 (SSE2 or NEON width), at the build machine's widest
+# (-march=native), and the plain loops of compilers without them
+wide="input x[3, 9, 11]
+target y[$B]
+c1 = conv2d(x, out=19, k=3, activation=tanh)
+c2 = conv2d(c1, out=9, k=2, stride=2, pad=valid)
+p = avgpool2d(c2, 2)
+h = dense(flatten(p), $B)
+minimize mse(h, y) + 0.01 * sum(square(c1.W))"
+check conv2d_wide 0 "$wide"
+DEFS="-O2 -march=native" check conv2d_wide_native 0 "$wide"
+DEFS="-DGRADC_NO_VEC" check conv2d_wide_plain 0 "$wide"
 check maxpool2d 0 "$img
 c = conv2d(x, out=$OC, k=3)
 p = maxpool2d(c, 2)

@@ -13,8 +13,9 @@
  *
  * Hooks for failure tests, counted over loss_grad calls of fake_linear and
  * fake_softmax (fake_calls): fake_nan_at makes that call's gradient NaN in
- * one value, fake_kill_at kills the process (SIGKILL) in that call, as a
- * power cut would; fake_grad_scale scales fake_linear's gradient of w[0]
+ * one value, fake_inf_loss_at makes fake_linear's loss infinite in that
+ * call, fake_kill_at kills the process (SIGKILL) in that call, as a power
+ * cut would; fake_grad_scale scales fake_linear's gradient of w[0]
  * (1: right), a wrong gradient for gradcheck to find.
  *
  * Written in grt_real, so the same tests run against the float runtime (as
@@ -45,6 +46,7 @@ static size_t fake_log_nchunk;              /* entries in fake_log_chunk */
 
 static long fake_calls;          /* loss_grad calls of fake_linear and fake_softmax */
 static long fake_nan_at;         /* that call's gradient gets a NaN; 0: never */
+static long fake_inf_loss_at;    /* fake_linear's loss of that call is inf; 0: never */
 static long fake_kill_at;        /* SIGKILL in that call; 0: never */
 static double fake_grad_scale = 1; /* fake_linear's d/dw0 times this */
 
@@ -133,6 +135,8 @@ static grt_real lin_loss_grad(const grt_real *p, const grt_real *x, const grt_re
     }
     g[0] = (grt_real)(g[0] * fake_grad_scale);
     fake_hooks(g, 2);
+    if (fake_inf_loss_at && fake_calls == fake_inf_loss_at)
+        s = (grt_real)INFINITY;
     return s / (grt_real)n;
 }
 

@@ -437,26 +437,26 @@ static void test_missing_paren(void **state)
     expect_diags("a1 = relu(z1\n"
                  "a2 = relu(W2 @ a1 + b2)\n"
                  "minimize a2\n",
-                 "t.nn:2:1: error: expected ')' before name 'a2'\n"
+                 "t.nn:2:1: error: expected ')' (to close '(' at 1:10) before name 'a2'\n"
                  "    2 | a2 = relu(W2 @ a1 + b2)\n"
                  "      | ^~\n"
-                 "t.nn:1:10: note: expected ')' to close '(' at 1:10\n"
+                 "t.nn:1:10: note: '(' opened here\n"
                  "    1 | a1 = relu(z1\n"
                  "      |          ^\n",
                  1);
     expect_diags("x = [3 x]\n",
-                 "t.nn:1:8: error: expected ']' before name 'x'\n"
+                 "t.nn:1:8: error: expected ']' (to close '[' at 1:5) before name 'x'\n"
                  "    1 | x = [3 x]\n"
                  "      |        ^\n"
-                 "t.nn:1:5: note: expected ']' to close '[' at 1:5\n"
+                 "t.nn:1:5: note: '[' opened here\n"
                  "    1 | x = [3 x]\n"
                  "      |     ^\n",
                  1);
     expect_diags("f = g(a]\n",
-                 "t.nn:1:8: error: expected ')' before ']'\n"
+                 "t.nn:1:8: error: expected ')' (to close '(' at 1:6) before ']'\n"
                  "    1 | f = g(a]\n"
                  "      |        ^\n"
-                 "t.nn:1:6: note: expected ')' to close '(' at 1:6\n"
+                 "t.nn:1:6: note: '(' opened here\n"
                  "    1 | f = g(a]\n"
                  "      |      ^\n",
                  1);
@@ -466,18 +466,18 @@ static void test_eof_in_bracket(void **state)
 {
     (void)state;
     expect_diags("a = f(x,\n",
-                 "t.nn:1:9: error: unexpected end of file\n"
+                 "t.nn:1:9: error: unexpected end of file; expected ')' to close '(' at 1:6\n"
                  "    1 | a = f(x,\n"
                  "      |         ^\n"
-                 "t.nn:1:6: note: expected ')' to close '(' at 1:6\n"
+                 "t.nn:1:6: note: '(' opened here\n"
                  "    1 | a = f(x,\n"
                  "      |      ^\n",
                  1);
     expect_diags("train {\n  batch 1\n",
-                 "t.nn:2:10: error: unexpected end of file\n"
+                 "t.nn:2:10: error: unexpected end of file; expected '}' to close '{' at 1:7\n"
                  "    2 |   batch 1\n"
                  "      |          ^\n"
-                 "t.nn:1:7: note: expected '}' to close '{' at 1:7\n"
+                 "t.nn:1:7: note: '{' opened here\n"
                  "    1 | train {\n"
                  "      |       ^\n",
                  1);
@@ -496,12 +496,53 @@ static void test_missing_brace(void **state)
                  "  batch 32\n"
                  "minimize x\n"
                  "output y\n",
-                 "t.nn:3:1: error: expected '}' before 'minimize'\n"
+                 "t.nn:3:1: error: expected '}' (to close '{' at 1:7) before 'minimize'\n"
                  "    3 | minimize x\n"
                  "      | ^~~~~~~~\n"
-                 "t.nn:1:7: note: expected '}' to close '{' at 1:7\n"
+                 "t.nn:1:7: note: '{' opened here\n"
                  "    1 | train {\n"
                  "      |       ^\n",
+                 1);
+}
+
+/* A statement broken by an unclosed bracket ends where the next line's
+ * keyword starts a statement; that keyword, if wrong where it stands (a
+ * 'train' inside a train block), is reported once, not replayed forever
+ * (found by the fuzzer: tests/fuzz/regressions/timeout-5f0338c5b048d1c8.nn). */
+static void test_replay_once(void **state)
+{
+    (void)state;
+    expect_diags("train {validate f(0\n"
+                 "train {v\n"
+                 "}\n",
+                 "t.nn:2:1: error: expected ')' (to close '(' at 1:18) before 'train'\n"
+                 "    2 | train {v\n"
+                 "      | ^~~~~\n"
+                 "t.nn:1:18: note: '(' opened here\n"
+                 "    1 | train {validate f(0\n"
+                 "      |                  ^\n"
+                 "t.nn:2:1: error: expected '}' (to close '{' at 1:7) before 'train'\n"
+                 "    2 | train {v\n"
+                 "      | ^~~~~\n"
+                 "t.nn:1:7: note: '{' opened here\n"
+                 "    1 | train {validate f(0\n"
+                 "      |       ^\n",
+                 2);
+}
+
+/* An expression cut short by a line that starts a new statement names the
+ * bracket left open. */
+static void test_unclosed_before_statement(void **state)
+{
+    (void)state;
+    expect_diags("a = W @ (x +\n"
+                 "minimize a\n",
+                 "t.nn:2:1: error: expected expression before 'minimize'; the '(' at 1:9 is not closed\n"
+                 "    2 | minimize a\n"
+                 "      | ^~~~~~~~\n"
+                 "t.nn:1:9: note: '(' opened here\n"
+                 "    1 | a = W @ (x +\n"
+                 "      |         ^\n",
                  1);
 }
 
@@ -529,7 +570,7 @@ static void test_expected_messages(void **state)
                  "t.nn:4:7: error: expected newline before name 'b'\n"
                  "    4 | z = a b\n"
                  "      |       ^\n"
-                 "t.nn:5:1: error: unexpected '}'\n"
+                 "t.nn:5:1: error: unmatched '}'\n"
                  "    5 | }\n"
                  "      | ^\n"
                  "t.nn:6:7: error: expected name before 'class' (a keyword, not a name)\n"
@@ -671,7 +712,7 @@ static void test_deep_nesting(void **state)
     strcpy(p, "\nminimize a\n");
     Run r = run(src);
     assert_int_equal(r.errors, 1);
-    assert_non_null(strstr(r.diags, "t.nn:1:261: error: expression nested too deeply\n"));
+    assert_non_null(strstr(r.diags, "t.nn:1:261: error: expression nested too deeply (more than 256 open brackets)\n"));
     assert_string_equal(r.dump, "2:1 (minimize a)\n");
     done(&r);
 
@@ -841,6 +882,8 @@ int main(void)
         cmocka_unit_test(test_missing_paren),
         cmocka_unit_test(test_eof_in_bracket),
         cmocka_unit_test(test_missing_brace),
+        cmocka_unit_test(test_replay_once),
+        cmocka_unit_test(test_unclosed_before_statement),
         cmocka_unit_test(test_expected_messages),
         cmocka_unit_test(test_stray_characters),
         cmocka_unit_test(test_bad_numbers),

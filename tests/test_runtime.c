@@ -530,7 +530,7 @@ static void test_csv_huge_line(void **state)
     assert_true(d.x[0] == 0.12345678 && d.x[N - 1] == 0.12345678);
     grt_data_free(&d);
     /* an error at the end of a second such line names its true column */
-    memcpy(text + len + 1, text, len + 2);
+    memmove(text + len + 1, text, len + 2); /* the ranges share a byte */
     memcpy(text + len + 1 + 11 * (N - 1), "zzzzzzzzzz", 10);
     assert_int_equal(csv_text(&m, GRT_CSV_TARGETS, "huge.csv", text, &d, &e), 1);
     assert_contains(e.msg,
@@ -2394,6 +2394,44 @@ static void test_nan_stops_training(void **state)
                                     "params are saved in ");
     free(s);
     assert_int_equal(grt_params_load(path, &m, p, NULL, NULL, &e), 0);
+    fake_nan_at = 0;
+
+    /* an infinite loss at the params of step 4: those are no good, the
+     * params of step 3 (before the last update) are saved, and the message
+     * names the largest param (what overflowed the loss) */
+    grt_ctx_init(&c, &m);
+    run.cfg.batch = 0;
+    run.cfg.lr = 0.1;
+    run.cfg.epochs = 2;
+    run.save = NULL;
+    m.init(q, 1);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(grt_train(&c, q, &d, NULL, &run, &res, &e), 0); /* 2 updates */
+    run.cfg.epochs = 10;
+    run.save = tpath(path, "inf.params");
+    fake_calls = 0;
+    fake_inf_loss_at = 4;
+    m.init(p, 1);
+    assert_int_equal(grt_train(&c, p, &d, NULL, &run, &res, &e), 1);
+    assert_contains(e.msg, "lin: error: training diverged at epoch 4, batch 1: the loss is "
+                           "infinite; the largest param is '");
+    assert_contains(e.msg, "; the last good params are saved in ");
+    memset(p, 0, sizeof p);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(grt_params_load(path, &m, p, NULL, NULL, &e), 0);
+    assert_memory_equal(p, q, sizeof p);
+    /* at the very first step: nothing good to save, the file is not written */
+    run.save = tpath(path, "inf0.params");
+    fake_calls = 0;
+    fake_inf_loss_at = 1;
+    m.init(p, 1);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(grt_train(&c, p, &d, NULL, &run, &res, &e), 1);
+    assert_contains(e.msg, "epoch 1, batch 1: the loss is infinite; ");
+    assert_contains(e.msg, "inf0.params is not written");
+    assert_int_equal(access(path, F_OK), -1);
+    fake_inf_loss_at = 0;
+    grt_ctx_free(&c);
     grt_data_free(&d);
 }
 

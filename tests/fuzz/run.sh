@@ -51,9 +51,13 @@ flex --header-file="$B/lexer.h" -o "$B/lexer.c" grammar/lexer.l || exit 1
 bison -Wall -d -o "$B/parser.c" grammar/parser.y || exit 1
 FLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 CPP="-D_POSIX_C_SOURCE=200809L -Icompiler -I$B -Iruntime"
+# the compiler's objects as the Makefile lists them (COMPILER), and the
+# files the Makefile generates for them (the matrix kernel as a C string)
+comp=$(sed -n 's/^COMPILER *= *//p' Makefile)
+[ -n "$comp" ] || comp=$(cd compiler && ls *.c | sed 's/\.c$//' | grep -v '^main$')
+if grep -q 'gemm_kernel.inc:' Makefile; then make -s B="$B" "$B/gemm_kernel.inc" || exit 1; fi
 objs=""
-for src in compiler/*.c "$B/lexer.c" "$B/parser.c" tests/fuzz/fuzz_frontend.c; do
-  case $src in compiler/main.c) continue ;; esac
+for src in $(printf 'compiler/%s.c ' $comp) "$B/lexer.c" "$B/parser.c" tests/fuzz/fuzz_frontend.c; do
   o=$B/obj/$(basename "$src" .c).o
   "$CLANG" $CPP $FLAGS -std=c99 -w -c -o "$o" "$src" || exit 1
   objs="$objs $o"

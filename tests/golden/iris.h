@@ -12,7 +12,7 @@
 #define IRIS_TARGET_SIZE 1 /* per example; a class target counts as one */
 #define IRIS_OUTPUT_SIZE 3
 #define IRIS_MAX_BATCH 16 /* the compiled batch; any n <= it works */
-#define IRIS_WORKSPACE_BYTES 768 /* scratch for one call, caller-provided */
+#define IRIS_WORKSPACE_BYTES 3776 /* scratch for one call, caller-provided */
 
 /* params: offsets and sizes */
 #define IRIS_PARAM_W_OFFSET 0 /* W [3,4] */

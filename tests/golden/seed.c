@@ -54,18 +54,235 @@ void seed_init(float *params, uint64_t seed)
         params[784 + i] = (float)(0);
 }
 
+/* The matrix product: C = alpha*A*B (+ C), blocked, panels in the workspace. */
+typedef float seed_gk_real;
+#define SEED_GK_IS_FLOAT 1
+#define SEED_GK_KC 256 /* the blocks: inner, rows, columns */
+#define SEED_GK_MC 96
+#define SEED_GK_NC 2048
+#if !defined(SEED_GK_PORTABLE) && defined(__AVX512F__) && SEED_GK_IS_FLOAT
+#include <immintrin.h>
+#define SEED_GK_MR 8
+#define SEED_GK_NR 32
+#define SEED_GK_AVX512 1
+#elif !defined(SEED_GK_PORTABLE) && defined(__AVX2__) && defined(__FMA__) && SEED_GK_IS_FLOAT
+#include <immintrin.h>
+#define SEED_GK_MR 6
+#define SEED_GK_NR 16
+#define SEED_GK_AVX2 1
+#else
+#define SEED_GK_MR 4
+#define SEED_GK_NR 16
+#endif
+#ifndef SEED_GK_KC
+#define SEED_GK_KC 256
+#endif
+#ifndef SEED_GK_MC
+#define SEED_GK_MC 96
+#endif
+#ifndef SEED_GK_NC
+#define SEED_GK_NC 2048
+#endif
+
+/* packs rows [0, mc) x k [0, kc) of A into panels of SEED_GK_MR rows, k-major */
+static void seed_gk_pack_a(long mc, long kc, const seed_gk_real *a, long ai, long ak, seed_gk_real *p)
+{
+    for (long i0 = 0; i0 < mc; i0 += SEED_GK_MR) {
+        long mr = mc - i0 < SEED_GK_MR ? mc - i0 : SEED_GK_MR;
+        const seed_gk_real *a0 = a + i0 * ai;
+        if (ak == 1) {
+            for (long i = 0; i < mr; i++)
+                for (long k = 0; k < kc; k++)
+                    p[k * SEED_GK_MR + i] = a0[i * ai + k];
+        } else {
+            for (long k = 0; k < kc; k++)
+                for (long i = 0; i < mr; i++)
+                    p[k * SEED_GK_MR + i] = a0[i * ai + k * ak];
+        }
+        for (long i = mr; i < SEED_GK_MR; i++)
+            for (long k = 0; k < kc; k++)
+                p[k * SEED_GK_MR + i] = 0;
+        p += SEED_GK_MR * kc;
+    }
+}
+
+/* packs k [0, kc) x columns [0, nc) of B into panels of SEED_GK_NR columns */
+static void seed_gk_pack_b(long kc, long nc, const seed_gk_real *b, long bk, long bj, seed_gk_real *p)
+{
+    for (long j0 = 0; j0 < nc; j0 += SEED_GK_NR) {
+        long nr = nc - j0 < SEED_GK_NR ? nc - j0 : SEED_GK_NR;
+        const seed_gk_real *b0 = b + j0 * bj;
+        if (bj == 1) {
+            for (long k = 0; k < kc; k++) {
+                for (long j = 0; j < nr; j++)
+                    p[k * SEED_GK_NR + j] = b0[k * bk + j];
+                for (long j = nr; j < SEED_GK_NR; j++)
+                    p[k * SEED_GK_NR + j] = 0;
+            }
+        } else {
+            for (long j = 0; j < nr; j++)
+                for (long k = 0; k < kc; k++)
+                    p[k * SEED_GK_NR + j] = b0[j * bj + k * bk];
+            for (long j = nr; j < SEED_GK_NR; j++)
+                for (long k = 0; k < kc; k++)
+                    p[k * SEED_GK_NR + j] = 0;
+        }
+        p += SEED_GK_NR * kc;
+    }
+}
+
+#if defined(SEED_GK_AVX512)
+/* 8 x 32 tile: 16 accumulators, 2 loads of B and 8 broadcasts of A per k */
+static void seed_gk_kernel(long kc, const float *a, const float *b, float *c, long ldc, long mr, long nr, float alpha,
+                      int acc, const float *bias, int act)
+{
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+           c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    for (long k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), t;
+        t = _mm512_set1_ps(a[0]); c00 = _mm512_fmadd_ps(t, b0, c00); c01 = _mm512_fmadd_ps(t, b1, c01);
+        t = _mm512_set1_ps(a[1]); c10 = _mm512_fmadd_ps(t, b0, c10); c11 = _mm512_fmadd_ps(t, b1, c11);
+        t = _mm512_set1_ps(a[2]); c20 = _mm512_fmadd_ps(t, b0, c20); c21 = _mm512_fmadd_ps(t, b1, c21);
+        t = _mm512_set1_ps(a[3]); c30 = _mm512_fmadd_ps(t, b0, c30); c31 = _mm512_fmadd_ps(t, b1, c31);
+        t = _mm512_set1_ps(a[4]); c40 = _mm512_fmadd_ps(t, b0, c40); c41 = _mm512_fmadd_ps(t, b1, c41);
+        t = _mm512_set1_ps(a[5]); c50 = _mm512_fmadd_ps(t, b0, c50); c51 = _mm512_fmadd_ps(t, b1, c51);
+        t = _mm512_set1_ps(a[6]); c60 = _mm512_fmadd_ps(t, b0, c60); c61 = _mm512_fmadd_ps(t, b1, c61);
+        t = _mm512_set1_ps(a[7]); c70 = _mm512_fmadd_ps(t, b0, c70); c71 = _mm512_fmadd_ps(t, b1, c71);
+        a += 8;
+        b += 32;
+    }
+    __m512 r[16] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71};
+    __m512 al = _mm512_set1_ps(alpha);
+    __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1u);
+    __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1u : 0u);
+    __m512 bv0 = _mm512_setzero_ps(), bv1 = bv0, zero = bv0;
+    if (bias) {
+        bv0 = _mm512_maskz_loadu_ps(m0, bias);
+        bv1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
+    for (long i = 0; i < mr; i++) {
+        float *ci = c + i * ldc;
+        __m512 v0 = _mm512_fmadd_ps(al, r[2 * i], bv0), v1 = _mm512_fmadd_ps(al, r[2 * i + 1], bv1);
+        if (acc) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, ci));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, ci + 16));
+        }
+        if (act == 1) {
+            v0 = _mm512_max_ps(zero, v0); /* a NaN stays a NaN */
+            v1 = _mm512_max_ps(zero, v1);
+        }
+        _mm512_mask_storeu_ps(ci, m0, v0);
+        _mm512_mask_storeu_ps(ci + 16, m1, v1);
+    }
+}
+#elif defined(SEED_GK_AVX2)
+/* 6 x 16 tile: 12 accumulators */
+static void seed_gk_kernel(long kc, const float *a, const float *b, float *c, long ldc, long mr, long nr, float alpha,
+                      int acc, const float *bias, int act)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+           c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (long k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), t;
+        t = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(t, b0, c00); c01 = _mm256_fmadd_ps(t, b1, c01);
+        t = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(t, b0, c10); c11 = _mm256_fmadd_ps(t, b1, c11);
+        t = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(t, b0, c20); c21 = _mm256_fmadd_ps(t, b1, c21);
+        t = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(t, b0, c30); c31 = _mm256_fmadd_ps(t, b1, c31);
+        t = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(t, b0, c40); c41 = _mm256_fmadd_ps(t, b1, c41);
+        t = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(t, b0, c50); c51 = _mm256_fmadd_ps(t, b1, c51);
+        a += 6;
+        b += 16;
+    }
+    float t[6][16];
+    _mm256_storeu_ps(t[0], c00); _mm256_storeu_ps(t[0] + 8, c01);
+    _mm256_storeu_ps(t[1], c10); _mm256_storeu_ps(t[1] + 8, c11);
+    _mm256_storeu_ps(t[2], c20); _mm256_storeu_ps(t[2] + 8, c21);
+    _mm256_storeu_ps(t[3], c30); _mm256_storeu_ps(t[3] + 8, c31);
+    _mm256_storeu_ps(t[4], c40); _mm256_storeu_ps(t[4] + 8, c41);
+    _mm256_storeu_ps(t[5], c50); _mm256_storeu_ps(t[5] + 8, c51);
+    for (long i = 0; i < mr; i++)
+        for (long j = 0; j < nr; j++) {
+            float v = alpha * t[i][j] + (acc ? c[i * ldc + j] : 0.0f) + (bias ? bias[j] : 0.0f);
+            c[i * ldc + j] = act == 1 && v < 0 ? 0.0f : v;
+        }
+}
+#else
+/* portable: a 4 x 16 tile in a local array that compilers keep in vector registers */
+static void seed_gk_kernel(long kc, const seed_gk_real *a, const seed_gk_real *b, seed_gk_real *c, long ldc, long mr, long nr,
+                      seed_gk_real alpha, int acc, const seed_gk_real *bias, int act)
+{
+    seed_gk_real t[SEED_GK_MR][SEED_GK_NR];
+    for (int i = 0; i < SEED_GK_MR; i++)
+        for (int j = 0; j < SEED_GK_NR; j++)
+            t[i][j] = 0;
+    for (long k = 0; k < kc; k++) {
+        for (int i = 0; i < SEED_GK_MR; i++)
+            for (int j = 0; j < SEED_GK_NR; j++)
+                t[i][j] += a[i] * b[j];
+        a += SEED_GK_MR;
+        b += SEED_GK_NR;
+    }
+    for (long i = 0; i < mr; i++)
+        for (long j = 0; j < nr; j++) {
+            seed_gk_real v = alpha * t[i][j] + (acc ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
+            c[i * ldc + j] = act == 1 && v < 0 ? 0 : v;
+        }
+}
+#endif
+
+/* the panel elements a product of these sizes needs (an upper bound for every kernel) */
+#define SEED_GK_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SEED_GK_PACK_ELEMS(M, N, K) (SEED_GK_MIN(K, SEED_GK_KC) * (SEED_GK_MIN(N, SEED_GK_NC) + 32 + SEED_GK_MIN(M, SEED_GK_MC) + 8))
+
+static void seed_gk_gemm(long M, long N, long K, seed_gk_real alpha, const seed_gk_real *a, long ai, long ak, const seed_gk_real *b,
+                    long bk, long bj, int acc, seed_gk_real *c, long ldc, const seed_gk_real *bias, int act, seed_gk_real *pack)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    if (K <= 0) {
+        for (long i = 0; i < M; i++)
+            for (long j = 0; j < N; j++) {
+                seed_gk_real v = (acc ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
+                c[i * ldc + j] = act == 1 && v < 0 ? 0 : v;
+            }
+        return;
+    }
+    long kcmax = SEED_GK_MIN(K, SEED_GK_KC);
+    seed_gk_real *pb = pack, *pa = pack + kcmax * (SEED_GK_MIN(N, SEED_GK_NC) + 32);
+    for (long jc = 0; jc < N; jc += SEED_GK_NC) {
+        long nc = SEED_GK_MIN(N - jc, SEED_GK_NC);
+        for (long pc = 0; pc < K; pc += SEED_GK_KC) {
+            long kc = SEED_GK_MIN(K - pc, SEED_GK_KC);
+            int ac = acc || pc > 0, last = pc + kc >= K;
+            seed_gk_pack_b(kc, nc, b + pc * bk + jc * bj, bk, bj, pb);
+            for (long ic = 0; ic < M; ic += SEED_GK_MC) {
+                long mc = SEED_GK_MIN(M - ic, SEED_GK_MC);
+                seed_gk_pack_a(mc, kc, a + ic * ai + pc * ak, ai, ak, pa);
+                long npan = (nc + SEED_GK_NR - 1) / SEED_GK_NR;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if (npan > 1 && mc * nc * kc > 32768)
+#endif
+                for (long jp = 0; jp < npan; jp++) {
+                    long jr = jp * SEED_GK_NR;
+                    long nr = SEED_GK_MIN(nc - jr, SEED_GK_NR);
+                    for (long ir = 0; ir < mc; ir += SEED_GK_MR) {
+                        long mr = SEED_GK_MIN(mc - ir, SEED_GK_MR);
+                        seed_gk_kernel(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr, alpha,
+                                  ac, last && bias ? bias + jc + jr : NULL, last ? act : 0);
+                    }
+                }
+            }
+        }
+    }
+}
+
 float seed_loss(const float *params, const float *x, const float *y, size_t n, void *work)
 {
     float *const w = (float *)work;
     (void)params; (void)x; (void)y; (void)w;
     if (n == 0 || n > SEED_MAX_BATCH) return NAN;
-    float *const t9 = w + 0; /* t9 [B,16] */
-    float *const v_z1 = w + 512; /* z1 [B,16] */
     float *const v_a1 = w + 0; /* a1 [B,16] */
-    float *const t12 = w + 512; /* t12 [B,16] */
-    float *const v_z2 = w + 0; /* z2 [B,16] */
     float *const v_a2 = w + 512; /* a2 [B,16] */
-    float *const t15 = w + 0; /* t15 [B,1] */
     float *const v_z3 = w + 32; /* z3 [B,1] */
     float *const t18 = w + 0; /* t18 [B,1] */
     float *const t20 = w + 32; /* t20 [] */
@@ -73,112 +290,16 @@ float seed_loss(const float *params, const float *x, const float *y, size_t n, v
 
     // ---- forward
     /* t9 = x · W1ᵀ   [B,16]   seed.nn:16 */
-    {
-        float *restrict o = t9;
-        const float *a_ = x;
-        const float *b_ = (params + 0);
-        for (size_t i = 0; i < n * 16; i++)
-            o[i] = 0;
-        const float *A = a_;
-        const float *Bm = b_;
-        float *C = o;
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < 16; j++) {
-                float s = 0;
-                for (size_t k = 0; k < 30; k++)
-                    s += A[i * 30 + k] * Bm[j * 30 + k];
-                C[i * 16 + j] += s;
-            }
-    }
     /* z1 = t9 + b1   [B,16]   seed.nn:16 */
-    {
-        float *restrict o = v_z1;
-        const float *a_ = (params + 480);
-        const float *b_ = t9;
-        for (size_t i0 = 0; i0 < n; i0++)
-            for (size_t i1 = 0; i1 < 16; i1++) {
-                const float a = a_[i1];
-                const float b = b_[i0 * 16 + i1];
-                o[i0 * 16 + i1] = a + b;
-            }
-    }
     /* a1 = relu(z1)   [B,16]   seed.nn:17 */
-    {
-        float *restrict o = v_a1;
-        const float *a_ = v_z1;
-        for (size_t i = 0; i < n * 16; i++) {
-            const float a = a_[i];
-            o[i] = a > 0 ? a : 0;
-        }
-    }
+    seed_gk_gemm((long)n, 16, 30, 1, x, 30, 1, (params + 0), 1, 30, 0, v_a1, 16, (params + 480), 1, w + 2144);
     /* t12 = a1 · W2ᵀ   [B,16]   seed.nn:18 */
-    {
-        float *restrict o = t12;
-        const float *a_ = v_a1;
-        const float *b_ = (params + 496);
-        for (size_t i = 0; i < n * 16; i++)
-            o[i] = 0;
-        const float *A = a_;
-        const float *Bm = b_;
-        float *C = o;
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < 16; j++) {
-                float s = 0;
-                for (size_t k = 0; k < 16; k++)
-                    s += A[i * 16 + k] * Bm[j * 16 + k];
-                C[i * 16 + j] += s;
-            }
-    }
     /* z2 = t12 + b2   [B,16]   seed.nn:18 */
-    {
-        float *restrict o = v_z2;
-        const float *a_ = (params + 752);
-        const float *b_ = t12;
-        for (size_t i0 = 0; i0 < n; i0++)
-            for (size_t i1 = 0; i1 < 16; i1++) {
-                const float a = a_[i1];
-                const float b = b_[i0 * 16 + i1];
-                o[i0 * 16 + i1] = a + b;
-            }
-    }
     /* a2 = relu(z2)   [B,16]   seed.nn:19 */
-    {
-        float *restrict o = v_a2;
-        const float *a_ = v_z2;
-        for (size_t i = 0; i < n * 16; i++) {
-            const float a = a_[i];
-            o[i] = a > 0 ? a : 0;
-        }
-    }
+    seed_gk_gemm((long)n, 16, 16, 1, v_a1, 16, 1, (params + 496), 1, 16, 0, v_a2, 16, (params + 752), 1, w + 2144);
     /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
-    {
-        float *restrict o = t15;
-        const float *a_ = v_a2;
-        const float *b_ = (params + 768);
-        for (size_t i = 0; i < n; i++)
-            o[i] = 0;
-        const float *A = a_;
-        const float *Bm = b_;
-        float *C = o;
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < 1; j++) {
-                float s = 0;
-                for (size_t k = 0; k < 16; k++)
-                    s += A[i * 16 + k] * Bm[j * 16 + k];
-                C[i * 1 + j] += s;
-            }
-    }
     /* z3 = t15 + b3   [B,1]   seed.nn:20 */
-    {
-        float *restrict o = v_z3;
-        const float *a_ = (params + 784);
-        const float *b_ = t15;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[0];
-            const float b = b_[i];
-            o[i] = a + b;
-        }
-    }
+    seed_gk_gemm((long)n, 1, 16, 1, v_a2, 16, 1, (params + 768), 1, 16, 0, v_z3, 1, (params + 784), 0, w + 2144);
     /* t18 = bce_logits(z3, y)   [B,1]   seed.nn:23 */
     {
         float *restrict o = t18;
@@ -219,13 +340,8 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
     float *const w = (float *)work;
     (void)params; (void)x; (void)y; (void)w;
     if (n == 0 || n > SEED_MAX_BATCH) return NAN;
-    float *const t9 = w + 0; /* t9 [B,16] */
-    float *const v_z1 = w + 512; /* z1 [B,16] */
     float *const v_a1 = w + 0; /* a1 [B,16] */
-    float *const t12 = w + 512; /* t12 [B,16] */
-    float *const v_z2 = w + 1024; /* z2 [B,16] */
     float *const v_a2 = w + 512; /* a2 [B,16] */
-    float *const t15 = w + 1024; /* t15 [B,1] */
     float *const v_z3 = w + 1056; /* z3 [B,1] */
     float *const v_yhat = w + 1024; /* yhat [B,1] */
     float *const t18 = w + 1088; /* t18 [B,1] */
@@ -234,14 +350,11 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
     float *const d_z3 = w + 1088; /* dL/dz3 [B,1] */
     float *const d_b3 = w + 1024; /* dL/db3 [1] */
     float *const d_a2 = w + 1120; /* dL/da2 [B,16] */
-    float *const d_W3 = w + 1040; /* dL/dW3 [1,16] */
     float *const d_z2 = w + 1632; /* dL/dz2 [B,16] */
     float *const d_b2 = w + 512; /* dL/db2 [16] */
     float *const d_a1 = w + 1088; /* dL/da1 [B,16] */
-    float *const d_W2 = w + 528; /* dL/dW2 [16,16] */
     float *const d_z1 = w + 1600; /* dL/dz1 [B,16] */
     float *const d_b1 = w + 0; /* dL/db1 [16] */
-    float *const d_W1 = w + 16; /* dL/dW1 [16,30] */
     float *const t35 = w + 496; /* t35 [] */
     float *const v_grad_W1 = grad + 0; /* grad W1 [16,30] */
     float *const v_grad_b1 = grad + 480; /* grad b1 [16] */
@@ -252,112 +365,16 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
 
     // ---- forward
     /* t9 = x · W1ᵀ   [B,16]   seed.nn:16 */
-    {
-        float *restrict o = t9;
-        const float *a_ = x;
-        const float *b_ = (params + 0);
-        for (size_t i = 0; i < n * 16; i++)
-            o[i] = 0;
-        const float *A = a_;
-        const float *Bm = b_;
-        float *C = o;
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < 16; j++) {
-                float s = 0;
-                for (size_t k = 0; k < 30; k++)
-                    s += A[i * 30 + k] * Bm[j * 30 + k];
-                C[i * 16 + j] += s;
-            }
-    }
     /* z1 = t9 + b1   [B,16]   seed.nn:16 */
-    {
-        float *restrict o = v_z1;
-        const float *a_ = (params + 480);
-        const float *b_ = t9;
-        for (size_t i0 = 0; i0 < n; i0++)
-            for (size_t i1 = 0; i1 < 16; i1++) {
-                const float a = a_[i1];
-                const float b = b_[i0 * 16 + i1];
-                o[i0 * 16 + i1] = a + b;
-            }
-    }
     /* a1 = relu(z1)   [B,16]   seed.nn:17 */
-    {
-        float *restrict o = v_a1;
-        const float *a_ = v_z1;
-        for (size_t i = 0; i < n * 16; i++) {
-            const float a = a_[i];
-            o[i] = a > 0 ? a : 0;
-        }
-    }
+    seed_gk_gemm((long)n, 16, 30, 1, x, 30, 1, (params + 0), 1, 30, 0, v_a1, 16, (params + 480), 1, w + 2144);
     /* t12 = a1 · W2ᵀ   [B,16]   seed.nn:18 */
-    {
-        float *restrict o = t12;
-        const float *a_ = v_a1;
-        const float *b_ = (params + 496);
-        for (size_t i = 0; i < n * 16; i++)
-            o[i] = 0;
-        const float *A = a_;
-        const float *Bm = b_;
-        float *C = o;
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < 16; j++) {
-                float s = 0;
-                for (size_t k = 0; k < 16; k++)
-                    s += A[i * 16 + k] * Bm[j * 16 + k];
-                C[i * 16 + j] += s;
-            }
-    }
     /* z2 = t12 + b2   [B,16]   seed.nn:18 */
-    {
-        float *restrict o = v_z2;
-        const float *a_ = (params + 752);
-        const float *b_ = t12;
-        for (size_t i0 = 0; i0 < n; i0++)
-            for (size_t i1 = 0; i1 < 16; i1++) {
-                const float a = a_[i1];
-                const float b = b_[i0 * 16 + i1];
-                o[i0 * 16 + i1] = a + b;
-            }
-    }
     /* a2 = relu(z2)   [B,16]   seed.nn:19 */
-    {
-        float *restrict o = v_a2;
-        const float *a_ = v_z2;
-        for (size_t i = 0; i < n * 16; i++) {
-            const float a = a_[i];
-            o[i] = a > 0 ? a : 0;
-        }
-    }
+    seed_gk_gemm((long)n, 16, 16, 1, v_a1, 16, 1, (params + 496), 1, 16, 0, v_a2, 16, (params + 752), 1, w + 2144);
     /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
-    {
-        float *restrict o = t15;
-        const float *a_ = v_a2;
-        const float *b_ = (params + 768);
-        for (size_t i = 0; i < n; i++)
-            o[i] = 0;
-        const float *A = a_;
-        const float *Bm = b_;
-        float *C = o;
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < 1; j++) {
-                float s = 0;
-                for (size_t k = 0; k < 16; k++)
-                    s += A[i * 16 + k] * Bm[j * 16 + k];
-                C[i * 1 + j] += s;
-            }
-    }
     /* z3 = t15 + b3   [B,1]   seed.nn:20 */
-    {
-        float *restrict o = v_z3;
-        const float *a_ = (params + 784);
-        const float *b_ = t15;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[0];
-            const float b = b_[i];
-            o[i] = a + b;
-        }
-    }
+    seed_gk_gemm((long)n, 1, 16, 1, v_a2, 16, 1, (params + 768), 1, 16, 0, v_z3, 1, (params + 784), 0, w + 2144);
     /* yhat = sigmoid(z3)   [B,1]   seed.nn:21 */
     {
         float *restrict o = v_yhat;
@@ -423,39 +440,10 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             }
     }
     /* dL/da2 = dL/dz3 · W3   [B,16]   seed.nn:20 */
-    {
-        float *restrict o = d_a2;
-        const float *a_ = d_z3;
-        const float *b_ = (params + 768);
-        for (size_t i = 0; i < n * 16; i++)
-            o[i] = 0;
-        const float *A = a_;
-        const float *Bm = b_;
-        float *C = o;
-        for (size_t i = 0; i < n; i++)
-            for (size_t k = 0; k < 1; k++) {
-                const float v = A[i * 1 + k];
-                for (size_t j = 0; j < 16; j++)
-                    C[i * 16 + j] += v * Bm[k * 16 + j];
-            }
-    }
+    seed_gk_gemm((long)n, 16, 1, 1, d_z3, 1, 1, (params + 768), 16, 1, 0, d_a2, 16, NULL, 0, w + 2144);
     /* dL/dW3 = dL/dz3ᵀ · a2   [1,16]   seed.nn:20 */
-    {
-        float *restrict o = d_W3;
-        const float *a_ = d_z3;
-        const float *b_ = v_a2;
-        for (size_t i = 0; i < 16; i++)
-            o[i] = 0;
-        const float *A = a_;
-        const float *Bm = b_;
-        float *C = o;
-        for (size_t k = 0; k < n; k++)
-            for (size_t i = 0; i < 1; i++) {
-                const float v = A[k * 1 + i];
-                for (size_t j = 0; j < 16; j++)
-                    C[i * 16 + j] += v * Bm[k * 16 + j];
-            }
-    }
+    /* grad W3 = dL/dW3·t35   [1,16]   seed.nn:23 */
+    seed_gk_gemm(1, 16, (long)n, (1.0f / (float)n), d_z3, 1, 1, v_a2, 16, 1, 0, v_grad_W3, 16, NULL, 0, w + 2144);
     /* dL/dz2 = dL/da2 ⊙ [a2 > 0]   [B,16]   seed.nn:19 */
     {
         float *restrict o = d_z2;
@@ -479,39 +467,10 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             }
     }
     /* dL/da1 = dL/dz2 · W2   [B,16]   seed.nn:18 */
-    {
-        float *restrict o = d_a1;
-        const float *a_ = d_z2;
-        const float *b_ = (params + 496);
-        for (size_t i = 0; i < n * 16; i++)
-            o[i] = 0;
-        const float *A = a_;
-        const float *Bm = b_;
-        float *C = o;
-        for (size_t i = 0; i < n; i++)
-            for (size_t k = 0; k < 16; k++) {
-                const float v = A[i * 16 + k];
-                for (size_t j = 0; j < 16; j++)
-                    C[i * 16 + j] += v * Bm[k * 16 + j];
-            }
-    }
+    seed_gk_gemm((long)n, 16, 16, 1, d_z2, 16, 1, (params + 496), 16, 1, 0, d_a1, 16, NULL, 0, w + 2144);
     /* dL/dW2 = dL/dz2ᵀ · a1   [16,16]   seed.nn:18 */
-    {
-        float *restrict o = d_W2;
-        const float *a_ = d_z2;
-        const float *b_ = v_a1;
-        for (size_t i = 0; i < 256; i++)
-            o[i] = 0;
-        const float *A = a_;
-        const float *Bm = b_;
-        float *C = o;
-        for (size_t k = 0; k < n; k++)
-            for (size_t i = 0; i < 16; i++) {
-                const float v = A[k * 16 + i];
-                for (size_t j = 0; j < 16; j++)
-                    C[i * 16 + j] += v * Bm[k * 16 + j];
-            }
-    }
+    /* grad W2 = dL/dW2·t35   [16,16]   seed.nn:23 */
+    seed_gk_gemm(16, 16, (long)n, (1.0f / (float)n), d_z2, 1, 16, v_a1, 16, 1, 0, v_grad_W2, 16, NULL, 0, w + 2144);
     /* dL/dz1 = dL/da1 ⊙ [a1 > 0]   [B,16]   seed.nn:17 */
     {
         float *restrict o = d_z1;
@@ -535,22 +494,8 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             }
     }
     /* dL/dW1 = dL/dz1ᵀ · x   [16,30]   seed.nn:16 */
-    {
-        float *restrict o = d_W1;
-        const float *a_ = d_z1;
-        const float *b_ = x;
-        for (size_t i = 0; i < 480; i++)
-            o[i] = 0;
-        const float *A = a_;
-        const float *Bm = b_;
-        float *C = o;
-        for (size_t k = 0; k < n; k++)
-            for (size_t i = 0; i < 16; i++) {
-                const float v = A[k * 16 + i];
-                for (size_t j = 0; j < 30; j++)
-                    C[i * 30 + j] += v * Bm[k * 30 + j];
-            }
-    }
+    /* grad W1 = dL/dW1·t35   [16,30]   seed.nn:23 */
+    seed_gk_gemm(16, 30, (long)n, (1.0f / (float)n), d_z1, 1, 16, x, 30, 1, 0, v_grad_W1, 30, NULL, 0, w + 2144);
     /* t35 = 1/n   []   seed.nn:23 */
     {
         float *restrict o = t35;
@@ -558,17 +503,6 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             const float a = 1.0f;
             const float b = (float)n;
             o[i] = a / b;
-        }
-    }
-    /* grad W1 = dL/dW1·t35   [16,30]   seed.nn:23 */
-    {
-        float *restrict o = v_grad_W1;
-        const float *a_ = d_W1;
-        const float *b_ = t35;
-        for (size_t i = 0; i < 480; i++) {
-            const float a = a_[i];
-            const float b = b_[0];
-            o[i] = a * b;
         }
     }
     /* grad b1 = dL/db1·t35   [16]   seed.nn:23 */
@@ -582,32 +516,10 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    /* grad W2 = dL/dW2·t35   [16,16]   seed.nn:23 */
-    {
-        float *restrict o = v_grad_W2;
-        const float *a_ = d_W2;
-        const float *b_ = t35;
-        for (size_t i = 0; i < 256; i++) {
-            const float a = a_[i];
-            const float b = b_[0];
-            o[i] = a * b;
-        }
-    }
     /* grad b2 = dL/db2·t35   [16]   seed.nn:23 */
     {
         float *restrict o = v_grad_b2;
         const float *a_ = d_b2;
-        const float *b_ = t35;
-        for (size_t i = 0; i < 16; i++) {
-            const float a = a_[i];
-            const float b = b_[0];
-            o[i] = a * b;
-        }
-    }
-    /* grad W3 = dL/dW3·t35   [1,16]   seed.nn:23 */
-    {
-        float *restrict o = v_grad_W3;
-        const float *a_ = d_W3;
         const float *b_ = t35;
         for (size_t i = 0; i < 16; i++) {
             const float a = a_[i];
@@ -634,124 +546,23 @@ void seed_predict(const float *params, const float *x, size_t n, float *out, voi
     float *const w = (float *)work;
     (void)params; (void)x; (void)w;
     if (n == 0 || n > SEED_MAX_BATCH) return;
-    float *const t9 = w + 0; /* t9 [B,16] */
-    float *const v_z1 = w + 512; /* z1 [B,16] */
     float *const v_a1 = w + 0; /* a1 [B,16] */
-    float *const t12 = w + 512; /* t12 [B,16] */
-    float *const v_z2 = w + 0; /* z2 [B,16] */
     float *const v_a2 = w + 512; /* a2 [B,16] */
-    float *const t15 = w + 0; /* t15 [B,1] */
     float *const v_z3 = w + 32; /* z3 [B,1] */
     float *const v_yhat = out; /* yhat [B,1] */
 
     // ---- forward
     /* t9 = x · W1ᵀ   [B,16]   seed.nn:16 */
-    {
-        float *restrict o = t9;
-        const float *a_ = x;
-        const float *b_ = (params + 0);
-        for (size_t i = 0; i < n * 16; i++)
-            o[i] = 0;
-        const float *A = a_;
-        const float *Bm = b_;
-        float *C = o;
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < 16; j++) {
-                float s = 0;
-                for (size_t k = 0; k < 30; k++)
-                    s += A[i * 30 + k] * Bm[j * 30 + k];
-                C[i * 16 + j] += s;
-            }
-    }
     /* z1 = t9 + b1   [B,16]   seed.nn:16 */
-    {
-        float *restrict o = v_z1;
-        const float *a_ = (params + 480);
-        const float *b_ = t9;
-        for (size_t i0 = 0; i0 < n; i0++)
-            for (size_t i1 = 0; i1 < 16; i1++) {
-                const float a = a_[i1];
-                const float b = b_[i0 * 16 + i1];
-                o[i0 * 16 + i1] = a + b;
-            }
-    }
     /* a1 = relu(z1)   [B,16]   seed.nn:17 */
-    {
-        float *restrict o = v_a1;
-        const float *a_ = v_z1;
-        for (size_t i = 0; i < n * 16; i++) {
-            const float a = a_[i];
-            o[i] = a > 0 ? a : 0;
-        }
-    }
+    seed_gk_gemm((long)n, 16, 30, 1, x, 30, 1, (params + 0), 1, 30, 0, v_a1, 16, (params + 480), 1, w + 2144);
     /* t12 = a1 · W2ᵀ   [B,16]   seed.nn:18 */
-    {
-        float *restrict o = t12;
-        const float *a_ = v_a1;
-        const float *b_ = (params + 496);
-        for (size_t i = 0; i < n * 16; i++)
-            o[i] = 0;
-        const float *A = a_;
-        const float *Bm = b_;
-        float *C = o;
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < 16; j++) {
-                float s = 0;
-                for (size_t k = 0; k < 16; k++)
-                    s += A[i * 16 + k] * Bm[j * 16 + k];
-                C[i * 16 + j] += s;
-            }
-    }
     /* z2 = t12 + b2   [B,16]   seed.nn:18 */
-    {
-        float *restrict o = v_z2;
-        const float *a_ = (params + 752);
-        const float *b_ = t12;
-        for (size_t i0 = 0; i0 < n; i0++)
-            for (size_t i1 = 0; i1 < 16; i1++) {
-                const float a = a_[i1];
-                const float b = b_[i0 * 16 + i1];
-                o[i0 * 16 + i1] = a + b;
-            }
-    }
     /* a2 = relu(z2)   [B,16]   seed.nn:19 */
-    {
-        float *restrict o = v_a2;
-        const float *a_ = v_z2;
-        for (size_t i = 0; i < n * 16; i++) {
-            const float a = a_[i];
-            o[i] = a > 0 ? a : 0;
-        }
-    }
+    seed_gk_gemm((long)n, 16, 16, 1, v_a1, 16, 1, (params + 496), 1, 16, 0, v_a2, 16, (params + 752), 1, w + 2144);
     /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
-    {
-        float *restrict o = t15;
-        const float *a_ = v_a2;
-        const float *b_ = (params + 768);
-        for (size_t i = 0; i < n; i++)
-            o[i] = 0;
-        const float *A = a_;
-        const float *Bm = b_;
-        float *C = o;
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < 1; j++) {
-                float s = 0;
-                for (size_t k = 0; k < 16; k++)
-                    s += A[i * 16 + k] * Bm[j * 16 + k];
-                C[i * 1 + j] += s;
-            }
-    }
     /* z3 = t15 + b3   [B,1]   seed.nn:20 */
-    {
-        float *restrict o = v_z3;
-        const float *a_ = (params + 784);
-        const float *b_ = t15;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[0];
-            const float b = b_[i];
-            o[i] = a + b;
-        }
-    }
+    seed_gk_gemm((long)n, 1, 16, 1, v_a2, 16, 1, (params + 768), 1, 16, 0, v_z3, 1, (params + 784), 0, w + 2144);
     /* yhat = sigmoid(z3)   [B,1]   seed.nn:21 */
     {
         float *restrict o = v_yhat;

@@ -12,7 +12,7 @@
 #define SEED_TARGET_SIZE 1 /* per example; a class target counts as one */
 #define SEED_OUTPUT_SIZE 1
 #define SEED_MAX_BATCH 32 /* the compiled batch; any n <= it works */
-#define SEED_WORKSPACE_BYTES 8576 /* scratch for one call, caller-provided */
+#define SEED_WORKSPACE_BYTES 19584 /* scratch for one call, caller-provided */
 
 /* params: offsets and sizes */
 #define SEED_PARAM_W1_OFFSET 0 /* W1 [16,30] */

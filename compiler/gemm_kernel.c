@@ -1,0 +1,238 @@
+/*
+ * gemm_kernel.c: the matrix product every generated file carries.
+ *
+ * This is a template, not part of gradc itself: the build turns it into a
+ * string (build/gemm_kernel.inc) that emit_c.c writes into each generated
+ * .c, with "gk_" renamed to the model's prefix ("seed_gk_"), "GK_" to its
+ * macro prefix and gk_real to float or double. It also compiles on its own
+ * (with -Dgk_real=float), which is how tests/test_gemm.c checks it.
+ *
+ *   C[M,N] = act(alpha * A·B (+ C when acc) (+ bias[j])), C row-major with
+ *   row stride ldc, A(i,k) at a[i*ai + k*ak], B(k,j) at b[k*bk + j*bj],
+ *   act 0 for none, 1 for relu; bias may be NULL
+ *
+ * so a transposed operand is only another pair of strides. The product is
+ * blocked as in Goto's algorithm: a block of B (KC x NC) and a block of A
+ * (MC x KC) are copied into panels that the micro-kernel reads
+ * sequentially; the micro-kernel keeps an MR x NR tile of C in registers.
+ * Three micro-kernels, chosen at compile time: AVX-512 (float, 8 x 32),
+ * AVX2 with FMA (float, 6 x 16), and portable C (4 x 16) that compilers
+ * vectorize. The panels live in the caller's workspace: pack points at
+ * GK_PACK_ELEMS(...) elements, no allocation. With OpenMP (-fopenmp) the
+ * column panels of a block are shared among the threads.
+ */
+#if !defined(GK_PORTABLE) && defined(__AVX512F__) && GK_IS_FLOAT
+#include <immintrin.h>
+#define GK_MR 8
+#define GK_NR 32
+#define GK_AVX512 1
+#elif !defined(GK_PORTABLE) && defined(__AVX2__) && defined(__FMA__) && GK_IS_FLOAT
+#include <immintrin.h>
+#define GK_MR 6
+#define GK_NR 16
+#define GK_AVX2 1
+#else
+#define GK_MR 4
+#define GK_NR 16
+#endif
+#ifndef GK_KC
+#define GK_KC 256
+#endif
+#ifndef GK_MC
+#define GK_MC 96
+#endif
+#ifndef GK_NC
+#define GK_NC 2048
+#endif
+
+/* packs rows [0, mc) x k [0, kc) of A into panels of GK_MR rows, k-major */
+static void gk_pack_a(long mc, long kc, const gk_real *a, long ai, long ak, gk_real *p)
+{
+    for (long i0 = 0; i0 < mc; i0 += GK_MR) {
+        long mr = mc - i0 < GK_MR ? mc - i0 : GK_MR;
+        const gk_real *a0 = a + i0 * ai;
+        if (ak == 1) {
+            for (long i = 0; i < mr; i++)
+                for (long k = 0; k < kc; k++)
+                    p[k * GK_MR + i] = a0[i * ai + k];
+        } else {
+            for (long k = 0; k < kc; k++)
+                for (long i = 0; i < mr; i++)
+                    p[k * GK_MR + i] = a0[i * ai + k * ak];
+        }
+        for (long i = mr; i < GK_MR; i++)
+            for (long k = 0; k < kc; k++)
+                p[k * GK_MR + i] = 0;
+        p += GK_MR * kc;
+    }
+}
+
+/* packs k [0, kc) x columns [0, nc) of B into panels of GK_NR columns */
+static void gk_pack_b(long kc, long nc, const gk_real *b, long bk, long bj, gk_real *p)
+{
+    for (long j0 = 0; j0 < nc; j0 += GK_NR) {
+        long nr = nc - j0 < GK_NR ? nc - j0 : GK_NR;
+        const gk_real *b0 = b + j0 * bj;
+        if (bj == 1) {
+            for (long k = 0; k < kc; k++) {
+                for (long j = 0; j < nr; j++)
+                    p[k * GK_NR + j] = b0[k * bk + j];
+                for (long j = nr; j < GK_NR; j++)
+                    p[k * GK_NR + j] = 0;
+            }
+        } else {
+            for (long j = 0; j < nr; j++)
+                for (long k = 0; k < kc; k++)
+                    p[k * GK_NR + j] = b0[j * bj + k * bk];
+            for (long j = nr; j < GK_NR; j++)
+                for (long k = 0; k < kc; k++)
+                    p[k * GK_NR + j] = 0;
+        }
+        p += GK_NR * kc;
+    }
+}
+
+#if defined(GK_AVX512)
+/* 8 x 32 tile: 16 accumulators, 2 loads of B and 8 broadcasts of A per k */
+static void gk_kernel(long kc, const float *a, const float *b, float *c, long ldc, long mr, long nr, float alpha,
+                      int acc, const float *bias, int act)
+{
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+           c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    for (long k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), t;
+        t = _mm512_set1_ps(a[0]); c00 = _mm512_fmadd_ps(t, b0, c00); c01 = _mm512_fmadd_ps(t, b1, c01);
+        t = _mm512_set1_ps(a[1]); c10 = _mm512_fmadd_ps(t, b0, c10); c11 = _mm512_fmadd_ps(t, b1, c11);
+        t = _mm512_set1_ps(a[2]); c20 = _mm512_fmadd_ps(t, b0, c20); c21 = _mm512_fmadd_ps(t, b1, c21);
+        t = _mm512_set1_ps(a[3]); c30 = _mm512_fmadd_ps(t, b0, c30); c31 = _mm512_fmadd_ps(t, b1, c31);
+        t = _mm512_set1_ps(a[4]); c40 = _mm512_fmadd_ps(t, b0, c40); c41 = _mm512_fmadd_ps(t, b1, c41);
+        t = _mm512_set1_ps(a[5]); c50 = _mm512_fmadd_ps(t, b0, c50); c51 = _mm512_fmadd_ps(t, b1, c51);
+        t = _mm512_set1_ps(a[6]); c60 = _mm512_fmadd_ps(t, b0, c60); c61 = _mm512_fmadd_ps(t, b1, c61);
+        t = _mm512_set1_ps(a[7]); c70 = _mm512_fmadd_ps(t, b0, c70); c71 = _mm512_fmadd_ps(t, b1, c71);
+        a += 8;
+        b += 32;
+    }
+    __m512 r[16] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71};
+    __m512 al = _mm512_set1_ps(alpha);
+    __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1u);
+    __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1u : 0u);
+    __m512 bv0 = _mm512_setzero_ps(), bv1 = bv0, zero = bv0;
+    if (bias) {
+        bv0 = _mm512_maskz_loadu_ps(m0, bias);
+        bv1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
+    for (long i = 0; i < mr; i++) {
+        float *ci = c + i * ldc;
+        __m512 v0 = _mm512_fmadd_ps(al, r[2 * i], bv0), v1 = _mm512_fmadd_ps(al, r[2 * i + 1], bv1);
+        if (acc) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, ci));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, ci + 16));
+        }
+        if (act == 1) {
+            v0 = _mm512_max_ps(zero, v0); /* a NaN stays a NaN */
+            v1 = _mm512_max_ps(zero, v1);
+        }
+        _mm512_mask_storeu_ps(ci, m0, v0);
+        _mm512_mask_storeu_ps(ci + 16, m1, v1);
+    }
+}
+#elif defined(GK_AVX2)
+/* 6 x 16 tile: 12 accumulators */
+static void gk_kernel(long kc, const float *a, const float *b, float *c, long ldc, long mr, long nr, float alpha,
+                      int acc, const float *bias, int act)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+           c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (long k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), t;
+        t = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(t, b0, c00); c01 = _mm256_fmadd_ps(t, b1, c01);
+        t = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(t, b0, c10); c11 = _mm256_fmadd_ps(t, b1, c11);
+        t = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(t, b0, c20); c21 = _mm256_fmadd_ps(t, b1, c21);
+        t = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(t, b0, c30); c31 = _mm256_fmadd_ps(t, b1, c31);
+        t = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(t, b0, c40); c41 = _mm256_fmadd_ps(t, b1, c41);
+        t = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(t, b0, c50); c51 = _mm256_fmadd_ps(t, b1, c51);
+        a += 6;
+        b += 16;
+    }
+    float t[6][16];
+    _mm256_storeu_ps(t[0], c00); _mm256_storeu_ps(t[0] + 8, c01);
+    _mm256_storeu_ps(t[1], c10); _mm256_storeu_ps(t[1] + 8, c11);
+    _mm256_storeu_ps(t[2], c20); _mm256_storeu_ps(t[2] + 8, c21);
+    _mm256_storeu_ps(t[3], c30); _mm256_storeu_ps(t[3] + 8, c31);
+    _mm256_storeu_ps(t[4], c40); _mm256_storeu_ps(t[4] + 8, c41);
+    _mm256_storeu_ps(t[5], c50); _mm256_storeu_ps(t[5] + 8, c51);
+    for (long i = 0; i < mr; i++)
+        for (long j = 0; j < nr; j++) {
+            float v = alpha * t[i][j] + (acc ? c[i * ldc + j] : 0.0f) + (bias ? bias[j] : 0.0f);
+            c[i * ldc + j] = act == 1 && v < 0 ? 0.0f : v;
+        }
+}
+#else
+/* portable: a 4 x 16 tile in a local array that compilers keep in vector registers */
+static void gk_kernel(long kc, const gk_real *a, const gk_real *b, gk_real *c, long ldc, long mr, long nr,
+                      gk_real alpha, int acc, const gk_real *bias, int act)
+{
+    gk_real t[GK_MR][GK_NR];
+    for (int i = 0; i < GK_MR; i++)
+        for (int j = 0; j < GK_NR; j++)
+            t[i][j] = 0;
+    for (long k = 0; k < kc; k++) {
+        for (int i = 0; i < GK_MR; i++)
+            for (int j = 0; j < GK_NR; j++)
+                t[i][j] += a[i] * b[j];
+        a += GK_MR;
+        b += GK_NR;
+    }
+    for (long i = 0; i < mr; i++)
+        for (long j = 0; j < nr; j++) {
+            gk_real v = alpha * t[i][j] + (acc ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
+            c[i * ldc + j] = act == 1 && v < 0 ? 0 : v;
+        }
+}
+#endif
+
+/* the panel elements a product of these sizes needs (an upper bound for every kernel) */
+#define GK_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define GK_PACK_ELEMS(M, N, K) (GK_MIN(K, GK_KC) * (GK_MIN(N, GK_NC) + 32 + GK_MIN(M, GK_MC) + 8))
+
+static void gk_gemm(long M, long N, long K, gk_real alpha, const gk_real *a, long ai, long ak, const gk_real *b,
+                    long bk, long bj, int acc, gk_real *c, long ldc, const gk_real *bias, int act, gk_real *pack)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    if (K <= 0) {
+        for (long i = 0; i < M; i++)
+            for (long j = 0; j < N; j++) {
+                gk_real v = (acc ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
+                c[i * ldc + j] = act == 1 && v < 0 ? 0 : v;
+            }
+        return;
+    }
+    long kcmax = GK_MIN(K, GK_KC);
+    gk_real *pb = pack, *pa = pack + kcmax * (GK_MIN(N, GK_NC) + 32);
+    for (long jc = 0; jc < N; jc += GK_NC) {
+        long nc = GK_MIN(N - jc, GK_NC);
+        for (long pc = 0; pc < K; pc += GK_KC) {
+            long kc = GK_MIN(K - pc, GK_KC);
+            int ac = acc || pc > 0, last = pc + kc >= K;
+            gk_pack_b(kc, nc, b + pc * bk + jc * bj, bk, bj, pb);
+            for (long ic = 0; ic < M; ic += GK_MC) {
+                long mc = GK_MIN(M - ic, GK_MC);
+                gk_pack_a(mc, kc, a + ic * ai + pc * ak, ai, ak, pa);
+                long npan = (nc + GK_NR - 1) / GK_NR;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if (npan > 1 && mc * nc * kc > 32768)
+#endif
+                for (long jp = 0; jp < npan; jp++) {
+                    long jr = jp * GK_NR;
+                    long nr = GK_MIN(nc - jr, GK_NR);
+                    for (long ir = 0; ir < mc; ir += GK_MR) {
+                        long mr = GK_MIN(mc - ir, GK_MR);
+                        gk_kernel(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr, alpha,
+                                  ac, last && bias ? bias + jc + jr : NULL, last ? act : 0);
+                    }
+                }
+            }
+        }
+    }
+}
