@@ -522,29 +522,19 @@ static long pad_size(const Geo *G)
     return conv_padded(G) ? (long)G->C * pad_rows(G) * pad_cols(G) : 0;
 }
 
-/* xp[c][r][q] = x[c][r-pt][q-pl], 0 outside x: per row, the zeros before,
- * the copy, the zeros after, all of constant length */
+/* xp[c][r][q] = x[c][r-pt][q-pl], 0 outside x: the zeros are written once
+ * per call (emit_xp_decl), each example copies only the rows of x the
+ * windows read, each of constant length */
 static void emit_pad(const OpEmit *o, const Geo *G, int ind)
 {
     int Hp = pad_rows(G), Wp = pad_cols(G);
-    int ncopy = G->W < Wp - G->pl ? G->W : Wp - G->pl;
-    line(o, ind, "/* xp[c][r][q] = x[c][r-%d][q-%d], zeros around */", G->pt, G->pl);
+    int nrow = G->H < Hp - G->pt ? G->H : Hp - G->pt, ncol = G->W < Wp - G->pl ? G->W : Wp - G->pl;
+    line(o, ind, "/* xp[c][r+%d][q+%d] = x[c][r][q], the zeros around written once */", G->pt, G->pl);
     line(o, ind, "for (size_t c = 0; c < %d; c++)", G->C);
-    line(o, ind + 1, "for (size_t r = 0; r < %d; r++) {", Hp);
-    line(o, ind + 2, "%s *pr = xp + (c * %d + r) * %d;", o->T, Hp, Wp);
-    if (G->pt > 0)
-        line(o, ind + 2, "if (r < %d || r >= %d) {", G->pt, G->pt + G->H);
-    else
-        line(o, ind + 2, "if (r >= %d) {", G->H);
-    line(o, ind + 3, "for (size_t q = 0; q < %d; q++) pr[q] = 0;", Wp);
-    line(o, ind + 3, "continue;");
-    line(o, ind + 2, "}");
-    line(o, ind + 2, "const %s *xr = xb + (c * %d + r - %d) * %d;", o->T, G->H, G->pt, G->W);
-    if (G->pl > 0)
-        line(o, ind + 2, "for (size_t q = 0; q < %d; q++) pr[q] = 0;", G->pl);
-    line(o, ind + 2, "for (size_t q = 0; q < %d; q++) pr[%d + q] = xr[q];", ncopy, G->pl);
-    if (G->pl + ncopy < Wp)
-        line(o, ind + 2, "for (size_t q = %d; q < %d; q++) pr[q] = 0;", G->pl + ncopy, Wp);
+    line(o, ind + 1, "for (size_t r = 0; r < %d; r++) {", nrow);
+    line(o, ind + 2, "%s *pr = xp + (c * %d + r + %d) * %d + %d;", o->T, Hp, G->pt, Wp, G->pl);
+    line(o, ind + 2, "const %s *xr = xb + (c * %d + r) * %d;", o->T, G->H, G->W);
+    line(o, ind + 2, "for (size_t q = 0; q < %d; q++) pr[q] = xr[q];", ncol);
     line(o, ind + 1, "}");
 }
 
@@ -610,9 +600,11 @@ static void emit_col2im(const OpEmit *o, const Geo *G, int ind)
 /* the padded image's place in the scratch, after at elements */
 static void emit_xp_decl(const OpEmit *o, const Geo *G, long at)
 {
-    if (conv_padded(G))
+    if (conv_padded(G)) {
         line(o, 1, "%s *restrict xp = scratch_ + %ld; /* [%d][%d][%d] one example, zero-padded */", o->T, at,
              G->C, pad_rows(G), pad_cols(G));
+        line(o, 1, "for (size_t i = 0; i < %ld; i++) xp[i] = 0;", pad_size(G));
+    }
 }
 
 /* -------------------------------------------------------- convolutions */

@@ -408,6 +408,9 @@ static MM mm_sizes(Graph *g, Ref r)
 #ifndef GEMM_NC
 #define GEMM_NC 2048
 #endif
+#ifndef GEMM_SMALL
+#define GEMM_SMALL 600 /* products of at most this many multiply-adds, and N = 1, are loops */
+#endif
 
 /* the panel elements gk_gemm needs for a product (GK_PACK_ELEMS) */
 static size_t mm_pack(MM s, int batch)
@@ -438,6 +441,29 @@ static size_t gemm_pack_elems(Model *m, Plan plans[FN_COUNT], const EmitOptions 
         }
     }
     return need;
+}
+
+static int mm_small(MM s, int batch);
+
+/* whether any product of the emitted functions goes through gk_gemm */
+static int gemm_needed(Model *m, Plan plans[FN_COUNT], const EmitOptions *o)
+{
+    if (o && o->scalar)
+        return 0;
+    for (int f = 0; f < FN_COUNT; f++) {
+        if (o && o->predict_only && f != FN_PREDICT)
+            continue;
+        for (int i = 0; i < plans[f].norder; i++) {
+            Ref r = plans[f].order[i];
+            Slot *sl = &plans[f].slot[r];
+            if (N(&m->g, r)->op != OP_MATMUL || sl->home == H_INLINE || sl->home == H_ALIAS)
+                continue;
+            MM s = mm_sizes(&m->g, r);
+            if (s.lead || !mm_small(s, m->batch))
+                return 1;
+        }
+    }
+    return 0;
 }
 
 /* where the panels start: after the largest function's own workspace */
@@ -622,6 +648,82 @@ static void plan_fusions(E *e)
     free(pos);
 }
 
+/* Small products (a few thousand multiply-adds) are written out as loops
+ * with constant sizes instead: no panels to copy, rows of C kept in a local
+ * array the compiler vectorizes. A transposed B is first copied into
+ * [K][N] order in the panel area. */
+static int mm_small(MM s, int batch)
+{
+    long M = s.M == DIM_B ? batch : s.M, N = s.N == DIM_B ? batch : s.N, K = s.K == DIM_B ? batch : s.K;
+    return s.N != DIM_B && (N == 1 || M * N * K <= GEMM_SMALL);
+}
+
+static void emit_small_matmul(E *e, Ref r, MM s, const char *dst)
+{
+    Node *x = N(e->g, r);
+    Fusion f = e->fz ? e->fz[r] : (Fusion){0, 0, 0, 0};
+    const char *al = NULL;
+    char bias[64] = "", p[64], q[64], M[16], K[16], A[96], B[96];
+    if (f.last) {
+        if (f.act)
+            comment(e, N(e->g, f.last)->in[0]);
+        comment(e, f.last);
+        dst = e->var[storage(e->p, f.last)];
+        if (f.alpha)
+            al = value_expr(e, f.alpha, 0);
+        if (f.bias)
+            ptr(e, f.bias, bias, sizeof bias);
+    }
+    ptr(e, x->in[0], p, sizeof p);
+    ptr(e, x->in[1], q, sizeof q);
+    ext(s.M, M, sizeof M);
+    ext(s.K, K, sizeof K);
+    int tb = s.bj_ != 1 && s.N > 1; /* B(k,j) not contiguous along j */
+    emitf(e, 1, "{");
+    emitf(e, 2, "const %s *a_ = %s;", e->T, p);
+    if (tb) {
+        emitf(e, 2, "%s *bt = w + %zu; /* B in [K][N] order */", e->T, e->pack_off);
+        emitf(e, 2, "for (size_t j = 0; j < %d; j++)", s.N);
+        emitf(e, 3, "for (size_t k = 0; k < %s; k++)", K);
+        emitf(e, 4, "bt[k * %d + j] = %s[j * %d + k];", s.N, q, s.bj_);
+        emitf(e, 2, "const %s *b_ = bt;", e->T);
+        snprintf(B, sizeof B, "b_[k * %d + j]", s.N);
+    } else {
+        emitf(e, 2, "const %s *b_ = %s;", e->T, q);
+        if (s.N == 1)
+            snprintf(B, sizeof B, "b_[k * %s]", s.bk_ == DIM_B ? "n" : arena_printf(e->g->arena, "%d", s.bk_));
+        else
+            snprintf(B, sizeof B, "b_[k * %d + j]", s.bk_);
+    }
+    if (s.ai_ == 1)
+        snprintf(A, sizeof A, "a_[k * %d + i]", s.ak_);
+    else
+        snprintf(A, sizeof A, "a_[i * %d + k]", s.ai_);
+    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
+    emitf(e, 2, "for (size_t i = 0; i < %s; i++) {", M);
+    emitf(e, 3, "%s *restrict c = o + i * %d;", e->T, s.N);
+    emitf(e, 3, "for (size_t j = 0; j < %d; j++)", s.N);
+    emitf(e, 4, "c[j] = 0;");
+    emitf(e, 3, "for (size_t k = 0; k < %s; k++) {", K);
+    emitf(e, 4, "const %s v = %s;", e->T, A);
+    if (s.N == 1)
+        emitf(e, 4, "c[0] += v * %s;", B);
+    else {
+        emitf(e, 4, "for (size_t j = 0; j < %d; j++)", s.N);
+        emitf(e, 5, "c[j] += v * %s;", B);
+    }
+    emitf(e, 3, "}");
+    if (al || *bias || f.act) {
+        emitf(e, 3, "for (size_t j = 0; j < %d; j++) {", s.N);
+        emitf(e, 4, "const %s t = %sc[j]%s%s;", e->T, al ? arena_printf(e->g->arena, "%s * ", al) : "",
+              *bias ? " + " : "", *bias ? arena_printf(e->g->arena, "%s[j]", bias) : "");
+        emitf(e, 4, "c[j] = %s;", f.act ? "t > 0 ? t : 0" : "t");
+        emitf(e, 3, "}");
+    }
+    emitf(e, 2, "}");
+    emitf(e, 1, "}");
+}
+
 static void emit_matmul(E *e, Ref r, const char *dst)
 {
     Node *x = N(e->g, r);
@@ -638,6 +740,10 @@ static void emit_matmul(E *e, Ref r, const char *dst)
     lext(s.bj_, st[3], sizeof st[3]);
     ptr(e, x->in[0], p, sizeof p);
     ptr(e, x->in[1], q, sizeof q);
+    if (!s.lead && mm_small(s, e->m->batch)) {
+        emit_small_matmul(e, r, s, dst);
+        return;
+    }
     if (!s.lead) {
         Fusion f = e->fz ? e->fz[r] : (Fusion){0, 0, 0, 0};
         const char *al = "1";
@@ -1175,7 +1281,8 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
     free(kernel);
     if (gemm_pack_elems(m, plans, o)) {
         e.pack_off = gemm_pack_offset(plans, o);
-        emit_gemm_kernel(&e);
+        if (gemm_needed(m, plans, o))
+            emit_gemm_kernel(&e);
     }
     static const FnKind order[] = {FN_LOSS, FN_LOSS_GRAD, FN_PREDICT};
     for (int i = 0; i < 3; i++) {

@@ -58,7 +58,7 @@ for m in $MODELS; do
   # each epoch's line, with the seconds since the start of training
   "$tmp/$m" train --images "$D/train-images-idx3-ubyte.gz" --labels "$D/train-labels-idx1-ubyte.gz" \
       --valid-images "$D/t10k-images-idx3-ubyte.gz" --valid-labels "$D/t10k-labels-idx1-ubyte.gz" \
-      --save "$tmp/$m.params" 2>&1 >"$tmp/$m.out" | tr '\r' '\n' | grep --line-buffered '^epoch .*acc' |
+      --save "$tmp/$m.params" 2>&1 >"$tmp/$m.out" | stdbuf -oL tr '\r' '\n' | grep --line-buffered '^epoch .*acc' |
     while IFS= read -r l; do printf '%7.1fs  %s\n' "$(awk -v a="$start" -v b="$(now)" 'BEGIN { print b - a }')" "$l"; done |
     tee "$tmp/$m.log"
   rc=${PIPESTATUS[0]}

@@ -225,7 +225,7 @@ p = avgpool2d(c2, 2)
 h = dense(flatten(p), $B)
 minimize mse(h, y) + 0.01 * sum(square(c1.W))"
 check conv2d_wide 0 "$wide"
-DEFS="-O2 -march=native" check conv2d_wide_native 0 "$wide"
+DEFS="-O3 -march=native" check conv2d_wide_native 0 "$wide"
 DEFS="-DGRADC_NO_VEC" check conv2d_wide_plain 0 "$wide"
 check maxpool2d 0 "$img
 c = conv2d(x, out=$OC, k=3)

@@ -118,7 +118,9 @@ else
 fi
 
 # ---------------------------------------------------------------- valgrind
-if command -v valgrind >/dev/null 2>&1; then
+if [[ "${CC:-}" == *-fsanitize* ]]; then
+  echo "skip valgrind (the executable is built with sanitizers: tests/sanitize.sh)"
+elif command -v valgrind >/dev/null 2>&1; then
   for c in "csv:$csv/bad312.csv" "params:$pf/flip.params" "idx:$csv/trunc.idx"; do
     kind=${c%%:*} f=${c#*:}
     case $kind in

@@ -33,228 +33,6 @@ void iris_init(float *params, uint64_t seed)
         params[12 + i] = (float)(0);
 }
 
-/* The matrix product: C = alpha*A*B (+ C), blocked, panels in the workspace. */
-typedef float iris_gk_real;
-#define IRIS_GK_IS_FLOAT 1
-#define IRIS_GK_KC 256 /* the blocks: inner, rows, columns */
-#define IRIS_GK_MC 96
-#define IRIS_GK_NC 2048
-#if !defined(IRIS_GK_PORTABLE) && defined(__AVX512F__) && IRIS_GK_IS_FLOAT
-#include <immintrin.h>
-#define IRIS_GK_MR 8
-#define IRIS_GK_NR 32
-#define IRIS_GK_AVX512 1
-#elif !defined(IRIS_GK_PORTABLE) && defined(__AVX2__) && defined(__FMA__) && IRIS_GK_IS_FLOAT
-#include <immintrin.h>
-#define IRIS_GK_MR 6
-#define IRIS_GK_NR 16
-#define IRIS_GK_AVX2 1
-#else
-#define IRIS_GK_MR 4
-#define IRIS_GK_NR 16
-#endif
-#ifndef IRIS_GK_KC
-#define IRIS_GK_KC 256
-#endif
-#ifndef IRIS_GK_MC
-#define IRIS_GK_MC 96
-#endif
-#ifndef IRIS_GK_NC
-#define IRIS_GK_NC 2048
-#endif
-
-/* packs rows [0, mc) x k [0, kc) of A into panels of IRIS_GK_MR rows, k-major */
-static void iris_gk_pack_a(long mc, long kc, const iris_gk_real *a, long ai, long ak, iris_gk_real *p)
-{
-    for (long i0 = 0; i0 < mc; i0 += IRIS_GK_MR) {
-        long mr = mc - i0 < IRIS_GK_MR ? mc - i0 : IRIS_GK_MR;
-        const iris_gk_real *a0 = a + i0 * ai;
-        if (ak == 1) {
-            for (long i = 0; i < mr; i++)
-                for (long k = 0; k < kc; k++)
-                    p[k * IRIS_GK_MR + i] = a0[i * ai + k];
-        } else {
-            for (long k = 0; k < kc; k++)
-                for (long i = 0; i < mr; i++)
-                    p[k * IRIS_GK_MR + i] = a0[i * ai + k * ak];
-        }
-        for (long i = mr; i < IRIS_GK_MR; i++)
-            for (long k = 0; k < kc; k++)
-                p[k * IRIS_GK_MR + i] = 0;
-        p += IRIS_GK_MR * kc;
-    }
-}
-
-/* packs k [0, kc) x columns [0, nc) of B into panels of IRIS_GK_NR columns */
-static void iris_gk_pack_b(long kc, long nc, const iris_gk_real *b, long bk, long bj, iris_gk_real *p)
-{
-    for (long j0 = 0; j0 < nc; j0 += IRIS_GK_NR) {
-        long nr = nc - j0 < IRIS_GK_NR ? nc - j0 : IRIS_GK_NR;
-        const iris_gk_real *b0 = b + j0 * bj;
-        if (bj == 1) {
-            for (long k = 0; k < kc; k++) {
-                for (long j = 0; j < nr; j++)
-                    p[k * IRIS_GK_NR + j] = b0[k * bk + j];
-                for (long j = nr; j < IRIS_GK_NR; j++)
-                    p[k * IRIS_GK_NR + j] = 0;
-            }
-        } else {
-            for (long j = 0; j < nr; j++)
-                for (long k = 0; k < kc; k++)
-                    p[k * IRIS_GK_NR + j] = b0[j * bj + k * bk];
-            for (long j = nr; j < IRIS_GK_NR; j++)
-                for (long k = 0; k < kc; k++)
-                    p[k * IRIS_GK_NR + j] = 0;
-        }
-        p += IRIS_GK_NR * kc;
-    }
-}
-
-#if defined(IRIS_GK_AVX512)
-/* 8 x 32 tile: 16 accumulators, 2 loads of B and 8 broadcasts of A per k */
-static void iris_gk_kernel(long kc, const float *a, const float *b, float *c, long ldc, long mr, long nr, float alpha,
-                      int acc, const float *bias, int act)
-{
-    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
-           c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
-    for (long k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), t;
-        t = _mm512_set1_ps(a[0]); c00 = _mm512_fmadd_ps(t, b0, c00); c01 = _mm512_fmadd_ps(t, b1, c01);
-        t = _mm512_set1_ps(a[1]); c10 = _mm512_fmadd_ps(t, b0, c10); c11 = _mm512_fmadd_ps(t, b1, c11);
-        t = _mm512_set1_ps(a[2]); c20 = _mm512_fmadd_ps(t, b0, c20); c21 = _mm512_fmadd_ps(t, b1, c21);
-        t = _mm512_set1_ps(a[3]); c30 = _mm512_fmadd_ps(t, b0, c30); c31 = _mm512_fmadd_ps(t, b1, c31);
-        t = _mm512_set1_ps(a[4]); c40 = _mm512_fmadd_ps(t, b0, c40); c41 = _mm512_fmadd_ps(t, b1, c41);
-        t = _mm512_set1_ps(a[5]); c50 = _mm512_fmadd_ps(t, b0, c50); c51 = _mm512_fmadd_ps(t, b1, c51);
-        t = _mm512_set1_ps(a[6]); c60 = _mm512_fmadd_ps(t, b0, c60); c61 = _mm512_fmadd_ps(t, b1, c61);
-        t = _mm512_set1_ps(a[7]); c70 = _mm512_fmadd_ps(t, b0, c70); c71 = _mm512_fmadd_ps(t, b1, c71);
-        a += 8;
-        b += 32;
-    }
-    __m512 r[16] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71};
-    __m512 al = _mm512_set1_ps(alpha);
-    __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1u);
-    __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1u : 0u);
-    __m512 bv0 = _mm512_setzero_ps(), bv1 = bv0, zero = bv0;
-    if (bias) {
-        bv0 = _mm512_maskz_loadu_ps(m0, bias);
-        bv1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-    }
-    for (long i = 0; i < mr; i++) {
-        float *ci = c + i * ldc;
-        __m512 v0 = _mm512_fmadd_ps(al, r[2 * i], bv0), v1 = _mm512_fmadd_ps(al, r[2 * i + 1], bv1);
-        if (acc) {
-            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, ci));
-            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, ci + 16));
-        }
-        if (act == 1) {
-            v0 = _mm512_max_ps(zero, v0); /* a NaN stays a NaN */
-            v1 = _mm512_max_ps(zero, v1);
-        }
-        _mm512_mask_storeu_ps(ci, m0, v0);
-        _mm512_mask_storeu_ps(ci + 16, m1, v1);
-    }
-}
-#elif defined(IRIS_GK_AVX2)
-/* 6 x 16 tile: 12 accumulators */
-static void iris_gk_kernel(long kc, const float *a, const float *b, float *c, long ldc, long mr, long nr, float alpha,
-                      int acc, const float *bias, int act)
-{
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
-           c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    for (long k = 0; k < kc; k++) {
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), t;
-        t = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(t, b0, c00); c01 = _mm256_fmadd_ps(t, b1, c01);
-        t = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(t, b0, c10); c11 = _mm256_fmadd_ps(t, b1, c11);
-        t = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(t, b0, c20); c21 = _mm256_fmadd_ps(t, b1, c21);
-        t = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(t, b0, c30); c31 = _mm256_fmadd_ps(t, b1, c31);
-        t = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(t, b0, c40); c41 = _mm256_fmadd_ps(t, b1, c41);
-        t = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(t, b0, c50); c51 = _mm256_fmadd_ps(t, b1, c51);
-        a += 6;
-        b += 16;
-    }
-    float t[6][16];
-    _mm256_storeu_ps(t[0], c00); _mm256_storeu_ps(t[0] + 8, c01);
-    _mm256_storeu_ps(t[1], c10); _mm256_storeu_ps(t[1] + 8, c11);
-    _mm256_storeu_ps(t[2], c20); _mm256_storeu_ps(t[2] + 8, c21);
-    _mm256_storeu_ps(t[3], c30); _mm256_storeu_ps(t[3] + 8, c31);
-    _mm256_storeu_ps(t[4], c40); _mm256_storeu_ps(t[4] + 8, c41);
-    _mm256_storeu_ps(t[5], c50); _mm256_storeu_ps(t[5] + 8, c51);
-    for (long i = 0; i < mr; i++)
-        for (long j = 0; j < nr; j++) {
-            float v = alpha * t[i][j] + (acc ? c[i * ldc + j] : 0.0f) + (bias ? bias[j] : 0.0f);
-            c[i * ldc + j] = act == 1 && v < 0 ? 0.0f : v;
-        }
-}
-#else
-/* portable: a 4 x 16 tile in a local array that compilers keep in vector registers */
-static void iris_gk_kernel(long kc, const iris_gk_real *a, const iris_gk_real *b, iris_gk_real *c, long ldc, long mr, long nr,
-                      iris_gk_real alpha, int acc, const iris_gk_real *bias, int act)
-{
-    iris_gk_real t[IRIS_GK_MR][IRIS_GK_NR];
-    for (int i = 0; i < IRIS_GK_MR; i++)
-        for (int j = 0; j < IRIS_GK_NR; j++)
-            t[i][j] = 0;
-    for (long k = 0; k < kc; k++) {
-        for (int i = 0; i < IRIS_GK_MR; i++)
-            for (int j = 0; j < IRIS_GK_NR; j++)
-                t[i][j] += a[i] * b[j];
-        a += IRIS_GK_MR;
-        b += IRIS_GK_NR;
-    }
-    for (long i = 0; i < mr; i++)
-        for (long j = 0; j < nr; j++) {
-            iris_gk_real v = alpha * t[i][j] + (acc ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
-            c[i * ldc + j] = act == 1 && v < 0 ? 0 : v;
-        }
-}
-#endif
-
-/* the panel elements a product of these sizes needs (an upper bound for every kernel) */
-#define IRIS_GK_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define IRIS_GK_PACK_ELEMS(M, N, K) (IRIS_GK_MIN(K, IRIS_GK_KC) * (IRIS_GK_MIN(N, IRIS_GK_NC) + 32 + IRIS_GK_MIN(M, IRIS_GK_MC) + 8))
-
-static void iris_gk_gemm(long M, long N, long K, iris_gk_real alpha, const iris_gk_real *a, long ai, long ak, const iris_gk_real *b,
-                    long bk, long bj, int acc, iris_gk_real *c, long ldc, const iris_gk_real *bias, int act, iris_gk_real *pack)
-{
-    if (M <= 0 || N <= 0)
-        return;
-    if (K <= 0) {
-        for (long i = 0; i < M; i++)
-            for (long j = 0; j < N; j++) {
-                iris_gk_real v = (acc ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
-                c[i * ldc + j] = act == 1 && v < 0 ? 0 : v;
-            }
-        return;
-    }
-    long kcmax = IRIS_GK_MIN(K, IRIS_GK_KC);
-    iris_gk_real *pb = pack, *pa = pack + kcmax * (IRIS_GK_MIN(N, IRIS_GK_NC) + 32);
-    for (long jc = 0; jc < N; jc += IRIS_GK_NC) {
-        long nc = IRIS_GK_MIN(N - jc, IRIS_GK_NC);
-        for (long pc = 0; pc < K; pc += IRIS_GK_KC) {
-            long kc = IRIS_GK_MIN(K - pc, IRIS_GK_KC);
-            int ac = acc || pc > 0, last = pc + kc >= K;
-            iris_gk_pack_b(kc, nc, b + pc * bk + jc * bj, bk, bj, pb);
-            for (long ic = 0; ic < M; ic += IRIS_GK_MC) {
-                long mc = IRIS_GK_MIN(M - ic, IRIS_GK_MC);
-                iris_gk_pack_a(mc, kc, a + ic * ai + pc * ak, ai, ak, pa);
-                long npan = (nc + IRIS_GK_NR - 1) / IRIS_GK_NR;
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (npan > 1 && mc * nc * kc > 32768)
-#endif
-                for (long jp = 0; jp < npan; jp++) {
-                    long jr = jp * IRIS_GK_NR;
-                    long nr = IRIS_GK_MIN(nc - jr, IRIS_GK_NR);
-                    for (long ir = 0; ir < mc; ir += IRIS_GK_MR) {
-                        long mr = IRIS_GK_MIN(mc - ir, IRIS_GK_MR);
-                        iris_gk_kernel(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr, alpha,
-                                  ac, last && bias ? bias + jc + jr : NULL, last ? act : 0);
-                    }
-                }
-            }
-        }
-    }
-}
-
 float iris_loss(const float *params, const float *x, const float *y, size_t n, void *work)
 {
     float *const w = (float *)work;
@@ -268,7 +46,29 @@ float iris_loss(const float *params, const float *x, const float *y, size_t n, v
     // ---- forward
     /* t5 = x · Wᵀ   [B,3]   iris.nn:11 */
     /* z = t5 + b   [B,3]   iris.nn:11 */
-    iris_gk_gemm((long)n, 3, 4, 1, x, 4, 1, (params + 0), 1, 4, 0, v_z, 3, (params + 12), 0, w + 192);
+    {
+        const float *a_ = x;
+        float *bt = w + 192; /* B in [K][N] order */
+        for (size_t j = 0; j < 3; j++)
+            for (size_t k = 0; k < 4; k++)
+                bt[k * 3 + j] = (params + 0)[j * 4 + k];
+        const float *b_ = bt;
+        float *restrict o = v_z;
+        for (size_t i = 0; i < n; i++) {
+            float *restrict c = o + i * 3;
+            for (size_t j = 0; j < 3; j++)
+                c[j] = 0;
+            for (size_t k = 0; k < 4; k++) {
+                const float v = a_[i * 4 + k];
+                for (size_t j = 0; j < 3; j++)
+                    c[j] += v * b_[k * 3 + j];
+            }
+            for (size_t j = 0; j < 3; j++) {
+                const float t = c[j] + (params + 12)[j];
+                c[j] = t;
+            }
+        }
+    }
     /* t7 = cross_entropy(z, species)   [B]   iris.nn:13 */
     {
         float *restrict o = t7;
@@ -330,7 +130,29 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
     // ---- forward
     /* t5 = x · Wᵀ   [B,3]   iris.nn:11 */
     /* z = t5 + b   [B,3]   iris.nn:11 */
-    iris_gk_gemm((long)n, 3, 4, 1, x, 4, 1, (params + 0), 1, 4, 0, v_z, 3, (params + 12), 0, w + 192);
+    {
+        const float *a_ = x;
+        float *bt = w + 192; /* B in [K][N] order */
+        for (size_t j = 0; j < 3; j++)
+            for (size_t k = 0; k < 4; k++)
+                bt[k * 3 + j] = (params + 0)[j * 4 + k];
+        const float *b_ = bt;
+        float *restrict o = v_z;
+        for (size_t i = 0; i < n; i++) {
+            float *restrict c = o + i * 3;
+            for (size_t j = 0; j < 3; j++)
+                c[j] = 0;
+            for (size_t k = 0; k < 4; k++) {
+                const float v = a_[i * 4 + k];
+                for (size_t j = 0; j < 3; j++)
+                    c[j] += v * b_[k * 3 + j];
+            }
+            for (size_t j = 0; j < 3; j++) {
+                const float t = c[j] + (params + 12)[j];
+                c[j] = t;
+            }
+        }
+    }
     /* t7 = cross_entropy(z, species)   [B]   iris.nn:13 */
     {
         float *restrict o = t7;
@@ -417,7 +239,25 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
     }
     /* dL/dW = dL/dzᵀ · x   [3,4]   iris.nn:11 */
     /* grad W = dL/dW·t17   [3,4]   iris.nn:13 */
-    iris_gk_gemm(3, 4, (long)n, (1.0f / (float)n), d_z, 1, 3, x, 4, 1, 0, v_grad_W, 4, NULL, 0, w + 192);
+    {
+        const float *a_ = d_z;
+        const float *b_ = x;
+        float *restrict o = v_grad_W;
+        for (size_t i = 0; i < 3; i++) {
+            float *restrict c = o + i * 4;
+            for (size_t j = 0; j < 4; j++)
+                c[j] = 0;
+            for (size_t k = 0; k < n; k++) {
+                const float v = a_[k * 3 + i];
+                for (size_t j = 0; j < 4; j++)
+                    c[j] += v * b_[k * 4 + j];
+            }
+            for (size_t j = 0; j < 4; j++) {
+                const float t = (1.0f / (float)n) * c[j];
+                c[j] = t;
+            }
+        }
+    }
     /* t17 = 1/n   []   iris.nn:13 */
     {
         float *restrict o = t17;
@@ -452,7 +292,29 @@ void iris_predict(const float *params, const float *x, size_t n, float *out, voi
     // ---- forward
     /* t5 = x · Wᵀ   [B,3]   iris.nn:11 */
     /* z = t5 + b   [B,3]   iris.nn:11 */
-    iris_gk_gemm((long)n, 3, 4, 1, x, 4, 1, (params + 0), 1, 4, 0, v_z, 3, (params + 12), 0, w + 192);
+    {
+        const float *a_ = x;
+        float *bt = w + 192; /* B in [K][N] order */
+        for (size_t j = 0; j < 3; j++)
+            for (size_t k = 0; k < 4; k++)
+                bt[k * 3 + j] = (params + 0)[j * 4 + k];
+        const float *b_ = bt;
+        float *restrict o = v_z;
+        for (size_t i = 0; i < n; i++) {
+            float *restrict c = o + i * 3;
+            for (size_t j = 0; j < 3; j++)
+                c[j] = 0;
+            for (size_t k = 0; k < 4; k++) {
+                const float v = a_[i * 4 + k];
+                for (size_t j = 0; j < 3; j++)
+                    c[j] += v * b_[k * 3 + j];
+            }
+            for (size_t j = 0; j < 3; j++) {
+                const float t = c[j] + (params + 12)[j];
+                c[j] = t;
+            }
+        }
+    }
     /* output = softmax(z)   [B,3]   iris.nn:14 */
     {
         float *restrict o = v_output;

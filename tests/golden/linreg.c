@@ -17,228 +17,6 @@ void linreg_init(float *params, uint64_t seed)
         params[10 + i] = (float)(0);
 }
 
-/* The matrix product: C = alpha*A*B (+ C), blocked, panels in the workspace. */
-typedef float linreg_gk_real;
-#define LINREG_GK_IS_FLOAT 1
-#define LINREG_GK_KC 256 /* the blocks: inner, rows, columns */
-#define LINREG_GK_MC 96
-#define LINREG_GK_NC 2048
-#if !defined(LINREG_GK_PORTABLE) && defined(__AVX512F__) && LINREG_GK_IS_FLOAT
-#include <immintrin.h>
-#define LINREG_GK_MR 8
-#define LINREG_GK_NR 32
-#define LINREG_GK_AVX512 1
-#elif !defined(LINREG_GK_PORTABLE) && defined(__AVX2__) && defined(__FMA__) && LINREG_GK_IS_FLOAT
-#include <immintrin.h>
-#define LINREG_GK_MR 6
-#define LINREG_GK_NR 16
-#define LINREG_GK_AVX2 1
-#else
-#define LINREG_GK_MR 4
-#define LINREG_GK_NR 16
-#endif
-#ifndef LINREG_GK_KC
-#define LINREG_GK_KC 256
-#endif
-#ifndef LINREG_GK_MC
-#define LINREG_GK_MC 96
-#endif
-#ifndef LINREG_GK_NC
-#define LINREG_GK_NC 2048
-#endif
-
-/* packs rows [0, mc) x k [0, kc) of A into panels of LINREG_GK_MR rows, k-major */
-static void linreg_gk_pack_a(long mc, long kc, const linreg_gk_real *a, long ai, long ak, linreg_gk_real *p)
-{
-    for (long i0 = 0; i0 < mc; i0 += LINREG_GK_MR) {
-        long mr = mc - i0 < LINREG_GK_MR ? mc - i0 : LINREG_GK_MR;
-        const linreg_gk_real *a0 = a + i0 * ai;
-        if (ak == 1) {
-            for (long i = 0; i < mr; i++)
-                for (long k = 0; k < kc; k++)
-                    p[k * LINREG_GK_MR + i] = a0[i * ai + k];
-        } else {
-            for (long k = 0; k < kc; k++)
-                for (long i = 0; i < mr; i++)
-                    p[k * LINREG_GK_MR + i] = a0[i * ai + k * ak];
-        }
-        for (long i = mr; i < LINREG_GK_MR; i++)
-            for (long k = 0; k < kc; k++)
-                p[k * LINREG_GK_MR + i] = 0;
-        p += LINREG_GK_MR * kc;
-    }
-}
-
-/* packs k [0, kc) x columns [0, nc) of B into panels of LINREG_GK_NR columns */
-static void linreg_gk_pack_b(long kc, long nc, const linreg_gk_real *b, long bk, long bj, linreg_gk_real *p)
-{
-    for (long j0 = 0; j0 < nc; j0 += LINREG_GK_NR) {
-        long nr = nc - j0 < LINREG_GK_NR ? nc - j0 : LINREG_GK_NR;
-        const linreg_gk_real *b0 = b + j0 * bj;
-        if (bj == 1) {
-            for (long k = 0; k < kc; k++) {
-                for (long j = 0; j < nr; j++)
-                    p[k * LINREG_GK_NR + j] = b0[k * bk + j];
-                for (long j = nr; j < LINREG_GK_NR; j++)
-                    p[k * LINREG_GK_NR + j] = 0;
-            }
-        } else {
-            for (long j = 0; j < nr; j++)
-                for (long k = 0; k < kc; k++)
-                    p[k * LINREG_GK_NR + j] = b0[j * bj + k * bk];
-            for (long j = nr; j < LINREG_GK_NR; j++)
-                for (long k = 0; k < kc; k++)
-                    p[k * LINREG_GK_NR + j] = 0;
-        }
-        p += LINREG_GK_NR * kc;
-    }
-}
-
-#if defined(LINREG_GK_AVX512)
-/* 8 x 32 tile: 16 accumulators, 2 loads of B and 8 broadcasts of A per k */
-static void linreg_gk_kernel(long kc, const float *a, const float *b, float *c, long ldc, long mr, long nr, float alpha,
-                      int acc, const float *bias, int act)
-{
-    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
-           c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
-    for (long k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), t;
-        t = _mm512_set1_ps(a[0]); c00 = _mm512_fmadd_ps(t, b0, c00); c01 = _mm512_fmadd_ps(t, b1, c01);
-        t = _mm512_set1_ps(a[1]); c10 = _mm512_fmadd_ps(t, b0, c10); c11 = _mm512_fmadd_ps(t, b1, c11);
-        t = _mm512_set1_ps(a[2]); c20 = _mm512_fmadd_ps(t, b0, c20); c21 = _mm512_fmadd_ps(t, b1, c21);
-        t = _mm512_set1_ps(a[3]); c30 = _mm512_fmadd_ps(t, b0, c30); c31 = _mm512_fmadd_ps(t, b1, c31);
-        t = _mm512_set1_ps(a[4]); c40 = _mm512_fmadd_ps(t, b0, c40); c41 = _mm512_fmadd_ps(t, b1, c41);
-        t = _mm512_set1_ps(a[5]); c50 = _mm512_fmadd_ps(t, b0, c50); c51 = _mm512_fmadd_ps(t, b1, c51);
-        t = _mm512_set1_ps(a[6]); c60 = _mm512_fmadd_ps(t, b0, c60); c61 = _mm512_fmadd_ps(t, b1, c61);
-        t = _mm512_set1_ps(a[7]); c70 = _mm512_fmadd_ps(t, b0, c70); c71 = _mm512_fmadd_ps(t, b1, c71);
-        a += 8;
-        b += 32;
-    }
-    __m512 r[16] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71};
-    __m512 al = _mm512_set1_ps(alpha);
-    __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1u);
-    __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1u : 0u);
-    __m512 bv0 = _mm512_setzero_ps(), bv1 = bv0, zero = bv0;
-    if (bias) {
-        bv0 = _mm512_maskz_loadu_ps(m0, bias);
-        bv1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-    }
-    for (long i = 0; i < mr; i++) {
-        float *ci = c + i * ldc;
-        __m512 v0 = _mm512_fmadd_ps(al, r[2 * i], bv0), v1 = _mm512_fmadd_ps(al, r[2 * i + 1], bv1);
-        if (acc) {
-            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, ci));
-            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, ci + 16));
-        }
-        if (act == 1) {
-            v0 = _mm512_max_ps(zero, v0); /* a NaN stays a NaN */
-            v1 = _mm512_max_ps(zero, v1);
-        }
-        _mm512_mask_storeu_ps(ci, m0, v0);
-        _mm512_mask_storeu_ps(ci + 16, m1, v1);
-    }
-}
-#elif defined(LINREG_GK_AVX2)
-/* 6 x 16 tile: 12 accumulators */
-static void linreg_gk_kernel(long kc, const float *a, const float *b, float *c, long ldc, long mr, long nr, float alpha,
-                      int acc, const float *bias, int act)
-{
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
-           c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    for (long k = 0; k < kc; k++) {
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), t;
-        t = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(t, b0, c00); c01 = _mm256_fmadd_ps(t, b1, c01);
-        t = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(t, b0, c10); c11 = _mm256_fmadd_ps(t, b1, c11);
-        t = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(t, b0, c20); c21 = _mm256_fmadd_ps(t, b1, c21);
-        t = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(t, b0, c30); c31 = _mm256_fmadd_ps(t, b1, c31);
-        t = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(t, b0, c40); c41 = _mm256_fmadd_ps(t, b1, c41);
-        t = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(t, b0, c50); c51 = _mm256_fmadd_ps(t, b1, c51);
-        a += 6;
-        b += 16;
-    }
-    float t[6][16];
-    _mm256_storeu_ps(t[0], c00); _mm256_storeu_ps(t[0] + 8, c01);
-    _mm256_storeu_ps(t[1], c10); _mm256_storeu_ps(t[1] + 8, c11);
-    _mm256_storeu_ps(t[2], c20); _mm256_storeu_ps(t[2] + 8, c21);
-    _mm256_storeu_ps(t[3], c30); _mm256_storeu_ps(t[3] + 8, c31);
-    _mm256_storeu_ps(t[4], c40); _mm256_storeu_ps(t[4] + 8, c41);
-    _mm256_storeu_ps(t[5], c50); _mm256_storeu_ps(t[5] + 8, c51);
-    for (long i = 0; i < mr; i++)
-        for (long j = 0; j < nr; j++) {
-            float v = alpha * t[i][j] + (acc ? c[i * ldc + j] : 0.0f) + (bias ? bias[j] : 0.0f);
-            c[i * ldc + j] = act == 1 && v < 0 ? 0.0f : v;
-        }
-}
-#else
-/* portable: a 4 x 16 tile in a local array that compilers keep in vector registers */
-static void linreg_gk_kernel(long kc, const linreg_gk_real *a, const linreg_gk_real *b, linreg_gk_real *c, long ldc, long mr, long nr,
-                      linreg_gk_real alpha, int acc, const linreg_gk_real *bias, int act)
-{
-    linreg_gk_real t[LINREG_GK_MR][LINREG_GK_NR];
-    for (int i = 0; i < LINREG_GK_MR; i++)
-        for (int j = 0; j < LINREG_GK_NR; j++)
-            t[i][j] = 0;
-    for (long k = 0; k < kc; k++) {
-        for (int i = 0; i < LINREG_GK_MR; i++)
-            for (int j = 0; j < LINREG_GK_NR; j++)
-                t[i][j] += a[i] * b[j];
-        a += LINREG_GK_MR;
-        b += LINREG_GK_NR;
-    }
-    for (long i = 0; i < mr; i++)
-        for (long j = 0; j < nr; j++) {
-            linreg_gk_real v = alpha * t[i][j] + (acc ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
-            c[i * ldc + j] = act == 1 && v < 0 ? 0 : v;
-        }
-}
-#endif
-
-/* the panel elements a product of these sizes needs (an upper bound for every kernel) */
-#define LINREG_GK_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define LINREG_GK_PACK_ELEMS(M, N, K) (LINREG_GK_MIN(K, LINREG_GK_KC) * (LINREG_GK_MIN(N, LINREG_GK_NC) + 32 + LINREG_GK_MIN(M, LINREG_GK_MC) + 8))
-
-static void linreg_gk_gemm(long M, long N, long K, linreg_gk_real alpha, const linreg_gk_real *a, long ai, long ak, const linreg_gk_real *b,
-                    long bk, long bj, int acc, linreg_gk_real *c, long ldc, const linreg_gk_real *bias, int act, linreg_gk_real *pack)
-{
-    if (M <= 0 || N <= 0)
-        return;
-    if (K <= 0) {
-        for (long i = 0; i < M; i++)
-            for (long j = 0; j < N; j++) {
-                linreg_gk_real v = (acc ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
-                c[i * ldc + j] = act == 1 && v < 0 ? 0 : v;
-            }
-        return;
-    }
-    long kcmax = LINREG_GK_MIN(K, LINREG_GK_KC);
-    linreg_gk_real *pb = pack, *pa = pack + kcmax * (LINREG_GK_MIN(N, LINREG_GK_NC) + 32);
-    for (long jc = 0; jc < N; jc += LINREG_GK_NC) {
-        long nc = LINREG_GK_MIN(N - jc, LINREG_GK_NC);
-        for (long pc = 0; pc < K; pc += LINREG_GK_KC) {
-            long kc = LINREG_GK_MIN(K - pc, LINREG_GK_KC);
-            int ac = acc || pc > 0, last = pc + kc >= K;
-            linreg_gk_pack_b(kc, nc, b + pc * bk + jc * bj, bk, bj, pb);
-            for (long ic = 0; ic < M; ic += LINREG_GK_MC) {
-                long mc = LINREG_GK_MIN(M - ic, LINREG_GK_MC);
-                linreg_gk_pack_a(mc, kc, a + ic * ai + pc * ak, ai, ak, pa);
-                long npan = (nc + LINREG_GK_NR - 1) / LINREG_GK_NR;
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (npan > 1 && mc * nc * kc > 32768)
-#endif
-                for (long jp = 0; jp < npan; jp++) {
-                    long jr = jp * LINREG_GK_NR;
-                    long nr = LINREG_GK_MIN(nc - jr, LINREG_GK_NR);
-                    for (long ir = 0; ir < mc; ir += LINREG_GK_MR) {
-                        long mr = LINREG_GK_MIN(mc - ir, LINREG_GK_MR);
-                        linreg_gk_kernel(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr, alpha,
-                                  ac, last && bias ? bias + jc + jr : NULL, last ? act : 0);
-                    }
-                }
-            }
-        }
-    }
-}
-
 float linreg_loss(const float *params, const float *x, const float *y, size_t n, void *work)
 {
     float *const w = (float *)work;
@@ -253,7 +31,24 @@ float linreg_loss(const float *params, const float *x, const float *y, size_t n,
     // ---- forward
     /* t5 = x · w   [B,1]   linreg.nn:13 */
     /* yhat = t5 + b   [B,1]   linreg.nn:13 */
-    linreg_gk_gemm((long)n, 1, 10, 1, x, 10, 1, (params + 0), 1, 1, 0, v_yhat, 1, (params + 10), 0, w + 528);
+    {
+        const float *a_ = x;
+        const float *b_ = (params + 0);
+        float *restrict o = v_yhat;
+        for (size_t i = 0; i < n; i++) {
+            float *restrict c = o + i * 1;
+            for (size_t j = 0; j < 1; j++)
+                c[j] = 0;
+            for (size_t k = 0; k < 10; k++) {
+                const float v = a_[i * 10 + k];
+                c[0] += v * b_[k * 1];
+            }
+            for (size_t j = 0; j < 1; j++) {
+                const float t = c[j] + (params + 10)[j];
+                c[j] = t;
+            }
+        }
+    }
     /* t7 = yhat - y   [B,1]   linreg.nn:15 */
     {
         float *restrict o = t7;
@@ -316,7 +111,24 @@ float linreg_loss_grad(const float *params, const float *x, const float *y, size
     // ---- forward
     /* t5 = x · w   [B,1]   linreg.nn:13 */
     /* yhat = t5 + b   [B,1]   linreg.nn:13 */
-    linreg_gk_gemm((long)n, 1, 10, 1, x, 10, 1, (params + 0), 1, 1, 0, v_yhat, 1, (params + 10), 0, w + 528);
+    {
+        const float *a_ = x;
+        const float *b_ = (params + 0);
+        float *restrict o = v_yhat;
+        for (size_t i = 0; i < n; i++) {
+            float *restrict c = o + i * 1;
+            for (size_t j = 0; j < 1; j++)
+                c[j] = 0;
+            for (size_t k = 0; k < 10; k++) {
+                const float v = a_[i * 10 + k];
+                c[0] += v * b_[k * 1];
+            }
+            for (size_t j = 0; j < 1; j++) {
+                const float t = c[j] + (params + 10)[j];
+                c[j] = t;
+            }
+        }
+    }
     /* t7 = yhat - y   [B,1]   linreg.nn:15 */
     {
         float *restrict o = t7;
@@ -372,7 +184,24 @@ float linreg_loss_grad(const float *params, const float *x, const float *y, size
     }
     /* t16 = xᵀ · t7   [10,1]   linreg.nn:13 */
     /* grad w = t16·t18   [10,1]   linreg.nn:15 */
-    linreg_gk_gemm(10, 1, (long)n, (2.0f / (float)n), x, 1, 10, t7, 1, 1, 0, v_grad_w, 1, NULL, 0, w + 528);
+    {
+        const float *a_ = x;
+        const float *b_ = t7;
+        float *restrict o = v_grad_w;
+        for (size_t i = 0; i < 10; i++) {
+            float *restrict c = o + i * 1;
+            for (size_t j = 0; j < 1; j++)
+                c[j] = 0;
+            for (size_t k = 0; k < n; k++) {
+                const float v = a_[k * 10 + i];
+                c[0] += v * b_[k * 1];
+            }
+            for (size_t j = 0; j < 1; j++) {
+                const float t = (2.0f / (float)n) * c[j];
+                c[j] = t;
+            }
+        }
+    }
     /* t18 = 2/n   []   linreg.nn:15 */
     {
         float *restrict o = t18;
@@ -406,5 +235,22 @@ void linreg_predict(const float *params, const float *x, size_t n, float *out, v
     // ---- forward
     /* t5 = x · w   [B,1]   linreg.nn:13 */
     /* yhat = t5 + b   [B,1]   linreg.nn:13 */
-    linreg_gk_gemm((long)n, 1, 10, 1, x, 10, 1, (params + 0), 1, 1, 0, v_yhat, 1, (params + 10), 0, w + 528);
+    {
+        const float *a_ = x;
+        const float *b_ = (params + 0);
+        float *restrict o = v_yhat;
+        for (size_t i = 0; i < n; i++) {
+            float *restrict c = o + i * 1;
+            for (size_t j = 0; j < 1; j++)
+                c[j] = 0;
+            for (size_t k = 0; k < 10; k++) {
+                const float v = a_[i * 10 + k];
+                c[0] += v * b_[k * 1];
+            }
+            for (size_t j = 0; j < 1; j++) {
+                const float t = c[j] + (params + 10)[j];
+                c[j] = t;
+            }
+        }
+    }
 }

@@ -299,7 +299,24 @@ float seed_loss(const float *params, const float *x, const float *y, size_t n, v
     seed_gk_gemm((long)n, 16, 16, 1, v_a1, 16, 1, (params + 496), 1, 16, 0, v_a2, 16, (params + 752), 1, w + 2144);
     /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
     /* z3 = t15 + b3   [B,1]   seed.nn:20 */
-    seed_gk_gemm((long)n, 1, 16, 1, v_a2, 16, 1, (params + 768), 1, 16, 0, v_z3, 1, (params + 784), 0, w + 2144);
+    {
+        const float *a_ = v_a2;
+        const float *b_ = (params + 768);
+        float *restrict o = v_z3;
+        for (size_t i = 0; i < n; i++) {
+            float *restrict c = o + i * 1;
+            for (size_t j = 0; j < 1; j++)
+                c[j] = 0;
+            for (size_t k = 0; k < 16; k++) {
+                const float v = a_[i * 16 + k];
+                c[0] += v * b_[k * 1];
+            }
+            for (size_t j = 0; j < 1; j++) {
+                const float t = c[j] + (params + 784)[j];
+                c[j] = t;
+            }
+        }
+    }
     /* t18 = bce_logits(z3, y)   [B,1]   seed.nn:23 */
     {
         float *restrict o = t18;
@@ -374,7 +391,24 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
     seed_gk_gemm((long)n, 16, 16, 1, v_a1, 16, 1, (params + 496), 1, 16, 0, v_a2, 16, (params + 752), 1, w + 2144);
     /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
     /* z3 = t15 + b3   [B,1]   seed.nn:20 */
-    seed_gk_gemm((long)n, 1, 16, 1, v_a2, 16, 1, (params + 768), 1, 16, 0, v_z3, 1, (params + 784), 0, w + 2144);
+    {
+        const float *a_ = v_a2;
+        const float *b_ = (params + 768);
+        float *restrict o = v_z3;
+        for (size_t i = 0; i < n; i++) {
+            float *restrict c = o + i * 1;
+            for (size_t j = 0; j < 1; j++)
+                c[j] = 0;
+            for (size_t k = 0; k < 16; k++) {
+                const float v = a_[i * 16 + k];
+                c[0] += v * b_[k * 1];
+            }
+            for (size_t j = 0; j < 1; j++) {
+                const float t = c[j] + (params + 784)[j];
+                c[j] = t;
+            }
+        }
+    }
     /* yhat = sigmoid(z3)   [B,1]   seed.nn:21 */
     {
         float *restrict o = v_yhat;
@@ -440,10 +474,42 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             }
     }
     /* dL/da2 = dL/dz3 · W3   [B,16]   seed.nn:20 */
-    seed_gk_gemm((long)n, 16, 1, 1, d_z3, 1, 1, (params + 768), 16, 1, 0, d_a2, 16, NULL, 0, w + 2144);
+    {
+        const float *a_ = d_z3;
+        const float *b_ = (params + 768);
+        float *restrict o = d_a2;
+        for (size_t i = 0; i < n; i++) {
+            float *restrict c = o + i * 16;
+            for (size_t j = 0; j < 16; j++)
+                c[j] = 0;
+            for (size_t k = 0; k < 1; k++) {
+                const float v = a_[k * 1 + i];
+                for (size_t j = 0; j < 16; j++)
+                    c[j] += v * b_[k * 16 + j];
+            }
+        }
+    }
     /* dL/dW3 = dL/dz3ᵀ · a2   [1,16]   seed.nn:20 */
     /* grad W3 = dL/dW3·t35   [1,16]   seed.nn:23 */
-    seed_gk_gemm(1, 16, (long)n, (1.0f / (float)n), d_z3, 1, 1, v_a2, 16, 1, 0, v_grad_W3, 16, NULL, 0, w + 2144);
+    {
+        const float *a_ = d_z3;
+        const float *b_ = v_a2;
+        float *restrict o = v_grad_W3;
+        for (size_t i = 0; i < 1; i++) {
+            float *restrict c = o + i * 16;
+            for (size_t j = 0; j < 16; j++)
+                c[j] = 0;
+            for (size_t k = 0; k < n; k++) {
+                const float v = a_[k * 1 + i];
+                for (size_t j = 0; j < 16; j++)
+                    c[j] += v * b_[k * 16 + j];
+            }
+            for (size_t j = 0; j < 16; j++) {
+                const float t = (1.0f / (float)n) * c[j];
+                c[j] = t;
+            }
+        }
+    }
     /* dL/dz2 = dL/da2 ⊙ [a2 > 0]   [B,16]   seed.nn:19 */
     {
         float *restrict o = d_z2;
@@ -562,7 +628,24 @@ void seed_predict(const float *params, const float *x, size_t n, float *out, voi
     seed_gk_gemm((long)n, 16, 16, 1, v_a1, 16, 1, (params + 496), 1, 16, 0, v_a2, 16, (params + 752), 1, w + 2144);
     /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
     /* z3 = t15 + b3   [B,1]   seed.nn:20 */
-    seed_gk_gemm((long)n, 1, 16, 1, v_a2, 16, 1, (params + 768), 1, 16, 0, v_z3, 1, (params + 784), 0, w + 2144);
+    {
+        const float *a_ = v_a2;
+        const float *b_ = (params + 768);
+        float *restrict o = v_z3;
+        for (size_t i = 0; i < n; i++) {
+            float *restrict c = o + i * 1;
+            for (size_t j = 0; j < 1; j++)
+                c[j] = 0;
+            for (size_t k = 0; k < 16; k++) {
+                const float v = a_[i * 16 + k];
+                c[0] += v * b_[k * 1];
+            }
+            for (size_t j = 0; j < 1; j++) {
+                const float t = c[j] + (params + 784)[j];
+                c[j] = t;
+            }
+        }
+    }
     /* yhat = sigmoid(z3)   [B,1]   seed.nn:21 */
     {
         float *restrict o = v_yhat;
