@@ -136,6 +136,7 @@ for m in $MODELS; do
   [ -n "$gl" ] || { skip "the step failed: $(head -2 "$d/step.err")"; continue; }
   G_MS=$(printf '%s\n' $gl | median)
   say "$M gradc: $G_MS ms/step (per process:$gl)"
+  [ "$m" = m4 ] && M4_1T=$G_MS
   # PyTorch: the same
   tl=; tsamp=; T_MS=nan
   if [ $have_torch = 1 ]; then
@@ -161,6 +162,28 @@ $row"
   DETAIL="$DETAIL
 | $M | $batch |$gl |$gsamp |${tl:- n/a} |${tsamp:- n/a} |"
 done
+
+# ---- two threads: M4 built with OpenMP (what gradc --threads 2 does), against its own one-thread figure
+THREADS_ROW=
+if [ -n "${M4_1T:-}" ] && [ "$(nproc)" -ge 2 ]; then
+  d=$W/m4
+  if $CC $CFLAGS_STEP -fopenmp -D_POSIX_C_SOURCE=200112L -DMODEL=m4 -DUMODEL=M4 -DNCLASS=10 -I"$d" -include "$d/m4.h" \
+       bench/step.c "$d/m4.c" -lm -o "$d/step_omp" 2>"$d/cc_omp.log"; then
+    read -r smin smax budget warm <<<"$(settings m4)"
+    tl2=
+    for r in $(seq "$RUNS"); do
+      l=$(env -u OPENBLAS_CORETYPE GLIBC_TUNABLES="$TUNABLES" OMP_NUM_THREADS=2 OMP_PROC_BIND=close "$d/step_omp" "$smin" "$smax" "$budget" "$warm" 2>>"$d/step.err") || continue
+      tl2="$tl2 $(echo "$l" | field median_ms)"
+    done
+    if [ -n "$tl2" ]; then
+      M4_2T=$(printf '%s\n' $tl2 | median)
+      say "M4 gradc, 2 threads: $M4_2T ms/step (per process:$tl2)"
+      THREADS_ROW="| M4 | $M4_1T | $M4_2T |$tl2 | $(calc %.2fx "$M4_1T / $M4_2T") | 1.8x | $(awk -v a="$M4_1T" -v b="$M4_2T" 'BEGIN { print (a / b >= 1.8 ? "yes" : "no") }') |"
+    fi
+  else
+    say "warning: M4 does not build with -fopenmp: $(head -2 "$d/cc_omp.log")"
+  fi
+fi
 
 # ---- compile time
 ct=$W/compile; mkdir -p "$ct"
@@ -214,6 +237,16 @@ BLASLIB=$(readlink -f /usr/lib/x86_64-linux-gnu/libopenblas.so.0 2>/dev/null || 
   echo
   echo "Models (bench/models/): M1 3 -> 16 relu -> 16 relu -> 1 sigmoid, bce, batch 32; M2 linear regression on 10 features, mse, batch 64; M3 784 -> 256 relu -> 128 relu -> 10, cross_entropy, batch 64; M4 1024 -> 4096 relu -> 4096 relu -> 10, cross_entropy, batch 256; M5 1x28x28 -> conv 5x5 32 same relu -> maxpool 2 -> conv 5x5 64 same relu -> maxpool 2 -> 1024 relu -> 10, cross_entropy, batch 64."
   echo
+  if [ -n "$THREADS_ROW" ]; then
+    echo "## Two threads"
+    echo
+    echo "M4's step built with \`-fopenmp\` (what \`gradc --threads 2\` adds; the matrix products share their column panels among the threads), run with \`OMP_NUM_THREADS=2\`, against the one-thread figure above (median of $RUNS processes)."
+    echo
+    echo "| model | 1 thread ms/step | 2 threads ms/step | per process | speed-up | target | met |"
+    echo "|---|---|---|---|---|---|---|"
+    echo "$THREADS_ROW"
+    echo
+  fi
   echo "## Compile time"
   echo
   echo "| what | median | runs | limit | met |"

@@ -89,6 +89,9 @@ static float step(float *restrict params, const float *x, const float *y, size_t
 {
     float loss = FN(loss_grad)(params, x, y, n, grad, work);
     const float lr = LR;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if (PARAM_COUNT > 100000)
+#endif
     for (size_t i = 0; i < (size_t)PARAM_COUNT; i++)
         params[i] -= lr * grad[i];
     return loss;

@@ -391,7 +391,7 @@ static void emit_tile(const OpEmit *o, const Gemm *m, int R, const char *nv, con
     line(o, ind, "{");
     line(o, ind + 1, "%s acc[%d][%s];", V, R, nv);
     line(o, 0, "#pragma GCC unroll 16");
-    line(o, ind + 1, "for (int r = 0; r < %d; r++) {", R);
+    line(o, ind + 1, "for (size_t r = 0; r < %d; r++) {", R);
     line(o, 0, "#pragma GCC unroll 16");
     line(o, ind + 2, "for (int v = 0; v < %s; v++) acc[r][v] = zero;", nv);
     line(o, ind + 1, "}");
@@ -405,14 +405,14 @@ static void emit_tile(const OpEmit *o, const Gemm *m, int R, const char *nv, con
     line(o, 0, "#pragma GCC unroll 16");
     line(o, ind + 2, "for (int v = 0; v < %s; v++) bv[v] = *(const %s *)(bk + v * VL);", nv, V);
     line(o, 0, "#pragma GCC unroll 16");
-    line(o, ind + 2, "for (int r = 0; r < %d; r++) {", R);
+    line(o, ind + 2, "for (size_t r = 0; r < %d; r++) {", R);
     line(o, ind + 3, "const %s s = ak[r * %ld];", o->T, m->lda);
     line(o, 0, "#pragma GCC unroll 16");
     line(o, ind + 3, "for (int v = 0; v < %s; v++) acc[r][v] += s * bv[v];", nv);
     line(o, ind + 2, "}");
     line(o, ind + 1, "}");
     line(o, 0, "#pragma GCC unroll 16");
-    line(o, ind + 1, "for (int r = 0; r < %d; r++) {", R);
+    line(o, ind + 1, "for (size_t r = 0; r < %d; r++) {", R);
     if (cols) {
         line(o, ind + 2, "%s *cr = %s + (i0 + r) * %ld + j0;", o->T, m->c, m->ldc);
         line(o, ind + 2, "for (size_t v = 0; v < %s; v++) cr[v] %s= acc[r][0][v];", cols, m->acc ? "+" : "");
@@ -524,7 +524,9 @@ static long pad_size(const Geo *G)
 
 /* xp[c][r][q] = x[c][r-pt][q-pl], 0 outside x: the zeros are written once
  * per call (emit_xp_decl), each example copies only the rows of x the
- * windows read, each of constant length */
+ * windows read, each of constant length. (A first version wrote each row's
+ * zeros per example behind an `if (r < pt || ...) continue;`: gcc 12.2 at
+ * -O3 -march=native vectorized that loop wrongly, so keep it branch-free.) */
 static void emit_pad(const OpEmit *o, const Geo *G, int ind)
 {
     int Hp = pad_rows(G), Wp = pad_cols(G);

@@ -307,6 +307,11 @@ static void emit_elemwise(E *e, Ref r, const char *dst)
             else
                 snprintf(rd[k], sizeof rd[k], "%c_[0]", 'a' + k);
         }
+        if ((long)shape_numel_static(s) * (shape_has_batch(s) ? e->m->batch : 1) >= 65536) {
+            emitf(e, 0, "#if defined(_OPENMP)"); /* large: shared among threads (gradc --threads) */
+            emitf(e, 0, "#pragma omp parallel for schedule(static)");
+            emitf(e, 0, "#endif");
+        }
         emitf(e, 2, "for (size_t i = 0; i < %s; i++) {", total(s, tb, sizeof tb));
         for (int k = 0; k < nin; k++)
             emitf(e, 3, "const %s %c = %s;", e->T, 'a' + k, rd[k]);

@@ -80,6 +80,19 @@ static void gk_pack_b(long kc, long nc, const gk_real *b, long bk, long bj, gk_r
                 for (long j = nr; j < GK_NR; j++)
                     p[k * GK_NR + j] = 0;
             }
+        } else if (bk == 1) { /* a transposed B: blocks of 16 k, kept in cache */
+            for (long k0 = 0; k0 < kc; k0 += 16) {
+                long kn = kc - k0 < 16 ? kc - k0 : 16;
+                for (long j = 0; j < nr; j++) {
+                    const gk_real *bj0 = b0 + j * bj + k0;
+                    gk_real *pj = p + k0 * GK_NR + j;
+                    for (long k = 0; k < kn; k++)
+                        pj[k * GK_NR] = bj0[k];
+                }
+            }
+            for (long j = nr; j < GK_NR; j++)
+                for (long k = 0; k < kc; k++)
+                    p[k * GK_NR + j] = 0;
         } else {
             for (long j = 0; j < nr; j++)
                 for (long k = 0; k < kc; k++)
@@ -209,28 +222,47 @@ static void gk_gemm(long M, long N, long K, gk_real alpha, const gk_real *a, lon
         return;
     }
     long kcmax = GK_MIN(K, GK_KC);
+    long kstep = (K + (K + GK_KC - 1) / GK_KC - 1) / ((K + GK_KC - 1) / GK_KC); /* even blocks of k */
     gk_real *pb = pack, *pa = pack + kcmax * (GK_MIN(N, GK_NC) + 32);
-    for (long jc = 0; jc < N; jc += GK_NC) {
-        long nc = GK_MIN(N - jc, GK_NC);
-        for (long pc = 0; pc < K; pc += GK_KC) {
-            long kc = GK_MIN(K - pc, GK_KC);
-            int ac = acc || pc > 0, last = pc + kc >= K;
-            gk_pack_b(kc, nc, b + pc * bk + jc * bj, bk, bj, pb);
-            for (long ic = 0; ic < M; ic += GK_MC) {
-                long mc = GK_MIN(M - ic, GK_MC);
-                gk_pack_a(mc, kc, a + ic * ai + pc * ak, ai, ak, pa);
-                long npan = (nc + GK_NR - 1) / GK_NR;
+    /* with OpenMP every thread runs the block loops; the panels of each
+     * block, copied and multiplied, are shared among them */
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (npan > 1 && mc * nc * kc > 32768)
+#pragma omp parallel if (M * N * K > 2000000)
+#endif
+    {
+        for (long jc = 0; jc < N; jc += GK_NC) {
+            long nc = GK_MIN(N - jc, GK_NC);
+            long npan = (nc + GK_NR - 1) / GK_NR;
+            for (long pc = 0; pc < K; pc += kstep) {
+                long kc = GK_MIN(K - pc, kstep);
+                int ac = acc || pc > 0, last = pc + kc >= K;
+#if defined(_OPENMP)
+#pragma omp for schedule(static)
 #endif
                 for (long jp = 0; jp < npan; jp++) {
                     long jr = jp * GK_NR;
-                    long nr = GK_MIN(nc - jr, GK_NR);
-                    for (long ir = 0; ir < mc; ir += GK_MR) {
-                        long mr = GK_MIN(mc - ir, GK_MR);
-                        gk_kernel(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr, alpha,
-                                  ac, last && bias ? bias + jc + jr : NULL, last ? act : 0);
+                    gk_pack_b(kc, GK_MIN(nc - jr, GK_NR), b + pc * bk + (jc + jr) * bj, bk, bj, pb + jr * kc);
+                }
+                for (long ic = 0; ic < M; ic += GK_MC) {
+                    long mc = GK_MIN(M - ic, GK_MC);
+                    long mpan = (mc + GK_MR - 1) / GK_MR;
+#if defined(_OPENMP)
+#pragma omp for schedule(static)
+#endif
+                    for (long ip = 0; ip < mpan; ip++) {
+                        long ir = ip * GK_MR;
+                        gk_pack_a(GK_MIN(mc - ir, GK_MR), kc, a + (ic + ir) * ai + pc * ak, ai, ak, pa + ir * kc);
                     }
+#if defined(_OPENMP)
+#pragma omp for schedule(static) collapse(2)
+#endif
+                    for (long jp = 0; jp < npan; jp++)
+                        for (long ip = 0; ip < mpan; ip++) {
+                            long jr = jp * GK_NR, ir = ip * GK_MR;
+                            long nr = GK_MIN(nc - jr, GK_NR), mr = GK_MIN(mc - ir, GK_MR);
+                            gk_kernel(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
+                                      alpha, ac, last && bias ? bias + jc + jr : NULL, last ? act : 0);
+                        }
                 }
             }
         }

@@ -119,6 +119,19 @@ static void seed_gk_pack_b(long kc, long nc, const seed_gk_real *b, long bk, lon
                 for (long j = nr; j < SEED_GK_NR; j++)
                     p[k * SEED_GK_NR + j] = 0;
             }
+        } else if (bk == 1) { /* a transposed B: blocks of 16 k, kept in cache */
+            for (long k0 = 0; k0 < kc; k0 += 16) {
+                long kn = kc - k0 < 16 ? kc - k0 : 16;
+                for (long j = 0; j < nr; j++) {
+                    const seed_gk_real *bj0 = b0 + j * bj + k0;
+                    seed_gk_real *pj = p + k0 * SEED_GK_NR + j;
+                    for (long k = 0; k < kn; k++)
+                        pj[k * SEED_GK_NR] = bj0[k];
+                }
+            }
+            for (long j = nr; j < SEED_GK_NR; j++)
+                for (long k = 0; k < kc; k++)
+                    p[k * SEED_GK_NR + j] = 0;
         } else {
             for (long j = 0; j < nr; j++)
                 for (long k = 0; k < kc; k++)
@@ -248,28 +261,47 @@ static void seed_gk_gemm(long M, long N, long K, seed_gk_real alpha, const seed_
         return;
     }
     long kcmax = SEED_GK_MIN(K, SEED_GK_KC);
+    long kstep = (K + (K + SEED_GK_KC - 1) / SEED_GK_KC - 1) / ((K + SEED_GK_KC - 1) / SEED_GK_KC); /* even blocks of k */
     seed_gk_real *pb = pack, *pa = pack + kcmax * (SEED_GK_MIN(N, SEED_GK_NC) + 32);
-    for (long jc = 0; jc < N; jc += SEED_GK_NC) {
-        long nc = SEED_GK_MIN(N - jc, SEED_GK_NC);
-        for (long pc = 0; pc < K; pc += SEED_GK_KC) {
-            long kc = SEED_GK_MIN(K - pc, SEED_GK_KC);
-            int ac = acc || pc > 0, last = pc + kc >= K;
-            seed_gk_pack_b(kc, nc, b + pc * bk + jc * bj, bk, bj, pb);
-            for (long ic = 0; ic < M; ic += SEED_GK_MC) {
-                long mc = SEED_GK_MIN(M - ic, SEED_GK_MC);
-                seed_gk_pack_a(mc, kc, a + ic * ai + pc * ak, ai, ak, pa);
-                long npan = (nc + SEED_GK_NR - 1) / SEED_GK_NR;
+    /* with OpenMP every thread runs the block loops; the panels of each
+     * block, copied and multiplied, are shared among them */
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (npan > 1 && mc * nc * kc > 32768)
+#pragma omp parallel if (M * N * K > 2000000)
+#endif
+    {
+        for (long jc = 0; jc < N; jc += SEED_GK_NC) {
+            long nc = SEED_GK_MIN(N - jc, SEED_GK_NC);
+            long npan = (nc + SEED_GK_NR - 1) / SEED_GK_NR;
+            for (long pc = 0; pc < K; pc += kstep) {
+                long kc = SEED_GK_MIN(K - pc, kstep);
+                int ac = acc || pc > 0, last = pc + kc >= K;
+#if defined(_OPENMP)
+#pragma omp for schedule(static)
 #endif
                 for (long jp = 0; jp < npan; jp++) {
                     long jr = jp * SEED_GK_NR;
-                    long nr = SEED_GK_MIN(nc - jr, SEED_GK_NR);
-                    for (long ir = 0; ir < mc; ir += SEED_GK_MR) {
-                        long mr = SEED_GK_MIN(mc - ir, SEED_GK_MR);
-                        seed_gk_kernel(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr, alpha,
-                                  ac, last && bias ? bias + jc + jr : NULL, last ? act : 0);
+                    seed_gk_pack_b(kc, SEED_GK_MIN(nc - jr, SEED_GK_NR), b + pc * bk + (jc + jr) * bj, bk, bj, pb + jr * kc);
+                }
+                for (long ic = 0; ic < M; ic += SEED_GK_MC) {
+                    long mc = SEED_GK_MIN(M - ic, SEED_GK_MC);
+                    long mpan = (mc + SEED_GK_MR - 1) / SEED_GK_MR;
+#if defined(_OPENMP)
+#pragma omp for schedule(static)
+#endif
+                    for (long ip = 0; ip < mpan; ip++) {
+                        long ir = ip * SEED_GK_MR;
+                        seed_gk_pack_a(SEED_GK_MIN(mc - ir, SEED_GK_MR), kc, a + (ic + ir) * ai + pc * ak, ai, ak, pa + ir * kc);
                     }
+#if defined(_OPENMP)
+#pragma omp for schedule(static) collapse(2)
+#endif
+                    for (long jp = 0; jp < npan; jp++)
+                        for (long ip = 0; ip < mpan; ip++) {
+                            long jr = jp * SEED_GK_NR, ir = ip * SEED_GK_MR;
+                            long nr = SEED_GK_MIN(nc - jr, SEED_GK_NR), mr = SEED_GK_MIN(mc - ir, SEED_GK_MR);
+                            seed_gk_kernel(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
+                                      alpha, ac, last && bias ? bias + jc + jr : NULL, last ? act : 0);
+                        }
                 }
             }
         }
