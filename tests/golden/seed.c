@@ -90,7 +90,20 @@ static void seed_gk_pack_a(long mc, long kc, const seed_gk_real *a, long ai, lon
     for (long i0 = 0; i0 < mc; i0 += SEED_GK_MR) {
         long mr = mc - i0 < SEED_GK_MR ? mc - i0 : SEED_GK_MR;
         const seed_gk_real *a0 = a + i0 * ai;
-        if (ak == 1) {
+        if (ak == 1 && mr == SEED_GK_MR) { /* a whole panel, 16 k at a time, in cache */
+            long kfull = kc / 16 * 16;
+            for (long k0 = 0; k0 < kfull; k0 += 16)
+                for (int i = 0; i < SEED_GK_MR; i++)
+                    for (int k = 0; k < 16; k++)
+                        p[(k0 + k) * SEED_GK_MR + i] = a0[i * ai + k0 + k];
+            for (int i = 0; i < SEED_GK_MR; i++)
+                for (long k = kfull; k < kc; k++)
+                    p[k * SEED_GK_MR + i] = a0[i * ai + k];
+        } else if (ai == 1 && mr == SEED_GK_MR) { /* a transposed A: rows of SEED_GK_MR copied as they are */
+            for (long k = 0; k < kc; k++)
+                for (int i = 0; i < SEED_GK_MR; i++)
+                    p[k * SEED_GK_MR + i] = a0[i + k * ak];
+        } else if (ak == 1) {
             for (long i = 0; i < mr; i++)
                 for (long k = 0; k < kc; k++)
                     p[k * SEED_GK_MR + i] = a0[i * ai + k];
@@ -112,13 +125,26 @@ static void seed_gk_pack_b(long kc, long nc, const seed_gk_real *b, long bk, lon
     for (long j0 = 0; j0 < nc; j0 += SEED_GK_NR) {
         long nr = nc - j0 < SEED_GK_NR ? nc - j0 : SEED_GK_NR;
         const seed_gk_real *b0 = b + j0 * bj;
-        if (bj == 1) {
+        if (bj == 1 && nr == SEED_GK_NR) { /* a whole panel: rows of SEED_GK_NR copied as they are */
+            for (long k = 0; k < kc; k++)
+                for (int j = 0; j < SEED_GK_NR; j++)
+                    p[k * SEED_GK_NR + j] = b0[k * bk + j];
+        } else if (bj == 1) {
             for (long k = 0; k < kc; k++) {
                 for (long j = 0; j < nr; j++)
                     p[k * SEED_GK_NR + j] = b0[k * bk + j];
                 for (long j = nr; j < SEED_GK_NR; j++)
                     p[k * SEED_GK_NR + j] = 0;
             }
+        } else if (bk == 1 && nr == SEED_GK_NR) { /* a transposed whole panel: 16 k at a time, in cache */
+            long kfull = kc / 16 * 16;
+            for (long k0 = 0; k0 < kfull; k0 += 16)
+                for (int j = 0; j < SEED_GK_NR; j++)
+                    for (int k = 0; k < 16; k++)
+                        p[(k0 + k) * SEED_GK_NR + j] = b0[j * bj + k0 + k];
+            for (int j = 0; j < SEED_GK_NR; j++)
+                for (long k = kfull; k < kc; k++)
+                    p[k * SEED_GK_NR + j] = b0[j * bj + k];
         } else if (bk == 1) { /* a transposed B: blocks of 16 k, kept in cache */
             for (long k0 = 0; k0 < kc; k0 += 16) {
                 long kn = kc - k0 < 16 ? kc - k0 : 16;
