@@ -426,33 +426,14 @@ static size_t mm_pack(MM s, int batch)
     return kc * (nc + 32 + mc + 8);
 }
 
-/* the panels every product of the emitted functions needs, in elements */
-static size_t gemm_pack_elems(Model *m, Plan plans[FN_COUNT], const EmitOptions *o)
-{
-    size_t need = 0;
-    if (o && o->scalar)
-        return 0;
-    for (int f = 0; f < FN_COUNT; f++) {
-        if (o && o->predict_only && f != FN_PREDICT)
-            continue;
-        for (int i = 0; i < plans[f].norder; i++) {
-            Ref r = plans[f].order[i];
-            Slot *sl = &plans[f].slot[r];
-            if (N(&m->g, r)->op != OP_MATMUL || sl->home == H_INLINE || sl->home == H_ALIAS)
-                continue;
-            size_t k = mm_pack(mm_sizes(&m->g, r), m->batch);
-            if (k > need)
-                need = k;
-        }
-    }
-    return need;
-}
-
 static int mm_small(MM s, int batch);
 
-/* whether any product of the emitted functions goes through gk_gemm */
-static int gemm_needed(Model *m, Plan plans[FN_COUNT], const EmitOptions *o)
+/* What the products of the emitted functions need: the panel elements of
+ * the largest (GK_PACK_ELEMS), and whether any goes through gk_gemm. */
+static size_t gemm_needs(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, int *kernel)
 {
+    size_t need = 0;
+    *kernel = 0;
     if (o && o->scalar)
         return 0;
     for (int f = 0; f < FN_COUNT; f++) {
@@ -464,11 +445,27 @@ static int gemm_needed(Model *m, Plan plans[FN_COUNT], const EmitOptions *o)
             if (N(&m->g, r)->op != OP_MATMUL || sl->home == H_INLINE || sl->home == H_ALIAS)
                 continue;
             MM s = mm_sizes(&m->g, r);
+            size_t k = mm_pack(s, m->batch);
+            if (k > need)
+                need = k;
             if (s.lead || !mm_small(s, m->batch))
-                return 1;
+                *kernel = 1;
         }
     }
-    return 0;
+    return need;
+}
+
+static size_t gemm_pack_elems(Model *m, Plan plans[FN_COUNT], const EmitOptions *o)
+{
+    int kernel;
+    return gemm_needs(m, plans, o, &kernel);
+}
+
+static int gemm_needed(Model *m, Plan plans[FN_COUNT], const EmitOptions *o)
+{
+    int kernel;
+    gemm_needs(m, plans, o, &kernel);
+    return kernel;
 }
 
 /* where the panels start: after the largest function's own workspace */
