@@ -272,6 +272,60 @@ static void bcast_index(Shape out, Shape t, char *buf, size_t n)
         snprintf(buf, n, "0");
 }
 
+/* flat: every operand is the node's shape, a single value or inline, so one
+ * loop over the elements computes it */
+static int elem_flat(E *e, Ref r)
+{
+    Node *x = N(e->g, r);
+    for (int k = 0; k < op_nin[x->op]; k++) {
+        Node *y = N(e->g, x->in[k]);
+        if (!is_inline(e, x->in[k]) && !shape_eq(y->shape, x->shape) &&
+            !(shape_numel_static(y->shape) == 1 && !shape_has_batch(y->shape)))
+            return 0;
+    }
+    return 1;
+}
+
+/* an element-wise producer computed inside its reader's loop (plan_fusions):
+ * pointers to its stored operands, declared before the loop */
+static void fused_ptrs(E *e, Ref r, int ind)
+{
+    Node *x = N(e->g, r);
+    char p[64];
+    for (int k = 0; k < op_nin[x->op]; k++) {
+        Ref q = x->in[k];
+        if (e->fused[q] == r)
+            fused_ptrs(e, q, ind);
+        else if (!is_inline(e, q))
+            emitf(e, ind, "const %s *p%d_%d = %s;", e->T, r, k, ptr(e, q, p, sizeof p));
+    }
+}
+
+/* ... and its value at element i, as the local f<r> */
+static void fused_value(E *e, Ref r, int ind)
+{
+    Node *x = N(e->g, r);
+    char expr[512], v[2][64];
+    for (int k = 0; k < op_nin[x->op]; k++) {
+        Ref q = x->in[k];
+        if (e->fused[q] == r) {
+            fused_value(e, q, ind);
+            snprintf(v[k], sizeof v[k], "f%d", q);
+        } else if (is_inline(e, q)) {
+            inline_val(e, q, v[k], sizeof v[k]);
+        } else {
+            snprintf(v[k], sizeof v[k], "p%d_%d[%s]", r, k, shape_eq(N(e->g, q)->shape, x->shape) ? "i" : "0");
+        }
+    }
+    scalar_expr(e, x, expr, sizeof expr);
+    emitf(e, ind, "%s f%d;", e->T, r);
+    emitf(e, ind, "{");
+    for (int k = 0; k < op_nin[x->op]; k++)
+        emitf(e, ind + 1, "const %s %c = %s;", e->T, 'a' + k, v[k]);
+    emitf(e, ind + 1, "f%d = %s;", r, expr);
+    emitf(e, ind, "}");
+}
+
 static void emit_elemwise(E *e, Ref r, const char *dst)
 {
     Node *x = N(e->g, r);
@@ -294,7 +348,9 @@ static void emit_elemwise(E *e, Ref r, const char *dst)
     emitf(e, 1, "{");
     emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
     for (int k = 0; k < nin; k++)
-        if (!is_inline(e, in[k]))
+        if (e->fused && e->fused[in[k]] == r) /* computed in this loop */
+            fused_ptrs(e, in[k], 2);
+        else if (!is_inline(e, in[k]))
             emitf(e, 2, "const %s *%c_ = %s;", e->T, 'a' + k, ptr(e, in[k], p, sizeof p));
     char rd[2][200];
     if (flat) {
@@ -313,6 +369,11 @@ static void emit_elemwise(E *e, Ref r, const char *dst)
             emitf(e, 0, "#endif");
         }
         emitf(e, 2, "for (size_t i = 0; i < %s; i++) {", total(s, tb, sizeof tb));
+        for (int k = 0; k < nin; k++)
+            if (e->fused && e->fused[in[k]] == r) {
+                fused_value(e, in[k], 3);
+                snprintf(rd[k], sizeof rd[k], "f%d", in[k]);
+            }
         for (int k = 0; k < nin; k++)
             emitf(e, 3, "const %s %c = %s;", e->T, 'a' + k, rd[k]);
         emitf(e, 3, "o[i] = %s;", expr);
@@ -608,6 +669,79 @@ static Fusion fusion_of(E *e, Ref r, const int *uses, const int *pos)
     return f;
 }
 
+static int elem_flat(E *e, Ref r);
+
+/* a node emitted by emit_elemwise's flat loop, not computed along with anything */
+static int elem_fusable_reader(E *e, Ref c)
+{
+    Node *x = N(e->g, c);
+    Home h = e->p->slot[c].home;
+    if (!(op_flags[x->op] & OPF_ELEMWISE) || x->op == OP_CONST || x->op == OP_BATCHN || x->op == OP_EXPAND ||
+        x->op == OP_RESHAPE || op_nin[x->op] < 1)
+        return 0;
+    if (h == H_PARAMS || h == H_X || h == H_Y || h == H_INLINE || h == H_ALIAS || e->fused[c] || e->fz[c].last)
+        return 0;
+    return elem_flat(e, c);
+}
+
+/* whether nothing from position lo to hi (exclusive) writes over r's storage */
+static int untouched(E *e, Ref r, int lo, int hi)
+{
+    for (int k = lo; k < hi; k++) {
+        Ref t = e->p->order[k];
+        Home h = e->p->slot[t].home;
+        if (h == H_INLINE || h == H_ALIAS || e->fused[t])
+            continue;
+        if (overlaps(e, e->fz[t].last ? e->fz[t].last : t, r)) /* a product writes its last node's storage */
+            return 0;
+    }
+    return 1;
+}
+
+/* the operands the fused tree of p reads from storage stay as they were until
+ * position at, and the reader c may write over none of them (but an operand
+ * of exactly its own storage and shape, read at the same element) */
+static int reads_last(E *e, Ref p, Ref c, int at, const int *pos)
+{
+    Node *x = N(e->g, p);
+    for (int k = 0; k < op_nin[x->op]; k++) {
+        Ref q = x->in[k];
+        if (e->fused[q] == p) {
+            if (!reads_last(e, q, c, at, pos))
+                return 0;
+            continue;
+        }
+        if (is_inline(e, q))
+            continue;
+        if (!untouched(e, q, pos[p] + 1, at))
+            return 0;
+        if (overlaps(e, c, q) && !(storage(e->p, c) == storage(e->p, q) && shape_eq(N(e->g, q)->shape, N(e->g, c)->shape)))
+            return 0;
+    }
+    return 1;
+}
+
+static int elem_depth(E *e, Ref p)
+{
+    int d = 0;
+    Node *x = N(e->g, p);
+    for (int k = 0; k < op_nin[x->op]; k++)
+        if (e->fused[x->in[k]] == p) {
+            int t = elem_depth(e, x->in[k]);
+            d = t > d ? t : d;
+        }
+    return d + 1;
+}
+
+static int elem_fusable(E *e, Ref p, Ref c, const int *uses, const int *pos)
+{
+    if (uses[p] != 1 || e->p->slot[p].home != H_WORK || !elem_fusable_reader(e, p))
+        return 0;
+    if (!shape_eq(N(e->g, p)->shape, N(e->g, c)->shape) || pos[p] >= pos[c] || elem_depth(e, p) > 6)
+        return 0;
+    return reads_last(e, p, c, pos[c], pos);
+}
+
 /* decides the fusions of the function being written: e->fused[t] = the product computing t */
 static void plan_fusions(E *e)
 {
@@ -645,6 +779,21 @@ static void plan_fusions(E *e)
         e->fused[f.last] = r;
         if (f.act)
             e->fused[N(g, f.last)->in[0]] = r;
+    }
+    /* element-wise chains: a producer read once, by the next element-wise
+     * node over the same elements, is computed inside that node's loop */
+    for (int i = 0; i < e->p->norder; i++) {
+        Ref c = e->p->order[i];
+        Node *x = N(g, c);
+        if (!elem_fusable_reader(e, c))
+            continue;
+        for (int k = 0; k < op_nin[x->op]; k++) {
+            Ref q = x->in[k];
+            if (k == 1 && x->in[1] == x->in[0])
+                continue;
+            if (elem_fusable(e, q, c, uses, pos))
+                e->fused[q] = c;
+        }
     }
     free(uses);
     free(pos);

@@ -36,11 +36,7 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
     if (n == 0 || n > TINY_MAX_BATCH) return NAN;
     float *const v_x1 = w + 0; /* x1 [B,1] */
     float *const v_x2 = w + 16; /* x2 [B,1] */
-    float *const t10 = w + 32; /* t10 [B,1] */
     float *const t11 = w + 48; /* t11 [B,1] */
-    float *const t12 = w + 16; /* t12 [B,1] */
-    float *const v_z = w + 32; /* z [B,1] */
-    float *const v_h = w + 16; /* h [B,1] */
     float *const t15 = w + 32; /* t15 [B,1] */
     float *const t16 = w + 16; /* t16 [B,1] */
     float *const t17 = w + 0; /* t17 [B,1] */
@@ -59,17 +55,6 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
     for (size_t r = 0; r < n; r++)
         for (size_t j = 0; j < 1; j++)
             v_x2[r * 1 + j] = x[r * 2 + 1 + j];
-    /* t10 = x1·w1   [B,1]   tiny.nn:19 */
-    {
-        float *restrict o = t10;
-        const float *a_ = v_x1;
-        const float *b_ = (params + 0);
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[0];
-            o[i] = a * b;
-        }
-    }
     /* t11 = x2·w2   [B,1]   tiny.nn:19 */
     {
         float *restrict o = t11;
@@ -81,45 +66,40 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
             o[i] = a * b;
         }
     }
-    /* t12 = t10 + t11   [B,1]   tiny.nn:19 */
-    {
-        float *restrict o = t12;
-        const float *a_ = t10;
-        const float *b_ = t11;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[i];
-            o[i] = a + b;
-        }
-    }
-    /* z = t12 + b1   [B,1]   tiny.nn:19 */
-    {
-        float *restrict o = v_z;
-        const float *a_ = (params + 2);
-        const float *b_ = t12;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[0];
-            const float b = b_[i];
-            o[i] = a + b;
-        }
-    }
-    /* h = sigmoid(z)   [B,1]   tiny.nn:20 */
-    {
-        float *restrict o = v_h;
-        const float *a_ = v_z;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            o[i] = 1 / (1 + expf(-a));
-        }
-    }
     /* t15 = w3·h   [B,1]   tiny.nn:21 */
     {
         float *restrict o = t15;
         const float *a_ = (params + 3);
-        const float *b_ = v_h;
+        const float *p13_0 = (params + 2);
+        const float *p10_0 = v_x1;
+        const float *p10_1 = (params + 0);
+        const float *p12_1 = t11;
         for (size_t i = 0; i < n; i++) {
+            float f10;
+            {
+                const float a = p10_0[i];
+                const float b = p10_1[0];
+                f10 = a * b;
+            }
+            float f12;
+            {
+                const float a = f10;
+                const float b = p12_1[i];
+                f12 = a + b;
+            }
+            float f13;
+            {
+                const float a = p13_0[0];
+                const float b = f12;
+                f13 = a + b;
+            }
+            float f14;
+            {
+                const float a = f13;
+                f14 = 1 / (1 + expf(-a));
+            }
             const float a = a_[0];
-            const float b = b_[i];
+            const float b = f14;
             o[i] = a * b;
         }
     }
@@ -207,14 +187,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
     if (n == 0 || n > TINY_MAX_BATCH) return NAN;
     float *const v_x1 = w + 0; /* x1 [B,1] */
     float *const v_x2 = w + 16; /* x2 [B,1] */
-    float *const t10 = w + 32; /* t10 [B,1] */
-    float *const t11 = w + 48; /* t11 [B,1] */
-    float *const t12 = w + 64; /* t12 [B,1] */
-    float *const v_z = w + 32; /* z [B,1] */
     float *const v_h = w + 48; /* h [B,1] */
-    float *const t15 = w + 32; /* t15 [B,1] */
-    float *const t16 = w + 64; /* t16 [B,1] */
-    float *const t17 = w + 80; /* t17 [B,1] */
     float *const v_yhat = w + 32; /* yhat [B,1] */
     float *const t19 = w + 64; /* t19 [B,1] */
     float *const t20 = w + 32; /* t20 [B,1] */
@@ -226,8 +199,6 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
     float *const d_w4 = w + 112; /* dL/dw4 [1] */
     float *const t32 = w + 64; /* t32 [B,1] */
     float *const d_w3 = w + 128; /* dL/dw3 [1] */
-    float *const d_h = w + 64; /* dL/dh [B,1] */
-    float *const t35 = w + 80; /* t35 [B,1] */
     float *const t36 = w + 144; /* t36 [B,1] */
     float *const d_z = w + 48; /* dL/dz [B,1] */
     float *const d_b1 = w + 64; /* dL/db1 [1] */
@@ -253,100 +224,72 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
     for (size_t r = 0; r < n; r++)
         for (size_t j = 0; j < 1; j++)
             v_x2[r * 1 + j] = x[r * 2 + 1 + j];
-    /* t10 = x1·w1   [B,1]   tiny.nn:19 */
-    {
-        float *restrict o = t10;
-        const float *a_ = v_x1;
-        const float *b_ = (params + 0);
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[0];
-            o[i] = a * b;
-        }
-    }
-    /* t11 = x2·w2   [B,1]   tiny.nn:19 */
-    {
-        float *restrict o = t11;
-        const float *a_ = v_x2;
-        const float *b_ = (params + 1);
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[0];
-            o[i] = a * b;
-        }
-    }
-    /* t12 = t10 + t11   [B,1]   tiny.nn:19 */
-    {
-        float *restrict o = t12;
-        const float *a_ = t10;
-        const float *b_ = t11;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[i];
-            o[i] = a + b;
-        }
-    }
-    /* z = t12 + b1   [B,1]   tiny.nn:19 */
-    {
-        float *restrict o = v_z;
-        const float *a_ = (params + 2);
-        const float *b_ = t12;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[0];
-            const float b = b_[i];
-            o[i] = a + b;
-        }
-    }
     /* h = sigmoid(z)   [B,1]   tiny.nn:20 */
     {
         float *restrict o = v_h;
-        const float *a_ = v_z;
+        const float *p13_0 = (params + 2);
+        const float *p10_0 = v_x1;
+        const float *p10_1 = (params + 0);
+        const float *p11_0 = v_x2;
+        const float *p11_1 = (params + 1);
         for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
+            float f10;
+            {
+                const float a = p10_0[i];
+                const float b = p10_1[0];
+                f10 = a * b;
+            }
+            float f11;
+            {
+                const float a = p11_0[i];
+                const float b = p11_1[0];
+                f11 = a * b;
+            }
+            float f12;
+            {
+                const float a = f10;
+                const float b = f11;
+                f12 = a + b;
+            }
+            float f13;
+            {
+                const float a = p13_0[0];
+                const float b = f12;
+                f13 = a + b;
+            }
+            const float a = f13;
             o[i] = 1 / (1 + expf(-a));
-        }
-    }
-    /* t15 = w3·h   [B,1]   tiny.nn:21 */
-    {
-        float *restrict o = t15;
-        const float *a_ = (params + 3);
-        const float *b_ = v_h;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[0];
-            const float b = b_[i];
-            o[i] = a * b;
-        }
-    }
-    /* t16 = x1·w4   [B,1]   tiny.nn:21 */
-    {
-        float *restrict o = t16;
-        const float *a_ = v_x1;
-        const float *b_ = (params + 4);
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[0];
-            o[i] = a * b;
-        }
-    }
-    /* t17 = t15 + t16   [B,1]   tiny.nn:21 */
-    {
-        float *restrict o = t17;
-        const float *a_ = t15;
-        const float *b_ = t16;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[i];
-            o[i] = a + b;
         }
     }
     /* yhat = t17 + b2   [B,1]   tiny.nn:21 */
     {
         float *restrict o = v_yhat;
         const float *a_ = (params + 5);
-        const float *b_ = t17;
+        const float *p15_0 = (params + 3);
+        const float *p15_1 = v_h;
+        const float *p16_0 = v_x1;
+        const float *p16_1 = (params + 4);
         for (size_t i = 0; i < n; i++) {
+            float f15;
+            {
+                const float a = p15_0[0];
+                const float b = p15_1[i];
+                f15 = a * b;
+            }
+            float f16;
+            {
+                const float a = p16_0[i];
+                const float b = p16_1[0];
+                f16 = a * b;
+            }
+            float f17;
+            {
+                const float a = f15;
+                const float b = f16;
+                f17 = a + b;
+            }
             const float a = a_[0];
-            const float b = b_[i];
+            const float b = f17;
             o[i] = a + b;
         }
     }
@@ -457,45 +400,37 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
                 o[0] += a_[i0];
             }
     }
-    /* dL/dh = w3·dL/dyhat   [B,1]   tiny.nn:21 */
-    {
-        float *restrict o = d_h;
-        const float *a_ = (params + 3);
-        const float *b_ = d_yhat;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[0];
-            const float b = b_[i];
-            o[i] = a * b;
-        }
-    }
-    /* t35 = 1 - h   [B,1]   tiny.nn:20 */
-    {
-        float *restrict o = t35;
-        const float *b_ = v_h;
-        for (size_t i = 0; i < n; i++) {
-            const float a = 1.0f;
-            const float b = b_[i];
-            o[i] = a - b;
-        }
-    }
     /* t36 = h·t35   [B,1]   tiny.nn:20 */
     {
         float *restrict o = t36;
         const float *a_ = v_h;
-        const float *b_ = t35;
+        const float *p35_1 = v_h;
         for (size_t i = 0; i < n; i++) {
+            float f35;
+            {
+                const float a = 1.0f;
+                const float b = p35_1[i];
+                f35 = a - b;
+            }
             const float a = a_[i];
-            const float b = b_[i];
+            const float b = f35;
             o[i] = a * b;
         }
     }
     /* dL/dz = dL/dh·t36   [B,1]   tiny.nn:20 */
     {
         float *restrict o = d_z;
-        const float *a_ = d_h;
+        const float *p34_0 = (params + 3);
+        const float *p34_1 = d_yhat;
         const float *b_ = t36;
         for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
+            float f34;
+            {
+                const float a = p34_0[0];
+                const float b = p34_1[i];
+                f34 = a * b;
+            }
+            const float a = f34;
             const float b = b_[i];
             o[i] = a * b;
         }
@@ -649,14 +584,9 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
     if (n == 0 || n > TINY_MAX_BATCH) return;
     float *const v_x1 = w + 0; /* x1 [B,1] */
     float *const v_x2 = w + 16; /* x2 [B,1] */
-    float *const t10 = w + 32; /* t10 [B,1] */
     float *const t11 = w + 48; /* t11 [B,1] */
-    float *const t12 = w + 16; /* t12 [B,1] */
-    float *const v_z = w + 32; /* z [B,1] */
-    float *const v_h = w + 16; /* h [B,1] */
     float *const t15 = w + 32; /* t15 [B,1] */
     float *const t16 = w + 16; /* t16 [B,1] */
-    float *const t17 = w + 0; /* t17 [B,1] */
     float *const v_yhat = out; /* yhat [B,1] */
 
     // ---- forward
@@ -668,17 +598,6 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
     for (size_t r = 0; r < n; r++)
         for (size_t j = 0; j < 1; j++)
             v_x2[r * 1 + j] = x[r * 2 + 1 + j];
-    /* t10 = x1·w1   [B,1]   tiny.nn:19 */
-    {
-        float *restrict o = t10;
-        const float *a_ = v_x1;
-        const float *b_ = (params + 0);
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[0];
-            o[i] = a * b;
-        }
-    }
     /* t11 = x2·w2   [B,1]   tiny.nn:19 */
     {
         float *restrict o = t11;
@@ -690,45 +609,40 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
             o[i] = a * b;
         }
     }
-    /* t12 = t10 + t11   [B,1]   tiny.nn:19 */
-    {
-        float *restrict o = t12;
-        const float *a_ = t10;
-        const float *b_ = t11;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[i];
-            o[i] = a + b;
-        }
-    }
-    /* z = t12 + b1   [B,1]   tiny.nn:19 */
-    {
-        float *restrict o = v_z;
-        const float *a_ = (params + 2);
-        const float *b_ = t12;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[0];
-            const float b = b_[i];
-            o[i] = a + b;
-        }
-    }
-    /* h = sigmoid(z)   [B,1]   tiny.nn:20 */
-    {
-        float *restrict o = v_h;
-        const float *a_ = v_z;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            o[i] = 1 / (1 + expf(-a));
-        }
-    }
     /* t15 = w3·h   [B,1]   tiny.nn:21 */
     {
         float *restrict o = t15;
         const float *a_ = (params + 3);
-        const float *b_ = v_h;
+        const float *p13_0 = (params + 2);
+        const float *p10_0 = v_x1;
+        const float *p10_1 = (params + 0);
+        const float *p12_1 = t11;
         for (size_t i = 0; i < n; i++) {
+            float f10;
+            {
+                const float a = p10_0[i];
+                const float b = p10_1[0];
+                f10 = a * b;
+            }
+            float f12;
+            {
+                const float a = f10;
+                const float b = p12_1[i];
+                f12 = a + b;
+            }
+            float f13;
+            {
+                const float a = p13_0[0];
+                const float b = f12;
+                f13 = a + b;
+            }
+            float f14;
+            {
+                const float a = f13;
+                f14 = 1 / (1 + expf(-a));
+            }
             const float a = a_[0];
-            const float b = b_[i];
+            const float b = f14;
             o[i] = a * b;
         }
     }
@@ -743,25 +657,21 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
             o[i] = a * b;
         }
     }
-    /* t17 = t15 + t16   [B,1]   tiny.nn:21 */
-    {
-        float *restrict o = t17;
-        const float *a_ = t15;
-        const float *b_ = t16;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[i];
-            o[i] = a + b;
-        }
-    }
     /* yhat = t17 + b2   [B,1]   tiny.nn:21 */
     {
         float *restrict o = v_yhat;
         const float *a_ = (params + 5);
-        const float *b_ = t17;
+        const float *p17_0 = t15;
+        const float *p17_1 = t16;
         for (size_t i = 0; i < n; i++) {
+            float f17;
+            {
+                const float a = p17_0[i];
+                const float b = p17_1[i];
+                f17 = a + b;
+            }
             const float a = a_[0];
-            const float b = b_[i];
+            const float b = f17;
             o[i] = a + b;
         }
     }
