@@ -88,7 +88,8 @@ $(B)/emit_c.o: $(B)/gemm_kernel.inc
 $(B)/%.o: compiler/%.c $(HEADERS) | $(B)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
 
-$(B)/main.o: compiler/main.c $(HEADERS) | $(B)
+# main.o records the source revision (gradc --version): rebuilt when a commit moves HEAD
+$(B)/main.o: compiler/main.c $(HEADERS) $(wildcard .git/HEAD .git/refs/heads/* .git/packed-refs) | $(B)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -DGRADC_REVISION=\"$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\" -c -o $@ $<
 
 # every compiler object waits for the generated headers

@@ -216,14 +216,15 @@ CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 NCPU=$(nproc)
 BLASLIB=$(readlink -f /usr/lib/x86_64-linux-gnu/libopenblas.so.0 2>/dev/null || echo '?')
 
-# ---- the report
+# ---- the report (the tree's state first: writing the report changes it)
+GITREV="$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- . ":(exclude)bench/RESULTS.md" 2>/dev/null || echo ' plus uncommitted changes')"
 {
   echo "# gradc benchmark results"
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- CPU: $CPU ($NCPU logical CPUs; flags include $(grep -m1 -o -w -E 'avx512f|avx2' /proc/cpuinfo | sort -u | tr '\n' ' '| sed 's/ $//'))"
   echo "- command: \`make bench\` (bench/run.sh)$([ "$QUICK" = 1 ] && echo ' with BENCH_QUICK=1: a smoke test, few samples')"
-  echo "- gradc: $($G --version 2>/dev/null | head -1), git $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD 2>/dev/null || echo ' plus uncommitted changes')"
+  echo "- gradc: $($G --version 2>/dev/null | head -1), git $GITREV"
   echo "- our step: the generated C and bench/step.c, \`$CC $CFLAGS_STEP\` ($($CC --version | head -1))"
   echo "- PyTorch $TORCH_VERSION (Debian python3-torch, $PY), eager, \`torch.set_num_threads(1)\`"
   echo "- ceiling: single-thread \`cblas_sgemm\`, n = 1024, OpenBLAS ($BLASLIB): **$CEIL GFLOP/s** (median of $RUNS processes:$CEIL_RUNS)"
