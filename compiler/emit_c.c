@@ -516,19 +516,6 @@ static size_t gemm_needs(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, i
     return need;
 }
 
-static size_t gemm_pack_elems(Model *m, Plan plans[FN_COUNT], const EmitOptions *o)
-{
-    int kernel;
-    return gemm_needs(m, plans, o, &kernel);
-}
-
-static int gemm_needed(Model *m, Plan plans[FN_COUNT], const EmitOptions *o)
-{
-    int kernel;
-    gemm_needs(m, plans, o, &kernel);
-    return kernel;
-}
-
 /* where the panels start: after the largest function's own workspace */
 static size_t gemm_pack_offset(Plan plans[FN_COUNT], const EmitOptions *o)
 {
@@ -597,11 +584,6 @@ static const char *value_expr(E *e, Ref r, int depth)
     return rr ? arena_printf(e->g->arena, "(%s %s %s)", l, opc, rr) : NULL;
 }
 
-static int one_value(E *e, Ref r)
-{
-    return value_expr(e, r, 0) != NULL;
-}
-
 typedef struct Fusion {
     Ref last;        /* the node whose storage the product writes, or 0 */
     Ref alpha;       /* a single value scaling the product, or 0 */
@@ -630,7 +612,7 @@ static Fusion fusion_of(E *e, Ref r, const int *uses, const int *pos)
         return f;
     Node *y = N(g, u);
     Ref other = y->in[0] == r ? y->in[1] : y->in[0];
-    if (y->op == OP_MUL && one_value(e, other) && shape_eq(y->shape, x->shape)) {
+    if (y->op == OP_MUL && value_expr(e, other, 0) && shape_eq(y->shape, x->shape)) {
         f.last = u;
         f.alpha = other;
     } else if (y->op == OP_ADD && pos[u] == i + 1 && shape_eq(y->shape, x->shape) && !is_inline(e, other) &&
@@ -799,10 +781,31 @@ static void plan_fusions(E *e)
     free(pos);
 }
 
-/* Small products (a few thousand multiply-adds) are written out as loops
- * with constant sizes instead: no panels to copy, rows of C kept in a local
- * array the compiler vectorizes. A transposed B is first copied into
- * [K][N] order in the panel area. */
+/* What a product computes along (fusion_of): the comments of the nodes it
+ * takes over, where it writes, its scale (NULL for none) and its bias
+ * pointer ("" for none). */
+static Fusion fusion_args(E *e, Ref r, const char **dst, const char **alpha, char *bias, size_t nb)
+{
+    Fusion f = e->fz[r];
+    *alpha = NULL;
+    bias[0] = 0;
+    if (!f.last)
+        return f;
+    if (f.act)
+        comment(e, N(e->g, f.last)->in[0]);
+    comment(e, f.last);
+    *dst = e->var[storage(e->p, f.last)];
+    if (f.alpha)
+        *alpha = value_expr(e, f.alpha, 0);
+    if (f.bias)
+        ptr(e, f.bias, bias, nb);
+    return f;
+}
+
+/* Small products (a few hundred multiply-adds, or N = 1) are written out as
+ * loops with constant sizes instead: no panels to copy, each row of C
+ * accumulated in place. A transposed B is first copied into [K][N] order in
+ * the panel area. */
 static int mm_small(MM s, int batch)
 {
     long M = s.M == DIM_B ? batch : s.M, N = s.N == DIM_B ? batch : s.N, K = s.K == DIM_B ? batch : s.K;
@@ -812,19 +815,9 @@ static int mm_small(MM s, int batch)
 static void emit_small_matmul(E *e, Ref r, MM s, const char *dst)
 {
     Node *x = N(e->g, r);
-    Fusion f = e->fz ? e->fz[r] : (Fusion){0, 0, 0, 0};
-    const char *al = NULL;
-    char bias[64] = "", p[64], q[64], M[16], K[16], A[96], B[96];
-    if (f.last) {
-        if (f.act)
-            comment(e, N(e->g, f.last)->in[0]);
-        comment(e, f.last);
-        dst = e->var[storage(e->p, f.last)];
-        if (f.alpha)
-            al = value_expr(e, f.alpha, 0);
-        if (f.bias)
-            ptr(e, f.bias, bias, sizeof bias);
-    }
+    const char *al;
+    char bias[64], p[64], q[64], M[16], K[16], A[96], B[96];
+    Fusion f = fusion_args(e, r, &dst, &al, bias, sizeof bias);
     ptr(e, x->in[0], p, sizeof p);
     ptr(e, x->in[1], q, sizeof q);
     ext(s.M, M, sizeof M);
@@ -879,6 +872,10 @@ static void emit_matmul(E *e, Ref r, const char *dst)
 {
     Node *x = N(e->g, r);
     MM s = mm_sizes(e->g, r);
+    if (!s.lead && mm_small(s, e->m->batch)) {
+        emit_small_matmul(e, r, s, dst);
+        return;
+    }
     int sum = x->ia[2];
     Shape sa = N(e->g, x->in[0])->shape, sb = N(e->g, x->in[1])->shape, sc = x->shape;
     char M[16], K[16], Ns[16], L[16], p[64], q[64], st[4][16];
@@ -891,26 +888,13 @@ static void emit_matmul(E *e, Ref r, const char *dst)
     lext(s.bj_, st[3], sizeof st[3]);
     ptr(e, x->in[0], p, sizeof p);
     ptr(e, x->in[1], q, sizeof q);
-    if (!s.lead && mm_small(s, e->m->batch)) {
-        emit_small_matmul(e, r, s, dst);
-        return;
-    }
     if (!s.lead) {
-        Fusion f = e->fz ? e->fz[r] : (Fusion){0, 0, 0, 0};
-        const char *al = "1";
-        char bias[64] = "NULL";
-        if (f.last) { /* computed along: the nodes after it (fusion_of) */
-            if (f.act)
-                comment(e, N(e->g, f.last)->in[0]);
-            comment(e, f.last);
-            dst = e->var[storage(e->p, f.last)];
-            if (f.alpha)
-                al = value_expr(e, f.alpha, 0);
-            if (f.bias)
-                ptr(e, f.bias, bias, sizeof bias);
-        }
+        const char *al;
+        char bias[64];
+        Fusion f = fusion_args(e, r, &dst, &al, bias, sizeof bias);
         emitf(e, 1, "%sgk_gemm(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s, %s, %d, w + %zu);", e->prefix, M,
-              Ns, K, al, p, st[0], st[1], q, st[2], st[3], dst, Ns, bias, f.act, e->pack_off);
+              Ns, K, al ? al : "1", p, st[0], st[1], q, st[2], st[3], dst, Ns, *bias ? bias : "NULL", f.act,
+              e->pack_off);
         return;
     }
     ext(s.lead, L, sizeof L);
@@ -1295,7 +1279,8 @@ static size_t workspace_bytes(Model *m, Plan plans[FN_COUNT], const EmitOptions 
     for (int i = 0; i < FN_COUNT; i++)
         if (plans[i].work_elems > w && (!o || !o->predict_only || i == FN_PREDICT))
             w = plans[i].work_elems;
-    size_t pack = gemm_pack_elems(m, plans, o);
+    int kernel;
+    size_t pack = gemm_needs(m, plans, o, &kernel);
     if (pack)
         w = gemm_pack_offset(plans, o) + pack;
     w *= m->is_double ? 8 : 4;
@@ -1430,9 +1415,10 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
             conv_emit_kernel(&oe);
         }
     free(kernel);
-    if (gemm_pack_elems(m, plans, o)) {
+    int gk;
+    if (gemm_needs(m, plans, o, &gk)) {
         e.pack_off = gemm_pack_offset(plans, o);
-        if (gemm_needed(m, plans, o))
+        if (gk)
             emit_gemm_kernel(&e);
     }
     static const FnKind order[] = {FN_LOSS, FN_LOSS_GRAD, FN_PREDICT};
