@@ -45,89 +45,34 @@
 #define GK_NC 2048
 #endif
 
-/* packs rows [0, mc) x k [0, kc) of A into panels of GK_MR rows, k-major */
-static void gk_pack_a(long mc, long kc, const gk_real *a, long ai, long ak, gk_real *p)
+/* Packs one panel: n <= W lines (rows of A, columns of B) by kc, line l at
+ * k being s[l*sl + k*sk], into p[k*W + l], k-major, lines n..W-1 zero. A
+ * whole panel gets loops of constant length: lines that run along k (sk ==
+ * 1) are transposed 16 k at a time so reads and writes stay in cache. */
+static void gk_pack(long n, long kc, const gk_real *s, long sl, long sk, int W, gk_real *p)
 {
-    for (long i0 = 0; i0 < mc; i0 += GK_MR) {
-        long mr = mc - i0 < GK_MR ? mc - i0 : GK_MR;
-        const gk_real *a0 = a + i0 * ai;
-        if (ak == 1 && mr == GK_MR) { /* a whole panel, 16 k at a time, in cache */
-            long kfull = kc / 16 * 16;
-            for (long k0 = 0; k0 < kfull; k0 += 16)
-                for (int i = 0; i < GK_MR; i++)
-                    for (int k = 0; k < 16; k++)
-                        p[(k0 + k) * GK_MR + i] = a0[i * ai + k0 + k];
-            for (int i = 0; i < GK_MR; i++)
-                for (long k = kfull; k < kc; k++)
-                    p[k * GK_MR + i] = a0[i * ai + k];
-        } else if (ai == 1 && mr == GK_MR) { /* a transposed A: rows of GK_MR copied as they are */
-            for (long k = 0; k < kc; k++)
-                for (int i = 0; i < GK_MR; i++)
-                    p[k * GK_MR + i] = a0[i + k * ak];
-        } else if (ak == 1) {
-            for (long i = 0; i < mr; i++)
-                for (long k = 0; k < kc; k++)
-                    p[k * GK_MR + i] = a0[i * ai + k];
-        } else {
-            for (long k = 0; k < kc; k++)
-                for (long i = 0; i < mr; i++)
-                    p[k * GK_MR + i] = a0[i * ai + k * ak];
-        }
-        for (long i = mr; i < GK_MR; i++)
-            for (long k = 0; k < kc; k++)
-                p[k * GK_MR + i] = 0;
-        p += GK_MR * kc;
+    if (sk == 1 && n == W) {
+        long kfull = kc / 16 * 16;
+        for (long k0 = 0; k0 < kfull; k0 += 16)
+            for (int l = 0; l < W; l++)
+                for (int k = 0; k < 16; k++)
+                    p[(k0 + k) * W + l] = s[l * sl + k0 + k];
+        for (int l = 0; l < W; l++)
+            for (long k = kfull; k < kc; k++)
+                p[k * W + l] = s[l * sl + k];
+        return;
     }
-}
-
-/* packs k [0, kc) x columns [0, nc) of B into panels of GK_NR columns */
-static void gk_pack_b(long kc, long nc, const gk_real *b, long bk, long bj, gk_real *p)
-{
-    for (long j0 = 0; j0 < nc; j0 += GK_NR) {
-        long nr = nc - j0 < GK_NR ? nc - j0 : GK_NR;
-        const gk_real *b0 = b + j0 * bj;
-        if (bj == 1 && nr == GK_NR) { /* a whole panel: rows of GK_NR copied as they are */
-            for (long k = 0; k < kc; k++)
-                for (int j = 0; j < GK_NR; j++)
-                    p[k * GK_NR + j] = b0[k * bk + j];
-        } else if (bj == 1) {
-            for (long k = 0; k < kc; k++) {
-                for (long j = 0; j < nr; j++)
-                    p[k * GK_NR + j] = b0[k * bk + j];
-                for (long j = nr; j < GK_NR; j++)
-                    p[k * GK_NR + j] = 0;
-            }
-        } else if (bk == 1 && nr == GK_NR) { /* a transposed whole panel: 16 k at a time, in cache */
-            long kfull = kc / 16 * 16;
-            for (long k0 = 0; k0 < kfull; k0 += 16)
-                for (int j = 0; j < GK_NR; j++)
-                    for (int k = 0; k < 16; k++)
-                        p[(k0 + k) * GK_NR + j] = b0[j * bj + k0 + k];
-            for (int j = 0; j < GK_NR; j++)
-                for (long k = kfull; k < kc; k++)
-                    p[k * GK_NR + j] = b0[j * bj + k];
-        } else if (bk == 1) { /* a transposed B: blocks of 16 k, kept in cache */
-            for (long k0 = 0; k0 < kc; k0 += 16) {
-                long kn = kc - k0 < 16 ? kc - k0 : 16;
-                for (long j = 0; j < nr; j++) {
-                    const gk_real *bj0 = b0 + j * bj + k0;
-                    gk_real *pj = p + k0 * GK_NR + j;
-                    for (long k = 0; k < kn; k++)
-                        pj[k * GK_NR] = bj0[k];
-                }
-            }
-            for (long j = nr; j < GK_NR; j++)
-                for (long k = 0; k < kc; k++)
-                    p[k * GK_NR + j] = 0;
-        } else {
-            for (long j = 0; j < nr; j++)
-                for (long k = 0; k < kc; k++)
-                    p[k * GK_NR + j] = b0[j * bj + k * bk];
-            for (long j = nr; j < GK_NR; j++)
-                for (long k = 0; k < kc; k++)
-                    p[k * GK_NR + j] = 0;
-        }
-        p += GK_NR * kc;
+    if (sl == 1 && n == W) { /* lines side by side: each k a row copied as it is */
+        for (long k = 0; k < kc; k++)
+            for (int l = 0; l < W; l++)
+                p[k * W + l] = s[k * sk + l];
+        return;
+    }
+    for (long k = 0; k < kc; k++) {
+        for (long l = 0; l < n; l++)
+            p[k * W + l] = s[l * sl + k * sk];
+        for (long l = n; l < W; l++)
+            p[k * W + l] = 0;
     }
 }
 
@@ -267,7 +212,7 @@ static void gk_gemm(long M, long N, long K, gk_real alpha, const gk_real *a, lon
 #endif
                 for (long jp = 0; jp < npan; jp++) {
                     long jr = jp * GK_NR;
-                    gk_pack_b(kc, GK_MIN(nc - jr, GK_NR), b + pc * bk + (jc + jr) * bj, bk, bj, pb + jr * kc);
+                    gk_pack(GK_MIN(nc - jr, GK_NR), kc, b + pc * bk + (jc + jr) * bj, bj, bk, GK_NR, pb + jr * kc);
                 }
                 for (long ic = 0; ic < M; ic += GK_MC) {
                     long mc = GK_MIN(M - ic, GK_MC);
@@ -277,7 +222,7 @@ static void gk_gemm(long M, long N, long K, gk_real alpha, const gk_real *a, lon
 #endif
                     for (long ip = 0; ip < mpan; ip++) {
                         long ir = ip * GK_MR;
-                        gk_pack_a(GK_MIN(mc - ir, GK_MR), kc, a + (ic + ir) * ai + pc * ak, ai, ak, pa + ir * kc);
+                        gk_pack(GK_MIN(mc - ir, GK_MR), kc, a + (ic + ir) * ai + pc * ak, ai, ak, GK_MR, pa + ir * kc);
                     }
 #if defined(_OPENMP)
 #pragma omp for schedule(static) collapse(2)
