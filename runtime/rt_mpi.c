@@ -486,45 +486,7 @@ int grt_mpi_params_save(const char *path, const grt_model *m, const grt_real *pa
     return share_status(status, e);
 }
 
-/* The bytes of the file at path, malloc'd (rank 0). */
-static int read_all(const char *path, unsigned char **buf, size_t *n, grt_err *e)
-{
-    size_t cap = 0;
-    int fd = open(path, O_RDONLY);
-    struct stat sb;
-    *buf = NULL;
-    *n = 0;
-    if (fd < 0)
-        return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot open: %s", path,
-                        strerror(errno));
-    if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        close(fd);
-        return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot read: %s", path,
-                        strerror(EISDIR));
-    }
-    for (;;) {
-        ssize_t k;
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 1 << 16;
-            *buf = grt_xrealloc(*buf, cap, 1);
-        }
-        k = read(fd, *buf + *n, cap - *n);
-        if (k == 0)
-            break;
-        if (k < 0) {
-            int err = errno;
-            if (err == EINTR)
-                continue;
-            close(fd);
-            return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot read: %s", path,
-                            strerror(err));
-        }
-        *n += (size_t)k;
-    }
-    close(fd);
-    return 0;
-}
-
+/* grt_params_load under mpirun: rank 0 reads the file, every rank decodes its bytes. */
 int grt_mpi_params_load(const char *path, const grt_model *m, grt_real *params,
                         grt_stats *stats, grt_state *st, grt_err *e)
 {
@@ -534,7 +496,7 @@ int grt_mpi_params_load(const char *path, const grt_model *m, grt_real *params,
     int status = 0;
 
     if (G.rank == 0)
-        status = read_all(path, &buf, &n, e);
+        status = grt_read_file(path, &buf, &n, e);
     status = share_status(status, e);
     if (status) {
         free(buf);

@@ -230,26 +230,15 @@ int grt_params_save(const char *path, const grt_model *m, const grt_real *params
 
 /* ------------------------------------------------------------------- reading */
 
-int grt_params_load(const char *path, const grt_model *m, grt_real *params, grt_stats *stats,
-                    grt_state *st, grt_err *e)
+/* The whole file into *buf (malloc'd, *n bytes; the caller frees it, also
+ * after an error), or status 2 with "PATH: error: cannot open/read: why". */
+int grt_read_file(const char *path, unsigned char **buf, size_t *n, grt_err *e)
 {
-    unsigned char *buf = NULL;
-    size_t n = 0, cap = 0;
-    int fd, status;
+    size_t cap = 0;
     struct stat sb;
-
-#ifdef GRT_MPI
-    if (grt_mpi_active()) /* data-parallel: rank 0 reads, every rank decodes the bytes */
-        return grt_mpi_params_load(path, m, params, stats, st, e);
-#endif
-    fd = open(path, O_RDONLY);
-
-    if (stats)
-        memset(stats, 0, sizeof *stats);
-    if (st) {
-        memset(st, 0, sizeof *st);
-        st->opt_kind = -1;
-    }
+    int fd = open(path, O_RDONLY);
+    *buf = NULL;
+    *n = 0;
     if (fd < 0)
         return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot open: %s", path,
                         strerror(errno));
@@ -260,11 +249,11 @@ int grt_params_load(const char *path, const grt_model *m, grt_real *params, grt_
     }
     for (;;) {
         ssize_t k;
-        if (n == cap) {
+        if (*n == cap) {
             cap = cap ? 2 * cap : 1 << 16;
-            buf = grt_xrealloc(buf, cap, 1);
+            *buf = grt_xrealloc(*buf, cap, 1);
         }
-        k = read(fd, buf + n, cap - n);
+        k = read(fd, *buf + *n, cap - *n);
         if (k == 0)
             break;
         if (k < 0) {
@@ -272,14 +261,35 @@ int grt_params_load(const char *path, const grt_model *m, grt_real *params, grt_
             if (err == EINTR)
                 continue;
             close(fd);
-            free(buf);
             return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot read: %s", path,
                             strerror(err));
         }
-        n += (size_t)k;
+        *n += (size_t)k;
     }
     close(fd);
-    status = grt_params_decode(buf, n, path, m, params, stats, st, e);
+    return 0;
+}
+
+int grt_params_load(const char *path, const grt_model *m, grt_real *params, grt_stats *stats,
+                    grt_state *st, grt_err *e)
+{
+    unsigned char *buf;
+    size_t n;
+    int status;
+
+#ifdef GRT_MPI
+    if (grt_mpi_active()) /* data-parallel: rank 0 reads, every rank decodes the bytes */
+        return grt_mpi_params_load(path, m, params, stats, st, e);
+#endif
+    if (stats)
+        memset(stats, 0, sizeof *stats);
+    if (st) {
+        memset(st, 0, sizeof *st);
+        st->opt_kind = -1;
+    }
+    status = grt_read_file(path, &buf, &n, e);
+    if (status == 0)
+        status = grt_params_decode(buf, n, path, m, params, stats, st, e);
     free(buf);
     return status;
 }
