@@ -86,6 +86,19 @@ GRADC_NORETURN static void bad_usage(const char *fmt, const char *arg)
     exit(2);
 }
 
+/* an option's whole-number value from 1 to max, or a usage error naming it */
+static int whole_number(const char *option, const char *v, long max)
+{
+    char *end, msg[96];
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || *end || n < 1 || n > max) {
+        snprintf(msg, sizeof msg, "%s needs a whole number from 1 to %ld, not '%%s'", option, max);
+        bad_usage(msg, v);
+    }
+    return (int)n;
+}
+
 static void parse_args(int argc, char **argv, Options *o)
 {
     memset(o, 0, sizeof *o);
@@ -119,13 +132,7 @@ static void parse_args(int argc, char **argv, Options *o)
         } else if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2")) {
             o->opt = a[2] - '0';
         } else if (!strcmp(a, "--batch") || !strncmp(a, "--batch=", 8)) {
-            const char *v = a[7] == '=' ? a + 8 : NEXT();
-            char *end;
-            errno = 0;
-            long n = strtol(v, &end, 10);
-            if (errno || *end || n < 1 || n > (1 << 20))
-                bad_usage("--batch needs a whole number from 1 to 1048576, not '%s'", v);
-            o->batch = (int)n;
+            o->batch = whole_number("--batch", a[7] == '=' ? a + 8 : NEXT(), 1 << 20);
         } else if (!strcmp(a, "-g")) {
             o->debug = 1;
         } else if (!strcmp(a, "--cc")) {
@@ -143,13 +150,7 @@ static void parse_args(int argc, char **argv, Options *o)
         } else if (!strcmp(a, "--predict-only")) {
             o->predict_only = 1;
         } else if (!strcmp(a, "--threads") || !strncmp(a, "--threads=", 10)) {
-            const char *v = a[9] == '=' ? a + 10 : NEXT();
-            char *end;
-            errno = 0;
-            long t = strtol(v, &end, 10);
-            if (errno || *end || t < 1 || t > 1024)
-                bad_usage("--threads needs a whole number from 1 to 1024, not '%s'", v);
-            o->threads = (int)t;
+            o->threads = whole_number("--threads", a[9] == '=' ? a + 10 : NEXT(), 1024);
         } else if (!strcmp(a, "--mpi")) {
             o->mpi = 1;
         } else if (!strcmp(a, "--embed-params")) {

@@ -501,24 +501,34 @@ static Ref apply_act(Sema *s, const char *act, Expr *where, Ref z, Loc loc)
     return 0;
 }
 
+/* dense() and conv2d() name their params after the binding they stand in,
+ * one per binding: that statement, or 0 after an error */
+static Stmt *sugar_binding(Sema *s, Expr *e, const char *fn)
+{
+    Stmt *st = s->cur;
+    if (!st || st->kind != S_LET) {
+        diag_error(s->d, e->loc, "%s() declares params named after its binding; write 'NAME = %s(...)'", fn,
+                   fn);
+        return NULL;
+    }
+    if (++s->sugar > 1) {
+        diag_error(s->d, e->loc,
+                   "a binding holds at most one dense() or conv2d(); bind this one to a name "
+                   "of its own");
+        return NULL;
+    }
+    return st;
+}
+
 static Ref dense(Sema *s, Expr *e)
 {
     static const char *const names[] = {"x", "n", "activation", NULL};
     Args A = get_args(s, e, 2, names);
     if (!A.ok)
         return 0;
-    Stmt *st = s->cur;
-    if (!st || st->kind != S_LET) {
-        diag_error(s->d, e->loc,
-                   "dense() declares params named after its binding; write 'NAME = dense(...)'");
+    Stmt *st = sugar_binding(s, e, "dense");
+    if (!st)
         return 0;
-    }
-    if (++s->sugar > 1) {
-        diag_error(s->d, e->loc,
-                   "a binding holds at most one dense() or conv2d(); bind this one to a name "
-                   "of its own");
-        return 0;
-    }
     Ref x = ev(s, A.pos[0]);
     long n;
     if (!const_int(s, A.pos[1], 1, MAX_DIM, &n, "the number of outputs") || !x)
@@ -571,18 +581,9 @@ static Ref conv2d(Sema *s, Expr *e)
     Args A = get_args(s, e, 3, names);
     if (!A.ok)
         return 0;
-    Stmt *st = s->cur;
-    if (!st || st->kind != S_LET) {
-        diag_error(s->d, e->loc,
-                   "conv2d() declares params named after its binding; write 'NAME = conv2d(...)'");
+    Stmt *st = sugar_binding(s, e, "conv2d");
+    if (!st)
         return 0;
-    }
-    if (++s->sugar > 1) {
-        diag_error(s->d, e->loc,
-                   "a binding holds at most one dense() or conv2d(); bind this one to a name "
-                   "of its own");
-        return 0;
-    }
     Ref x = ev(s, A.pos[0]);
     long out, k, stride = 1, pad = CONV_PAD_SAME;
     int ok = const_int(s, A.pos[1], 1, MAX_DIM, &out, "the number of output channels");

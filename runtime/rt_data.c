@@ -264,8 +264,7 @@ static int field(reader *rd, size_t i, double *v)
                     col, txt, i + 1);
 }
 
-/* The target named for target value j, for messages. */
-static const char *target_name(const grt_model *m, size_t j)
+const char *grt_target_name(const grt_model *m, size_t j)
 {
     size_t off = 0;
     int t;
@@ -325,7 +324,7 @@ static int data_row(reader *rd, grt_data *d)
                                 "%s:%ld:%zu: error: '%s' is not a class index of target '%s', "
                                 "an integer in 0..%d (field %zu)",
                                 rd->name, rd->line, rd->r.start[i] + 1, txt,
-                                target_name(rd->m, i - nx), n - 1, i + 1);
+                                grt_target_name(rd->m, i - nx), n - 1, i + 1);
             }
         }
     }

@@ -270,19 +270,6 @@ typedef struct label_arg {
     const int *ncls;    /* per target value: class(n) count or 0 */
 } label_arg;
 
-/* The target named for target value j, for messages. */
-static const char *target_name(const grt_model *m, size_t j)
-{
-    size_t off = 0;
-    int t;
-    for (t = 0; t < m->ntargets; t++) {
-        if (j < off + m->targets[t].size)
-            return m->targets[t].name;
-        off += m->targets[t].size;
-    }
-    return "?";
-}
-
 static int check_label(const idx_file *x, uint64_t record, uint64_t at, int v, const void *arg,
                        grt_err *e)
 {
@@ -293,7 +280,7 @@ static int check_label(const idx_file *x, uint64_t record, uint64_t at, int v, c
         return grt_fail(e, GRT_EXIT_DATA, GRT_E_CLASS,
                         "%s: error: label %d of record %" PRIu64 " (byte %" PRIu64
                         ") is not a class index of target '%s', an integer in 0..%d",
-                        x->name, v, record, at, target_name(a->m, j), n - 1);
+                        x->name, v, record, at, grt_target_name(a->m, j), n - 1);
     return 0;
 }
 

@@ -154,6 +154,8 @@ int grt_csv_read(FILE *f, const char *name, const grt_model *m, int mode,
 int grt_csv_load(const char *path, const grt_model *m, int mode, grt_data *d,
                  grt_err *e);
 void grt_data_free(grt_data *d);
+/* The target named for target value j (of all targets' values), for messages. */
+const char *grt_target_name(const grt_model *m, size_t j);
 /* Appends row i of src to dst (same nx, ny). */
 void grt_data_push(grt_data *dst, const grt_data *src, size_t i);
 
