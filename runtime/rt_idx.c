@@ -115,21 +115,14 @@ static void record_shape(const idx_file *x, char *dst, size_t cap)
 static int idx_open(idx_file *x, const char *path, grt_err *e)
 {
     unsigned char h[4 + 4 * IDX_MAXDIMS];
-    struct stat sb;
     long k;
     int fd, d;
 
     memset(x, 0, sizeof *x);
     x->name = path;
-    fd = open(path, O_RDONLY);
+    fd = grt_open_file(path, e);
     if (fd < 0)
-        return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot open: %s", path,
-                        strerror(errno));
-    if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        close(fd);
-        return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot read: %s", path,
-                        strerror(EISDIR));
-    }
+        return GRT_EXIT_USAGE;
     x->f = gzdopen(fd, "rb");
     if (!x->f) {
         close(fd);

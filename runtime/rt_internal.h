@@ -296,6 +296,8 @@ int grt_params_save(const char *path, const grt_model *m, const grt_real *params
  * read, 1 when it is damaged or of another model. */
 int grt_params_load(const char *path, const grt_model *m, grt_real *params,
                     grt_stats *stats, grt_state *st, grt_err *e);
+/* A file opened for reading (not a folder), or -1 with status 2 in e. */
+int grt_open_file(const char *path, grt_err *e);
 /* A whole file into *buf (malloc'd, *n bytes; free it also after an error),
  * or status 2 with "PATH: error: cannot open/read: why". */
 int grt_read_file(const char *path, unsigned char **buf, size_t *n, grt_err *e);

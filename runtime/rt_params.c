@@ -230,23 +230,34 @@ int grt_params_save(const char *path, const grt_model *m, const grt_real *params
 
 /* ------------------------------------------------------------------- reading */
 
+/* A file opened for reading (not a folder): its descriptor, or -1 with
+ * status 2 and "PATH: error: cannot open/read: why" in e. */
+int grt_open_file(const char *path, grt_err *e)
+{
+    struct stat sb;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        close(fd);
+        grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot read: %s", path, strerror(EISDIR));
+        return -1;
+    }
+    return fd;
+}
+
 /* The whole file into *buf (malloc'd, *n bytes; the caller frees it, also
  * after an error), or status 2 with "PATH: error: cannot open/read: why". */
 int grt_read_file(const char *path, unsigned char **buf, size_t *n, grt_err *e)
 {
     size_t cap = 0;
-    struct stat sb;
-    int fd = open(path, O_RDONLY);
+    int fd = grt_open_file(path, e);
     *buf = NULL;
     *n = 0;
     if (fd < 0)
-        return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot open: %s", path,
-                        strerror(errno));
-    if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        close(fd);
-        return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot read: %s", path,
-                        strerror(EISDIR));
-    }
+        return GRT_EXIT_USAGE;
     for (;;) {
         ssize_t k;
         if (*n == cap) {
