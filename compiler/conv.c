@@ -367,6 +367,7 @@ typedef struct Gemm {
     long lda, ska;         /* A's strides along i and k */
     long ldb, ldc;         /* B's and C's row strides */
     int acc;               /* C += the product, else C = */
+    int sym;               /* sizes and strides are the variables M, N, K, lda, ... */
 } Gemm;
 
 enum { GEMM_MR = 8 };   /* rows of a register tile */
@@ -379,14 +380,43 @@ static size_t gemm_scratch(long Kd)
     return (size_t)Kd * GEMM_VMAX;
 }
 
+/* a size or stride of a product as C text: the number, or its variable */
+typedef struct GemmText {
+    char M[24], N[24], K[24], lda[24], ska[24], ldb[24], ldc[24];
+} GemmText;
+
+static GemmText gemm_text(const Gemm *m)
+{
+    GemmText t;
+    if (m->sym) {
+        snprintf(t.M, sizeof t.M, "M");
+        snprintf(t.N, sizeof t.N, "N");
+        snprintf(t.K, sizeof t.K, "K");
+        snprintf(t.lda, sizeof t.lda, "lda");
+        snprintf(t.ska, sizeof t.ska, "ska");
+        snprintf(t.ldb, sizeof t.ldb, "ldb");
+        snprintf(t.ldc, sizeof t.ldc, "ldc");
+    } else {
+        snprintf(t.M, sizeof t.M, "%ld", m->M);
+        snprintf(t.N, sizeof t.N, "%ld", m->N);
+        snprintf(t.K, sizeof t.K, "%ld", m->Kd);
+        snprintf(t.lda, sizeof t.lda, "%ld", m->lda);
+        snprintf(t.ska, sizeof t.ska, "%ld", m->ska);
+        snprintf(t.ldb, sizeof t.ldb, "%ld", m->ldb);
+        snprintf(t.ldc, sizeof t.ldc, "%ld", m->ldc);
+    }
+    return t;
+}
+
 /* A register tile: rows R from row i0, nv vectors from column j0, the
  * accumulators held in registers across the whole k loop; one broadcast
  * of A and nv loads of B feed R·nv fused multiply-adds. With cols (the
- * last columns, fewer than a vector) B is the packed pk and only cols
- * columns of C are written. */
+ * last columns, fewer than a vector) B's rows from kf on are the packed pk
+ * and only cols columns of C are written. */
 static void emit_tile(const OpEmit *o, const Gemm *m, int R, const char *nv, const char *cols, int ind)
 {
     char V[32];
+    GemmText t = gemm_text(m);
     snprintf(V, sizeof V, "gradc_v%s", o->T);
     line(o, ind, "{");
     line(o, ind + 1, "%s acc[%d][%s];", V, R, nv);
@@ -395,18 +425,18 @@ static void emit_tile(const OpEmit *o, const Gemm *m, int R, const char *nv, con
     line(o, 0, "#pragma GCC unroll 16");
     line(o, ind + 2, "for (int v = 0; v < %s; v++) acc[r][v] = zero;", nv);
     line(o, ind + 1, "}");
-    line(o, ind + 1, "for (size_t k = 0; k < %ld; k++) {", m->Kd);
+    line(o, ind + 1, "for (size_t k = 0; k < %s; k++) {", t.K);
     if (cols)
-        line(o, ind + 2, "const %s *bk = pk + k * VL;", o->T);
+        line(o, ind + 2, "const %s *bk = k < kf ? %s + k * %s + j0 : pk + k * VL;", o->T, m->b, t.ldb);
     else
-        line(o, ind + 2, "const %s *bk = %s + k * %ld + j0;", o->T, m->b, m->ldb);
-    line(o, ind + 2, "const %s *ak = %s + i0 * %ld + k * %ld;", o->T, m->a, m->lda, m->ska);
+        line(o, ind + 2, "const %s *bk = %s + k * %s + j0;", o->T, m->b, t.ldb);
+    line(o, ind + 2, "const %s *ak = %s + i0 * %s + k * %s;", o->T, m->a, t.lda, t.ska);
     line(o, ind + 2, "%s bv[%s];", V, nv);
     line(o, 0, "#pragma GCC unroll 16");
     line(o, ind + 2, "for (int v = 0; v < %s; v++) bv[v] = *(const %s *)(bk + v * VL);", nv, V);
     line(o, 0, "#pragma GCC unroll 16");
     line(o, ind + 2, "for (size_t r = 0; r < %d; r++) {", R);
-    line(o, ind + 3, "const %s s = ak[r * %ld];", o->T, m->lda);
+    line(o, ind + 3, "const %s s = ak[r * %s];", o->T, t.lda);
     line(o, 0, "#pragma GCC unroll 16");
     line(o, ind + 3, "for (int v = 0; v < %s; v++) acc[r][v] += s * bv[v];", nv);
     line(o, ind + 2, "}");
@@ -414,12 +444,12 @@ static void emit_tile(const OpEmit *o, const Gemm *m, int R, const char *nv, con
     line(o, 0, "#pragma GCC unroll 16");
     line(o, ind + 1, "for (size_t r = 0; r < %d; r++) {", R);
     if (cols) {
-        line(o, ind + 2, "%s *cr = %s + (i0 + r) * %ld + j0;", o->T, m->c, m->ldc);
+        line(o, ind + 2, "%s *cr = %s + (i0 + r) * %s + j0;", o->T, m->c, t.ldc);
         line(o, ind + 2, "for (size_t v = 0; v < %s; v++) cr[v] %s= acc[r][0][v];", cols, m->acc ? "+" : "");
     } else {
         line(o, 0, "#pragma GCC unroll 16");
         line(o, ind + 2, "for (int v = 0; v < %s; v++) {", nv);
-        line(o, ind + 3, "%s *cp = (%s *)(%s + (i0 + r) * %ld + j0 + v * VL);", V, V, m->c, m->ldc);
+        line(o, ind + 3, "%s *cp = (%s *)(%s + (i0 + r) * %s + j0 + v * VL);", V, V, m->c, t.ldc);
         line(o, ind + 3, "*cp %s= acc[r][v];", m->acc ? "+" : "");
         line(o, ind + 2, "}");
     }
@@ -428,9 +458,19 @@ static void emit_tile(const OpEmit *o, const Gemm *m, int R, const char *nv, con
 }
 
 /* every full tile of GEMM_MR rows at column j0, then one tile of the rows
- * left */
+ * left (with variable sizes: then one row at a time) */
 static void emit_rows(const OpEmit *o, const Gemm *m, const char *nv, const char *cols, int ind)
 {
+    if (m->sym) {
+        line(o, ind - 1, "{");
+        line(o, ind, "size_t i0 = 0;");
+        line(o, ind, "for (; i0 + %d <= M; i0 += %d)", GEMM_MR, GEMM_MR);
+        emit_tile(o, m, GEMM_MR, nv, cols, ind + 1);
+        line(o, ind, "for (; i0 < M; i0++)");
+        emit_tile(o, m, 1, nv, cols, ind + 1);
+        line(o, ind - 1, "}");
+        return;
+    }
     int R = m->M < GEMM_MR ? (int)m->M : GEMM_MR;
     long full = m->M / R * R;
     line(o, ind - 1, "{");
@@ -449,42 +489,71 @@ static void emit_rows(const OpEmit *o, const Gemm *m, const char *nv, const char
 static void emit_gemm(const OpEmit *o, const Gemm *m, const char *pk, int ind)
 {
     const char *T = o->T;
-    line(o, ind, "/* %s[%ld][%ld] %s= sum over k < %ld of %s(i,k) %s(k,j) */", m->c, m->M, m->N,
-         m->acc ? "+" : "", m->Kd, m->a, m->b);
+    GemmText t = gemm_text(m);
+    line(o, ind, "/* %s[%s][%s] %s= sum over k < %s of %s(i,k) %s(k,j) */", m->c, t.M, t.N, m->acc ? "+" : "", t.K,
+         m->a, m->b);
     line(o, 0, "#ifdef GRADC_VEC");
     line(o, ind, "{");
     line(o, ind + 1, "enum { VL = GRADC_VBYTES / (int)sizeof(%s) };", T);
     line(o, ind + 1, "const gradc_v%s zero = {0};", T);
     line(o, ind + 1, "size_t j0 = 0;");
     line(o, ind + 1, "/* register tiles of %d rows by GRADC_NV vectors, then by one vector */",
-         m->M < GEMM_MR ? (int)m->M : GEMM_MR);
-    line(o, ind + 1, "for (; j0 + GRADC_NV * VL <= %ld; j0 += GRADC_NV * VL)", m->N);
+         m->sym || m->M >= GEMM_MR ? GEMM_MR : (int)m->M);
+    line(o, ind + 1, "for (; j0 + GRADC_NV * VL <= %s; j0 += GRADC_NV * VL)", t.N);
     emit_rows(o, m, "GRADC_NV", NULL, ind + 2);
     line(o, 0, "#if GRADC_NV > 1");
-    line(o, ind + 1, "for (; j0 + VL <= %ld; j0 += VL)", m->N);
+    line(o, ind + 1, "for (; j0 + VL <= %s; j0 += VL)", t.N);
     emit_rows(o, m, "1", NULL, ind + 2);
     line(o, 0, "#endif");
-    line(o, ind + 1, "if (j0 < %ld) { /* the last columns, fewer than a vector: B's packed, zeros after */", m->N);
-    line(o, ind + 2, "const size_t nt = %ld - j0;", m->N);
-    line(o, ind + 2, "%s *restrict pk = %s;", T, pk);
-    line(o, ind + 2, "for (size_t k = 0; k < %ld; k++)", m->Kd);
-    line(o, ind + 3, "for (size_t v = 0; v < VL; v++) pk[k * VL + v] = v < nt ? %s[k * %ld + j0 + v] : 0;", m->b,
-         m->ldb);
+    line(o, ind + 1, "if (j0 < %s) { /* the last columns, fewer than a vector */", t.N);
+    line(o, ind + 2, "const size_t nt = %s - j0;", t.N);
+    if (strcmp(pk, "pk"))
+        line(o, ind + 2, "%s *restrict pk = %s;", T, pk);
+    line(o, ind + 2, "/* rows of B whose whole vector lies inside B are read in place (the lanes");
+    line(o, ind + 2, "   past nt are never written), the last ones packed in pk, zeros after */");
+    line(o, ind + 2, "const size_t bend = (size_t)(%s - 1) * %s + %s; /* B's elements */", t.K, t.ldb, t.N);
+    line(o, ind + 2, "size_t kf = bend >= j0 + VL ? (bend - j0 - VL) / %s + 1 : 0;", t.ldb);
+    line(o, ind + 2, "if (kf > (size_t)%s) kf = (size_t)%s;", t.K, t.K);
+    line(o, ind + 2, "for (size_t k = kf; k < %s; k++)", t.K);
+    line(o, ind + 3, "for (size_t v = 0; v < VL; v++) pk[k * VL + v] = v < nt ? %s[k * %s + j0 + v] : 0;", m->b,
+         t.ldb);
     emit_rows(o, m, "1", "nt", ind + 2);
     line(o, ind + 1, "}");
     line(o, ind, "}");
     line(o, 0, "#else");
-    line(o, ind, "for (size_t i = 0; i < %ld; i++) {", m->M);
-    line(o, ind + 1, "%s *cr = %s + i * %ld;", T, m->c, m->ldc);
+    line(o, ind, "for (size_t i = 0; i < %s; i++) {", t.M);
+    line(o, ind + 1, "%s *cr = %s + i * %s;", T, m->c, t.ldc);
     if (!m->acc)
-        line(o, ind + 1, "for (size_t j = 0; j < %ld; j++) cr[j] = 0;", m->N);
-    line(o, ind + 1, "for (size_t k = 0; k < %ld; k++) {", m->Kd);
-    line(o, ind + 2, "const %s s = %s[i * %ld + k * %ld];", T, m->a, m->lda, m->ska);
-    line(o, ind + 2, "const %s *br = %s + k * %ld;", T, m->b, m->ldb);
-    line(o, ind + 2, "for (size_t j = 0; j < %ld; j++) cr[j] += s * br[j];", m->N);
+        line(o, ind + 1, "for (size_t j = 0; j < %s; j++) cr[j] = 0;", t.N);
+    line(o, ind + 1, "for (size_t k = 0; k < %s; k++) {", t.K);
+    line(o, ind + 2, "const %s s = %s[i * %s + k * %s];", T, m->a, t.lda, t.ska);
+    line(o, ind + 2, "const %s *br = %s + k * %s;", T, m->b, t.ldb);
+    line(o, ind + 2, "for (size_t j = 0; j < %s; j++) cr[j] += s * br[j];", t.N);
     line(o, ind + 1, "}");
     line(o, ind, "}");
     line(o, 0, "#endif");
+}
+
+void vec_prelude(FILE *out, const char *T, Graph *g)
+{
+    OpEmit o = {out, T, "", g, 0, NULL, {NULL, NULL}, NULL, 0};
+    emit_vec_prelude(&o);
+}
+
+void vec_gemm_function(FILE *out, const char *T, const char *prefix)
+{
+    OpEmit o = {out, T, prefix, NULL, 0, NULL, {NULL, NULL}, NULL, 0};
+    Gemm m = {"a", "b", "c", 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    line(&o, 0, "/* C = A·B for the small products: A(i,k) = a[i*lda + k*ska], B(k,j) = b[k*ldb + j],");
+    line(&o, 0, "   C(i,j) = c[i*ldc + j]; pk: K*16 elements of scratch */");
+    line(&o, 0, "static void %svgemm(size_t M, size_t N, size_t K, const %s *a, size_t lda, size_t ska,", prefix, T);
+    line(&o, 0, "    const %s *b, size_t ldb, %s *restrict c, size_t ldc, %s *restrict pk)", T, T, T);
+    line(&o, 0, "{");
+    line(&o, 0, "#ifndef GRADC_VEC");
+    line(&o, 1, "(void)pk;");
+    line(&o, 0, "#endif");
+    emit_gemm(&o, &m, "pk", 1);
+    line(&o, 0, "}\n");
 }
 
 /* ------------------------------------------------------ im2col, col2im */
@@ -634,7 +703,7 @@ static void emit_conv(const OpEmit *o, const Geo *G)
         emit_im2col(o, G, 2);
     char pk[64];
     snprintf(pk, sizeof pk, "scratch_ + %ld", ncol + pad_size(G));
-    Gemm m = {"w_", "col", "yb", G->O, G->P, G->K, G->K, 1, G->P, G->P, 0};
+    Gemm m = {"w_", "col", "yb", G->O, G->P, G->K, G->K, 1, G->P, G->P, 0, 0};
     emit_gemm(o, &m, pk, 2);
     line(o, 1, "}");
     line(o, 0, "}\n");
@@ -669,7 +738,7 @@ static void emit_conv_bwd_w(const OpEmit *o, const Geo *G)
     line(o, 3, "for (size_t o = 0; o < %d; o++) dyT[p * %d + o] = dyb[o * %ld + p];", G->O, G->O, G->P);
     char pk[64];
     snprintf(pk, sizeof pk, "scratch_ + %ld", ncol + G->P * G->O + G->K * G->O);
-    Gemm m = {"col", "dyT", "dWT", G->K, G->O, G->P, G->P, 1, G->O, G->O, 1};
+    Gemm m = {"col", "dyT", "dWT", G->K, G->O, G->P, G->P, 1, G->O, G->O, 1, 0};
     emit_gemm(o, &m, pk, 2);
     line(o, 1, "}");
     line(o, 1, "for (size_t o = 0; o < %d; o++)", G->O);
@@ -697,7 +766,7 @@ static void emit_conv_bwd_x(const OpEmit *o, const Geo *G)
     line(o, 2, "%s *dxb = o_ + b * %ld;", T, CHW);
     char pk[64];
     snprintf(pk, sizeof pk, "scratch_ + %ld", ncol + pad_size(G));
-    Gemm m = {"w_", "dyb", direct ? "dxb" : "dcol", G->K, G->P, G->O, 1, G->K, G->P, G->P, 0};
+    Gemm m = {"w_", "dyb", direct ? "dxb" : "dcol", G->K, G->P, G->O, 1, G->K, G->P, G->P, 0, 0};
     emit_gemm(o, &m, pk, 2);
     if (!direct)
         emit_col2im(o, G, 2);

@@ -208,6 +208,8 @@ static void comment(E *e, Ref r)
 static const char *scalar_expr(E *e, Node *x, char *buf, size_t n)
 {
     const char *f = e->fs, *T = e->T;
+    /* log(1 + u) of softplus and bce: log1p, or in float the file's helper */
+    const char *L1P = e->m->is_double ? "log1p" : arena_printf(e->g->arena, "%slog1p", e->prefix);
     char c[64];
     lit(e, x->f, c, sizeof c);
     switch (x->op) {
@@ -220,7 +222,7 @@ static const char *scalar_expr(E *e, Node *x, char *buf, size_t n)
     case OP_SQRT: snprintf(buf, n, "sqrt%s(a)", f); break;
     case OP_ABS: snprintf(buf, n, "fabs%s(a)", f); break;
     case OP_SQUARE: snprintf(buf, n, "a * a"); break;
-    case OP_SOFTPLUS: snprintf(buf, n, "a > 0 ? a + log1p%s(exp%s(-a)) : log1p%s(exp%s(a))", f, f, f, f); break;
+    case OP_SOFTPLUS: snprintf(buf, n, "a > 0 ? a + %s(exp%s(-a)) : %s(exp%s(a))", L1P, f, L1P, f); break;
     case OP_LEAKY_RELU: snprintf(buf, n, "a > 0 ? a : %s * a", c); break;
     case OP_ELU: snprintf(buf, n, "a > 0 ? a : %s * expm1%s(a)", c, f); break;
     case OP_GELU: snprintf(buf, n, "(%s)0.5 * a * (1 + erf%s(a * (%s)0.70710678118654752440))", T, f, T); break;
@@ -245,7 +247,7 @@ static const char *scalar_expr(E *e, Node *x, char *buf, size_t n)
     case OP_BCE:
         snprintf(buf, n, "-(b * fmax%s(log%s(a), -100) + (1 - b) * fmax%s(log%s(1 - a), -100))", f, f, f, f);
         break;
-    case OP_BCE_LOGITS: snprintf(buf, n, "(a > 0 ? a + log1p%s(exp%s(-a)) : log1p%s(exp%s(a))) - b * a", f, f, f, f); break;
+    case OP_BCE_LOGITS: snprintf(buf, n, "(a > 0 ? a + %s(exp%s(-a)) : %s(exp%s(a))) - b * a", L1P, f, L1P, f); break;
     case OP_EXPAND: case OP_RESHAPE: case OP_CONST: case OP_BATCHN: snprintf(buf, n, "a"); break;
     default: die("internal error: %s is not elementwise", op_name[x->op]);
     }
@@ -403,6 +405,24 @@ static void emit_elemwise(E *e, Ref r, const char *dst)
 
 /* ---------------------------------------------------- other ops */
 
+/* A sum over the batch of rows of at least 16 elements (the gradient of a
+ * bias): the columns of C are vectors summed in four partial sums along the
+ * batch, added at the end (fallback: plain loops). The row length, or 0. */
+static int batch_sum_cols(Graph *g, Ref r)
+{
+    Node *x = N(g, r);
+    if (x->op != OP_SUM || x->ia[0] != 1)
+        return 0;
+    Shape s = N(g, x->in[0])->shape;
+    if (s.rank < 2 || s.dim[0] != DIM_B)
+        return 0;
+    for (int d = 1; d < s.rank; d++)
+        if (s.dim[d] == DIM_B)
+            return 0;
+    int c = shape_numel_static(s);
+    return c >= 16 ? c : 0;
+}
+
 static void emit_reduce(E *e, Ref r, const char *dst)
 {
     Node *x = N(e->g, r);
@@ -411,6 +431,37 @@ static void emit_reduce(E *e, Ref r, const char *dst)
     unsigned mask = (unsigned)x->ia[0];
     char tb[64], p[64];
     int ismax = x->op == OP_MAX;
+    int C = batch_sum_cols(e->g, r);
+    if (C) {
+        const char *T = e->T, *V = arena_printf(e->g->arena, "gradc_v%s", e->T);
+        emitf(e, 1, "{");
+        emitf(e, 2, "%s *restrict o = %s;", T, dst);
+        emitf(e, 2, "const %s *a_ = %s;", T, ptr(e, x->in[0], p, sizeof p));
+        emitf(e, 2, "size_t c0 = 0;");
+        emitf(e, 0, "#ifdef GRADC_VEC");
+        emitf(e, 2, "enum { VL = GRADC_VBYTES / (int)sizeof(%s) };", T);
+        emitf(e, 2, "for (; c0 + VL <= %d; c0 += VL) {", C);
+        emitf(e, 3, "const %s zero = {0};", V);
+        emitf(e, 3, "%s s0 = zero, s1 = zero, s2 = zero, s3 = zero;", V);
+        emitf(e, 3, "size_t i0 = 0;");
+        emitf(e, 3, "for (; i0 + 4 <= n; i0 += 4) {");
+        for (int u = 0; u < 4; u++)
+            emitf(e, 4, "s%d += *(const %s *)(a_ + (i0 + %d) * %d + c0);", u, V, u, C);
+        emitf(e, 3, "}");
+        emitf(e, 3, "for (; i0 < n; i0++)");
+        emitf(e, 4, "s0 += *(const %s *)(a_ + i0 * %d + c0);", V, C);
+        emitf(e, 3, "*(%s *)(o + c0) = (s0 + s1) + (s2 + s3);", V);
+        emitf(e, 2, "}");
+        emitf(e, 0, "#endif");
+        emitf(e, 2, "for (; c0 < %d; c0++) {", C);
+        emitf(e, 3, "%s t = 0;", T);
+        emitf(e, 3, "for (size_t i0 = 0; i0 < n; i0++)");
+        emitf(e, 4, "t += a_[i0 * %d + c0];", C);
+        emitf(e, 3, "o[c0] = t;");
+        emitf(e, 2, "}");
+        emitf(e, 1, "}");
+        return;
+    }
     /* output strides per input axis: 0 on reduced axes */
     Shape ko = s; /* keepdims output shape */
     for (int d = 0; d < s.rank; d++)
@@ -484,17 +535,21 @@ static size_t mm_pack(MM s, int batch)
     size_t M = (size_t)(s.M == DIM_B ? batch : s.M), N = (size_t)(s.N == DIM_B ? batch : s.N);
     size_t K = (size_t)(s.K == DIM_B ? batch : s.K);
     size_t kc = K < GEMM_KC ? K : GEMM_KC, nc = N < GEMM_NC ? N : GEMM_NC, mc = M < GEMM_MC ? M : GEMM_MC;
-    return kc * (nc + 32 + mc + 8);
+    size_t panels = kc * (nc + 32 + mc + 8), small = K * (N + 16) + 16; /* B copied, vec_gemm's pk */
+    return panels > small ? panels : small;
 }
 
 static int mm_small(MM s, int batch);
+static int mm_vec(MM s, int batch);
 
 /* What the products of the emitted functions need: the panel elements of
- * the largest (GK_PACK_ELEMS), and whether any goes through gk_gemm. */
-static size_t gemm_needs(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, int *kernel)
+ * the largest (GK_PACK_ELEMS), whether any goes through gk_gemm, and the
+ * vector code: 1 a batch sum in vectors, 3 a product through vgemm too. */
+static size_t gemm_needs(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, int *kernel, int *vec)
 {
     size_t need = 0;
     *kernel = 0;
+    *vec = 0;
     if (o && o->scalar)
         return 0;
     for (int f = 0; f < FN_COUNT; f++) {
@@ -503,6 +558,8 @@ static size_t gemm_needs(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, i
         for (int i = 0; i < plans[f].norder; i++) {
             Ref r = plans[f].order[i];
             Slot *sl = &plans[f].slot[r];
+            if (batch_sum_cols(&m->g, r))
+                *vec |= 1;
             if (N(&m->g, r)->op != OP_MATMUL || sl->home == H_INLINE || sl->home == H_ALIAS)
                 continue;
             MM s = mm_sizes(&m->g, r);
@@ -511,6 +568,8 @@ static size_t gemm_needs(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, i
                 need = k;
             if (s.lead || !mm_small(s, m->batch))
                 *kernel = 1;
+            else if (mm_vec(s, m->batch))
+                *vec |= 3;
         }
     }
     return need;
@@ -802,69 +861,214 @@ static Fusion fusion_args(E *e, Ref r, const char **dst, const char **alpha, cha
     return f;
 }
 
-/* Small products (a few hundred multiply-adds, or N = 1) are written out as
- * loops with constant sizes instead: no panels to copy, each row of C
- * accumulated in place. A transposed B is first copied into [K][N] order in
- * the panel area. */
-static int mm_small(MM s, int batch)
+/* Small products are written out as loops with constant sizes instead of
+ * going through gk_gemm: no panels to copy, the sums held in a local array
+ * the C compiler keeps in registers, written once at the end.
+ *
+ * MM_ROWS: each row of C on its own (C = X·Wᵀ of a small layer over the
+ * batch, or a product of a few hundred multiply-adds); a transposed B is
+ * first copied into [K][N] order in the panel area.
+ * MM_ACC: all of a small C (M·N <= MM_ACC_MAX, constants) at once, summed
+ * along a K that is usually the batch (the gradient of a small weight);
+ * held transposed when A(i,k) is the contiguous operand.
+ * Short accumulators are split into MM_SPLIT partial sums along K so that
+ * the adds do not wait on each other; the partial sums are added at the end
+ * in a fixed order. */
+enum { MM_GEMM, MM_ROWS, MM_ACC };
+#define MM_ACC_MAX 256
+#define MM_SPLIT 4
+
+static int mm_form(MM s, int batch)
 {
     long M = s.M == DIM_B ? batch : s.M, N = s.N == DIM_B ? batch : s.N, K = s.K == DIM_B ? batch : s.K;
-    return s.N != DIM_B && (N == 1 || M * N * K <= GEMM_SMALL);
+    if (s.lead || s.N == DIM_B)
+        return MM_GEMM;
+    if (s.M != DIM_B && M * N <= MM_ACC_MAX && (s.bj_ == 1 || s.ai_ == 1))
+        return MM_ACC;
+    if (s.K != DIM_B && N <= 64 && K <= 64)
+        return MM_ROWS;
+    return N == 1 || M * N * K <= GEMM_SMALL ? MM_ROWS : MM_GEMM;
+}
+
+static int mm_small(MM s, int batch)
+{
+    return mm_form(s, batch) != MM_GEMM;
+}
+
+/* Small products whose rows are at least a vector of the widest registers
+ * long are register-tiled with vector extensions (vec_gemm): C by rows
+ * (MM_VROWS), or computed transposed, Cᵀ = Bᵀ·Aᵀ, when A(i,k) is the
+ * operand contiguous along the long side (MM_VTRANS); 0: plain loops. */
+enum { MM_VROWS = 1, MM_VTRANS = 2 };
+
+static int mm_vec(MM s, int batch)
+{
+    int form = mm_form(s, batch);
+    if (form == MM_GEMM || s.ai_ == DIM_B || s.ak_ == DIM_B || s.bk_ == DIM_B || s.bj_ == DIM_B)
+        return 0;
+    if (form == MM_ROWS)
+        return s.N >= 4 ? MM_VROWS : 0;
+    if (s.bj_ == 1 && s.N >= 16)
+        return MM_VROWS;
+    if (s.ai_ == 1 && s.M >= 4)
+        return MM_VTRANS;
+    return 0;
+}
+
+/* a stride as text: "16", "n" */
+static const char *sext(E *e, int d)
+{
+    return d == DIM_B ? "n" : arena_printf(e->g->arena, "%d", d);
+}
+
+/* The vector form (mm_vec) of a small product: vec_gemm into dst, or into
+ * a local Cᵀ, then one pass for the scale, bias and relu it computes along */
+static void emit_vec_matmul(E *e, MM s, int form, const char *p, const char *q, const char *dst, const char *al,
+                            const char *bias, int act)
+{
+    const char *T = e->T;
+    char M_[16], K_[16];
+    ext(s.M, M_, sizeof M_);
+    ext(s.K, K_, sizeof K_);
+    size_t kmax = (size_t)(s.K == DIM_B ? e->m->batch : s.K);
+    emitf(e, 1, "{");
+    size_t pk = e->pack_off + (kmax * (size_t)s.N + 15) / 16 * 16;
+    if (form == MM_VTRANS) { /* Cᵀ(j,i) = sum over k of B(k,j) A(i,k) */
+        emitf(e, 2, "%s ct[%d];", T, s.N * s.M);
+        emitf(e, 2, "%svgemm(%d, %d, %s, %s, %d, %d, %s, %d, ct, %d, w + %zu);", e->prefix, s.N, s.M, K_, q, s.bj_,
+              s.bk_, p, s.ak_, s.M, pk);
+    } else if (s.bj_ == 1) {
+        emitf(e, 2, "%svgemm(%s, %d, %s, %s, %d, %d, %s, %d, %s, %d, w + %zu);", e->prefix, M_, s.N, K_, p, s.ai_,
+              s.ak_, q, s.bk_, dst, s.N, pk);
+    } else { /* B(k,j) copied into [K][N] order */
+        emitf(e, 2, "%s *restrict bt = w + %zu; /* B in [K][N] order */", T, e->pack_off);
+        emitf(e, 2, "for (size_t j = 0; j < %d; j++)", s.N);
+        emitf(e, 3, "for (size_t k = 0; k < %s; k++)", K_);
+        emitf(e, 4, "bt[k * %d + j] = %s[j * %d + k * %d];", s.N, q, s.bj_, s.bk_);
+        emitf(e, 2, "%svgemm(%s, %d, %s, %s, %d, %d, bt, %d, %s, %d, w + %zu);", e->prefix, M_, s.N, K_, p, s.ai_,
+              s.ak_, s.N, dst, s.N, pk);
+    }
+    if (form == MM_VTRANS || al || *bias || act) {
+        emitf(e, 2, "%s *restrict o = %s;", T, dst);
+        emitf(e, 2, "for (size_t i = 0; i < %s; i++)", M_);
+        emitf(e, 3, "for (size_t j = 0; j < %d; j++) {", s.N);
+        emitf(e, 4, "%s t = %s;", T, form == MM_VTRANS ? arena_printf(e->g->arena, "ct[j * %d + i]", s.M)
+                                                       : arena_printf(e->g->arena, "o[i * %d + j]", s.N));
+        if (al || *bias)
+            emitf(e, 4, "t = %st%s%s;", al ? arena_printf(e->g->arena, "%s * ", al) : "", *bias ? " + " : "",
+                  *bias ? arena_printf(e->g->arena, "%s[j]", bias) : "");
+        emitf(e, 4, "o[i * %d + j] = %s;", s.N, act ? "t > 0 ? t : 0" : "t");
+        emitf(e, 3, "}");
+    }
+    emitf(e, 1, "}");
 }
 
 static void emit_small_matmul(E *e, Ref r, MM s, const char *dst)
 {
     Node *x = N(e->g, r);
     const char *al;
-    char bias[64], p[64], q[64], M[16], K[16], A[96], B[96];
+    char bias[64], p[64], q[64], M[16], K[16];
     Fusion f = fusion_args(e, r, &dst, &al, bias, sizeof bias);
     ptr(e, x->in[0], p, sizeof p);
     ptr(e, x->in[1], q, sizeof q);
+    int vf = mm_vec(s, e->m->batch);
+    if (vf) {
+        emit_vec_matmul(e, s, vf, p, q, dst, al, bias, f.act);
+        return;
+    }
     ext(s.M, M, sizeof M);
     ext(s.K, K, sizeof K);
-    int tb = s.bj_ != 1 && s.N > 1; /* B(k,j) not contiguous along j */
+    int acc = mm_form(s, e->m->batch) == MM_ACC;
+    int mi = acc ? s.M : 1; /* rows of C in the accumulator */
+    /* the accumulator is [split][rows][N], or [split][N][rows] (tr) */
+    int tr = acc && s.ai_ == 1 && (s.bj_ != 1 || s.M > s.N);
+    int tile = mi * s.N;
+    int split = tile <= 64 ? MM_SPLIT : tile <= 128 ? 2 : 1;
+    long kn = s.K == DIM_B ? e->m->batch : s.K;
+    if (kn < 2 * split)
+        split = 1;
+    Arena *ar = e->g->arena;
+    const char *kk = split > 1 ? "kk" : "k"; /* the k of a product term */
     emitf(e, 1, "{");
     emitf(e, 2, "const %s *a_ = %s;", e->T, p);
-    if (tb) {
+    const char *B;
+    if (!acc && s.bj_ != 1 && s.N > 1) { /* B(k,j) not contiguous along j */
         emitf(e, 2, "%s *bt = w + %zu; /* B in [K][N] order */", e->T, e->pack_off);
         emitf(e, 2, "for (size_t j = 0; j < %d; j++)", s.N);
         emitf(e, 3, "for (size_t k = 0; k < %s; k++)", K);
-        emitf(e, 4, "bt[k * %d + j] = %s[j * %d + k];", s.N, q, s.bj_);
+        emitf(e, 4, "bt[k * %d + j] = %s[j * %s + k];", s.N, q, sext(e, s.bj_));
         emitf(e, 2, "const %s *b_ = bt;", e->T);
-        snprintf(B, sizeof B, "b_[k * %d + j]", s.N);
+        B = arena_printf(ar, "b_[%s * %d + j]", kk, s.N);
     } else {
         emitf(e, 2, "const %s *b_ = %s;", e->T, q);
-        if (s.N == 1)
-            snprintf(B, sizeof B, "b_[k * %s]", s.bk_ == DIM_B ? "n" : arena_printf(e->g->arena, "%d", s.bk_));
-        else
-            snprintf(B, sizeof B, "b_[k * %d + j]", s.bk_);
+        B = arena_printf(ar, "b_[%s * %s + j * %s]", kk, sext(e, s.bk_), sext(e, s.bj_));
     }
-    if (s.ai_ == 1)
-        snprintf(A, sizeof A, "a_[k * %d + i]", s.ak_);
-    else
-        snprintf(A, sizeof A, "a_[i * %d + k]", s.ai_);
+    /* the row of C: i of the row loop, ii of the accumulator's, or its only one */
+    const char *row = !acc ? "i" : mi > 1 || tr ? "ii" : "0";
+    const char *A = arena_printf(ar, "a_[%s * %s + %s * %s]", row, sext(e, s.ai_), kk, sext(e, s.ak_));
     emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
-    emitf(e, 2, "for (size_t i = 0; i < %s; i++) {", M);
-    emitf(e, 3, "%s *restrict c = o + i * %d;", e->T, s.N);
-    emitf(e, 3, "for (size_t j = 0; j < %d; j++)", s.N);
-    emitf(e, 4, "c[j] = 0;");
-    emitf(e, 3, "for (size_t k = 0; k < %s; k++) {", K);
-    emitf(e, 4, "const %s v = %s;", e->T, A);
-    if (s.N == 1)
-        emitf(e, 4, "c[0] += v * %s;", B);
-    else {
-        emitf(e, 4, "for (size_t j = 0; j < %d; j++)", s.N);
-        emitf(e, 5, "c[j] += v * %s;", B);
+    int ind = 2;
+    if (!acc) {
+        emitf(e, 2, "for (size_t i = 0; i < %s; i++) {", M);
+        ind = 3;
     }
-    emitf(e, 3, "}");
-    if (al || *bias || f.act) {
-        emitf(e, 3, "for (size_t j = 0; j < %d; j++) {", s.N);
-        emitf(e, 4, "const %s t = %sc[j]%s%s;", e->T, al ? arena_printf(e->g->arena, "%s * ", al) : "",
-              *bias ? " + " : "", *bias ? arena_printf(e->g->arena, "%s[j]", bias) : "");
-        emitf(e, 4, "c[j] = %s;", f.act ? "t > 0 ? t : 0" : "t");
-        emitf(e, 3, "}");
+    /* where C(ii,j) of partial sum s is: acc[s][ii][j], or [s][j][ii] (tr) */
+    const char *cell = mi == 1 ? "j" : tr ? arena_printf(ar, "j * %d + ii", mi) : arena_printf(ar, "ii * %d + j", s.N);
+    const char *ix = split > 1 ? arena_printf(ar, "s * %d + %s", tile, cell) : cell;
+    emitf(e, ind, "%s acc[%d];", e->T, split * tile);
+    emitf(e, ind, "for (size_t q = 0; q < %d; q++)", split * tile);
+    emitf(e, ind + 1, "acc[q] = 0;");
+    /* the k loop: split partial sums, then the rest into the first */
+    for (int pass = 0; pass < (split > 1 ? 2 : 1); pass++) {
+        int d = ind + 1;
+        if (split == 1)
+            emitf(e, ind, "for (size_t k = 0; k < %s; k++) {", K);
+        else if (!pass)
+            emitf(e, ind, "size_t k = 0;"), emitf(e, ind, "for (; k + %d <= %s; k += %d) {", split, K, split);
+        else
+            emitf(e, ind, "for (; k < %s; k++) {", K);
+        if (split > 1) {
+            emitf(e, d, "for (size_t s = 0; s < %d; s++) {", pass ? 1 : split);
+            emitf(e, ++d, "const size_t kk = k + s;");
+        }
+        if (tr) {
+            emitf(e, d, "for (size_t j = 0; j < %d; j++) {", s.N);
+            emitf(e, d + 1, "const %s v = %s;", e->T, B);
+            emitf(e, d + 1, "for (size_t ii = 0; ii < %d; ii++)", mi);
+            emitf(e, d + 2, "acc[%s] += %s * v;", ix, A);
+            emitf(e, d, "}");
+        } else if (mi > 1) {
+            emitf(e, d, "for (size_t ii = 0; ii < %d; ii++) {", mi);
+            emitf(e, d + 1, "const %s v = %s;", e->T, A);
+            emitf(e, d + 1, "for (size_t j = 0; j < %d; j++)", s.N);
+            emitf(e, d + 2, "acc[%s] += v * %s;", ix, B);
+            emitf(e, d, "}");
+        } else {
+            emitf(e, d, "const %s v = %s;", e->T, A);
+            emitf(e, d, "for (size_t j = 0; j < %d; j++)", s.N);
+            emitf(e, d + 1, "acc[%s] += v * %s;", ix, B);
+        }
+        if (split > 1)
+            emitf(e, --d, "}");
+        emitf(e, ind, "}");
     }
-    emitf(e, 2, "}");
+    /* the epilogue: partial sums added, scale, bias, relu, one write */
+    int d = ind;
+    if (mi > 1)
+        emitf(e, d++, "for (size_t ii = 0; ii < %d; ii++)", mi);
+    emitf(e, d, "for (size_t j = 0; j < %d; j++) {", s.N);
+    emitf(e, d + 1, "%s t = acc[%s];", e->T, cell);
+    if (split > 1) {
+        emitf(e, d + 1, "for (size_t u = 1; u < %d; u++)", split);
+        emitf(e, d + 2, "t += acc[u * %d + %s];", tile, cell);
+    }
+    if (al || *bias)
+        emitf(e, d + 1, "t = %st%s%s;", al ? arena_printf(ar, "%s * ", al) : "", *bias ? " + " : "",
+              *bias ? arena_printf(ar, "%s[j]", bias) : "");
+    emitf(e, d + 1, "o[%s * %d + j] = %s;", mi > 1 ? "ii" : acc ? "0" : "i", s.N, f.act ? "t > 0 ? t : 0" : "t");
+    emitf(e, d, "}");
+    if (!acc)
+        emitf(e, 2, "}");
     emitf(e, 1, "}");
 }
 
@@ -1279,8 +1483,8 @@ static size_t workspace_bytes(Model *m, Plan plans[FN_COUNT], const EmitOptions 
     for (int i = 0; i < FN_COUNT; i++)
         if (plans[i].work_elems > w && (!o || !o->predict_only || i == FN_PREDICT))
             w = plans[i].work_elems;
-    int kernel;
-    size_t pack = gemm_needs(m, plans, o, &kernel);
+    int kernel, vec;
+    size_t pack = gemm_needs(m, plans, o, &kernel, &vec);
     if (pack)
         w = gemm_pack_offset(plans, o) + pack;
     w *= m->is_double ? 8 : 4;
@@ -1400,6 +1604,19 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
     E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL, 0, 0, NULL, NULL};
     prefixes(&e, m);
     emit_c_prelude(m, o, out);
+    int softplus = 0;
+    for (int f = 0; f < FN_COUNT; f++)
+        for (int i = 0; i < plans[f].norder && !(o && o->predict_only && f != FN_PREDICT); i++) {
+            Op op = N(&m->g, plans[f].order[i])->op;
+            softplus |= op == OP_SOFTPLUS || op == OP_BCE_LOGITS;
+        }
+    if (softplus && !m->is_double)
+        fprintf(out, "/* log(1 + u), u in [0, 1], for softplus and bce: logf with its rounding of 1 + u\n"
+                     "   corrected (Goldberg), some times faster than log1pf */\n"
+                     "static inline float %slog1p(float u)\n{\n"
+                     "    const float w = 1.0f + u;\n"
+                     "    return w == 1.0f ? u : logf(w) * (u / (w - 1.0f));\n}\n\n",
+                e.prefix);
     int drop = conv_has_dropout(&m->g) && !(o && o->predict_only);
     if (drop)
         conv_emit_helpers(out, e.prefix, e.T);
@@ -1415,12 +1632,16 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
             conv_emit_kernel(&oe);
         }
     free(kernel);
-    int gk;
-    if (gemm_needs(m, plans, o, &gk)) {
+    int gk, vec;
+    if (gemm_needs(m, plans, o, &gk, &vec)) {
         e.pack_off = gemm_pack_offset(plans, o);
         if (gk)
             emit_gemm_kernel(&e);
     }
+    if (vec)
+        vec_prelude(out, e.T, &m->g);
+    if (vec & 2)
+        vec_gemm_function(out, e.T, e.prefix);
     static const FnKind order[] = {FN_LOSS, FN_LOSS_GRAD, FN_PREDICT};
     for (int i = 0; i < 3; i++) {
         e.p = &plans[order[i]];

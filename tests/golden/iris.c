@@ -55,17 +55,18 @@ float iris_loss(const float *params, const float *x, const float *y, size_t n, v
         const float *b_ = bt;
         float *restrict o = v_z;
         for (size_t i = 0; i < n; i++) {
-            float *restrict c = o + i * 3;
-            for (size_t j = 0; j < 3; j++)
-                c[j] = 0;
+            float acc[3];
+            for (size_t q = 0; q < 3; q++)
+                acc[q] = 0;
             for (size_t k = 0; k < 4; k++) {
-                const float v = a_[i * 4 + k];
+                const float v = a_[i * 4 + k * 1];
                 for (size_t j = 0; j < 3; j++)
-                    c[j] += v * b_[k * 3 + j];
+                    acc[j] += v * b_[k * 3 + j];
             }
             for (size_t j = 0; j < 3; j++) {
-                const float t = c[j] + (params + 12)[j];
-                c[j] = t;
+                float t = acc[j];
+                t = t + (params + 12)[j];
+                o[i * 3 + j] = t;
             }
         }
     }
@@ -139,17 +140,18 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
         const float *b_ = bt;
         float *restrict o = v_z;
         for (size_t i = 0; i < n; i++) {
-            float *restrict c = o + i * 3;
-            for (size_t j = 0; j < 3; j++)
-                c[j] = 0;
+            float acc[3];
+            for (size_t q = 0; q < 3; q++)
+                acc[q] = 0;
             for (size_t k = 0; k < 4; k++) {
-                const float v = a_[i * 4 + k];
+                const float v = a_[i * 4 + k * 1];
                 for (size_t j = 0; j < 3; j++)
-                    c[j] += v * b_[k * 3 + j];
+                    acc[j] += v * b_[k * 3 + j];
             }
             for (size_t j = 0; j < 3; j++) {
-                const float t = c[j] + (params + 12)[j];
-                c[j] = t;
+                float t = acc[j];
+                t = t + (params + 12)[j];
+                o[i * 3 + j] = t;
             }
         }
     }
@@ -243,20 +245,38 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
         const float *a_ = d_z;
         const float *b_ = x;
         float *restrict o = v_grad_W;
-        for (size_t i = 0; i < 3; i++) {
-            float *restrict c = o + i * 4;
-            for (size_t j = 0; j < 4; j++)
-                c[j] = 0;
-            for (size_t k = 0; k < n; k++) {
-                const float v = a_[k * 3 + i];
-                for (size_t j = 0; j < 4; j++)
-                    c[j] += v * b_[k * 4 + j];
-            }
-            for (size_t j = 0; j < 4; j++) {
-                const float t = (1.0f / (float)n) * c[j];
-                c[j] = t;
+        float acc[48];
+        for (size_t q = 0; q < 48; q++)
+            acc[q] = 0;
+        size_t k = 0;
+        for (; k + 4 <= n; k += 4) {
+            for (size_t s = 0; s < 4; s++) {
+                const size_t kk = k + s;
+                for (size_t ii = 0; ii < 3; ii++) {
+                    const float v = a_[ii * 1 + kk * 3];
+                    for (size_t j = 0; j < 4; j++)
+                        acc[s * 12 + ii * 4 + j] += v * b_[kk * 4 + j * 1];
+                }
             }
         }
+        for (; k < n; k++) {
+            for (size_t s = 0; s < 1; s++) {
+                const size_t kk = k + s;
+                for (size_t ii = 0; ii < 3; ii++) {
+                    const float v = a_[ii * 1 + kk * 3];
+                    for (size_t j = 0; j < 4; j++)
+                        acc[s * 12 + ii * 4 + j] += v * b_[kk * 4 + j * 1];
+                }
+            }
+        }
+        for (size_t ii = 0; ii < 3; ii++)
+            for (size_t j = 0; j < 4; j++) {
+                float t = acc[ii * 4 + j];
+                for (size_t u = 1; u < 4; u++)
+                    t += acc[u * 12 + ii * 4 + j];
+                t = (1.0f / (float)n) * t;
+                o[ii * 4 + j] = t;
+            }
     }
     /* t17 = 1/n   []   iris.nn:13 */
     {
@@ -301,17 +321,18 @@ void iris_predict(const float *params, const float *x, size_t n, float *out, voi
         const float *b_ = bt;
         float *restrict o = v_z;
         for (size_t i = 0; i < n; i++) {
-            float *restrict c = o + i * 3;
-            for (size_t j = 0; j < 3; j++)
-                c[j] = 0;
+            float acc[3];
+            for (size_t q = 0; q < 3; q++)
+                acc[q] = 0;
             for (size_t k = 0; k < 4; k++) {
-                const float v = a_[i * 4 + k];
+                const float v = a_[i * 4 + k * 1];
                 for (size_t j = 0; j < 3; j++)
-                    c[j] += v * b_[k * 3 + j];
+                    acc[j] += v * b_[k * 3 + j];
             }
             for (size_t j = 0; j < 3; j++) {
-                const float t = c[j] + (params + 12)[j];
-                c[j] = t;
+                float t = acc[j];
+                t = t + (params + 12)[j];
+                o[i * 3 + j] = t;
             }
         }
     }

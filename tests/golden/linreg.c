@@ -17,6 +17,254 @@ void linreg_init(float *params, uint64_t seed)
         params[10 + i] = (float)(0);
 }
 
+#if !defined(GRADC_VEC_PRELUDE)
+#define GRADC_VEC_PRELUDE 1
+#if defined(__GNUC__) && !defined(GRADC_NO_VEC)
+#define GRADC_VEC 1
+#if defined(__AVX512F__)
+#define GRADC_VBYTES 64
+#define GRADC_NV 2 /* vectors per row of a register tile */
+#elif defined(__AVX__)
+#define GRADC_VBYTES 32
+#define GRADC_NV 1
+#else
+#define GRADC_VBYTES 16
+#define GRADC_NV 1
+#endif
+#endif
+#endif
+#if defined(GRADC_VEC) && !defined(GRADC_VEC_float)
+#define GRADC_VEC_float 1
+/* a vector of float that may sit at any float's address */
+typedef float gradc_vfloat __attribute__((vector_size(GRADC_VBYTES), aligned(sizeof(float)), may_alias));
+#endif
+
+/* C = A·B for the small products: A(i,k) = a[i*lda + k*ska], B(k,j) = b[k*ldb + j],
+   C(i,j) = c[i*ldc + j]; pk: K*16 elements of scratch */
+static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda, size_t ska,
+    const float *b, size_t ldb, float *restrict c, size_t ldc, float *restrict pk)
+{
+#ifndef GRADC_VEC
+    (void)pk;
+#endif
+    /* c[M][N] = sum over k < K of a(i,k) b(k,j) */
+#ifdef GRADC_VEC
+    {
+        enum { VL = GRADC_VBYTES / (int)sizeof(float) };
+        const gradc_vfloat zero = {0};
+        size_t j0 = 0;
+        /* register tiles of 8 rows by GRADC_NV vectors, then by one vector */
+        for (; j0 + GRADC_NV * VL <= N; j0 += GRADC_NV * VL)
+        {
+            size_t i0 = 0;
+            for (; i0 + 8 <= M; i0 += 8)
+                {
+                    gradc_vfloat acc[8][GRADC_NV];
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 8; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < GRADC_NV; v++) acc[r][v] = zero;
+                    }
+                    for (size_t k = 0; k < K; k++) {
+                        const float *bk = b + k * ldb + j0;
+                        const float *ak = a + i0 * lda + k * ska;
+                        gradc_vfloat bv[GRADC_NV];
+#pragma GCC unroll 16
+                        for (int v = 0; v < GRADC_NV; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
+#pragma GCC unroll 16
+                        for (size_t r = 0; r < 8; r++) {
+                            const float s = ak[r * lda];
+#pragma GCC unroll 16
+                            for (int v = 0; v < GRADC_NV; v++) acc[r][v] += s * bv[v];
+                        }
+                    }
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 8; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < GRADC_NV; v++) {
+                            gradc_vfloat *cp = (gradc_vfloat *)(c + (i0 + r) * ldc + j0 + v * VL);
+                            *cp = acc[r][v];
+                        }
+                    }
+                }
+            for (; i0 < M; i0++)
+                {
+                    gradc_vfloat acc[1][GRADC_NV];
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 1; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < GRADC_NV; v++) acc[r][v] = zero;
+                    }
+                    for (size_t k = 0; k < K; k++) {
+                        const float *bk = b + k * ldb + j0;
+                        const float *ak = a + i0 * lda + k * ska;
+                        gradc_vfloat bv[GRADC_NV];
+#pragma GCC unroll 16
+                        for (int v = 0; v < GRADC_NV; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
+#pragma GCC unroll 16
+                        for (size_t r = 0; r < 1; r++) {
+                            const float s = ak[r * lda];
+#pragma GCC unroll 16
+                            for (int v = 0; v < GRADC_NV; v++) acc[r][v] += s * bv[v];
+                        }
+                    }
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 1; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < GRADC_NV; v++) {
+                            gradc_vfloat *cp = (gradc_vfloat *)(c + (i0 + r) * ldc + j0 + v * VL);
+                            *cp = acc[r][v];
+                        }
+                    }
+                }
+        }
+#if GRADC_NV > 1
+        for (; j0 + VL <= N; j0 += VL)
+        {
+            size_t i0 = 0;
+            for (; i0 + 8 <= M; i0 += 8)
+                {
+                    gradc_vfloat acc[8][1];
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 8; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) acc[r][v] = zero;
+                    }
+                    for (size_t k = 0; k < K; k++) {
+                        const float *bk = b + k * ldb + j0;
+                        const float *ak = a + i0 * lda + k * ska;
+                        gradc_vfloat bv[1];
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
+#pragma GCC unroll 16
+                        for (size_t r = 0; r < 8; r++) {
+                            const float s = ak[r * lda];
+#pragma GCC unroll 16
+                            for (int v = 0; v < 1; v++) acc[r][v] += s * bv[v];
+                        }
+                    }
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 8; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) {
+                            gradc_vfloat *cp = (gradc_vfloat *)(c + (i0 + r) * ldc + j0 + v * VL);
+                            *cp = acc[r][v];
+                        }
+                    }
+                }
+            for (; i0 < M; i0++)
+                {
+                    gradc_vfloat acc[1][1];
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 1; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) acc[r][v] = zero;
+                    }
+                    for (size_t k = 0; k < K; k++) {
+                        const float *bk = b + k * ldb + j0;
+                        const float *ak = a + i0 * lda + k * ska;
+                        gradc_vfloat bv[1];
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
+#pragma GCC unroll 16
+                        for (size_t r = 0; r < 1; r++) {
+                            const float s = ak[r * lda];
+#pragma GCC unroll 16
+                            for (int v = 0; v < 1; v++) acc[r][v] += s * bv[v];
+                        }
+                    }
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 1; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) {
+                            gradc_vfloat *cp = (gradc_vfloat *)(c + (i0 + r) * ldc + j0 + v * VL);
+                            *cp = acc[r][v];
+                        }
+                    }
+                }
+        }
+#endif
+        if (j0 < N) { /* the last columns, fewer than a vector */
+            const size_t nt = N - j0;
+            /* rows of B whose whole vector lies inside B are read in place (the lanes
+               past nt are never written), the last ones packed in pk, zeros after */
+            const size_t bend = (size_t)(K - 1) * ldb + N; /* B's elements */
+            size_t kf = bend >= j0 + VL ? (bend - j0 - VL) / ldb + 1 : 0;
+            if (kf > (size_t)K) kf = (size_t)K;
+            for (size_t k = kf; k < K; k++)
+                for (size_t v = 0; v < VL; v++) pk[k * VL + v] = v < nt ? b[k * ldb + j0 + v] : 0;
+        {
+            size_t i0 = 0;
+            for (; i0 + 8 <= M; i0 += 8)
+                {
+                    gradc_vfloat acc[8][1];
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 8; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) acc[r][v] = zero;
+                    }
+                    for (size_t k = 0; k < K; k++) {
+                        const float *bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
+                        const float *ak = a + i0 * lda + k * ska;
+                        gradc_vfloat bv[1];
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
+#pragma GCC unroll 16
+                        for (size_t r = 0; r < 8; r++) {
+                            const float s = ak[r * lda];
+#pragma GCC unroll 16
+                            for (int v = 0; v < 1; v++) acc[r][v] += s * bv[v];
+                        }
+                    }
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 8; r++) {
+                        float *cr = c + (i0 + r) * ldc + j0;
+                        for (size_t v = 0; v < nt; v++) cr[v] = acc[r][0][v];
+                    }
+                }
+            for (; i0 < M; i0++)
+                {
+                    gradc_vfloat acc[1][1];
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 1; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) acc[r][v] = zero;
+                    }
+                    for (size_t k = 0; k < K; k++) {
+                        const float *bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
+                        const float *ak = a + i0 * lda + k * ska;
+                        gradc_vfloat bv[1];
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
+#pragma GCC unroll 16
+                        for (size_t r = 0; r < 1; r++) {
+                            const float s = ak[r * lda];
+#pragma GCC unroll 16
+                            for (int v = 0; v < 1; v++) acc[r][v] += s * bv[v];
+                        }
+                    }
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 1; r++) {
+                        float *cr = c + (i0 + r) * ldc + j0;
+                        for (size_t v = 0; v < nt; v++) cr[v] = acc[r][0][v];
+                    }
+                }
+        }
+        }
+    }
+#else
+    for (size_t i = 0; i < M; i++) {
+        float *cr = c + i * ldc;
+        for (size_t j = 0; j < N; j++) cr[j] = 0;
+        for (size_t k = 0; k < K; k++) {
+            const float s = a[i * lda + k * ska];
+            const float *br = b + k * ldb;
+            for (size_t j = 0; j < N; j++) cr[j] += s * br[j];
+        }
+    }
+#endif
+}
+
 float linreg_loss(const float *params, const float *x, const float *y, size_t n, void *work)
 {
     float *const w = (float *)work;
@@ -36,16 +284,32 @@ float linreg_loss(const float *params, const float *x, const float *y, size_t n,
         const float *b_ = (params + 0);
         float *restrict o = v_yhat;
         for (size_t i = 0; i < n; i++) {
-            float *restrict c = o + i * 1;
-            for (size_t j = 0; j < 1; j++)
-                c[j] = 0;
-            for (size_t k = 0; k < 10; k++) {
-                const float v = a_[i * 10 + k];
-                c[0] += v * b_[k * 1];
+            float acc[4];
+            for (size_t q = 0; q < 4; q++)
+                acc[q] = 0;
+            size_t k = 0;
+            for (; k + 4 <= 10; k += 4) {
+                for (size_t s = 0; s < 4; s++) {
+                    const size_t kk = k + s;
+                    const float v = a_[i * 10 + kk * 1];
+                    for (size_t j = 0; j < 1; j++)
+                        acc[s * 1 + j] += v * b_[kk * 1 + j * 1];
+                }
+            }
+            for (; k < 10; k++) {
+                for (size_t s = 0; s < 1; s++) {
+                    const size_t kk = k + s;
+                    const float v = a_[i * 10 + kk * 1];
+                    for (size_t j = 0; j < 1; j++)
+                        acc[s * 1 + j] += v * b_[kk * 1 + j * 1];
+                }
             }
             for (size_t j = 0; j < 1; j++) {
-                const float t = c[j] + (params + 10)[j];
-                c[j] = t;
+                float t = acc[j];
+                for (size_t u = 1; u < 4; u++)
+                    t += acc[u * 1 + j];
+                t = t + (params + 10)[j];
+                o[i * 1 + j] = t;
             }
         }
     }
@@ -116,16 +380,32 @@ float linreg_loss_grad(const float *params, const float *x, const float *y, size
         const float *b_ = (params + 0);
         float *restrict o = v_yhat;
         for (size_t i = 0; i < n; i++) {
-            float *restrict c = o + i * 1;
-            for (size_t j = 0; j < 1; j++)
-                c[j] = 0;
-            for (size_t k = 0; k < 10; k++) {
-                const float v = a_[i * 10 + k];
-                c[0] += v * b_[k * 1];
+            float acc[4];
+            for (size_t q = 0; q < 4; q++)
+                acc[q] = 0;
+            size_t k = 0;
+            for (; k + 4 <= 10; k += 4) {
+                for (size_t s = 0; s < 4; s++) {
+                    const size_t kk = k + s;
+                    const float v = a_[i * 10 + kk * 1];
+                    for (size_t j = 0; j < 1; j++)
+                        acc[s * 1 + j] += v * b_[kk * 1 + j * 1];
+                }
+            }
+            for (; k < 10; k++) {
+                for (size_t s = 0; s < 1; s++) {
+                    const size_t kk = k + s;
+                    const float v = a_[i * 10 + kk * 1];
+                    for (size_t j = 0; j < 1; j++)
+                        acc[s * 1 + j] += v * b_[kk * 1 + j * 1];
+                }
             }
             for (size_t j = 0; j < 1; j++) {
-                const float t = c[j] + (params + 10)[j];
-                c[j] = t;
+                float t = acc[j];
+                for (size_t u = 1; u < 4; u++)
+                    t += acc[u * 1 + j];
+                t = t + (params + 10)[j];
+                o[i * 1 + j] = t;
             }
         }
     }
@@ -185,22 +465,15 @@ float linreg_loss_grad(const float *params, const float *x, const float *y, size
     /* t16 = xᵀ · t7   [10,1]   linreg.nn:13 */
     /* grad w = t16·t18   [10,1]   linreg.nn:15 */
     {
-        const float *a_ = x;
-        const float *b_ = t7;
+        float ct[10];
+        linreg_vgemm(1, 10, n, t7, 1, 1, x, 10, ct, 10, w + 784);
         float *restrict o = v_grad_w;
-        for (size_t i = 0; i < 10; i++) {
-            float *restrict c = o + i * 1;
-            for (size_t j = 0; j < 1; j++)
-                c[j] = 0;
-            for (size_t k = 0; k < n; k++) {
-                const float v = a_[k * 10 + i];
-                c[0] += v * b_[k * 1];
-            }
+        for (size_t i = 0; i < 10; i++)
             for (size_t j = 0; j < 1; j++) {
-                const float t = (2.0f / (float)n) * c[j];
-                c[j] = t;
+                float t = ct[j * 10 + i];
+                t = (2.0f / (float)n) * t;
+                o[i * 1 + j] = t;
             }
-        }
     }
     /* t18 = 2/n   []   linreg.nn:15 */
     {
@@ -240,16 +513,32 @@ void linreg_predict(const float *params, const float *x, size_t n, float *out, v
         const float *b_ = (params + 0);
         float *restrict o = v_yhat;
         for (size_t i = 0; i < n; i++) {
-            float *restrict c = o + i * 1;
-            for (size_t j = 0; j < 1; j++)
-                c[j] = 0;
-            for (size_t k = 0; k < 10; k++) {
-                const float v = a_[i * 10 + k];
-                c[0] += v * b_[k * 1];
+            float acc[4];
+            for (size_t q = 0; q < 4; q++)
+                acc[q] = 0;
+            size_t k = 0;
+            for (; k + 4 <= 10; k += 4) {
+                for (size_t s = 0; s < 4; s++) {
+                    const size_t kk = k + s;
+                    const float v = a_[i * 10 + kk * 1];
+                    for (size_t j = 0; j < 1; j++)
+                        acc[s * 1 + j] += v * b_[kk * 1 + j * 1];
+                }
+            }
+            for (; k < 10; k++) {
+                for (size_t s = 0; s < 1; s++) {
+                    const size_t kk = k + s;
+                    const float v = a_[i * 10 + kk * 1];
+                    for (size_t j = 0; j < 1; j++)
+                        acc[s * 1 + j] += v * b_[kk * 1 + j * 1];
+                }
             }
             for (size_t j = 0; j < 1; j++) {
-                const float t = c[j] + (params + 10)[j];
-                c[j] = t;
+                float t = acc[j];
+                for (size_t u = 1; u < 4; u++)
+                    t += acc[u * 1 + j];
+                t = t + (params + 10)[j];
+                o[i * 1 + j] = t;
             }
         }
     }

@@ -54,6 +54,14 @@ void seed_init(float *params, uint64_t seed)
         params[784 + i] = (float)(0);
 }
 
+/* log(1 + u), u in [0, 1], for softplus and bce: logf with its rounding of 1 + u
+   corrected (Goldberg), some times faster than log1pf */
+static inline float seed_log1p(float u)
+{
+    const float w = 1.0f + u;
+    return w == 1.0f ? u : logf(w) * (u / (w - 1.0f));
+}
+
 /* The matrix product: C = alpha*A*B (+ C), blocked, panels in the workspace. */
 typedef float seed_gk_real;
 #define SEED_GK_IS_FLOAT 1
@@ -279,6 +287,254 @@ static void seed_gk_gemm(long M, long N, long K, seed_gk_real alpha, const seed_
     }
 }
 
+#if !defined(GRADC_VEC_PRELUDE)
+#define GRADC_VEC_PRELUDE 1
+#if defined(__GNUC__) && !defined(GRADC_NO_VEC)
+#define GRADC_VEC 1
+#if defined(__AVX512F__)
+#define GRADC_VBYTES 64
+#define GRADC_NV 2 /* vectors per row of a register tile */
+#elif defined(__AVX__)
+#define GRADC_VBYTES 32
+#define GRADC_NV 1
+#else
+#define GRADC_VBYTES 16
+#define GRADC_NV 1
+#endif
+#endif
+#endif
+#if defined(GRADC_VEC) && !defined(GRADC_VEC_float)
+#define GRADC_VEC_float 1
+/* a vector of float that may sit at any float's address */
+typedef float gradc_vfloat __attribute__((vector_size(GRADC_VBYTES), aligned(sizeof(float)), may_alias));
+#endif
+
+/* C = A·B for the small products: A(i,k) = a[i*lda + k*ska], B(k,j) = b[k*ldb + j],
+   C(i,j) = c[i*ldc + j]; pk: K*16 elements of scratch */
+static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda, size_t ska,
+    const float *b, size_t ldb, float *restrict c, size_t ldc, float *restrict pk)
+{
+#ifndef GRADC_VEC
+    (void)pk;
+#endif
+    /* c[M][N] = sum over k < K of a(i,k) b(k,j) */
+#ifdef GRADC_VEC
+    {
+        enum { VL = GRADC_VBYTES / (int)sizeof(float) };
+        const gradc_vfloat zero = {0};
+        size_t j0 = 0;
+        /* register tiles of 8 rows by GRADC_NV vectors, then by one vector */
+        for (; j0 + GRADC_NV * VL <= N; j0 += GRADC_NV * VL)
+        {
+            size_t i0 = 0;
+            for (; i0 + 8 <= M; i0 += 8)
+                {
+                    gradc_vfloat acc[8][GRADC_NV];
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 8; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < GRADC_NV; v++) acc[r][v] = zero;
+                    }
+                    for (size_t k = 0; k < K; k++) {
+                        const float *bk = b + k * ldb + j0;
+                        const float *ak = a + i0 * lda + k * ska;
+                        gradc_vfloat bv[GRADC_NV];
+#pragma GCC unroll 16
+                        for (int v = 0; v < GRADC_NV; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
+#pragma GCC unroll 16
+                        for (size_t r = 0; r < 8; r++) {
+                            const float s = ak[r * lda];
+#pragma GCC unroll 16
+                            for (int v = 0; v < GRADC_NV; v++) acc[r][v] += s * bv[v];
+                        }
+                    }
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 8; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < GRADC_NV; v++) {
+                            gradc_vfloat *cp = (gradc_vfloat *)(c + (i0 + r) * ldc + j0 + v * VL);
+                            *cp = acc[r][v];
+                        }
+                    }
+                }
+            for (; i0 < M; i0++)
+                {
+                    gradc_vfloat acc[1][GRADC_NV];
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 1; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < GRADC_NV; v++) acc[r][v] = zero;
+                    }
+                    for (size_t k = 0; k < K; k++) {
+                        const float *bk = b + k * ldb + j0;
+                        const float *ak = a + i0 * lda + k * ska;
+                        gradc_vfloat bv[GRADC_NV];
+#pragma GCC unroll 16
+                        for (int v = 0; v < GRADC_NV; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
+#pragma GCC unroll 16
+                        for (size_t r = 0; r < 1; r++) {
+                            const float s = ak[r * lda];
+#pragma GCC unroll 16
+                            for (int v = 0; v < GRADC_NV; v++) acc[r][v] += s * bv[v];
+                        }
+                    }
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 1; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < GRADC_NV; v++) {
+                            gradc_vfloat *cp = (gradc_vfloat *)(c + (i0 + r) * ldc + j0 + v * VL);
+                            *cp = acc[r][v];
+                        }
+                    }
+                }
+        }
+#if GRADC_NV > 1
+        for (; j0 + VL <= N; j0 += VL)
+        {
+            size_t i0 = 0;
+            for (; i0 + 8 <= M; i0 += 8)
+                {
+                    gradc_vfloat acc[8][1];
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 8; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) acc[r][v] = zero;
+                    }
+                    for (size_t k = 0; k < K; k++) {
+                        const float *bk = b + k * ldb + j0;
+                        const float *ak = a + i0 * lda + k * ska;
+                        gradc_vfloat bv[1];
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
+#pragma GCC unroll 16
+                        for (size_t r = 0; r < 8; r++) {
+                            const float s = ak[r * lda];
+#pragma GCC unroll 16
+                            for (int v = 0; v < 1; v++) acc[r][v] += s * bv[v];
+                        }
+                    }
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 8; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) {
+                            gradc_vfloat *cp = (gradc_vfloat *)(c + (i0 + r) * ldc + j0 + v * VL);
+                            *cp = acc[r][v];
+                        }
+                    }
+                }
+            for (; i0 < M; i0++)
+                {
+                    gradc_vfloat acc[1][1];
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 1; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) acc[r][v] = zero;
+                    }
+                    for (size_t k = 0; k < K; k++) {
+                        const float *bk = b + k * ldb + j0;
+                        const float *ak = a + i0 * lda + k * ska;
+                        gradc_vfloat bv[1];
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
+#pragma GCC unroll 16
+                        for (size_t r = 0; r < 1; r++) {
+                            const float s = ak[r * lda];
+#pragma GCC unroll 16
+                            for (int v = 0; v < 1; v++) acc[r][v] += s * bv[v];
+                        }
+                    }
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 1; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) {
+                            gradc_vfloat *cp = (gradc_vfloat *)(c + (i0 + r) * ldc + j0 + v * VL);
+                            *cp = acc[r][v];
+                        }
+                    }
+                }
+        }
+#endif
+        if (j0 < N) { /* the last columns, fewer than a vector */
+            const size_t nt = N - j0;
+            /* rows of B whose whole vector lies inside B are read in place (the lanes
+               past nt are never written), the last ones packed in pk, zeros after */
+            const size_t bend = (size_t)(K - 1) * ldb + N; /* B's elements */
+            size_t kf = bend >= j0 + VL ? (bend - j0 - VL) / ldb + 1 : 0;
+            if (kf > (size_t)K) kf = (size_t)K;
+            for (size_t k = kf; k < K; k++)
+                for (size_t v = 0; v < VL; v++) pk[k * VL + v] = v < nt ? b[k * ldb + j0 + v] : 0;
+        {
+            size_t i0 = 0;
+            for (; i0 + 8 <= M; i0 += 8)
+                {
+                    gradc_vfloat acc[8][1];
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 8; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) acc[r][v] = zero;
+                    }
+                    for (size_t k = 0; k < K; k++) {
+                        const float *bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
+                        const float *ak = a + i0 * lda + k * ska;
+                        gradc_vfloat bv[1];
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
+#pragma GCC unroll 16
+                        for (size_t r = 0; r < 8; r++) {
+                            const float s = ak[r * lda];
+#pragma GCC unroll 16
+                            for (int v = 0; v < 1; v++) acc[r][v] += s * bv[v];
+                        }
+                    }
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 8; r++) {
+                        float *cr = c + (i0 + r) * ldc + j0;
+                        for (size_t v = 0; v < nt; v++) cr[v] = acc[r][0][v];
+                    }
+                }
+            for (; i0 < M; i0++)
+                {
+                    gradc_vfloat acc[1][1];
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 1; r++) {
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) acc[r][v] = zero;
+                    }
+                    for (size_t k = 0; k < K; k++) {
+                        const float *bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
+                        const float *ak = a + i0 * lda + k * ska;
+                        gradc_vfloat bv[1];
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
+#pragma GCC unroll 16
+                        for (size_t r = 0; r < 1; r++) {
+                            const float s = ak[r * lda];
+#pragma GCC unroll 16
+                            for (int v = 0; v < 1; v++) acc[r][v] += s * bv[v];
+                        }
+                    }
+#pragma GCC unroll 16
+                    for (size_t r = 0; r < 1; r++) {
+                        float *cr = c + (i0 + r) * ldc + j0;
+                        for (size_t v = 0; v < nt; v++) cr[v] = acc[r][0][v];
+                    }
+                }
+        }
+        }
+    }
+#else
+    for (size_t i = 0; i < M; i++) {
+        float *cr = c + i * ldc;
+        for (size_t j = 0; j < N; j++) cr[j] = 0;
+        for (size_t k = 0; k < K; k++) {
+            const float s = a[i * lda + k * ska];
+            const float *br = b + k * ldb;
+            for (size_t j = 0; j < N; j++) cr[j] += s * br[j];
+        }
+    }
+#endif
+}
+
 float seed_loss(const float *params, const float *x, const float *y, size_t n, void *work)
 {
     float *const w = (float *)work;
@@ -295,11 +551,37 @@ float seed_loss(const float *params, const float *x, const float *y, size_t n, v
     /* t9 = x · W1ᵀ   [B,16]   seed.nn:16 */
     /* z1 = t9 + b1   [B,16]   seed.nn:16 */
     /* a1 = relu(z1)   [B,16]   seed.nn:17 */
-    seed_gk_gemm((long)n, 16, 30, 1, x, 30, 1, (params + 0), 1, 30, 0, v_a1, 16, (params + 480), 1, w + 2144);
+    {
+        float *restrict bt = w + 2144; /* B in [K][N] order */
+        for (size_t j = 0; j < 16; j++)
+            for (size_t k = 0; k < 30; k++)
+                bt[k * 16 + j] = (params + 0)[j * 30 + k * 1];
+        seed_vgemm(n, 16, 30, x, 30, 1, bt, 16, v_a1, 16, w + 2624);
+        float *restrict o = v_a1;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < 16; j++) {
+                float t = o[i * 16 + j];
+                t = t + (params + 480)[j];
+                o[i * 16 + j] = t > 0 ? t : 0;
+            }
+    }
     /* t12 = a1 · W2ᵀ   [B,16]   seed.nn:18 */
     /* z2 = t12 + b2   [B,16]   seed.nn:18 */
     /* a2 = relu(z2)   [B,16]   seed.nn:19 */
-    seed_gk_gemm((long)n, 16, 16, 1, v_a1, 16, 1, (params + 496), 1, 16, 0, v_a2, 16, (params + 752), 1, w + 2144);
+    {
+        float *restrict bt = w + 2144; /* B in [K][N] order */
+        for (size_t j = 0; j < 16; j++)
+            for (size_t k = 0; k < 16; k++)
+                bt[k * 16 + j] = (params + 496)[j * 16 + k * 1];
+        seed_vgemm(n, 16, 16, v_a1, 16, 1, bt, 16, v_a2, 16, w + 2400);
+        float *restrict o = v_a2;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < 16; j++) {
+                float t = o[i * 16 + j];
+                t = t + (params + 752)[j];
+                o[i * 16 + j] = t > 0 ? t : 0;
+            }
+    }
     /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
     /* z3 = t15 + b3   [B,1]   seed.nn:20 */
     {
@@ -307,16 +589,32 @@ float seed_loss(const float *params, const float *x, const float *y, size_t n, v
         const float *b_ = (params + 768);
         float *restrict o = v_z3;
         for (size_t i = 0; i < n; i++) {
-            float *restrict c = o + i * 1;
-            for (size_t j = 0; j < 1; j++)
-                c[j] = 0;
-            for (size_t k = 0; k < 16; k++) {
-                const float v = a_[i * 16 + k];
-                c[0] += v * b_[k * 1];
+            float acc[4];
+            for (size_t q = 0; q < 4; q++)
+                acc[q] = 0;
+            size_t k = 0;
+            for (; k + 4 <= 16; k += 4) {
+                for (size_t s = 0; s < 4; s++) {
+                    const size_t kk = k + s;
+                    const float v = a_[i * 16 + kk * 1];
+                    for (size_t j = 0; j < 1; j++)
+                        acc[s * 1 + j] += v * b_[kk * 1 + j * 16];
+                }
+            }
+            for (; k < 16; k++) {
+                for (size_t s = 0; s < 1; s++) {
+                    const size_t kk = k + s;
+                    const float v = a_[i * 16 + kk * 1];
+                    for (size_t j = 0; j < 1; j++)
+                        acc[s * 1 + j] += v * b_[kk * 1 + j * 16];
+                }
             }
             for (size_t j = 0; j < 1; j++) {
-                const float t = c[j] + (params + 784)[j];
-                c[j] = t;
+                float t = acc[j];
+                for (size_t u = 1; u < 4; u++)
+                    t += acc[u * 1 + j];
+                t = t + (params + 784)[j];
+                o[i * 1 + j] = t;
             }
         }
     }
@@ -328,7 +626,7 @@ float seed_loss(const float *params, const float *x, const float *y, size_t n, v
         for (size_t i = 0; i < n; i++) {
             const float a = a_[i];
             const float b = b_[i];
-            o[i] = (a > 0 ? a + log1pf(expf(-a)) : log1pf(expf(a))) - b * a;
+            o[i] = (a > 0 ? a + seed_log1p(expf(-a)) : seed_log1p(expf(a))) - b * a;
         }
     }
     /* t20 = Σ_batch t18   []   seed.nn:23 */
@@ -387,11 +685,37 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
     /* t9 = x · W1ᵀ   [B,16]   seed.nn:16 */
     /* z1 = t9 + b1   [B,16]   seed.nn:16 */
     /* a1 = relu(z1)   [B,16]   seed.nn:17 */
-    seed_gk_gemm((long)n, 16, 30, 1, x, 30, 1, (params + 0), 1, 30, 0, v_a1, 16, (params + 480), 1, w + 2144);
+    {
+        float *restrict bt = w + 2144; /* B in [K][N] order */
+        for (size_t j = 0; j < 16; j++)
+            for (size_t k = 0; k < 30; k++)
+                bt[k * 16 + j] = (params + 0)[j * 30 + k * 1];
+        seed_vgemm(n, 16, 30, x, 30, 1, bt, 16, v_a1, 16, w + 2624);
+        float *restrict o = v_a1;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < 16; j++) {
+                float t = o[i * 16 + j];
+                t = t + (params + 480)[j];
+                o[i * 16 + j] = t > 0 ? t : 0;
+            }
+    }
     /* t12 = a1 · W2ᵀ   [B,16]   seed.nn:18 */
     /* z2 = t12 + b2   [B,16]   seed.nn:18 */
     /* a2 = relu(z2)   [B,16]   seed.nn:19 */
-    seed_gk_gemm((long)n, 16, 16, 1, v_a1, 16, 1, (params + 496), 1, 16, 0, v_a2, 16, (params + 752), 1, w + 2144);
+    {
+        float *restrict bt = w + 2144; /* B in [K][N] order */
+        for (size_t j = 0; j < 16; j++)
+            for (size_t k = 0; k < 16; k++)
+                bt[k * 16 + j] = (params + 496)[j * 16 + k * 1];
+        seed_vgemm(n, 16, 16, v_a1, 16, 1, bt, 16, v_a2, 16, w + 2400);
+        float *restrict o = v_a2;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < 16; j++) {
+                float t = o[i * 16 + j];
+                t = t + (params + 752)[j];
+                o[i * 16 + j] = t > 0 ? t : 0;
+            }
+    }
     /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
     /* z3 = t15 + b3   [B,1]   seed.nn:20 */
     {
@@ -399,16 +723,32 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
         const float *b_ = (params + 768);
         float *restrict o = v_z3;
         for (size_t i = 0; i < n; i++) {
-            float *restrict c = o + i * 1;
-            for (size_t j = 0; j < 1; j++)
-                c[j] = 0;
-            for (size_t k = 0; k < 16; k++) {
-                const float v = a_[i * 16 + k];
-                c[0] += v * b_[k * 1];
+            float acc[4];
+            for (size_t q = 0; q < 4; q++)
+                acc[q] = 0;
+            size_t k = 0;
+            for (; k + 4 <= 16; k += 4) {
+                for (size_t s = 0; s < 4; s++) {
+                    const size_t kk = k + s;
+                    const float v = a_[i * 16 + kk * 1];
+                    for (size_t j = 0; j < 1; j++)
+                        acc[s * 1 + j] += v * b_[kk * 1 + j * 16];
+                }
+            }
+            for (; k < 16; k++) {
+                for (size_t s = 0; s < 1; s++) {
+                    const size_t kk = k + s;
+                    const float v = a_[i * 16 + kk * 1];
+                    for (size_t j = 0; j < 1; j++)
+                        acc[s * 1 + j] += v * b_[kk * 1 + j * 16];
+                }
             }
             for (size_t j = 0; j < 1; j++) {
-                const float t = c[j] + (params + 784)[j];
-                c[j] = t;
+                float t = acc[j];
+                for (size_t u = 1; u < 4; u++)
+                    t += acc[u * 1 + j];
+                t = t + (params + 784)[j];
+                o[i * 1 + j] = t;
             }
         }
     }
@@ -429,7 +769,7 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
         for (size_t i = 0; i < n; i++) {
             const float a = a_[i];
             const float b = b_[i];
-            o[i] = (a > 0 ? a + log1pf(expf(-a)) : log1pf(expf(a))) - b * a;
+            o[i] = (a > 0 ? a + seed_log1p(expf(-a)) : seed_log1p(expf(a))) - b * a;
         }
     }
     /* t20 = Σ_batch t18   []   seed.nn:23 */
@@ -478,40 +818,19 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
     }
     /* dL/da2 = dL/dz3 · W3   [B,16]   seed.nn:20 */
     {
-        const float *a_ = d_z3;
-        const float *b_ = (params + 768);
-        float *restrict o = d_a2;
-        for (size_t i = 0; i < n; i++) {
-            float *restrict c = o + i * 16;
-            for (size_t j = 0; j < 16; j++)
-                c[j] = 0;
-            for (size_t k = 0; k < 1; k++) {
-                const float v = a_[k * 1 + i];
-                for (size_t j = 0; j < 16; j++)
-                    c[j] += v * b_[k * 16 + j];
-            }
-        }
+        seed_vgemm(n, 16, 1, d_z3, 1, 1, (params + 768), 16, d_a2, 16, w + 2160);
     }
     /* dL/dW3 = dL/dz3ᵀ · a2   [1,16]   seed.nn:20 */
     /* grad W3 = dL/dW3·t35   [1,16]   seed.nn:23 */
     {
-        const float *a_ = d_z3;
-        const float *b_ = v_a2;
+        seed_vgemm(1, 16, n, d_z3, 1, 1, v_a2, 16, v_grad_W3, 16, w + 2656);
         float *restrict o = v_grad_W3;
-        for (size_t i = 0; i < 1; i++) {
-            float *restrict c = o + i * 16;
-            for (size_t j = 0; j < 16; j++)
-                c[j] = 0;
-            for (size_t k = 0; k < n; k++) {
-                const float v = a_[k * 1 + i];
-                for (size_t j = 0; j < 16; j++)
-                    c[j] += v * b_[k * 16 + j];
-            }
+        for (size_t i = 0; i < 1; i++)
             for (size_t j = 0; j < 16; j++) {
-                const float t = (1.0f / (float)n) * c[j];
-                c[j] = t;
+                float t = o[i * 16 + j];
+                t = (1.0f / (float)n) * t;
+                o[i * 16 + j] = t;
             }
-        }
     }
     /* dL/dz2 = dL/da2 ⊙ [a2 > 0]   [B,16]   seed.nn:19 */
     {
@@ -528,18 +847,47 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
     {
         float *restrict o = d_b2;
         const float *a_ = d_z2;
-        for (size_t i = 0; i < 16; i++)
-            o[i] = 0;
-        for (size_t i0 = 0; i0 < n; i0++)
-            for (size_t i1 = 0; i1 < 16; i1++) {
-                o[i1] += a_[i0 * 16 + i1];
+        size_t c0 = 0;
+#ifdef GRADC_VEC
+        enum { VL = GRADC_VBYTES / (int)sizeof(float) };
+        for (; c0 + VL <= 16; c0 += VL) {
+            const gradc_vfloat zero = {0};
+            gradc_vfloat s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+            size_t i0 = 0;
+            for (; i0 + 4 <= n; i0 += 4) {
+                s0 += *(const gradc_vfloat *)(a_ + (i0 + 0) * 16 + c0);
+                s1 += *(const gradc_vfloat *)(a_ + (i0 + 1) * 16 + c0);
+                s2 += *(const gradc_vfloat *)(a_ + (i0 + 2) * 16 + c0);
+                s3 += *(const gradc_vfloat *)(a_ + (i0 + 3) * 16 + c0);
             }
+            for (; i0 < n; i0++)
+                s0 += *(const gradc_vfloat *)(a_ + i0 * 16 + c0);
+            *(gradc_vfloat *)(o + c0) = (s0 + s1) + (s2 + s3);
+        }
+#endif
+        for (; c0 < 16; c0++) {
+            float t = 0;
+            for (size_t i0 = 0; i0 < n; i0++)
+                t += a_[i0 * 16 + c0];
+            o[c0] = t;
+        }
     }
     /* dL/da1 = dL/dz2 · W2   [B,16]   seed.nn:18 */
-    seed_gk_gemm((long)n, 16, 16, 1, d_z2, 16, 1, (params + 496), 16, 1, 0, d_a1, 16, NULL, 0, w + 2144);
+    {
+        seed_vgemm(n, 16, 16, d_z2, 16, 1, (params + 496), 16, d_a1, 16, w + 2400);
+    }
     /* dL/dW2 = dL/dz2ᵀ · a1   [16,16]   seed.nn:18 */
     /* grad W2 = dL/dW2·t35   [16,16]   seed.nn:23 */
-    seed_gk_gemm(16, 16, (long)n, (1.0f / (float)n), d_z2, 1, 16, v_a1, 16, 1, 0, v_grad_W2, 16, NULL, 0, w + 2144);
+    {
+        seed_vgemm(16, 16, n, d_z2, 1, 16, v_a1, 16, v_grad_W2, 16, w + 2656);
+        float *restrict o = v_grad_W2;
+        for (size_t i = 0; i < 16; i++)
+            for (size_t j = 0; j < 16; j++) {
+                float t = o[i * 16 + j];
+                t = (1.0f / (float)n) * t;
+                o[i * 16 + j] = t;
+            }
+    }
     /* dL/dz1 = dL/da1 ⊙ [a1 > 0]   [B,16]   seed.nn:17 */
     {
         float *restrict o = d_z1;
@@ -555,12 +903,30 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
     {
         float *restrict o = d_b1;
         const float *a_ = d_z1;
-        for (size_t i = 0; i < 16; i++)
-            o[i] = 0;
-        for (size_t i0 = 0; i0 < n; i0++)
-            for (size_t i1 = 0; i1 < 16; i1++) {
-                o[i1] += a_[i0 * 16 + i1];
+        size_t c0 = 0;
+#ifdef GRADC_VEC
+        enum { VL = GRADC_VBYTES / (int)sizeof(float) };
+        for (; c0 + VL <= 16; c0 += VL) {
+            const gradc_vfloat zero = {0};
+            gradc_vfloat s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+            size_t i0 = 0;
+            for (; i0 + 4 <= n; i0 += 4) {
+                s0 += *(const gradc_vfloat *)(a_ + (i0 + 0) * 16 + c0);
+                s1 += *(const gradc_vfloat *)(a_ + (i0 + 1) * 16 + c0);
+                s2 += *(const gradc_vfloat *)(a_ + (i0 + 2) * 16 + c0);
+                s3 += *(const gradc_vfloat *)(a_ + (i0 + 3) * 16 + c0);
             }
+            for (; i0 < n; i0++)
+                s0 += *(const gradc_vfloat *)(a_ + i0 * 16 + c0);
+            *(gradc_vfloat *)(o + c0) = (s0 + s1) + (s2 + s3);
+        }
+#endif
+        for (; c0 < 16; c0++) {
+            float t = 0;
+            for (size_t i0 = 0; i0 < n; i0++)
+                t += a_[i0 * 16 + c0];
+            o[c0] = t;
+        }
     }
     /* dL/dW1 = dL/dz1ᵀ · x   [16,30]   seed.nn:16 */
     /* grad W1 = dL/dW1·t35   [16,30]   seed.nn:23 */
@@ -624,11 +990,37 @@ void seed_predict(const float *params, const float *x, size_t n, float *out, voi
     /* t9 = x · W1ᵀ   [B,16]   seed.nn:16 */
     /* z1 = t9 + b1   [B,16]   seed.nn:16 */
     /* a1 = relu(z1)   [B,16]   seed.nn:17 */
-    seed_gk_gemm((long)n, 16, 30, 1, x, 30, 1, (params + 0), 1, 30, 0, v_a1, 16, (params + 480), 1, w + 2144);
+    {
+        float *restrict bt = w + 2144; /* B in [K][N] order */
+        for (size_t j = 0; j < 16; j++)
+            for (size_t k = 0; k < 30; k++)
+                bt[k * 16 + j] = (params + 0)[j * 30 + k * 1];
+        seed_vgemm(n, 16, 30, x, 30, 1, bt, 16, v_a1, 16, w + 2624);
+        float *restrict o = v_a1;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < 16; j++) {
+                float t = o[i * 16 + j];
+                t = t + (params + 480)[j];
+                o[i * 16 + j] = t > 0 ? t : 0;
+            }
+    }
     /* t12 = a1 · W2ᵀ   [B,16]   seed.nn:18 */
     /* z2 = t12 + b2   [B,16]   seed.nn:18 */
     /* a2 = relu(z2)   [B,16]   seed.nn:19 */
-    seed_gk_gemm((long)n, 16, 16, 1, v_a1, 16, 1, (params + 496), 1, 16, 0, v_a2, 16, (params + 752), 1, w + 2144);
+    {
+        float *restrict bt = w + 2144; /* B in [K][N] order */
+        for (size_t j = 0; j < 16; j++)
+            for (size_t k = 0; k < 16; k++)
+                bt[k * 16 + j] = (params + 496)[j * 16 + k * 1];
+        seed_vgemm(n, 16, 16, v_a1, 16, 1, bt, 16, v_a2, 16, w + 2400);
+        float *restrict o = v_a2;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < 16; j++) {
+                float t = o[i * 16 + j];
+                t = t + (params + 752)[j];
+                o[i * 16 + j] = t > 0 ? t : 0;
+            }
+    }
     /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
     /* z3 = t15 + b3   [B,1]   seed.nn:20 */
     {
@@ -636,16 +1028,32 @@ void seed_predict(const float *params, const float *x, size_t n, float *out, voi
         const float *b_ = (params + 768);
         float *restrict o = v_z3;
         for (size_t i = 0; i < n; i++) {
-            float *restrict c = o + i * 1;
-            for (size_t j = 0; j < 1; j++)
-                c[j] = 0;
-            for (size_t k = 0; k < 16; k++) {
-                const float v = a_[i * 16 + k];
-                c[0] += v * b_[k * 1];
+            float acc[4];
+            for (size_t q = 0; q < 4; q++)
+                acc[q] = 0;
+            size_t k = 0;
+            for (; k + 4 <= 16; k += 4) {
+                for (size_t s = 0; s < 4; s++) {
+                    const size_t kk = k + s;
+                    const float v = a_[i * 16 + kk * 1];
+                    for (size_t j = 0; j < 1; j++)
+                        acc[s * 1 + j] += v * b_[kk * 1 + j * 16];
+                }
+            }
+            for (; k < 16; k++) {
+                for (size_t s = 0; s < 1; s++) {
+                    const size_t kk = k + s;
+                    const float v = a_[i * 16 + kk * 1];
+                    for (size_t j = 0; j < 1; j++)
+                        acc[s * 1 + j] += v * b_[kk * 1 + j * 16];
+                }
             }
             for (size_t j = 0; j < 1; j++) {
-                const float t = c[j] + (params + 784)[j];
-                c[j] = t;
+                float t = acc[j];
+                for (size_t u = 1; u < 4; u++)
+                    t += acc[u * 1 + j];
+                t = t + (params + 784)[j];
+                o[i * 1 + j] = t;
             }
         }
     }
