@@ -864,13 +864,14 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
                 s0 += *(const gradc_vfloat *)(a_ + i0 * 16 + c0);
             *(gradc_vfloat *)(o + c0) = (s0 + s1) + (s2 + s3);
         }
-#endif
+#else
         for (; c0 < 16; c0++) {
             float t = 0;
             for (size_t i0 = 0; i0 < n; i0++)
                 t += a_[i0 * 16 + c0];
             o[c0] = t;
         }
+#endif
     }
     /* dL/da1 = dL/dz2 · W2   [B,16]   seed.nn:18 */
     {
@@ -920,13 +921,14 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
                 s0 += *(const gradc_vfloat *)(a_ + i0 * 16 + c0);
             *(gradc_vfloat *)(o + c0) = (s0 + s1) + (s2 + s3);
         }
-#endif
+#else
         for (; c0 < 16; c0++) {
             float t = 0;
             for (size_t i0 = 0; i0 < n; i0++)
                 t += a_[i0 * 16 + c0];
             o[c0] = t;
         }
+#endif
     }
     /* dL/dW1 = dL/dz1ᵀ · x   [16,30]   seed.nn:16 */
     /* grad W1 = dL/dW1·t35   [16,30]   seed.nn:23 */
