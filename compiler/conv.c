@@ -507,8 +507,7 @@ static void emit_gemm(const OpEmit *o, const Gemm *m, const char *pk, int ind)
     line(o, 0, "#endif");
     line(o, ind + 1, "if (j0 < %s) { /* the last columns, fewer than a vector */", t.N);
     line(o, ind + 2, "const size_t nt = %s - j0;", t.N);
-    if (strcmp(pk, "pk"))
-        line(o, ind + 2, "%s *restrict pk = %s;", T, pk);
+    line(o, ind + 2, "%s *restrict pk = %s;", T, pk);
     line(o, ind + 2, "/* rows of B whose whole vector lies inside B are read in place (the lanes");
     line(o, ind + 2, "   past nt are never written), the last ones packed in pk, zeros after */");
     line(o, ind + 2, "const size_t bend = (size_t)(%s - 1) * %s + %s; /* B's elements */", t.K, t.ldb, t.N);
@@ -545,14 +544,14 @@ void vec_gemm_function(FILE *out, const char *T, const char *prefix)
     OpEmit o = {out, T, prefix, NULL, 0, NULL, {NULL, NULL}, NULL, 0};
     Gemm m = {"a", "b", "c", 0, 0, 0, 0, 0, 0, 0, 0, 1};
     line(&o, 0, "/* C = A·B for the small products: A(i,k) = a[i*lda + k*ska], B(k,j) = b[k*ldb + j],");
-    line(&o, 0, "   C(i,j) = c[i*ldc + j]; pk: K*16 elements of scratch */");
+    line(&o, 0, "   C(i,j) = c[i*ldc + j]; scratch: K*16 elements */");
     line(&o, 0, "static void %svgemm(size_t M, size_t N, size_t K, const %s *a, size_t lda, size_t ska,", prefix, T);
-    line(&o, 0, "    const %s *b, size_t ldb, %s *restrict c, size_t ldc, %s *restrict pk)", T, T, T);
+    line(&o, 0, "    const %s *b, size_t ldb, %s *restrict c, size_t ldc, %s *restrict scratch)", T, T, T);
     line(&o, 0, "{");
     line(&o, 0, "#ifndef GRADC_VEC");
-    line(&o, 1, "(void)pk;");
+    line(&o, 1, "(void)scratch;");
     line(&o, 0, "#endif");
-    emit_gemm(&o, &m, "pk", 1);
+    emit_gemm(&o, &m, "scratch", 1);
     line(&o, 0, "}\n");
 }
 

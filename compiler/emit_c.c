@@ -539,7 +539,7 @@ static size_t mm_pack(MM s, int batch)
     size_t M = (size_t)(s.M == DIM_B ? batch : s.M), N = (size_t)(s.N == DIM_B ? batch : s.N);
     size_t K = (size_t)(s.K == DIM_B ? batch : s.K);
     size_t kc = K < GEMM_KC ? K : GEMM_KC, nc = N < GEMM_NC ? N : GEMM_NC, mc = M < GEMM_MC ? M : GEMM_MC;
-    size_t panels = kc * (nc + 32 + mc + 8), small = K * (N + 16) + 16; /* B copied, vec_gemm's pk */
+    size_t panels = kc * (nc + 32 + mc + 8), small = K * (N + 16) + 16; /* B copied, vgemm's pk */
     return panels > small ? panels : small;
 }
 
@@ -900,7 +900,7 @@ static int mm_small(MM s, int batch)
 }
 
 /* Small products whose rows are at least a vector of the widest registers
- * long are register-tiled with vector extensions (vec_gemm): C by rows
+ * long are register-tiled with vector extensions (the file's vgemm): C by rows
  * (MM_VROWS), or computed transposed, Cᵀ = Bᵀ·Aᵀ, when A(i,k) is the
  * operand contiguous along the long side (MM_VTRANS); 0: plain loops. */
 enum { MM_VROWS = 1, MM_VTRANS = 2 };
@@ -919,13 +919,33 @@ static int mm_vec(MM s, int batch)
     return 0;
 }
 
-/* a stride as text: "16", "n" */
+/* ext() kept in the arena: a stride as text, "16", "n" */
 static const char *sext(E *e, int d)
 {
-    return d == DIM_B ? "n" : arena_printf(e->g->arena, "%d", d);
+    char b[16];
+    return arena_printf(e->g->arena, "%s", ext(d, b, sizeof b));
 }
 
-/* The vector form (mm_vec) of a small product: vec_gemm into dst, or into
+/* A transposed B(k,j) copied into [K][N] order at the panels, as bt */
+static void emit_b_copy(E *e, MM s, const char *q, const char *K)
+{
+    emitf(e, 2, "%s *restrict bt = w + %zu; /* B in [K][N] order */", e->T, e->pack_off);
+    emitf(e, 2, "for (size_t j = 0; j < %d; j++)", s.N);
+    emitf(e, 3, "for (size_t k = 0; k < %s; k++)", K);
+    emitf(e, 4, "bt[k * %d + j] = %s[j * %s + k * %s];", s.N, q, sext(e, s.bj_), sext(e, s.bk_));
+}
+
+/* the end of a small product's element t of row `row`: the scale and bias
+ * it computes along, relu, the write into o */
+static void emit_small_out(E *e, int ind, const char *row, int N, const char *al, const char *bias, int act)
+{
+    if (al || *bias)
+        emitf(e, ind, "t = %st%s%s;", al ? arena_printf(e->g->arena, "%s * ", al) : "", *bias ? " + " : "",
+              *bias ? arena_printf(e->g->arena, "%s[j]", bias) : "");
+    emitf(e, ind, "o[%s * %d + j] = %s;", row, N, act ? "t > 0 ? t : 0" : "t");
+}
+
+/* The vector form (mm_vec) of a small product: vgemm into dst, or into
  * a local Cᵀ, then one pass for the scale, bias and relu it computes along */
 static void emit_vec_matmul(E *e, MM s, int form, const char *p, const char *q, const char *dst, const char *al,
                             const char *bias, int act)
@@ -944,11 +964,8 @@ static void emit_vec_matmul(E *e, MM s, int form, const char *p, const char *q, 
     } else if (s.bj_ == 1) {
         emitf(e, 2, "%svgemm(%s, %d, %s, %s, %d, %d, %s, %d, %s, %d, w + %zu);", e->prefix, M_, s.N, K_, p, s.ai_,
               s.ak_, q, s.bk_, dst, s.N, pk);
-    } else { /* B(k,j) copied into [K][N] order */
-        emitf(e, 2, "%s *restrict bt = w + %zu; /* B in [K][N] order */", T, e->pack_off);
-        emitf(e, 2, "for (size_t j = 0; j < %d; j++)", s.N);
-        emitf(e, 3, "for (size_t k = 0; k < %s; k++)", K_);
-        emitf(e, 4, "bt[k * %d + j] = %s[j * %d + k * %d];", s.N, q, s.bj_, s.bk_);
+    } else {
+        emit_b_copy(e, s, q, K_);
         emitf(e, 2, "%svgemm(%s, %d, %s, %s, %d, %d, bt, %d, %s, %d, w + %zu);", e->prefix, M_, s.N, K_, p, s.ai_,
               s.ak_, s.N, dst, s.N, pk);
     }
@@ -958,10 +975,7 @@ static void emit_vec_matmul(E *e, MM s, int form, const char *p, const char *q, 
         emitf(e, 3, "for (size_t j = 0; j < %d; j++) {", s.N);
         emitf(e, 4, "%s t = %s;", T, form == MM_VTRANS ? arena_printf(e->g->arena, "ct[j * %d + i]", s.M)
                                                        : arena_printf(e->g->arena, "o[i * %d + j]", s.N));
-        if (al || *bias)
-            emitf(e, 4, "t = %st%s%s;", al ? arena_printf(e->g->arena, "%s * ", al) : "", *bias ? " + " : "",
-                  *bias ? arena_printf(e->g->arena, "%s[j]", bias) : "");
-        emitf(e, 4, "o[i * %d + j] = %s;", s.N, act ? "t > 0 ? t : 0" : "t");
+        emit_small_out(e, 4, "i", s.N, al, bias, act);
         emitf(e, 3, "}");
     }
     emitf(e, 1, "}");
@@ -997,10 +1011,7 @@ static void emit_small_matmul(E *e, Ref r, MM s, const char *dst)
     emitf(e, 2, "const %s *a_ = %s;", e->T, p);
     const char *B;
     if (!acc && s.bj_ != 1 && s.N > 1) { /* B(k,j) not contiguous along j */
-        emitf(e, 2, "%s *bt = w + %zu; /* B in [K][N] order */", e->T, e->pack_off);
-        emitf(e, 2, "for (size_t j = 0; j < %d; j++)", s.N);
-        emitf(e, 3, "for (size_t k = 0; k < %s; k++)", K);
-        emitf(e, 4, "bt[k * %d + j] = %s[j * %s + k];", s.N, q, sext(e, s.bj_));
+        emit_b_copy(e, s, q, K);
         emitf(e, 2, "const %s *b_ = bt;", e->T);
         B = arena_printf(ar, "b_[%s * %d + j]", kk, s.N);
     } else {
@@ -1066,10 +1077,7 @@ static void emit_small_matmul(E *e, Ref r, MM s, const char *dst)
         emitf(e, d + 1, "for (size_t u = 1; u < %d; u++)", split);
         emitf(e, d + 2, "t += acc[u * %d + %s];", tile, cell);
     }
-    if (al || *bias)
-        emitf(e, d + 1, "t = %st%s%s;", al ? arena_printf(ar, "%s * ", al) : "", *bias ? " + " : "",
-              *bias ? arena_printf(ar, "%s[j]", bias) : "");
-    emitf(e, d + 1, "o[%s * %d + j] = %s;", mi > 1 ? "ii" : acc ? "0" : "i", s.N, f.act ? "t > 0 ? t : 0" : "t");
+    emit_small_out(e, d + 1, mi > 1 ? "ii" : acc ? "0" : "i", s.N, al, bias, f.act);
     emitf(e, d, "}");
     if (!acc)
         emitf(e, 2, "}");

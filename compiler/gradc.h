@@ -443,10 +443,10 @@ void conv_emit_helpers(FILE *out, const char *prefix, const char *T);
 /* The vector type's definitions (vector extensions where the compiler that
  * builds the generated C has them), once per file before the first use. */
 void vec_prelude(FILE *out, const char *T, Graph *g);
-/* PREFIXvgemm(M, N, K, a, lda, ska, b, ldb, c, ldc, pk): C = A·B written
+/* PREFIXvgemm(M, N, K, a, lda, ska, b, ldb, c, ldc, scratch): C = A·B written
  * out with register tiles of rows by vectors (plain loops without vector
  * extensions), A(i,k) = a[i*lda + k*ska], B(k,j) = b[k*ldb + j],
- * C(i,j) = c[i*ldc + j], pk: K*16 elements of scratch. For emit_c's small
+ * C(i,j) = c[i*ldc + j], scratch: K*16 elements. For emit_c's small
  * products; conv.c's kernels write the same code with constant sizes. */
 void vec_gemm_function(FILE *out, const char *T, const char *prefix);
 

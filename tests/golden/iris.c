@@ -48,10 +48,10 @@ float iris_loss(const float *params, const float *x, const float *y, size_t n, v
     /* z = t5 + b   [B,3]   iris.nn:11 */
     {
         const float *a_ = x;
-        float *bt = w + 192; /* B in [K][N] order */
+        float *restrict bt = w + 192; /* B in [K][N] order */
         for (size_t j = 0; j < 3; j++)
             for (size_t k = 0; k < 4; k++)
-                bt[k * 3 + j] = (params + 0)[j * 4 + k];
+                bt[k * 3 + j] = (params + 0)[j * 4 + k * 1];
         const float *b_ = bt;
         float *restrict o = v_z;
         for (size_t i = 0; i < n; i++) {
@@ -133,10 +133,10 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
     /* z = t5 + b   [B,3]   iris.nn:11 */
     {
         const float *a_ = x;
-        float *bt = w + 192; /* B in [K][N] order */
+        float *restrict bt = w + 192; /* B in [K][N] order */
         for (size_t j = 0; j < 3; j++)
             for (size_t k = 0; k < 4; k++)
-                bt[k * 3 + j] = (params + 0)[j * 4 + k];
+                bt[k * 3 + j] = (params + 0)[j * 4 + k * 1];
         const float *b_ = bt;
         float *restrict o = v_z;
         for (size_t i = 0; i < n; i++) {
@@ -314,10 +314,10 @@ void iris_predict(const float *params, const float *x, size_t n, float *out, voi
     /* z = t5 + b   [B,3]   iris.nn:11 */
     {
         const float *a_ = x;
-        float *bt = w + 192; /* B in [K][N] order */
+        float *restrict bt = w + 192; /* B in [K][N] order */
         for (size_t j = 0; j < 3; j++)
             for (size_t k = 0; k < 4; k++)
-                bt[k * 3 + j] = (params + 0)[j * 4 + k];
+                bt[k * 3 + j] = (params + 0)[j * 4 + k * 1];
         const float *b_ = bt;
         float *restrict o = v_z;
         for (size_t i = 0; i < n; i++) {

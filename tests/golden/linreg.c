@@ -40,12 +40,12 @@ typedef float gradc_vfloat __attribute__((vector_size(GRADC_VBYTES), aligned(siz
 #endif
 
 /* C = A·B for the small products: A(i,k) = a[i*lda + k*ska], B(k,j) = b[k*ldb + j],
-   C(i,j) = c[i*ldc + j]; pk: K*16 elements of scratch */
+   C(i,j) = c[i*ldc + j]; scratch: K*16 elements */
 static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda, size_t ska,
-    const float *b, size_t ldb, float *restrict c, size_t ldc, float *restrict pk)
+    const float *b, size_t ldb, float *restrict c, size_t ldc, float *restrict scratch)
 {
 #ifndef GRADC_VEC
-    (void)pk;
+    (void)scratch;
 #endif
     /* c[M][N] = sum over k < K of a(i,k) b(k,j) */
 #ifdef GRADC_VEC
@@ -186,6 +186,7 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
 #endif
         if (j0 < N) { /* the last columns, fewer than a vector */
             const size_t nt = N - j0;
+            float *restrict pk = scratch;
             /* rows of B whose whole vector lies inside B are read in place (the lanes
                past nt are never written), the last ones packed in pk, zeros after */
             const size_t bend = (size_t)(K - 1) * ldb + N; /* B's elements */
