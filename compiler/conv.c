@@ -230,7 +230,10 @@ size_t conv_scratch(Graph *g, Ref r)
     switch (x->op) {
     case OP_CONV2D: return col + gemm_scratch(G.K);
     case OP_CONV2D_BWD_X: return col + gemm_scratch(G.O);
-    default: /* and dy transposed, dW transposed */
+    default:
+        if (!direct) /* im2row */
+            return col + gemm_scratch(G.K);
+        /* and dy transposed, dW transposed */
         return col + (size_t)(G.P * G.O) + (size_t)(G.K * G.O) + gemm_scratch(G.P);
     }
 }
@@ -307,7 +310,13 @@ static void head(const OpEmit *o, const char *a, const char *b, const char *out,
     line(o, 0, "/* %s %s */", op_name[x->op], shape_str(x->shape, sh, sizeof sh));
     line(o, 0, "static void %s(const %s *restrict %s, const %s *restrict %s, %s *restrict %s,",
          kernel_name(o, name, sizeof name), T, a, T, b ? b : "unused_", T, out);
-    line(o, 0, "    %s *restrict %s, size_t n)", T, scratch ? scratch : "noscratch_");
+    if (x->op == OP_CONV2D) /* its epilogue (conv_fusable) */
+        line(o, 0, "    %s *restrict %s, size_t n, const %s *restrict bias_, int relu_)", T,
+             scratch ? scratch : "noscratch_", T);
+    else if (x->op == OP_MAXPOOL_BWD)
+        line(o, 0, "    %s *restrict %s, size_t n, int relu_)", T, scratch ? scratch : "noscratch_");
+    else
+        line(o, 0, "    %s *restrict %s, size_t n)", T, scratch ? scratch : "noscratch_");
     line(o, 0, "{");
     if (!b || !scratch || !G.nb)
         line(o, 1, "%s%s%s", !b ? "(void)unused_; " : "", !scratch ? "(void)noscratch_; " : "",
@@ -535,13 +544,13 @@ static void emit_gemm(const OpEmit *o, const Gemm *m, const char *pk, int ind)
 
 void vec_prelude(FILE *out, const char *T, Graph *g)
 {
-    OpEmit o = {out, T, "", g, 0, NULL, {NULL, NULL}, NULL, 0};
+    OpEmit o = {out, T, "", g, 0, NULL, {NULL, NULL}, NULL, 0, NULL, 0};
     emit_vec_prelude(&o);
 }
 
 void vec_gemm_function(FILE *out, const char *T, const char *prefix)
 {
-    OpEmit o = {out, T, prefix, NULL, 0, NULL, {NULL, NULL}, NULL, 0};
+    OpEmit o = {out, T, prefix, NULL, 0, NULL, {NULL, NULL}, NULL, 0, NULL, 0};
     Gemm m = {"a", "b", "c", 0, 0, 0, 0, 0, 0, 0, 0, 1};
     line(&o, 0, "/* C = A·B for the small products: A(i,k) = a[i*lda + k*ska], B(k,j) = b[k*ldb + j],");
     line(&o, 0, "   C(i,j) = c[i*ldc + j]; scratch: K*16 elements */");
@@ -704,6 +713,74 @@ static void emit_conv(const OpEmit *o, const Geo *G)
     snprintf(pk, sizeof pk, "scratch_ + %ld", ncol + pad_size(G));
     Gemm m = {"w_", "col", "yb", G->O, G->P, G->K, G->K, 1, G->P, G->P, 0, 0};
     emit_gemm(o, &m, pk, 2);
+    /* the epilogue: the example's output is still in cache */
+    line(o, 2, "if (bias_ || relu_)");
+    line(o, 3, "for (size_t o = 0; o < %d; o++) {", G->O);
+    line(o, 4, "const %s bo = bias_ ? bias_[o] : 0;", T);
+    line(o, 4, "%s *yr = yb + o * %ld;", T, G->P);
+    line(o, 4, "if (relu_)");
+    line(o, 5, "for (size_t p = 0; p < %ld; p++) {", G->P);
+    line(o, 6, "const %s v = yr[p] + bo;", T);
+    line(o, 6, "yr[p] = v > 0 ? v : 0;");
+    line(o, 5, "}");
+    line(o, 4, "else");
+    line(o, 5, "for (size_t p = 0; p < %ld; p++) yr[p] += bo;", G->P);
+    line(o, 3, "}");
+    line(o, 1, "}");
+    line(o, 0, "}\n");
+}
+
+/* im2row: row[(oy,ox)][(c,ky,kx)] = xp[c][oy·s+ky][ox·s+kx], the im2col
+ * matrix transposed: one row of C·k·k elements per output pixel */
+static void emit_im2row(const OpEmit *o, const Geo *G, int ind)
+{
+    int padded = conv_padded(G);
+    int Hp = padded ? pad_rows(G) : G->H, Wp = padded ? pad_cols(G) : G->W;
+    if (padded)
+        emit_pad(o, G, ind);
+    else
+        line(o, ind, "const %s *xp = xb; /* no padding */", o->T);
+    line(o, ind, "/* im2row: row[(oy,ox)][(c,ky,kx)] = xp[c][oy*%d+ky][ox*%d+kx] */", G->s, G->s);
+    line(o, ind, "for (size_t oy = 0; oy < %d; oy++)", G->Ho);
+    line(o, ind + 1, "for (size_t ox = 0; ox < %d; ox++) {", G->Wo);
+    line(o, ind + 2, "%s *rr = row + (oy * %d + ox) * %ld;", o->T, G->Wo, G->K);
+    line(o, ind + 2, "for (size_t c = 0; c < %d; c++)", G->C);
+    line(o, ind + 3, "for (size_t ky = 0; ky < %d; ky++) {", G->k);
+    line(o, ind + 4, "const %s *src = xp + (c * %d + oy * %d + ky) * %d + ox * %d;", o->T, Hp, G->s, Wp, G->s);
+    line(o, ind + 4, "for (size_t kx = 0; kx < %d; kx++) rr[(c * %d + ky) * %d + kx] = src[kx];", G->k, G->k,
+         G->k);
+    line(o, ind + 3, "}");
+    line(o, ind + 1, "}");
+}
+
+/* dW[o][kk] = sum over the batch and p of dy[o][p] row[p][kk]: per example
+ * dW += dy · row, straight into dW (its rows run along kk, row's too), dy
+ * read in place. A 1x1 convolution of stride 1 (x is its own im2col, not its
+ * own im2row) goes through emit_conv_bwd_w_direct. */
+static void emit_conv_bwd_w_direct(const OpEmit *o, const Geo *G);
+
+static void emit_conv_bwd_w(const OpEmit *o, const Geo *G)
+{
+    const char *T = o->T;
+    long CHW = (long)G->C * G->H * G->W, OP = (long)G->O * G->P;
+    if (conv_direct(G)) {
+        emit_conv_bwd_w_direct(o, G);
+        return;
+    }
+    emit_vec_prelude(o);
+    head(o, "x_", "dy_", "o_", "scratch_");
+    line(o, 1, "%s *restrict row = scratch_; /* [%ld][%ld] one example's im2row matrix */", T, G->P, G->K);
+    emit_xp_decl(o, G, G->K * G->P);
+    long used = G->K * G->P + pad_size(G);
+    line(o, 1, "for (size_t i = 0; i < %ld; i++) o_[i] = 0;", G->K * G->O);
+    line(o, 1, "for (size_t b = 0; b < %s; b++) {", G->nb ? "n" : "1");
+    line(o, 2, "const %s *xb = x_ + b * %ld;", T, CHW);
+    line(o, 2, "const %s *dyb = dy_ + b * %ld;", T, OP);
+    emit_im2row(o, G, 2);
+    char pk[64];
+    snprintf(pk, sizeof pk, "scratch_ + %ld", used);
+    Gemm m = {"dyb", "row", "o_", G->O, G->K, G->P, G->P, 1, G->K, G->K, 1, 0};
+    emit_gemm(o, &m, pk, 2);
     line(o, 1, "}");
     line(o, 0, "}\n");
 }
@@ -711,7 +788,7 @@ static void emit_conv(const OpEmit *o, const Geo *G)
 /* dW[o][kk] = sum over the batch and p of dy[o][p] col[kk][p]: per example
  * dWT[kk][o] += col[kk][:] · dyT[:][o], dy transposed first so that the
  * product's rows run along o; dW = dWT transposed at the end */
-static void emit_conv_bwd_w(const OpEmit *o, const Geo *G)
+static void emit_conv_bwd_w_direct(const OpEmit *o, const Geo *G)
 {
     const char *T = o->T;
     long CHW = (long)G->C * G->H * G->W, OP = (long)G->O * G->P;
@@ -773,6 +850,55 @@ static void emit_conv_bwd_x(const OpEmit *o, const Geo *G)
     line(o, 0, "}\n");
 }
 
+/* dy to the first maximum of each window, every other element 0; with
+ * relu_ the relu_bwd of the pooled input itself (x > 0 ? dy : 0, where x
+ * at the maximum is the maximum m). The windows do not overlap (the
+ * stride is the window), so each is written whole, without zeroing the
+ * output first; only the rows and columns no window covers are zeroed,
+ * when there are any. The choices are bit masks on the values' bits
+ * (through a union), not conditionals: gcc turns `v > m ? v : m` into
+ * branches here, mispredicted half the time, and then cannot vectorize
+ * the loop over a row's windows; written with masks it does (about 8x
+ * faster at -O3 -march=native for M5's first pool). */
+static void emit_maxpool_bwd(const OpEmit *o, const Geo *G, int S, const char *L)
+{
+    const char *T = o->T;
+    const char *I = strcmp(T, "double") == 0 ? "int64_t" : "int32_t";
+    long HW = (long)G->H * G->W, PW = (long)G->Ho * G->Wo;
+    line(o, 1, "typedef union { %s f; %s i; } bits; /* a value and its bits */", T, I);
+    if (G->H % S || G->W % S)
+        line(o, 1, "for (size_t i = 0; i < (%s) * %ld; i++) o_[i] = 0;", L, HW);
+    line(o, 1, "const %s keep0 = -(%s)!relu_; /* all ones: no relu, every maximum passes */", I, I);
+    line(o, 1, "for (size_t l = 0; l < %s; l++)", L);
+    line(o, 2, "for (size_t oy = 0; oy < %d; oy++) {", G->Ho);
+    line(o, 3, "const %s *ar = a_ + l * %ld + oy * %ld; /* the windows' first row */", T, HW, (long)S * G->W);
+    line(o, 3, "%s *or_ = o_ + l * %ld + oy * %ld;", T, HW, (long)S * G->W);
+    line(o, 3, "const %s *dr = dy_ + l * %ld + oy * %d;", T, PW, G->Wo);
+    line(o, 3, "for (size_t ox = 0; ox < %d; ox++) {", G->Wo);
+    line(o, 4, "bits m, v;");
+    line(o, 4, "m.f = ar[ox * %d];", S);
+    line(o, 4, "%s best = 0; /* the first maximum: replaced only by a larger value */", I);
+    line(o, 4, "for (size_t dy = 0; dy < %d; dy++)", S);
+    line(o, 5, "for (size_t dx = 0; dx < %d; dx++) {", S);
+    line(o, 6, "v.f = ar[dy * %d + ox * %d + dx];", G->W, S);
+    line(o, 6, "const %s gt = -(%s)(v.f > m.f);", I, I);
+    line(o, 6, "best ^= (best ^ (%s)(dy * %d + dx)) & gt;", I, S);
+    line(o, 6, "m.i ^= (m.i ^ v.i) & gt;");
+    line(o, 5, "}");
+    line(o, 4, "bits g;");
+    line(o, 4, "g.f = dr[ox];");
+    line(o, 4, "g.i &= -(%s)(m.f > 0) | keep0;", I);
+    line(o, 4, "for (size_t dy = 0; dy < %d; dy++)", S);
+    line(o, 5, "for (size_t dx = 0; dx < %d; dx++) {", S);
+    line(o, 6, "bits w;");
+    line(o, 6, "w.i = g.i & -(%s)(best == (%s)(dy * %d + dx));", I, I, S);
+    line(o, 6, "or_[dy * %d + ox * %d + dx] = w.f;", G->W, S);
+    line(o, 5, "}");
+    line(o, 3, "}");
+    line(o, 2, "}");
+    line(o, 0, "}\n");
+}
+
 static void emit_pool(const OpEmit *o, Node *x, const Geo *G)
 {
     const char *T = o->T;
@@ -783,6 +909,10 @@ static void emit_pool(const OpEmit *o, Node *x, const Geo *G)
     lead(xs, 2, L, sizeof L);
     long HW = (long)G->H * G->W, PW = (long)G->Ho * G->Wo;
     head(o, "a_", x->op == OP_MAXPOOL_BWD ? "dy_" : NULL, "o_", NULL);
+    if (x->op == OP_MAXPOOL_BWD) {
+        emit_maxpool_bwd(o, G, S, L);
+        return;
+    }
     if (!fwd)
         line(o, 1, "for (size_t i = 0; i < (%s) * %ld; i++) o_[i] = 0;", L, HW);
     line(o, 1, "for (size_t l = 0; l < %s; l++)", L);
@@ -857,9 +987,27 @@ void conv_emit(const OpEmit *o)
         emit_dropout(o, x);
         return;
     }
-    char name[128];
-    line(o, 1, "%s(%s, %s, %s, %s, n);", kernel_name(o, name, sizeof name), o->in[0],
-         o->in[1] ? o->in[1] : "NULL", o->dst, o->scratch ? o->scratch : "NULL");
+    char name[128], ep[96] = "";
+    if (x->op == OP_CONV2D)
+        snprintf(ep, sizeof ep, ", %s, %d", o->bias ? o->bias : "NULL", o->relu);
+    else if (x->op == OP_MAXPOOL_BWD)
+        snprintf(ep, sizeof ep, ", %d", o->relu);
+    line(o, 1, "%s(%s, %s, %s, %s, n%s);", kernel_name(o, name, sizeof name), o->in[0],
+         o->in[1] ? o->in[1] : "NULL", o->dst, o->scratch ? o->scratch : "NULL", ep);
+}
+
+int conv_fusable(Graph *g, Ref r, Ref b)
+{
+    Node *x = N(g, r);
+    if (x->op == OP_MAXPOOL_BWD)
+        return b == x->in[0];
+    if (x->op != OP_CONV2D)
+        return 0;
+    Shape s = N(g, b)->shape;
+    int O = x->shape.dim[x->shape.rank - 3];
+    if (shape_has_batch(s))
+        return 0;
+    return s.rank == 3 && s.dim[0] == O && s.dim[1] == 1 && s.dim[2] == 1;
 }
 
 void conv_emit_kernel(const OpEmit *o)

@@ -650,17 +650,46 @@ static const char *value_expr(E *e, Ref r, int depth)
 typedef struct Fusion {
     Ref last;        /* the node whose storage the product writes, or 0 */
     Ref alpha;       /* a single value scaling the product, or 0 */
-    Ref bias;        /* a vector added along the rows, or 0 */
-    int act;         /* 1: relu */
+    Ref bias;        /* a vector added along the rows (a product's) or per
+                        output channel (a convolution's), or 0 */
+    int act;         /* 1: relu after the bias; 2: a MAXPOOL_BWD's reader
+                        RELU_BWD(its own input, it) (conv_fusable) */
 } Fusion;
 
+/* whether r's storage overlaps the scratch of the convolution-family node c */
+static int overlaps_scratch(E *e, Ref r, Ref c)
+{
+    size_t k = conv_scratch(e->g, c), lo, hi;
+    Home h;
+    if (!k || !span(e, r, &h, &lo, &hi) || h != H_WORK)
+        return 0;
+    return lo < e->p->slot[c].scratch + k && e->p->slot[c].scratch < hi;
+}
+
+/* whether no node from position lo to hi (exclusive) writes any C (views
+ * and values computed inline) */
+static int silent(E *e, int lo, int hi)
+{
+    for (int k = lo; k < hi; k++) {
+        Home h = e->p->slot[e->p->order[k]].home;
+        if (h != H_ALIAS && h != H_INLINE && h != H_PARAMS)
+            return 0;
+    }
+    return 1;
+}
+
+/* A product (OP_MATMUL), a convolution (bias and relu in its epilogue) or a
+ * max-pool's adjoint (relu's adjoint applied to it) and the readers it can
+ * compute along (see the head of this section). */
 static Fusion fusion_of(E *e, Ref r, const int *uses, const int *pos)
 {
     Fusion f = {0, 0, 0, 0};
     Graph *g = e->g;
     Node *x = N(g, r);
-    MM s = mm_sizes(g, r);
-    if (s.lead || uses[r] != 1 || x->shape.rank != 2 || e->p->slot[r].home != H_WORK)
+    int mm = x->op == OP_MATMUL;
+    if (uses[r] != 1 || e->p->slot[r].home != H_WORK)
+        return f;
+    if (mm && (mm_sizes(g, r).lead || x->shape.rank != 2))
         return f;
     int i = pos[r];
     /* the reader: the next node computed, or (for the scaling) any later one */
@@ -675,12 +704,25 @@ static Fusion fusion_of(E *e, Ref r, const int *uses, const int *pos)
         return f;
     Node *y = N(g, u);
     Ref other = y->in[0] == r ? y->in[1] : y->in[0];
-    if (y->op == OP_MUL && value_expr(e, other, 0) && shape_eq(y->shape, x->shape)) {
+    int bias = 0;
+    if (x->op == OP_MAXPOOL_BWD) {
+        if (y->op != OP_RELU_BWD || !silent(e, i + 1, pos[u]) || y->in[1] != r || !conv_fusable(g, r, y->in[0]))
+            return f;
+        f.last = u;
+        f.act = 2;
+    } else if (y->op != OP_ADD || !silent(e, i + 1, pos[u]) || !shape_eq(y->shape, x->shape) || is_inline(e, other) ||
+               other == r) {
+        if (!mm || y->op != OP_MUL || !value_expr(e, other, 0) || !shape_eq(y->shape, x->shape))
+            return f;
         f.last = u;
         f.alpha = other;
-    } else if (y->op == OP_ADD && pos[u] == i + 1 && shape_eq(y->shape, x->shape) && !is_inline(e, other) &&
-               N(g, other)->shape.rank == 1 && !shape_has_batch(N(g, other)->shape) &&
-               N(g, other)->shape.dim[0] == x->shape.dim[1] && other != r) {
+    } else if (mm) {
+        Shape b = N(g, other)->shape;
+        bias = b.rank == 1 && !shape_has_batch(b) && b.dim[0] == x->shape.dim[1];
+    } else {
+        bias = x->op == OP_CONV2D && conv_fusable(g, r, other);
+    }
+    if (bias) {
         f.last = u;
         f.bias = other;
         if (uses[u] == 1 && pos[u] + 1 < e->p->norder) {
@@ -690,16 +732,14 @@ static Fusion fusion_of(E *e, Ref r, const int *uses, const int *pos)
                 f.act = 1;
             }
         }
-    } else {
-        return f;
     }
-    if (e->p->slot[f.last].home == H_ALIAS || e->p->slot[f.last].home == H_INLINE)
+    if (!f.last || e->p->slot[f.last].home == H_ALIAS || e->p->slot[f.last].home == H_INLINE)
         return (Fusion){0, 0, 0, 0};
     /* the storage written must not be read by the product or touched in between */
-    for (int j = 0; j < 2; j++)
+    for (int j = 0; j < op_nin[x->op]; j++)
         if (overlaps(e, f.last, x->in[j]))
             return (Fusion){0, 0, 0, 0};
-    if (f.bias && overlaps(e, f.last, f.bias))
+    if ((f.bias && overlaps(e, f.last, f.bias)) || overlaps_scratch(e, f.last, r))
         return (Fusion){0, 0, 0, 0};
     for (int k = i + 1; k < pos[f.last]; k++) {
         Ref t = e->p->order[k];
@@ -814,7 +854,8 @@ static void plan_fusions(E *e)
             uses[m->grads[i]]++;
     for (int i = 0; i < e->p->norder; i++) {
         Ref r = e->p->order[i];
-        if (N(g, r)->op != OP_MATMUL || e->p->slot[r].home != H_WORK)
+        Op op = N(g, r)->op;
+        if ((op != OP_MATMUL && op != OP_CONV2D && op != OP_MAXPOOL_BWD) || e->p->slot[r].home != H_WORK)
             continue;
         Fusion f = fusion_of(e, r, uses, pos);
         if (!f.last)
@@ -822,7 +863,7 @@ static void plan_fusions(E *e)
         /* the nodes computed along: the reader(s) up to the last */
         e->fz[r] = f;
         e->fused[f.last] = r;
-        if (f.act)
+        if (f.act == 1)
             e->fused[N(g, f.last)->in[0]] = r;
     }
     /* element-wise chains: a producer read once, by the next element-wise
@@ -854,7 +895,7 @@ static Fusion fusion_args(E *e, Ref r, const char **dst, const char **alpha, cha
     bias[0] = 0;
     if (!f.last)
         return f;
-    if (f.act)
+    if (f.act == 1)
         comment(e, N(e->g, f.last)->in[0]);
     comment(e, f.last);
     *dst = e->var[storage(e->p, f.last)];
@@ -1268,7 +1309,12 @@ static void emit_node(E *e, Ref r)
     const char *dst = e->var[r];
     if (conv_op(x->op)) { /* the convolution family writes itself (conv.c) */
         char a[64], b[64], sc[64];
-        OpEmit oe = {e->out, e->T, e->prefix, e->g, r, dst, {NULL, NULL}, NULL, e->train};
+        OpEmit oe = {e->out, e->T, e->prefix, e->g, r, dst, {NULL, NULL}, NULL, e->train, NULL, 0};
+        const char *al;
+        char bias[64];
+        Fusion f = fusion_args(e, r, &oe.dst, &al, bias, sizeof bias);
+        oe.bias = f.bias ? bias : NULL;
+        oe.relu = f.act != 0;
         oe.in[0] = ptr(e, x->in[0], a, sizeof a);
         if (op_nin[x->op] > 1)
             oe.in[1] = ptr(e, x->in[1], b, sizeof b);
@@ -1640,7 +1686,7 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
             if (!conv_op(N(&m->g, r)->op) || kernel[r])
                 continue;
             kernel[r] = 1;
-            OpEmit oe = {out, e.T, e.prefix, &m->g, r, NULL, {NULL, NULL}, NULL, 0};
+            OpEmit oe = {out, e.T, e.prefix, &m->g, r, NULL, {NULL, NULL}, NULL, 0, NULL, 0};
             conv_emit_kernel(&oe);
         }
     free(kernel);

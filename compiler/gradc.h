@@ -427,6 +427,10 @@ typedef struct OpEmit {
     const char *in[2];   /* its operands' storage */
     const char *scratch; /* its scratch (conv_scratch() elements), or NULL */
     int train;           /* training mode: dropout masks (needs `seed`) */
+    const char *bias;    /* CONV2D: a bias per output channel added in its
+                            epilogue (NULL: none); see conv_fusable() */
+    int relu;            /* CONV2D: relu applied after the bias; MAXPOOL_BWD:
+                            the relu_bwd of its own input applied to its output */
 } OpEmit;
 /* The statement of node o->r in a function: a call of its kernel (dropout
  * is written in place). */
@@ -435,6 +439,12 @@ void conv_emit(const OpEmit *o);
  * its shapes, written before the functions that call it; dst, in and
  * scratch are not used. */
 void conv_emit_kernel(const OpEmit *o);
+/* The element-wise work the kernel of node r (CONV2D, MAXPOOL_BWD) can do
+ * on its way out instead of a pass of its own: for a CONV2D, whether b is a
+ * bias per output channel ([O,1,1]) its reader may add; for a
+ * MAXPOOL_BWD, whether RELU_BWD(x, it) can be applied in place, that is,
+ * x is the pooled input itself (b = x). */
+int conv_fusable(Graph *g, Ref r, Ref b);
 /* Whether the model has a dropout node: its training functions take a seed. */
 int conv_has_dropout(Graph *g);
 /* The static helpers dropout's C uses (the mask hash, the batch seed). */

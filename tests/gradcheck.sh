@@ -232,6 +232,20 @@ c = conv2d(x, out=$OC, k=3)
 p = maxpool2d(c, 2)
 h = dense(flatten(p), $B)
 minimize mse(h, y)"
+# relu then max-pool: the pool's adjoint applies relu's in its kernel and
+# the convolution adds its bias and applies relu in its epilogue
+# (compiler/emit_c.c fusion_of); odd sizes leave rows no window covers
+check maxpool2d_relu 0 "input x[$IC, 7, 9]
+target y[$B]
+c = conv2d(x, out=$OC, k=3, activation=relu)
+p = maxpool2d(c, 2)
+h = dense(flatten(p), $B)
+minimize mse(h, y)"
+check maxpool2d_3_relu 0 "$img
+c = conv2d(x, out=$OC, k=2, pad=valid)
+p = maxpool2d(relu(c), 3)
+h = dense(flatten(p), $B)
+minimize mse(h, y)"
 check maxpool2d_3 0 "$img
 param s[$IC, $IH, $IW] init normal(0, 1)
 p = maxpool2d(x * s, 3)

@@ -92,12 +92,57 @@ typedef float seed_gk_real;
 #define SEED_GK_NC 2048
 #endif
 
+#if defined(SEED_GK_AVX512)
+/* p[k*pl + l] = s[l*sl + k] for l, k < 16: a 16 x 16 block transposed in
+ * registers (four rounds of shuffles), for panels whose lines run along k */
+static void seed_gk_tr16(const float *s, long sl, float *p, long pl)
+{
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++)
+        r[i] = _mm512_loadu_ps(s + i * sl);
+    for (int i = 0; i < 16; i += 2) { /* pairs of lines, element by element */
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) { /* then pairs of pairs */
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    for (int i = 0; i < 4; i++) { /* 128-bit quarters of groups of four lines */
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+    for (int i = 0; i < 16; i++)
+        _mm512_storeu_ps(p + i * pl, r[i]);
+}
+#endif
+
 /* Packs one panel: n <= W lines (rows of A, columns of B) by kc, line l at
  * k being s[l*sl + k*sk], into p[k*W + l], k-major, lines n..W-1 zero. A
  * whole panel gets loops of constant length: lines that run along k (sk ==
  * 1) are transposed 16 k at a time so reads and writes stay in cache. */
 static void seed_gk_pack(long n, long kc, const seed_gk_real *s, long sl, long sk, int W, seed_gk_real *p)
 {
+#if defined(SEED_GK_AVX512)
+    if (sk == 1 && n == W && W % 16 == 0) {
+        long kfull = kc / 16 * 16;
+        for (long k0 = 0; k0 < kfull; k0 += 16)
+            for (int l0 = 0; l0 < W; l0 += 16)
+                seed_gk_tr16(s + l0 * sl + k0, sl, p + k0 * W + l0, W);
+        for (int l = 0; l < W; l++)
+            for (long k = kfull; k < kc; k++)
+                p[k * W + l] = s[l * sl + k];
+        return;
+    }
+#endif
     if (sk == 1 && n == W) {
         long kfull = kc / 16 * 16;
         for (long k0 = 0; k0 < kfull; k0 += 16)
