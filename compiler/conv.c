@@ -417,6 +417,78 @@ static GemmText gemm_text(const Gemm *m)
     return t;
 }
 
+/* a tile's accumulators acc[R][nv] written to (or added to) C */
+static void emit_tile_store(const OpEmit *o, const Gemm *m, int R, const char *nv, const char *cols, int ind)
+{
+    char V[32];
+    GemmText t = gemm_text(m);
+    snprintf(V, sizeof V, "gradc_v%s", o->T);
+    line(o, 0, "#pragma GCC unroll 16");
+    line(o, ind, "for (size_t r = 0; r < %d; r++) {", R);
+    if (cols) {
+        line(o, ind + 1, "%s *cr = %s + (i0 + r) * %s + j0;", o->T, m->c, t.ldc);
+        line(o, ind + 1, "for (size_t v = 0; v < %s; v++) cr[v] %s= acc[r][0][v];", cols, m->acc ? "+" : "");
+    } else {
+        line(o, 0, "#pragma GCC unroll 16");
+        line(o, ind + 1, "for (int v = 0; v < %s; v++) {", nv);
+        line(o, ind + 2, "%s *cp = (%s *)(%s + (i0 + r) * %s + j0 + v * VL);", V, V, m->c, t.ldc);
+        line(o, ind + 2, "*cp %s= acc[r][v];", m->acc ? "+" : "");
+        line(o, ind + 1, "}");
+    }
+    line(o, ind, "}");
+}
+
+/* B's row k, from column j0, as the tile code reads it: in place, or
+ * packed in pk for the last columns */
+static void emit_bk(const OpEmit *o, const Gemm *m, const char *cols, const char *k, int ind)
+{
+    GemmText t = gemm_text(m);
+    if (cols)
+        line(o, ind, "const %s *bk = %s < kf ? %s + %s * %s + j0 : pk + %s * VL;", o->T, k, m->b, k, t.ldb, k);
+    else
+        line(o, ind, "const %s *bk = %s + %s * %s + j0;", o->T, m->b, k, t.ldb);
+}
+
+/* A tile of one row: its products along k go to four sets of accumulators
+ * in turn, added at the end, so that each add does not wait for the one
+ * before (one row is a single chain otherwise: a weight gradient summed
+ * over the batch). */
+static void emit_row_tile(const OpEmit *o, const Gemm *m, const char *nv, const char *cols, int ind)
+{
+    char V[32];
+    GemmText t = gemm_text(m);
+    snprintf(V, sizeof V, "gradc_v%s", o->T);
+    line(o, ind, "{");
+    line(o, ind + 1, "%s acc[1][%s], acc1[%s], acc2[%s], acc3[%s];", V, nv, nv, nv, nv);
+    line(o, 0, "#pragma GCC unroll 16");
+    line(o, ind + 1, "for (int v = 0; v < %s; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;", nv);
+    line(o, ind + 1, "const %s *ar = %s + i0 * %s;", o->T, m->a, t.lda);
+    line(o, ind + 1, "size_t k = 0;");
+    line(o, ind + 1, "for (; k + 4 <= %s; k += 4) {", t.K);
+    static const char *set[4] = {"acc[0]", "acc1", "acc2", "acc3"};
+    for (int u = 0; u < 4; u++) {
+        char kk[16];
+        snprintf(kk, sizeof kk, "(k + %d)", u);
+        line(o, ind + 2, "{");
+        emit_bk(o, m, cols, kk, ind + 3);
+        line(o, ind + 3, "const %s s = ar[%s * %s];", o->T, kk, t.ska);
+        line(o, 0, "#pragma GCC unroll 16");
+        line(o, ind + 3, "for (int v = 0; v < %s; v++) %s[v] += s * *(const %s *)(bk + v * VL);", nv, set[u], V);
+        line(o, ind + 2, "}");
+    }
+    line(o, ind + 1, "}");
+    line(o, ind + 1, "for (; k < %s; k++) {", t.K);
+    emit_bk(o, m, cols, "k", ind + 2);
+    line(o, ind + 2, "const %s s = ar[k * %s];", o->T, t.ska);
+    line(o, 0, "#pragma GCC unroll 16");
+    line(o, ind + 2, "for (int v = 0; v < %s; v++) acc[0][v] += s * *(const %s *)(bk + v * VL);", nv, V);
+    line(o, ind + 1, "}");
+    line(o, 0, "#pragma GCC unroll 16");
+    line(o, ind + 1, "for (int v = 0; v < %s; v++) acc[0][v] = (acc[0][v] + acc1[v]) + (acc2[v] + acc3[v]);", nv);
+    emit_tile_store(o, m, 1, nv, cols, ind + 1);
+    line(o, ind, "}");
+}
+
 /* A register tile: rows R from row i0, nv vectors from column j0, the
  * accumulators held in registers across the whole k loop; one broadcast
  * of A and nv loads of B feed R·nv fused multiply-adds. With cols (the
@@ -427,6 +499,10 @@ static void emit_tile(const OpEmit *o, const Gemm *m, int R, const char *nv, con
     char V[32];
     GemmText t = gemm_text(m);
     snprintf(V, sizeof V, "gradc_v%s", o->T);
+    if (R == 1) {
+        emit_row_tile(o, m, nv, cols, ind);
+        return;
+    }
     line(o, ind, "{");
     line(o, ind + 1, "%s acc[%d][%s];", V, R, nv);
     line(o, 0, "#pragma GCC unroll 16");
@@ -435,10 +511,7 @@ static void emit_tile(const OpEmit *o, const Gemm *m, int R, const char *nv, con
     line(o, ind + 2, "for (int v = 0; v < %s; v++) acc[r][v] = zero;", nv);
     line(o, ind + 1, "}");
     line(o, ind + 1, "for (size_t k = 0; k < %s; k++) {", t.K);
-    if (cols)
-        line(o, ind + 2, "const %s *bk = k < kf ? %s + k * %s + j0 : pk + k * VL;", o->T, m->b, t.ldb);
-    else
-        line(o, ind + 2, "const %s *bk = %s + k * %s + j0;", o->T, m->b, t.ldb);
+    emit_bk(o, m, cols, "k", ind + 2);
     line(o, ind + 2, "const %s *ak = %s + i0 * %s + k * %s;", o->T, m->a, t.lda, t.ska);
     line(o, ind + 2, "%s bv[%s];", V, nv);
     line(o, 0, "#pragma GCC unroll 16");
@@ -450,19 +523,7 @@ static void emit_tile(const OpEmit *o, const Gemm *m, int R, const char *nv, con
     line(o, ind + 3, "for (int v = 0; v < %s; v++) acc[r][v] += s * bv[v];", nv);
     line(o, ind + 2, "}");
     line(o, ind + 1, "}");
-    line(o, 0, "#pragma GCC unroll 16");
-    line(o, ind + 1, "for (size_t r = 0; r < %d; r++) {", R);
-    if (cols) {
-        line(o, ind + 2, "%s *cr = %s + (i0 + r) * %s + j0;", o->T, m->c, t.ldc);
-        line(o, ind + 2, "for (size_t v = 0; v < %s; v++) cr[v] %s= acc[r][0][v];", cols, m->acc ? "+" : "");
-    } else {
-        line(o, 0, "#pragma GCC unroll 16");
-        line(o, ind + 2, "for (int v = 0; v < %s; v++) {", nv);
-        line(o, ind + 3, "%s *cp = (%s *)(%s + (i0 + r) * %s + j0 + v * VL);", V, V, m->c, t.ldc);
-        line(o, ind + 3, "*cp %s= acc[r][v];", m->acc ? "+" : "");
-        line(o, ind + 2, "}");
-    }
-    line(o, ind + 1, "}");
+    emit_tile_store(o, m, R, nv, cols, ind + 1);
     line(o, ind, "}");
 }
 

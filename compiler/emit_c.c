@@ -466,6 +466,28 @@ static void emit_reduce(E *e, Ref r, const char *dst)
         emitf(e, 1, "}");
         return;
     }
+    if (!ismax && shape_numel_static(x->shape) == 1 && !shape_has_batch(x->shape) &&
+        (shape_has_batch(s) || shape_numel_static(s) >= 16)) {
+        /* a sum of everything (a loss over the batch): four partial sums, so
+         * that the adds do not each wait for the one before */
+        const char *T = e->T;
+        emitf(e, 1, "{");
+        emitf(e, 2, "%s *restrict o = %s;", T, dst);
+        emitf(e, 2, "const %s *a_ = %s;", T, ptr(e, x->in[0], p, sizeof p));
+        emitf(e, 2, "%s s0 = 0, s1 = 0, s2 = 0, s3 = 0;", T);
+        emitf(e, 2, "size_t i = 0;");
+        emitf(e, 2, "for (; i + 4 <= %s; i += 4) {", total(s, tb, sizeof tb));
+        emitf(e, 3, "s0 += a_[i];");
+        emitf(e, 3, "s1 += a_[i + 1];");
+        emitf(e, 3, "s2 += a_[i + 2];");
+        emitf(e, 3, "s3 += a_[i + 3];");
+        emitf(e, 2, "}");
+        emitf(e, 2, "for (; i < %s; i++)", total(s, tb, sizeof tb));
+        emitf(e, 3, "s0 += a_[i];");
+        emitf(e, 2, "o[0] = (s0 + s1) + (s2 + s3);");
+        emitf(e, 1, "}");
+        return;
+    }
     /* output strides per input axis: 0 on reduced axes */
     Shape ko = s; /* keepdims output shape */
     for (int d = 0; d < s.rank; d++)

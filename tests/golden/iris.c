@@ -91,11 +91,17 @@ float iris_loss(const float *params, const float *x, const float *y, size_t n, v
     {
         float *restrict o = t8;
         const float *a_ = t7;
-        for (size_t i = 0; i < 1; i++)
-            o[i] = 0;
-        for (size_t i0 = 0; i0 < n; i0++) {
-            o[0] += a_[i0];
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
         }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
     }
     /* L = t8/n   []   iris.nn:13 */
     {
@@ -176,11 +182,17 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
     {
         float *restrict o = t8;
         const float *a_ = t7;
-        for (size_t i = 0; i < 1; i++)
-            o[i] = 0;
-        for (size_t i0 = 0; i0 < n; i0++) {
-            o[0] += a_[i0];
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
         }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
     }
     /* L = t8/n   []   iris.nn:13 */
     {

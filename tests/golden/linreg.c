@@ -89,25 +89,45 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                 }
             for (; i0 < M; i0++)
                 {
-                    gradc_vfloat acc[1][GRADC_NV];
+                    gradc_vfloat acc[1][GRADC_NV], acc1[GRADC_NV], acc2[GRADC_NV], acc3[GRADC_NV];
 #pragma GCC unroll 16
-                    for (size_t r = 0; r < 1; r++) {
+                    for (int v = 0; v < GRADC_NV; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;
+                    const float *ar = a + i0 * lda;
+                    size_t k = 0;
+                    for (; k + 4 <= K; k += 4) {
+                        {
+                            const float *bk = b + (k + 0) * ldb + j0;
+                            const float s = ar[(k + 0) * ska];
 #pragma GCC unroll 16
-                        for (int v = 0; v < GRADC_NV; v++) acc[r][v] = zero;
-                    }
-                    for (size_t k = 0; k < K; k++) {
-                        const float *bk = b + k * ldb + j0;
-                        const float *ak = a + i0 * lda + k * ska;
-                        gradc_vfloat bv[GRADC_NV];
+                            for (int v = 0; v < GRADC_NV; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                        }
+                        {
+                            const float *bk = b + (k + 1) * ldb + j0;
+                            const float s = ar[(k + 1) * ska];
 #pragma GCC unroll 16
-                        for (int v = 0; v < GRADC_NV; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < GRADC_NV; v++) acc1[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                        }
+                        {
+                            const float *bk = b + (k + 2) * ldb + j0;
+                            const float s = ar[(k + 2) * ska];
 #pragma GCC unroll 16
-                        for (size_t r = 0; r < 1; r++) {
-                            const float s = ak[r * lda];
+                            for (int v = 0; v < GRADC_NV; v++) acc2[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                        }
+                        {
+                            const float *bk = b + (k + 3) * ldb + j0;
+                            const float s = ar[(k + 3) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < GRADC_NV; v++) acc[r][v] += s * bv[v];
+                            for (int v = 0; v < GRADC_NV; v++) acc3[v] += s * *(const gradc_vfloat *)(bk + v * VL);
                         }
                     }
+                    for (; k < K; k++) {
+                        const float *bk = b + k * ldb + j0;
+                        const float s = ar[k * ska];
+#pragma GCC unroll 16
+                        for (int v = 0; v < GRADC_NV; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                    }
+#pragma GCC unroll 16
+                    for (int v = 0; v < GRADC_NV; v++) acc[0][v] = (acc[0][v] + acc1[v]) + (acc2[v] + acc3[v]);
 #pragma GCC unroll 16
                     for (size_t r = 0; r < 1; r++) {
 #pragma GCC unroll 16
@@ -154,25 +174,45 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                 }
             for (; i0 < M; i0++)
                 {
-                    gradc_vfloat acc[1][1];
+                    gradc_vfloat acc[1][1], acc1[1], acc2[1], acc3[1];
 #pragma GCC unroll 16
-                    for (size_t r = 0; r < 1; r++) {
+                    for (int v = 0; v < 1; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;
+                    const float *ar = a + i0 * lda;
+                    size_t k = 0;
+                    for (; k + 4 <= K; k += 4) {
+                        {
+                            const float *bk = b + (k + 0) * ldb + j0;
+                            const float s = ar[(k + 0) * ska];
 #pragma GCC unroll 16
-                        for (int v = 0; v < 1; v++) acc[r][v] = zero;
-                    }
-                    for (size_t k = 0; k < K; k++) {
-                        const float *bk = b + k * ldb + j0;
-                        const float *ak = a + i0 * lda + k * ska;
-                        gradc_vfloat bv[1];
+                            for (int v = 0; v < 1; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                        }
+                        {
+                            const float *bk = b + (k + 1) * ldb + j0;
+                            const float s = ar[(k + 1) * ska];
 #pragma GCC unroll 16
-                        for (int v = 0; v < 1; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc1[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                        }
+                        {
+                            const float *bk = b + (k + 2) * ldb + j0;
+                            const float s = ar[(k + 2) * ska];
 #pragma GCC unroll 16
-                        for (size_t r = 0; r < 1; r++) {
-                            const float s = ak[r * lda];
+                            for (int v = 0; v < 1; v++) acc2[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                        }
+                        {
+                            const float *bk = b + (k + 3) * ldb + j0;
+                            const float s = ar[(k + 3) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc[r][v] += s * bv[v];
+                            for (int v = 0; v < 1; v++) acc3[v] += s * *(const gradc_vfloat *)(bk + v * VL);
                         }
                     }
+                    for (; k < K; k++) {
+                        const float *bk = b + k * ldb + j0;
+                        const float s = ar[k * ska];
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                    }
+#pragma GCC unroll 16
+                    for (int v = 0; v < 1; v++) acc[0][v] = (acc[0][v] + acc1[v]) + (acc2[v] + acc3[v]);
 #pragma GCC unroll 16
                     for (size_t r = 0; r < 1; r++) {
 #pragma GCC unroll 16
@@ -225,25 +265,45 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                 }
             for (; i0 < M; i0++)
                 {
-                    gradc_vfloat acc[1][1];
+                    gradc_vfloat acc[1][1], acc1[1], acc2[1], acc3[1];
 #pragma GCC unroll 16
-                    for (size_t r = 0; r < 1; r++) {
+                    for (int v = 0; v < 1; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;
+                    const float *ar = a + i0 * lda;
+                    size_t k = 0;
+                    for (; k + 4 <= K; k += 4) {
+                        {
+                            const float *bk = (k + 0) < kf ? b + (k + 0) * ldb + j0 : pk + (k + 0) * VL;
+                            const float s = ar[(k + 0) * ska];
 #pragma GCC unroll 16
-                        for (int v = 0; v < 1; v++) acc[r][v] = zero;
-                    }
-                    for (size_t k = 0; k < K; k++) {
-                        const float *bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
-                        const float *ak = a + i0 * lda + k * ska;
-                        gradc_vfloat bv[1];
+                            for (int v = 0; v < 1; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                        }
+                        {
+                            const float *bk = (k + 1) < kf ? b + (k + 1) * ldb + j0 : pk + (k + 1) * VL;
+                            const float s = ar[(k + 1) * ska];
 #pragma GCC unroll 16
-                        for (int v = 0; v < 1; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc1[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                        }
+                        {
+                            const float *bk = (k + 2) < kf ? b + (k + 2) * ldb + j0 : pk + (k + 2) * VL;
+                            const float s = ar[(k + 2) * ska];
 #pragma GCC unroll 16
-                        for (size_t r = 0; r < 1; r++) {
-                            const float s = ak[r * lda];
+                            for (int v = 0; v < 1; v++) acc2[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                        }
+                        {
+                            const float *bk = (k + 3) < kf ? b + (k + 3) * ldb + j0 : pk + (k + 3) * VL;
+                            const float s = ar[(k + 3) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc[r][v] += s * bv[v];
+                            for (int v = 0; v < 1; v++) acc3[v] += s * *(const gradc_vfloat *)(bk + v * VL);
                         }
                     }
+                    for (; k < K; k++) {
+                        const float *bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
+                        const float s = ar[k * ska];
+#pragma GCC unroll 16
+                        for (int v = 0; v < 1; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                    }
+#pragma GCC unroll 16
+                    for (int v = 0; v < 1; v++) acc[0][v] = (acc[0][v] + acc1[v]) + (acc2[v] + acc3[v]);
 #pragma GCC unroll 16
                     for (size_t r = 0; r < 1; r++) {
                         float *cr = c + (i0 + r) * ldc + j0;
@@ -338,11 +398,17 @@ float linreg_loss(const float *params, const float *x, const float *y, size_t n,
     {
         float *restrict o = t10;
         const float *a_ = t8;
-        for (size_t i = 0; i < 1; i++)
-            o[i] = 0;
-        for (size_t i0 = 0; i0 < n; i0++) {
-            o[0] += a_[i0];
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
         }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
     }
     /* L = t10/n   []   linreg.nn:15 */
     {
@@ -434,11 +500,17 @@ float linreg_loss_grad(const float *params, const float *x, const float *y, size
     {
         float *restrict o = t10;
         const float *a_ = t8;
-        for (size_t i = 0; i < 1; i++)
-            o[i] = 0;
-        for (size_t i0 = 0; i0 < n; i0++) {
-            o[0] += a_[i0];
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
         }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
     }
     /* L = t10/n   []   linreg.nn:15 */
     {
@@ -456,12 +528,17 @@ float linreg_loss_grad(const float *params, const float *x, const float *y, size
     {
         float *restrict o = t14;
         const float *a_ = t7;
-        for (size_t i = 0; i < 1; i++)
-            o[i] = 0;
-        for (size_t i0 = 0; i0 < n; i0++)
-            for (size_t i1 = 0; i1 < 1; i1++) {
-                o[0] += a_[i0];
-            }
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
+        }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
     }
     /* t16 = xᵀ · t7   [10,1]   linreg.nn:13 */
     /* grad w = t16·t18   [10,1]   linreg.nn:15 */

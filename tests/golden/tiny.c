@@ -160,11 +160,17 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
     {
         float *restrict o = t22;
         const float *a_ = t20;
-        for (size_t i = 0; i < 1; i++)
-            o[i] = 0;
-        for (size_t i0 = 0; i0 < n; i0++) {
-            o[0] += a_[i0];
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
         }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
     }
     /* L = t22/n   []   tiny.nn:23 */
     {
@@ -317,11 +323,17 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
     {
         float *restrict o = t22;
         const float *a_ = t20;
-        for (size_t i = 0; i < 1; i++)
-            o[i] = 0;
-        for (size_t i0 = 0; i0 < n; i0++) {
-            o[0] += a_[i0];
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
         }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
     }
     /* L = t22/n   []   tiny.nn:23 */
     {
@@ -349,12 +361,17 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
     {
         float *restrict o = t28;
         const float *a_ = t19;
-        for (size_t i = 0; i < 1; i++)
-            o[i] = 0;
-        for (size_t i0 = 0; i0 < n; i0++)
-            for (size_t i1 = 0; i1 < 1; i1++) {
-                o[0] += a_[i0];
-            }
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
+        }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
     }
     /* t30 = x1·dL/dyhat   [B,1]   tiny.nn:21 */
     {
@@ -371,12 +388,17 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
     {
         float *restrict o = d_w4;
         const float *a_ = t30;
-        for (size_t i = 0; i < 1; i++)
-            o[i] = 0;
-        for (size_t i0 = 0; i0 < n; i0++)
-            for (size_t i1 = 0; i1 < 1; i1++) {
-                o[0] += a_[i0];
-            }
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
+        }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
     }
     /* t32 = h·dL/dyhat   [B,1]   tiny.nn:21 */
     {
@@ -393,12 +415,17 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
     {
         float *restrict o = d_w3;
         const float *a_ = t32;
-        for (size_t i = 0; i < 1; i++)
-            o[i] = 0;
-        for (size_t i0 = 0; i0 < n; i0++)
-            for (size_t i1 = 0; i1 < 1; i1++) {
-                o[0] += a_[i0];
-            }
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
+        }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
     }
     /* t36 = h·t35   [B,1]   tiny.nn:20 */
     {
@@ -439,12 +466,17 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
     {
         float *restrict o = d_b1;
         const float *a_ = d_z;
-        for (size_t i = 0; i < 1; i++)
-            o[i] = 0;
-        for (size_t i0 = 0; i0 < n; i0++)
-            for (size_t i1 = 0; i1 < 1; i1++) {
-                o[0] += a_[i0];
-            }
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
+        }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
     }
     /* t39 = x2·dL/dz   [B,1]   tiny.nn:19 */
     {
@@ -461,12 +493,17 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
     {
         float *restrict o = d_w2;
         const float *a_ = t39;
-        for (size_t i = 0; i < 1; i++)
-            o[i] = 0;
-        for (size_t i0 = 0; i0 < n; i0++)
-            for (size_t i1 = 0; i1 < 1; i1++) {
-                o[0] += a_[i0];
-            }
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
+        }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
     }
     /* t41 = x1·dL/dz   [B,1]   tiny.nn:19 */
     {
@@ -483,12 +520,17 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
     {
         float *restrict o = d_w1;
         const float *a_ = t41;
-        for (size_t i = 0; i < 1; i++)
-            o[i] = 0;
-        for (size_t i0 = 0; i0 < n; i0++)
-            for (size_t i1 = 0; i1 < 1; i1++) {
-                o[0] += a_[i0];
-            }
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
+        }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
     }
     /* t43 = 1/n   []   tiny.nn:23 */
     {
