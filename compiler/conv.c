@@ -120,6 +120,8 @@ static Geo geo(Graph *g, Ref r)
 
 static size_t gemm_scratch(long Kd);
 static long pad_size(const struct Geo *G);
+static long row_scratch(const struct Geo *G);
+static long rowx_scratch(const struct Geo *G);
 
 /* ----------------------------------------------------------- builders */
 
@@ -229,10 +231,10 @@ size_t conv_scratch(Graph *g, Ref r)
     col += (size_t)pad_size(&G);                     /* and its padded image */
     switch (x->op) {
     case OP_CONV2D: return col + gemm_scratch(G.K);
-    case OP_CONV2D_BWD_X: return col + gemm_scratch(G.O);
+    case OP_CONV2D_BWD_X: return direct ? gemm_scratch(G.O) : (size_t)rowx_scratch(&G) + gemm_scratch(G.O);
     default:
-        if (!direct) /* im2row */
-            return col + gemm_scratch(G.K);
+        if (!direct) /* im2row, see emit_conv_bwd_w */
+            return (size_t)row_scratch(&G) + gemm_scratch(G.K);
         /* and dy transposed, dW transposed */
         return col + (size_t)(G.P * G.O) + (size_t)(G.K * G.O) + gemm_scratch(G.P);
     }
@@ -701,42 +703,6 @@ static void emit_im2col(const OpEmit *o, const Geo *G, int ind)
     line(o, ind + 2, "}");
 }
 
-/* col2im: every element of dcol added back onto the position its window
- * read, in the padded dxp; then dx = the inside of dxp */
-static void emit_col2im(const OpEmit *o, const Geo *G, int ind)
-{
-    int padded = conv_padded(G);
-    int Hp = padded ? pad_rows(G) : G->H, Wp = padded ? pad_cols(G) : G->W;
-    long CHW = (long)G->C * G->H * G->W;
-    if (padded)
-        line(o, ind, "%s *dxp = xp; /* [%d][%d][%d], the gradient of the padded image */", o->T, G->C, Hp, Wp);
-    else
-        line(o, ind, "%s *dxp = dxb; /* no padding */", o->T);
-    line(o, ind, "for (size_t i = 0; i < %ld; i++) dxp[i] = 0;", padded ? pad_size(G) : CHW);
-    line(o, ind, "/* col2im: dxp[c][oy*%d+ky][ox*%d+kx] += dcol[(c,ky,kx)][(oy,ox)] */", G->s, G->s);
-    line(o, ind, "for (size_t c = 0; c < %d; c++)", G->C);
-    line(o, ind + 1, "for (size_t ky = 0; ky < %d; ky++)", G->k);
-    line(o, ind + 2, "for (size_t kx = 0; kx < %d; kx++) {", G->k);
-    line(o, ind + 3, "const %s *cr = dcol + ((c * %d + ky) * %d + kx) * %ld;", o->T, G->k, G->k, G->P);
-    line(o, ind + 3, "for (size_t oy = 0; oy < %d; oy++) {", G->Ho);
-    line(o, ind + 4, "%s *dst = dxp + (c * %d + oy * %d + ky) * %d + kx;", o->T, Hp, G->s, Wp);
-    line(o, ind + 4, "for (size_t ox = 0; ox < %d; ox++) dst[ox%s] += cr[oy * %d + ox];", G->Wo,
-         stride_mul(G->s), G->Wo);
-    line(o, ind + 3, "}");
-    line(o, ind + 2, "}");
-    if (padded) {
-        int nrow = G->H < Hp - G->pt ? G->H : Hp - G->pt, ncol = G->W < Wp - G->pl ? G->W : Wp - G->pl;
-        line(o, ind, "/* dx = the inside of dxp (rows and columns no window reads get 0) */");
-        if (nrow < G->H || ncol < G->W)
-            line(o, ind, "for (size_t i = 0; i < %ld; i++) dxb[i] = 0;", CHW);
-        line(o, ind, "for (size_t c = 0; c < %d; c++)", G->C);
-        line(o, ind + 1, "for (size_t r = 0; r < %d; r++)", nrow);
-        line(o, ind + 2, "for (size_t q = 0; q < %d; q++)", ncol);
-        line(o, ind + 3, "dxb[(c * %d + r) * %d + q] = dxp[(c * %d + r + %d) * %d + q + %d];", G->H, G->W, Hp,
-             G->pt, Wp, G->pl);
-    }
-}
-
 /* the padded image's place in the scratch, after at elements */
 static void emit_xp_decl(const OpEmit *o, const Geo *G, long at)
 {
@@ -791,34 +757,55 @@ static void emit_conv(const OpEmit *o, const Geo *G)
     line(o, 0, "}\n");
 }
 
-/* im2row: row[(oy,ox)][(c,ky,kx)] = xp[c][oy·s+ky][ox·s+kx], the im2col
- * matrix transposed: one row of C·k·k elements per output pixel */
+/* The example as xh[r][q][c], channels last (C > 1 or padding: a copy,
+ * zero-padded like xp; else x itself), then im2row: row[(oy,ox)][(ky,kx,c)]
+ * = xh[oy·s+ky][ox·s+kx][c], one row of C·k·k elements per output pixel,
+ * its columns in (ky,kx,c) order. For one (pixel, ky) the k·C elements lie
+ * side by side in xh: a row is k plain copies. */
+static int row_copy(const Geo *G)
+{
+    return G->C > 1 || conv_padded(G);
+}
+
 static void emit_im2row(const OpEmit *o, const Geo *G, int ind)
 {
     int padded = conv_padded(G);
     int Hp = padded ? pad_rows(G) : G->H, Wp = padded ? pad_cols(G) : G->W;
-    if (padded)
-        emit_pad(o, G, ind);
-    else
-        line(o, ind, "const %s *xp = xb; /* no padding */", o->T);
-    line(o, ind, "/* im2row: row[(oy,ox)][(c,ky,kx)] = xp[c][oy*%d+ky][ox*%d+kx] */", G->s, G->s);
+    if (row_copy(G)) {
+        int nrow = G->H < Hp - G->pt ? G->H : Hp - G->pt, ncol = G->W < Wp - G->pl ? G->W : Wp - G->pl;
+        line(o, ind, "/* xh[r+%d][q+%d][c] = x[c][r][q] */", G->pt, G->pl);
+        line(o, ind, "for (size_t r = 0; r < %d; r++)", nrow);
+        line(o, ind + 1, "for (size_t q = 0; q < %d; q++) {", ncol);
+        line(o, ind + 2, "%s *hp = xh + ((r + %d) * %d + q + %d) * %d;", o->T, G->pt, Wp, G->pl, G->C);
+        line(o, ind + 2, "for (size_t c = 0; c < %d; c++) hp[c] = xb[(c * %d + r) * %d + q];", G->C, G->H, G->W);
+        line(o, ind + 1, "}");
+    } else {
+        line(o, ind, "const %s *xh = xb; /* one channel, no padding */", o->T);
+    }
+    long run = (long)G->k * G->C;
+    line(o, ind, "/* im2row: row[(oy,ox)][(ky,kx,c)] = xh[oy*%d+ky][ox*%d+kx][c] */", G->s, G->s);
     line(o, ind, "for (size_t oy = 0; oy < %d; oy++)", G->Ho);
     line(o, ind + 1, "for (size_t ox = 0; ox < %d; ox++) {", G->Wo);
     line(o, ind + 2, "%s *rr = row + (oy * %d + ox) * %ld;", o->T, G->Wo, G->K);
-    line(o, ind + 2, "for (size_t c = 0; c < %d; c++)", G->C);
-    line(o, ind + 3, "for (size_t ky = 0; ky < %d; ky++) {", G->k);
-    line(o, ind + 4, "const %s *src = xp + (c * %d + oy * %d + ky) * %d + ox * %d;", o->T, Hp, G->s, Wp, G->s);
-    line(o, ind + 4, "for (size_t kx = 0; kx < %d; kx++) rr[(c * %d + ky) * %d + kx] = src[kx];", G->k, G->k,
-         G->k);
-    line(o, ind + 3, "}");
+    line(o, ind + 2, "for (size_t ky = 0; ky < %d; ky++) {", G->k);
+    line(o, ind + 3, "const %s *src = xh + ((oy * %d + ky) * %d + ox * %d) * %d;", o->T, G->s, Wp, G->s, G->C);
+    line(o, ind + 3, "for (size_t q = 0; q < %ld; q++) rr[ky * %ld + q] = src[q];", run, run);
+    line(o, ind + 2, "}");
     line(o, ind + 1, "}");
 }
 
 /* dW[o][kk] = sum over the batch and p of dy[o][p] row[p][kk]: per example
- * dW += dy · row, straight into dW (its rows run along kk, row's too), dy
- * read in place. A 1x1 convolution of stride 1 (x is its own im2col, not its
- * own im2row) goes through emit_conv_bwd_w_direct. */
+ * dw += dy · row (dw: dW with its columns in row's (ky,kx,c) order, dW
+ * itself for one channel), dy read in place; dW = dw's columns put back in
+ * (c,ky,kx) order at the end. A 1x1 convolution of stride 1 (x is its own
+ * im2col, not its own im2row) goes through emit_conv_bwd_w_direct. */
 static void emit_conv_bwd_w_direct(const OpEmit *o, const Geo *G);
+
+static long row_scratch(const Geo *G)
+{
+    int Hp = conv_padded(G) ? pad_rows(G) : G->H, Wp = conv_padded(G) ? pad_cols(G) : G->W;
+    return G->K * G->P + (row_copy(G) ? (long)Hp * Wp * G->C : 0) + (G->C > 1 ? G->K * G->O : 0);
+}
 
 static void emit_conv_bwd_w(const OpEmit *o, const Geo *G)
 {
@@ -828,21 +815,40 @@ static void emit_conv_bwd_w(const OpEmit *o, const Geo *G)
         emit_conv_bwd_w_direct(o, G);
         return;
     }
+    int Hp = conv_padded(G) ? pad_rows(G) : G->H, Wp = conv_padded(G) ? pad_cols(G) : G->W;
+    long at = G->K * G->P;
     emit_vec_prelude(o);
     head(o, "x_", "dy_", "o_", "scratch_");
     line(o, 1, "%s *restrict row = scratch_; /* [%ld][%ld] one example's im2row matrix */", T, G->P, G->K);
-    emit_xp_decl(o, G, G->K * G->P);
-    long used = G->K * G->P + pad_size(G);
-    line(o, 1, "for (size_t i = 0; i < %ld; i++) o_[i] = 0;", G->K * G->O);
+    if (row_copy(G)) {
+        line(o, 1, "%s *restrict xh = scratch_ + %ld; /* [%d][%d][%d] one example, channels last */", T, at, Hp,
+             Wp, G->C);
+        line(o, 1, "for (size_t i = 0; i < %ld; i++) xh[i] = 0; /* the padding */", (long)Hp * Wp * G->C);
+        at += (long)Hp * Wp * G->C;
+    }
+    if (G->C > 1) {
+        line(o, 1, "%s *restrict dw = scratch_ + %ld; /* [%d][%ld] dW, columns in (ky,kx,c) order */", T, at, G->O,
+             G->K);
+        at += G->K * G->O;
+    } else {
+        line(o, 1, "%s *restrict dw = o_; /* one channel: (ky,kx,c) is (c,ky,kx) */", T);
+    }
+    line(o, 1, "for (size_t i = 0; i < %ld; i++) dw[i] = 0;", G->K * G->O);
     line(o, 1, "for (size_t b = 0; b < %s; b++) {", G->nb ? "n" : "1");
     line(o, 2, "const %s *xb = x_ + b * %ld;", T, CHW);
     line(o, 2, "const %s *dyb = dy_ + b * %ld;", T, OP);
     emit_im2row(o, G, 2);
     char pk[64];
-    snprintf(pk, sizeof pk, "scratch_ + %ld", used);
-    Gemm m = {"dyb", "row", "o_", G->O, G->K, G->P, G->P, 1, G->K, G->K, 1, 0};
+    snprintf(pk, sizeof pk, "scratch_ + %ld", at);
+    Gemm m = {"dyb", "row", "dw", G->O, G->K, G->P, G->P, 1, G->K, G->K, 1, 0};
     emit_gemm(o, &m, pk, 2);
     line(o, 1, "}");
+    if (G->C > 1) {
+        line(o, 1, "for (size_t o = 0; o < %d; o++)", G->O);
+        line(o, 2, "for (size_t c = 0; c < %d; c++)", G->C);
+        line(o, 3, "for (size_t kk = 0; kk < %d; kk++) /* (ky,kx) */", G->k * G->k);
+        line(o, 4, "o_[(o * %d + c) * %d + kk] = dw[o * %ld + kk * %d + c];", G->C, G->k * G->k, G->K, G->C);
+    }
     line(o, 0, "}\n");
 }
 
@@ -883,30 +889,73 @@ static void emit_conv_bwd_w_direct(const OpEmit *o, const Geo *G)
     line(o, 0, "}\n");
 }
 
-/* dcol[kk][p] = sum over o of W[o][kk] dy[o][p], then col2im, per example */
+/* dx = the transposed convolution of dy with W. A 1x1 convolution of
+ * stride 1: dx = Wᵀ · dy, per example. Otherwise, per example, the
+ * gradient of the im2row matrix drow[p][(ky,kx,c)] = sum over o of dy[o][p]
+ * wr[o][(ky,kx,c)] (wr: W with its columns in im2row's order, once per
+ * call; dy read in place), then row2im adds each row back onto the k runs
+ * of k·C elements its windows read in dxh[r][q][c] (channels last,
+ * padded), and dx is the inside of dxh, channels first again. */
+static long rowx_scratch(const Geo *G)
+{
+    int Hp = conv_padded(G) ? pad_rows(G) : G->H, Wp = conv_padded(G) ? pad_cols(G) : G->W;
+    return G->K * G->P + (long)Hp * Wp * G->C + G->K * G->O;
+}
+
 static void emit_conv_bwd_x(const OpEmit *o, const Geo *G)
 {
     const char *T = o->T;
     long CHW = (long)G->C * G->H * G->W, OP = (long)G->O * G->P;
-    int direct = conv_direct(G);
-    long ncol = direct ? 0 : G->K * G->P;
     emit_vec_prelude(o);
     head(o, "dy_", "w_", "o_", "scratch_");
-    if (!direct)
-        line(o, 1, "%s *restrict dcol = scratch_; /* [%ld][%ld] the gradient of one example's im2col matrix */",
-             T, G->K, G->P);
-    else
-        line(o, 1, "(void)scratch_;");
-    emit_xp_decl(o, G, ncol);
+    if (conv_direct(G)) {
+        line(o, 1, "for (size_t b = 0; b < %s; b++) {", G->nb ? "n" : "1");
+        line(o, 2, "const %s *dyb = dy_ + b * %ld;", T, OP);
+        line(o, 2, "%s *dxb = o_ + b * %ld;", T, CHW);
+        Gemm m = {"w_", "dyb", "dxb", G->K, G->P, G->O, 1, G->K, G->P, G->P, 0, 0};
+        emit_gemm(o, &m, "scratch_", 2);
+        line(o, 1, "}");
+        line(o, 0, "}\n");
+        return;
+    }
+    int Hp = conv_padded(G) ? pad_rows(G) : G->H, Wp = conv_padded(G) ? pad_cols(G) : G->W;
+    long HWC = (long)Hp * Wp * G->C, run = (long)G->k * G->C;
+    int nrow = G->H < Hp - G->pt ? G->H : Hp - G->pt, ncol = G->W < Wp - G->pl ? G->W : Wp - G->pl;
+    line(o, 1, "%s *restrict drow = scratch_; /* [%ld][%ld] the gradient of one example's im2row matrix */", T,
+         G->P, G->K);
+    line(o, 1, "%s *restrict dxh = scratch_ + %ld; /* [%d][%d][%d] dx, channels last, padded */", T, G->K * G->P,
+         Hp, Wp, G->C);
+    line(o, 1, "%s *restrict wr = scratch_ + %ld; /* [%d][%ld] W, columns in (ky,kx,c) order */", T,
+         G->K * G->P + HWC, G->O, G->K);
+    line(o, 1, "for (size_t o = 0; o < %d; o++)", G->O);
+    line(o, 2, "for (size_t c = 0; c < %d; c++)", G->C);
+    line(o, 3, "for (size_t kk = 0; kk < %d; kk++) /* (ky,kx) */", G->k * G->k);
+    line(o, 4, "wr[o * %ld + kk * %d + c] = w_[(o * %d + c) * %d + kk];", G->K, G->C, G->C, G->k * G->k);
     line(o, 1, "for (size_t b = 0; b < %s; b++) {", G->nb ? "n" : "1");
     line(o, 2, "const %s *dyb = dy_ + b * %ld;", T, OP);
     line(o, 2, "%s *dxb = o_ + b * %ld;", T, CHW);
     char pk[64];
-    snprintf(pk, sizeof pk, "scratch_ + %ld", ncol + pad_size(G));
-    Gemm m = {"w_", "dyb", direct ? "dxb" : "dcol", G->K, G->P, G->O, 1, G->K, G->P, G->P, 0, 0};
+    snprintf(pk, sizeof pk, "scratch_ + %ld", rowx_scratch(G));
+    Gemm m = {"dyb", "wr", "drow", G->P, G->K, G->O, 1, G->P, G->K, G->K, 0, 0};
     emit_gemm(o, &m, pk, 2);
-    if (!direct)
-        emit_col2im(o, G, 2);
+    line(o, 2, "for (size_t i = 0; i < %ld; i++) dxh[i] = 0;", HWC);
+    line(o, 2, "/* row2im: dxh[oy*%d+ky][ox*%d+kx][c] += drow[(oy,ox)][(ky,kx,c)] */", G->s, G->s);
+    line(o, 2, "for (size_t oy = 0; oy < %d; oy++)", G->Ho);
+    line(o, 3, "for (size_t ox = 0; ox < %d; ox++) {", G->Wo);
+    line(o, 4, "const %s *rr = drow + (oy * %d + ox) * %ld;", T, G->Wo, G->K);
+    line(o, 4, "for (size_t ky = 0; ky < %d; ky++) {", G->k);
+    line(o, 5, "%s *dst = dxh + ((oy * %d + ky) * %d + ox * %d) * %d;", T, G->s, Wp, G->s, G->C);
+    line(o, 5, "for (size_t q = 0; q < %ld; q++) dst[q] += rr[ky * %ld + q];", run, run);
+    line(o, 4, "}");
+    line(o, 3, "}");
+    line(o, 2, "/* dx[c][r][q] = dxh[r+%d][q+%d][c] (rows and columns no window reads get 0) */", G->pt, G->pl);
+    if (nrow < G->H || ncol < G->W)
+        line(o, 2, "for (size_t i = 0; i < %ld; i++) dxb[i] = 0;", CHW);
+    line(o, 2, "for (size_t r = 0; r < %d; r++)", nrow);
+    line(o, 3, "for (size_t q = 0; q < %d; q++) {", ncol);
+    line(o, 4, "const %s *hp = dxh + ((r + %d) * %d + q + %d) * %d;", T, G->pt, Wp, G->pl, G->C);
+    line(o, 4, "for (size_t c = 0; c < %d; c++) dxb[(c * %d + r) * %d + q] = hp[c];", G->C, G->H, G->W);
+    line(o, 3, "}");
     line(o, 1, "}");
     line(o, 0, "}\n");
 }
