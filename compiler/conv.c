@@ -15,27 +15,40 @@
  *   CONV2D(x, W)        im2col col[K][P] (through a zero-padded copy xp of
  *                       the example when the convolution pads, so that every
  *                       copy has a constant length), then y[O][P] = W[O][K]
- *                       · col
- *   CONV2D_BWD_W(x, dy) im2col again and dy transposed to dyT[P][O], then
- *                       dWT[K][O] += col · dyT summed over the batch; dW is
- *                       dWT transposed at the end
- *   CONV2D_BWD_X(dy, W) dcol[K][P] = Wᵀ · dy, then col2im adds dcol back
- *                       onto the (padded) input positions the windows read
+ *                       · col; a bias per channel and relu, when the graph
+ *                       adds them next, in the epilogue (emit_c.c fusion_of)
+ *   CONV2D_BWD_W(x, dy) the example copied channels last, xh[H][W][C], and
+ *                       its im2row matrix row[P][K] with K in (ky,kx,c)
+ *                       order (k runs of k·C contiguous elements per pixel),
+ *                       then dw[O][K] += dy · row summed over the batch, dy
+ *                       read in place; dW = dw's columns put back in
+ *                       (c,ky,kx) order at the end
+ *   CONV2D_BWD_X(dy, W) drow[P][K] = dyᵀ · wr (wr: W's columns in (ky,kx,c)
+ *                       order, once per call), then row2im adds each row's
+ *                       k runs back onto dxh[H][W][C] (channels last,
+ *                       padded), and dx is dxh channels first again
+ *
+ * (A 1x1 convolution of stride 1 without padding reads x as its own im2col
+ * matrix: its dW is dWT[K][O] += x · dyT, dy transposed, and its dx = Wᵀ · dy.)
  *
  * The products (emit_gemm) keep a register tile of 8 rows by one or two
- * vectors of C in registers across the whole sum; with GCC or Clang the
- * vectors are vector extensions as wide as the target's (AVX-512, AVX,
- * SSE/NEON: chosen by the C compiler that builds the generated file), the
- * last columns fewer than a vector through a zero-padded copy of B; other
+ * vectors of C in registers across the whole sum (a tile of one row in
+ * four sets of accumulators along k); with GCC or Clang the vectors are
+ * vector extensions as wide as the target's (AVX-512, AVX, SSE/NEON: chosen
+ * by the C compiler that builds the generated file), the last columns fewer
+ * than a vector through a zero-padded copy of B's last rows; other
  * compilers get plain loops. Every C row of a product is contiguous (y's
- * pixels, dWT's output channels, dcol's pixels), so the vector loads and
- * stores are too.
+ * pixels, dw's and drow's (ky,kx,c) columns), so the vector loads and stores
+ * are too.
  *
- * The scratch is one example's worth (im2col matrix, padded image, dyT, the
- * packed last columns) plus dWT, taken from the planned workspace and live
- * only while the op runs (a 1x1 convolution of stride 1 without padding
- * reads x directly and needs no im2col). No buffer is as large as the
- * batch's im2col.
+ * The scratch is one example's worth (im2col or im2row matrix, padded or
+ * channels-last image, the packed last columns) plus the reordered weights
+ * or dw, taken from the planned workspace and live only while the op runs.
+ * No buffer is as large as the batch's im2col.
+ *
+ * MAXPOOL_BWD writes each window whole (the windows do not overlap) with
+ * bit masks instead of branches; when the graph applies relu's adjoint to
+ * it next, with relu's input the pooled tensor itself, it does that too.
  *
  * Dropout is inverted dropout: in training y = x · mask / (1 - p), and
  * its adjoint dy · mask / (1 - p), mask recomputed from a counter-based
