@@ -675,6 +675,29 @@ static long pad_size(const Geo *G)
     return conv_padded(G) ? (long)G->C * pad_rows(G) * pad_cols(G) : 0;
 }
 
+/* the rows and columns of the image the windows read from: the padded
+ * copy's when the convolution pads, else x's */
+static int read_rows(const Geo *G) { return conv_padded(G) ? pad_rows(G) : G->H; }
+static int read_cols(const Geo *G) { return conv_padded(G) ? pad_cols(G) : G->W; }
+
+/* the rows and columns of x that land inside them (x's last rows may lie
+ * past every window) */
+static int inside_rows(const Geo *G) { return G->H < read_rows(G) - G->pt ? G->H : read_rows(G) - G->pt; }
+static int inside_cols(const Geo *G) { return G->W < read_cols(G) - G->pl ? G->W : read_cols(G) - G->pl; }
+
+/* dst = src, each of O rows with its C·k·k columns moved between W's order
+ * (c,ky,kx) and im2row's (ky,kx,c): to_row 1 writes dst in im2row's order */
+static void emit_reorder(const OpEmit *o, const Geo *G, const char *dst, const char *src, int to_row)
+{
+    char w[96], r[96];
+    snprintf(w, sizeof w, "[(o * %d + c) * %d + kk]", G->C, G->k * G->k);
+    snprintf(r, sizeof r, "[o * %ld + kk * %d + c]", G->K, G->C);
+    line(o, 1, "for (size_t o = 0; o < %d; o++)", G->O);
+    line(o, 2, "for (size_t c = 0; c < %d; c++)", G->C);
+    line(o, 3, "for (size_t kk = 0; kk < %d; kk++) /* (ky,kx) */", G->k * G->k);
+    line(o, 4, "%s%s = %s%s;", dst, to_row ? r : w, src, to_row ? w : r);
+}
+
 /* xp[c][r][q] = x[c][r-pt][q-pl], 0 outside x: the zeros are written once
  * per call (emit_xp_decl), each example copies only the rows of x the
  * windows read, each of constant length. (A first version wrote each row's
@@ -682,8 +705,7 @@ static long pad_size(const Geo *G)
  * -O3 -march=native vectorized that loop wrongly, so keep it branch-free.) */
 static void emit_pad(const OpEmit *o, const Geo *G, int ind)
 {
-    int Hp = pad_rows(G), Wp = pad_cols(G);
-    int nrow = G->H < Hp - G->pt ? G->H : Hp - G->pt, ncol = G->W < Wp - G->pl ? G->W : Wp - G->pl;
+    int Hp = pad_rows(G), Wp = pad_cols(G), nrow = inside_rows(G), ncol = inside_cols(G);
     line(o, ind, "/* xp[c][r+%d][q+%d] = x[c][r][q], the zeros around written once */", G->pt, G->pl);
     line(o, ind, "for (size_t c = 0; c < %d; c++)", G->C);
     line(o, ind + 1, "for (size_t r = 0; r < %d; r++) {", nrow);
@@ -697,9 +719,8 @@ static void emit_pad(const OpEmit *o, const Geo *G, int ind)
  * elements, contiguous reads for stride 1 */
 static void emit_im2col(const OpEmit *o, const Geo *G, int ind)
 {
-    int padded = conv_padded(G);
-    int Hp = padded ? pad_rows(G) : G->H, Wp = padded ? pad_cols(G) : G->W;
-    if (padded)
+    int Hp = read_rows(G), Wp = read_cols(G);
+    if (conv_padded(G))
         emit_pad(o, G, ind);
     else
         line(o, ind, "const %s *xp = xb; /* no padding */", o->T);
@@ -782,13 +803,11 @@ static int row_copy(const Geo *G)
 
 static void emit_im2row(const OpEmit *o, const Geo *G, int ind)
 {
-    int padded = conv_padded(G);
-    int Hp = padded ? pad_rows(G) : G->H, Wp = padded ? pad_cols(G) : G->W;
+    int Wp = read_cols(G);
     if (row_copy(G)) {
-        int nrow = G->H < Hp - G->pt ? G->H : Hp - G->pt, ncol = G->W < Wp - G->pl ? G->W : Wp - G->pl;
         line(o, ind, "/* xh[r+%d][q+%d][c] = x[c][r][q] */", G->pt, G->pl);
-        line(o, ind, "for (size_t r = 0; r < %d; r++)", nrow);
-        line(o, ind + 1, "for (size_t q = 0; q < %d; q++) {", ncol);
+        line(o, ind, "for (size_t r = 0; r < %d; r++)", inside_rows(G));
+        line(o, ind + 1, "for (size_t q = 0; q < %d; q++) {", inside_cols(G));
         line(o, ind + 2, "%s *hp = xh + ((r + %d) * %d + q + %d) * %d;", o->T, G->pt, Wp, G->pl, G->C);
         line(o, ind + 2, "for (size_t c = 0; c < %d; c++) hp[c] = xb[(c * %d + r) * %d + q];", G->C, G->H, G->W);
         line(o, ind + 1, "}");
@@ -816,8 +835,8 @@ static void emit_conv_bwd_w_direct(const OpEmit *o, const Geo *G);
 
 static long row_scratch(const Geo *G)
 {
-    int Hp = conv_padded(G) ? pad_rows(G) : G->H, Wp = conv_padded(G) ? pad_cols(G) : G->W;
-    return G->K * G->P + (row_copy(G) ? (long)Hp * Wp * G->C : 0) + (G->C > 1 ? G->K * G->O : 0);
+    long hwc = (long)read_rows(G) * read_cols(G) * G->C;
+    return G->K * G->P + (row_copy(G) ? hwc : 0) + (G->C > 1 ? G->K * G->O : 0);
 }
 
 static void emit_conv_bwd_w(const OpEmit *o, const Geo *G)
@@ -828,7 +847,7 @@ static void emit_conv_bwd_w(const OpEmit *o, const Geo *G)
         emit_conv_bwd_w_direct(o, G);
         return;
     }
-    int Hp = conv_padded(G) ? pad_rows(G) : G->H, Wp = conv_padded(G) ? pad_cols(G) : G->W;
+    int Hp = read_rows(G), Wp = read_cols(G);
     long at = G->K * G->P;
     emit_vec_prelude(o);
     head(o, "x_", "dy_", "o_", "scratch_");
@@ -856,44 +875,32 @@ static void emit_conv_bwd_w(const OpEmit *o, const Geo *G)
     Gemm m = {"dyb", "row", "dw", G->O, G->K, G->P, G->P, 1, G->K, G->K, 1, 0};
     emit_gemm(o, &m, pk, 2);
     line(o, 1, "}");
-    if (G->C > 1) {
-        line(o, 1, "for (size_t o = 0; o < %d; o++)", G->O);
-        line(o, 2, "for (size_t c = 0; c < %d; c++)", G->C);
-        line(o, 3, "for (size_t kk = 0; kk < %d; kk++) /* (ky,kx) */", G->k * G->k);
-        line(o, 4, "o_[(o * %d + c) * %d + kk] = dw[o * %ld + kk * %d + c];", G->C, G->k * G->k, G->K, G->C);
-    }
+    if (G->C > 1)
+        emit_reorder(o, G, "o_", "dw", 0);
     line(o, 0, "}\n");
 }
 
-/* dW[o][kk] = sum over the batch and p of dy[o][p] col[kk][p]: per example
- * dWT[kk][o] += col[kk][:] · dyT[:][o], dy transposed first so that the
- * product's rows run along o; dW = dWT transposed at the end */
+/* a 1x1 convolution of stride 1: dW[o][kk] = sum over the batch and p of
+ * dy[o][p] x[kk][p]: per example dWT[kk][o] += x[kk][:] · dyT[:][o], dy
+ * transposed first so that the product's rows run along o; dW = dWT
+ * transposed at the end */
 static void emit_conv_bwd_w_direct(const OpEmit *o, const Geo *G)
 {
     const char *T = o->T;
     long CHW = (long)G->C * G->H * G->W, OP = (long)G->O * G->P;
-    int direct = conv_direct(G);
-    long ncol = direct ? 0 : G->K * G->P;
     emit_vec_prelude(o);
     head(o, "x_", "dy_", "o_", "scratch_");
-    if (!direct)
-        line(o, 1, "%s *restrict col = scratch_; /* [%ld][%ld] one example's im2col matrix */", T, G->K, G->P);
-    emit_xp_decl(o, G, ncol);
-    ncol += pad_size(G);
-    line(o, 1, "%s *restrict dyT = scratch_ + %ld; /* [%ld][%d] */", T, ncol, G->P, G->O);
-    line(o, 1, "%s *restrict dWT = scratch_ + %ld; /* [%ld][%d] */", T, ncol + G->P * G->O, G->K, G->O);
+    line(o, 1, "%s *restrict dyT = scratch_ + 0; /* [%ld][%d] */", T, G->P, G->O);
+    line(o, 1, "%s *restrict dWT = scratch_ + %ld; /* [%ld][%d] */", T, G->P * G->O, G->K, G->O);
     line(o, 1, "for (size_t i = 0; i < %ld; i++) dWT[i] = 0;", G->K * G->O);
     line(o, 1, "for (size_t b = 0; b < %s; b++) {", G->nb ? "n" : "1");
     line(o, 2, "const %s *xb = x_ + b * %ld;", T, CHW);
     line(o, 2, "const %s *dyb = dy_ + b * %ld;", T, OP);
-    if (direct)
-        line(o, 2, "const %s *col = xb; /* a 1x1 convolution: x is its own im2col */", T);
-    else
-        emit_im2col(o, G, 2);
+    line(o, 2, "const %s *col = xb; /* a 1x1 convolution: x is its own im2col */", T);
     line(o, 2, "for (size_t p = 0; p < %ld; p++)", G->P);
     line(o, 3, "for (size_t o = 0; o < %d; o++) dyT[p * %d + o] = dyb[o * %ld + p];", G->O, G->O, G->P);
     char pk[64];
-    snprintf(pk, sizeof pk, "scratch_ + %ld", ncol + G->P * G->O + G->K * G->O);
+    snprintf(pk, sizeof pk, "scratch_ + %ld", G->P * G->O + G->K * G->O);
     Gemm m = {"col", "dyT", "dWT", G->K, G->O, G->P, G->P, 1, G->O, G->O, 1, 0};
     emit_gemm(o, &m, pk, 2);
     line(o, 1, "}");
@@ -911,8 +918,7 @@ static void emit_conv_bwd_w_direct(const OpEmit *o, const Geo *G)
  * padded), and dx is the inside of dxh, channels first again. */
 static long rowx_scratch(const Geo *G)
 {
-    int Hp = conv_padded(G) ? pad_rows(G) : G->H, Wp = conv_padded(G) ? pad_cols(G) : G->W;
-    return G->K * G->P + (long)Hp * Wp * G->C + G->K * G->O;
+    return G->K * G->P + (long)read_rows(G) * read_cols(G) * G->C + G->K * G->O;
 }
 
 static void emit_conv_bwd_x(const OpEmit *o, const Geo *G)
@@ -931,19 +937,15 @@ static void emit_conv_bwd_x(const OpEmit *o, const Geo *G)
         line(o, 0, "}\n");
         return;
     }
-    int Hp = conv_padded(G) ? pad_rows(G) : G->H, Wp = conv_padded(G) ? pad_cols(G) : G->W;
+    int Hp = read_rows(G), Wp = read_cols(G), nrow = inside_rows(G), ncol = inside_cols(G);
     long HWC = (long)Hp * Wp * G->C, run = (long)G->k * G->C;
-    int nrow = G->H < Hp - G->pt ? G->H : Hp - G->pt, ncol = G->W < Wp - G->pl ? G->W : Wp - G->pl;
     line(o, 1, "%s *restrict drow = scratch_; /* [%ld][%ld] the gradient of one example's im2row matrix */", T,
          G->P, G->K);
     line(o, 1, "%s *restrict dxh = scratch_ + %ld; /* [%d][%d][%d] dx, channels last, padded */", T, G->K * G->P,
          Hp, Wp, G->C);
     line(o, 1, "%s *restrict wr = scratch_ + %ld; /* [%d][%ld] W, columns in (ky,kx,c) order */", T,
          G->K * G->P + HWC, G->O, G->K);
-    line(o, 1, "for (size_t o = 0; o < %d; o++)", G->O);
-    line(o, 2, "for (size_t c = 0; c < %d; c++)", G->C);
-    line(o, 3, "for (size_t kk = 0; kk < %d; kk++) /* (ky,kx) */", G->k * G->k);
-    line(o, 4, "wr[o * %ld + kk * %d + c] = w_[(o * %d + c) * %d + kk];", G->K, G->C, G->C, G->k * G->k);
+    emit_reorder(o, G, "wr", "w_", 1);
     line(o, 1, "for (size_t b = 0; b < %s; b++) {", G->nb ? "n" : "1");
     line(o, 2, "const %s *dyb = dy_ + b * %ld;", T, OP);
     line(o, 2, "%s *dxb = o_ + b * %ld;", T, CHW);
