@@ -82,6 +82,9 @@ typedef float seed_gk_real;
 #define SEED_GK_MR 4
 #define SEED_GK_NR 16
 #endif
+#ifndef SEED_GK_NT_MIN
+#define SEED_GK_NT_MIN (1L << 21)
+#endif
 #ifndef SEED_GK_KC
 #define SEED_GK_KC 256
 #endif
@@ -173,6 +176,11 @@ static void seed_gk_pack(long n, long kc, const seed_gk_real *s, long sl, long s
 static void seed_gk_kernel(long kc, const float *a, const float *b, float *c, long ldc, long mr, long nr, float alpha,
                       int acc, const float *bias, int act)
 {
+    if (acc) /* C's lines on their way while the loop runs: they are far apart, often in the same sets */
+        for (long i = 0; i < mr; i++) {
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+        }
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
            c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
     for (long k = 0; k < kc; k++) {
@@ -204,12 +212,17 @@ static void seed_gk_kernel(long kc, const float *a, const float *b, float *c, lo
             v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, ci));
             v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, ci + 16));
         }
-        if (act == 1) {
+        if (act & 1) {
             v0 = _mm512_max_ps(zero, v0); /* a NaN stays a NaN */
             v1 = _mm512_max_ps(zero, v1);
         }
-        _mm512_mask_storeu_ps(ci, m0, v0);
-        _mm512_mask_storeu_ps(ci + 16, m1, v1);
+        if (act & 2) { /* whole aligned lines, not to be read soon */
+            _mm512_stream_ps(ci, v0);
+            _mm512_stream_ps(ci + 16, v1);
+        } else {
+            _mm512_mask_storeu_ps(ci, m0, v0);
+            _mm512_mask_storeu_ps(ci + 16, m1, v1);
+        }
     }
 }
 #elif defined(SEED_GK_AVX2)
@@ -240,7 +253,7 @@ static void seed_gk_kernel(long kc, const float *a, const float *b, float *c, lo
     for (long i = 0; i < mr; i++)
         for (long j = 0; j < nr; j++) {
             float v = alpha * t[i][j] + (acc ? c[i * ldc + j] : 0.0f) + (bias ? bias[j] : 0.0f);
-            c[i * ldc + j] = act == 1 && v < 0 ? 0.0f : v;
+            c[i * ldc + j] = (act & 1) && v < 0 ? 0.0f : v;
         }
 }
 #else
@@ -262,7 +275,7 @@ static void seed_gk_kernel(long kc, const seed_gk_real *a, const seed_gk_real *b
     for (long i = 0; i < mr; i++)
         for (long j = 0; j < nr; j++) {
             seed_gk_real v = alpha * t[i][j] + (acc ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
-            c[i * ldc + j] = act == 1 && v < 0 ? 0 : v;
+            c[i * ldc + j] = (act & 1) && v < 0 ? 0 : v;
         }
 }
 #endif
@@ -280,11 +293,19 @@ static void seed_gk_gemm(long M, long N, long K, seed_gk_real alpha, const seed_
         for (long i = 0; i < M; i++)
             for (long j = 0; j < N; j++) {
                 seed_gk_real v = (acc ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
-                c[i * ldc + j] = act == 1 && v < 0 ? 0 : v;
+                c[i * ldc + j] = (act & 1) && v < 0 ? 0 : v;
             }
         return;
     }
     long kcmax = SEED_GK_MIN(K, SEED_GK_KC);
+    /* a big C written once, in one pass over k, goes around the caches:
+     * its rows are often a multiple of 4 KiB apart, so that the lines of a
+     * tile would all fall into the same cache sets and push the panels out */
+#if defined(SEED_GK_AVX512)
+    int nt = !acc && K <= SEED_GK_KC && M * N >= SEED_GK_NT_MIN && ldc % 16 == 0 && ((size_t)c & 63) == 0 ? 2 : 0;
+#else
+    int nt = 0;
+#endif
     long kstep = (K + (K + SEED_GK_KC - 1) / SEED_GK_KC - 1) / ((K + SEED_GK_KC - 1) / SEED_GK_KC); /* even blocks of k */
     seed_gk_real *pb = pack, *pa = pack + kcmax * (SEED_GK_MIN(N, SEED_GK_NC) + 32);
     /* with OpenMP every thread runs the block loops; the panels of each
@@ -324,11 +345,16 @@ static void seed_gk_gemm(long M, long N, long K, seed_gk_real alpha, const seed_
                             long jr = jp * SEED_GK_NR, ir = ip * SEED_GK_MR;
                             long nr = SEED_GK_MIN(nc - jr, SEED_GK_NR), mr = SEED_GK_MIN(mc - ir, SEED_GK_MR);
                             seed_gk_kernel(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
-                                      alpha, ac, last && bias ? bias + jc + jr : NULL, last ? act : 0);
+                                      alpha, ac, last && bias ? bias + jc + jr : NULL,
+                                      last ? act | (nr == SEED_GK_NR ? nt : 0) : 0);
                         }
                 }
             }
         }
+#if defined(SEED_GK_AVX512)
+        if (nt)
+            _mm_sfence(); /* the streamed lines visible before anyone reads C */
+#endif
     }
 }
 
