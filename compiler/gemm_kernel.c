@@ -45,6 +45,7 @@
 #define GK_MR 4
 #define GK_NR 16
 #endif
+#define GK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #ifndef GK_NT_MIN
 #define GK_NT_MIN (1L << 21)
 #endif
@@ -94,21 +95,35 @@ static void gk_tr16(const float *s, long sl, float *p, long pl)
 /* Packs one panel: n <= W lines (rows of A, columns of B) by kc, line l at
  * k being s[l*sl + k*sk], into p[k*W + l], k-major, lines n..W-1 zero. A
  * whole panel gets loops of constant length: lines that run along k (sk ==
- * 1) are transposed 16 k at a time so reads and writes stay in cache. */
-static void gk_pack(long n, long kc, const gk_real *s, long sl, long sk, int W, gk_real *p)
+ * 1) are transposed 16 k at a time so reads and writes stay in cache, 16
+ * lines at a time along the whole kc (fewer streams for the memory to
+ * serve), the same lines of the panel packed next (next, if not NULL)
+ * fetched as they go: a layer's weights come from memory, and the 16 runs
+ * of kc elements are too short for the hardware to fetch ahead. */
+#if (defined(GK_AVX512) || defined(GK_AVX2)) && !defined(GK_NO_PREFETCH)
+#define GK_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#else
+#define GK_PREFETCH(p) ((void)(p))
+#endif
+static void gk_pack(long n, long kc, const gk_real *s, long sl, long sk, int W, gk_real *p, const gk_real *next)
 {
 #if defined(GK_AVX512)
     if (sk == 1 && n == W && W % 16 == 0) {
         long kfull = kc / 16 * 16;
-        for (long k0 = 0; k0 < kfull; k0 += 16)
-            for (int l0 = 0; l0 < W; l0 += 16)
+        for (int l0 = 0; l0 < W; l0 += 16)
+            for (long k0 = 0; k0 < kfull; k0 += 16) {
+                if (next)
+                    for (int l = l0; l < l0 + 16; l++)
+                        GK_PREFETCH(next + l * sl + k0);
                 gk_tr16(s + l0 * sl + k0, sl, p + k0 * W + l0, W);
+            }
         for (int l = 0; l < W; l++)
             for (long k = kfull; k < kc; k++)
                 p[k * W + l] = s[l * sl + k];
         return;
     }
 #endif
+    (void)next;
     if (sk == 1 && n == W) {
         long kfull = kc / 16 * 16;
         for (long k0 = 0; k0 < kfull; k0 += 16)
@@ -131,6 +146,26 @@ static void gk_pack(long n, long kc, const gk_real *s, long sl, long sk, int W, 
             p[k * W + l] = s[l * sl + k * sk];
         for (long l = n; l < W; l++)
             p[k * W + l] = 0;
+    }
+}
+
+/* Packs rows k0..k1-1 of a block of B whose rows are contiguous (B(k,j) at
+ * s[k*sk + j], j < nc) into all its panels of W columns, p[jp*W*kc + k*W +
+ * l], columns past nc zero: 8 rows at a time across the whole width, so
+ * that memory is read in runs of the block's width, not of one panel's. */
+static void gk_pack_rows(long nc, long kc, long k0, long k1, const gk_real *s, long sk, int W, gk_real *p)
+{
+    long nfull = nc / W;
+    for (long g = k0; g < k1; g += 8) {
+        long ge = GK_MIN(g + 8, k1);
+        for (long jp = 0; jp < nfull; jp++)
+            for (long k = g; k < ge; k++)
+                for (int l = 0; l < W; l++)
+                    p[jp * W * kc + k * W + l] = s[k * sk + jp * W + l];
+        if (nfull * W < nc)
+            for (long k = g; k < ge; k++)
+                for (int l = 0; l < W; l++)
+                    p[nfull * W * kc + k * W + l] = nfull * W + l < nc ? s[k * sk + nfull * W + l] : 0;
     }
 }
 
@@ -244,7 +279,6 @@ static void gk_kernel(long kc, const gk_real *a, const gk_real *b, gk_real *c, l
 #endif
 
 /* the panel elements a product of these sizes needs (an upper bound for every kernel) */
-#define GK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define GK_PACK_ELEMS(M, N, K) (GK_MIN(K, GK_KC) * (GK_MIN(N, GK_NC) + 32 + GK_MIN(M, GK_MC) + 8))
 
 static void gk_gemm(long M, long N, long K, gk_real alpha, const gk_real *a, long ai, long ak, const gk_real *b,
@@ -283,12 +317,21 @@ static void gk_gemm(long M, long N, long K, gk_real alpha, const gk_real *a, lon
             for (long pc = 0; pc < K; pc += kstep) {
                 long kc = GK_MIN(K - pc, kstep);
                 int ac = acc || pc > 0, last = pc + kc >= K;
+                if (bj == 1 && nc >= GK_NR) { /* B's rows contiguous: copied 8 rows at a time */
 #if defined(_OPENMP)
 #pragma omp for schedule(static)
 #endif
-                for (long jp = 0; jp < npan; jp++) {
-                    long jr = jp * GK_NR;
-                    gk_pack(GK_MIN(nc - jr, GK_NR), kc, b + pc * bk + (jc + jr) * bj, bj, bk, GK_NR, pb + jr * kc);
+                    for (long g = 0; g < kc; g += 8)
+                        gk_pack_rows(nc, kc, g, GK_MIN(g + 8, kc), b + pc * bk + jc, bk, GK_NR, pb);
+                } else {
+#if defined(_OPENMP)
+#pragma omp for schedule(static)
+#endif
+                    for (long jp = 0; jp < npan; jp++) {
+                        long jr = jp * GK_NR;
+                        gk_pack(GK_MIN(nc - jr, GK_NR), kc, b + pc * bk + (jc + jr) * bj, bj, bk, GK_NR, pb + jr * kc,
+                                jr + 2 * GK_NR <= nc ? b + pc * bk + (jc + jr + GK_NR) * bj : NULL);
+                    }
                 }
                 for (long ic = 0; ic < M; ic += GK_MC) {
                     long mc = GK_MIN(M - ic, GK_MC);
@@ -298,7 +341,7 @@ static void gk_gemm(long M, long N, long K, gk_real alpha, const gk_real *a, lon
 #endif
                     for (long ip = 0; ip < mpan; ip++) {
                         long ir = ip * GK_MR;
-                        gk_pack(GK_MIN(mc - ir, GK_MR), kc, a + (ic + ir) * ai + pc * ak, ai, ak, GK_MR, pa + ir * kc);
+                        gk_pack(GK_MIN(mc - ir, GK_MR), kc, a + (ic + ir) * ai + pc * ak, ai, ak, GK_MR, pa + ir * kc, NULL);
                     }
 #if defined(_OPENMP)
 #pragma omp for schedule(static) collapse(2)

@@ -441,9 +441,10 @@ n = sum(1 for e in r.iter() if e.tag.endswith('polyline') or e.tag.endswith('pat
 assert n >= 2, n" 2>>err; then ok "$f is valid SVG with the loss curves"; else bad "$f" "$(cat err)"; fi
 done
 # the live bar: only on a terminal, and only when an epoch takes over a second
+# (200 steps of a 2000 x 2000 layer at batch 1: about 2 s here; 100 became too fast)
 $PY -c "
 import numpy as np
-np.savetxt('bar.csv', np.random.default_rng(2).uniform(0, 1, (100, 2001)), fmt='%.3f', delimiter=',')"
+np.savetxt('bar.csv', np.random.default_rng(2).uniform(0, 1, (200, 2001)), fmt='%.3f', delimiter=',')"
 if ! command -v script >/dev/null; then
   bad "live bar: 'script' (util-linux) is missing, no pseudo-terminal to test on"
 elif ! script -qec "./big train bar.csv --batch 1 --epochs 1 --lr 1e-6" /dev/null > tty.out 2>&1; then

@@ -82,6 +82,7 @@ typedef float seed_gk_real;
 #define SEED_GK_MR 4
 #define SEED_GK_NR 16
 #endif
+#define SEED_GK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #ifndef SEED_GK_NT_MIN
 #define SEED_GK_NT_MIN (1L << 21)
 #endif
@@ -131,21 +132,35 @@ static void seed_gk_tr16(const float *s, long sl, float *p, long pl)
 /* Packs one panel: n <= W lines (rows of A, columns of B) by kc, line l at
  * k being s[l*sl + k*sk], into p[k*W + l], k-major, lines n..W-1 zero. A
  * whole panel gets loops of constant length: lines that run along k (sk ==
- * 1) are transposed 16 k at a time so reads and writes stay in cache. */
-static void seed_gk_pack(long n, long kc, const seed_gk_real *s, long sl, long sk, int W, seed_gk_real *p)
+ * 1) are transposed 16 k at a time so reads and writes stay in cache, 16
+ * lines at a time along the whole kc (fewer streams for the memory to
+ * serve), the same lines of the panel packed next (next, if not NULL)
+ * fetched as they go: a layer's weights come from memory, and the 16 runs
+ * of kc elements are too short for the hardware to fetch ahead. */
+#if (defined(SEED_GK_AVX512) || defined(SEED_GK_AVX2)) && !defined(SEED_GK_NO_PREFETCH)
+#define SEED_GK_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#else
+#define SEED_GK_PREFETCH(p) ((void)(p))
+#endif
+static void seed_gk_pack(long n, long kc, const seed_gk_real *s, long sl, long sk, int W, seed_gk_real *p, const seed_gk_real *next)
 {
 #if defined(SEED_GK_AVX512)
     if (sk == 1 && n == W && W % 16 == 0) {
         long kfull = kc / 16 * 16;
-        for (long k0 = 0; k0 < kfull; k0 += 16)
-            for (int l0 = 0; l0 < W; l0 += 16)
+        for (int l0 = 0; l0 < W; l0 += 16)
+            for (long k0 = 0; k0 < kfull; k0 += 16) {
+                if (next)
+                    for (int l = l0; l < l0 + 16; l++)
+                        SEED_GK_PREFETCH(next + l * sl + k0);
                 seed_gk_tr16(s + l0 * sl + k0, sl, p + k0 * W + l0, W);
+            }
         for (int l = 0; l < W; l++)
             for (long k = kfull; k < kc; k++)
                 p[k * W + l] = s[l * sl + k];
         return;
     }
 #endif
+    (void)next;
     if (sk == 1 && n == W) {
         long kfull = kc / 16 * 16;
         for (long k0 = 0; k0 < kfull; k0 += 16)
@@ -168,6 +183,26 @@ static void seed_gk_pack(long n, long kc, const seed_gk_real *s, long sl, long s
             p[k * W + l] = s[l * sl + k * sk];
         for (long l = n; l < W; l++)
             p[k * W + l] = 0;
+    }
+}
+
+/* Packs rows k0..k1-1 of a block of B whose rows are contiguous (B(k,j) at
+ * s[k*sk + j], j < nc) into all its panels of W columns, p[jp*W*kc + k*W +
+ * l], columns past nc zero: 8 rows at a time across the whole width, so
+ * that memory is read in runs of the block's width, not of one panel's. */
+static void seed_gk_pack_rows(long nc, long kc, long k0, long k1, const seed_gk_real *s, long sk, int W, seed_gk_real *p)
+{
+    long nfull = nc / W;
+    for (long g = k0; g < k1; g += 8) {
+        long ge = SEED_GK_MIN(g + 8, k1);
+        for (long jp = 0; jp < nfull; jp++)
+            for (long k = g; k < ge; k++)
+                for (int l = 0; l < W; l++)
+                    p[jp * W * kc + k * W + l] = s[k * sk + jp * W + l];
+        if (nfull * W < nc)
+            for (long k = g; k < ge; k++)
+                for (int l = 0; l < W; l++)
+                    p[nfull * W * kc + k * W + l] = nfull * W + l < nc ? s[k * sk + nfull * W + l] : 0;
     }
 }
 
@@ -281,7 +316,6 @@ static void seed_gk_kernel(long kc, const seed_gk_real *a, const seed_gk_real *b
 #endif
 
 /* the panel elements a product of these sizes needs (an upper bound for every kernel) */
-#define SEED_GK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define SEED_GK_PACK_ELEMS(M, N, K) (SEED_GK_MIN(K, SEED_GK_KC) * (SEED_GK_MIN(N, SEED_GK_NC) + 32 + SEED_GK_MIN(M, SEED_GK_MC) + 8))
 
 static void seed_gk_gemm(long M, long N, long K, seed_gk_real alpha, const seed_gk_real *a, long ai, long ak, const seed_gk_real *b,
@@ -320,12 +354,21 @@ static void seed_gk_gemm(long M, long N, long K, seed_gk_real alpha, const seed_
             for (long pc = 0; pc < K; pc += kstep) {
                 long kc = SEED_GK_MIN(K - pc, kstep);
                 int ac = acc || pc > 0, last = pc + kc >= K;
+                if (bj == 1 && nc >= SEED_GK_NR) { /* B's rows contiguous: copied 8 rows at a time */
 #if defined(_OPENMP)
 #pragma omp for schedule(static)
 #endif
-                for (long jp = 0; jp < npan; jp++) {
-                    long jr = jp * SEED_GK_NR;
-                    seed_gk_pack(SEED_GK_MIN(nc - jr, SEED_GK_NR), kc, b + pc * bk + (jc + jr) * bj, bj, bk, SEED_GK_NR, pb + jr * kc);
+                    for (long g = 0; g < kc; g += 8)
+                        seed_gk_pack_rows(nc, kc, g, SEED_GK_MIN(g + 8, kc), b + pc * bk + jc, bk, SEED_GK_NR, pb);
+                } else {
+#if defined(_OPENMP)
+#pragma omp for schedule(static)
+#endif
+                    for (long jp = 0; jp < npan; jp++) {
+                        long jr = jp * SEED_GK_NR;
+                        seed_gk_pack(SEED_GK_MIN(nc - jr, SEED_GK_NR), kc, b + pc * bk + (jc + jr) * bj, bj, bk, SEED_GK_NR, pb + jr * kc,
+                                jr + 2 * SEED_GK_NR <= nc ? b + pc * bk + (jc + jr + SEED_GK_NR) * bj : NULL);
+                    }
                 }
                 for (long ic = 0; ic < M; ic += SEED_GK_MC) {
                     long mc = SEED_GK_MIN(M - ic, SEED_GK_MC);
@@ -335,7 +378,7 @@ static void seed_gk_gemm(long M, long N, long K, seed_gk_real alpha, const seed_
 #endif
                     for (long ip = 0; ip < mpan; ip++) {
                         long ir = ip * SEED_GK_MR;
-                        seed_gk_pack(SEED_GK_MIN(mc - ir, SEED_GK_MR), kc, a + (ic + ir) * ai + pc * ak, ai, ak, SEED_GK_MR, pa + ir * kc);
+                        seed_gk_pack(SEED_GK_MIN(mc - ir, SEED_GK_MR), kc, a + (ic + ir) * ai + pc * ak, ai, ak, SEED_GK_MR, pa + ir * kc, NULL);
                     }
 #if defined(_OPENMP)
 #pragma omp for schedule(static) collapse(2)
