@@ -27,7 +27,7 @@ RT_D_OBJS = $(patsubst %,$(B)/rt_d/%.o,$(RUNTIME))
 HEADERS = compiler/gradc.h compiler/ops.def
 RT_HEADERS = $(wildcard runtime/*.h)
 
-UNIT_TESTS = $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c)) $(B)/test_gemm_avx2 $(B)/test_gemm_native
+UNIT_TESTS = $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c)) $(B)/test_gemm_avx2 $(B)/test_gemm_native $(B)/test_gemm_omp
 
 all: $(B)/gradc $(B)/libgradcrt.a $(B)/libgradcrt_d.a
 
@@ -127,13 +127,15 @@ $(B)/libgradcrt_mpi_d.a: $(RT_MPI_D_OBJS)
 $(B)/test_%: tests/test_%.c $(COMPILER_OBJS) $(RT_OBJS) $(B)/.cmocka
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(COMPILER_OBJS) $(RT_OBJS) -lcmocka -lz -lm
 
-# the matrix product's three kernels (portable, AVX2, what -march=native picks)
+# the matrix product's three kernels (portable, AVX2, what -march=native picks), and the last on threads
 $(B)/test_gemm: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.cmocka
 	$(CC) $(CFLAGS) $(WARN) -o $@ $< -lcmocka -lm
 $(B)/test_gemm_avx2: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.cmocka
 	$(CC) $(CFLAGS) $(WARN) -mavx2 -mfma -o $@ $< -lcmocka -lm
 $(B)/test_gemm_native: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.cmocka
 	$(CC) $(CFLAGS) $(WARN) -march=native -o $@ $< -lcmocka -lm
+$(B)/test_gemm_omp: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.cmocka
+	$(CC) $(CFLAGS) $(WARN) -march=native -fopenmp -o $@ $< -lcmocka -lm
 
 unit: $(UNIT_TESTS)
 	@fail=0; for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t || fail=1; done; exit $$fail

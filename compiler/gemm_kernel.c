@@ -45,6 +45,9 @@
 #define GK_MR 4
 #define GK_NR 16
 #endif
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 #define GK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #ifndef GK_NT_MIN
 #define GK_NT_MIN (1L << 21)
@@ -149,23 +152,23 @@ static void gk_pack(long n, long kc, const gk_real *s, long sl, long sk, int W, 
     }
 }
 
-/* Packs rows k0..k1-1 of a block of B whose rows are contiguous (B(k,j) at
- * s[k*sk + j], j < nc) into all its panels of W columns, p[jp*W*kc + k*W +
- * l], columns past nc zero: 8 rows at a time across the whole width, so
- * that memory is read in runs of the block's width, not of one panel's. */
-static void gk_pack_rows(long nc, long kc, long k0, long k1, const gk_real *s, long sk, int W, gk_real *p)
+/* Packs panels p0..p1-1 of a block of B whose rows are contiguous (B(k,j)
+ * at s[k*sk + j], j < nc) into p[jp*W*kc + k*W + l], columns past nc zero:
+ * 8 rows at a time across the panels' whole width, so that memory is read
+ * in runs of that width, not of one panel's. */
+static void gk_pack_rows(long nc, long kc, long p0, long p1, const gk_real *s, long sk, int W, gk_real *p)
 {
-    long nfull = nc / W;
-    for (long g = k0; g < k1; g += 8) {
-        long ge = GK_MIN(g + 8, k1);
-        for (long jp = 0; jp < nfull; jp++)
+    long pf = GK_MIN(p1, nc / W); /* the full panels */
+    for (long g = 0; g < kc; g += 8) {
+        long ge = GK_MIN(g + 8, kc);
+        for (long jp = p0; jp < pf; jp++)
             for (long k = g; k < ge; k++)
                 for (int l = 0; l < W; l++)
                     p[jp * W * kc + k * W + l] = s[k * sk + jp * W + l];
-        if (nfull * W < nc)
+        if (pf < p1)
             for (long k = g; k < ge; k++)
                 for (int l = 0; l < W; l++)
-                    p[nfull * W * kc + k * W + l] = nfull * W + l < nc ? s[k * sk + nfull * W + l] : 0;
+                    p[pf * W * kc + k * W + l] = pf * W + l < nc ? s[k * sk + pf * W + l] : 0;
     }
 }
 
@@ -317,12 +320,14 @@ static void gk_gemm(long M, long N, long K, gk_real alpha, const gk_real *a, lon
             for (long pc = 0; pc < K; pc += kstep) {
                 long kc = GK_MIN(K - pc, kstep);
                 int ac = acc || pc > 0, last = pc + kc >= K;
-                if (bj == 1 && nc >= GK_NR) { /* B's rows contiguous: copied 8 rows at a time */
+                if (bj == 1 && nc >= GK_NR) { /* B's rows contiguous: each thread its share of the panels */
 #if defined(_OPENMP)
-#pragma omp for schedule(static)
+                    long T = omp_get_num_threads(), t = omp_get_thread_num();
+                    gk_pack_rows(nc, kc, npan * t / T, npan * (t + 1) / T, b + pc * bk + jc, bk, GK_NR, pb);
+#pragma omp barrier
+#else
+                    gk_pack_rows(nc, kc, 0, npan, b + pc * bk + jc, bk, GK_NR, pb);
 #endif
-                    for (long g = 0; g < kc; g += 8)
-                        gk_pack_rows(nc, kc, g, GK_MIN(g + 8, kc), b + pc * bk + jc, bk, GK_NR, pb);
                 } else {
 #if defined(_OPENMP)
 #pragma omp for schedule(static)

@@ -4,8 +4,9 @@
  * transpose, sizes around the register tile and the cache blocks, alpha,
  * accumulation, bias and relu. The Makefile builds it three times: as is
  * (the portable kernel), with -mavx2 -mfma and with -march=native (the
- * AVX-512 kernel on machines that have it); a build whose kernel the CPU
- * cannot run skips itself. C is 64-byte aligned and GK_NT_MIN is small here,
+ * AVX-512 kernel on machines that have it), and a fourth time with
+ * -fopenmp on three threads (uneven shares of the panels); a build whose
+ * kernel the CPU cannot run skips itself. C is 64-byte aligned and GK_NT_MIN is small here,
  * so that products written once in one pass over k take the streaming
  * stores (AVX-512) as the big weight gradients do.
  */
@@ -108,6 +109,9 @@ static void test_blocks(void **state)
     e = check(GK_MC * 2 + 1, GK_NR + 1, 2 * GK_KC + 1, 1, 0, 0.25f, 0, 0, 0), worst = e > worst ? e : worst;
     e = check(3, GK_NC + 40, 70, 0, 0, 1.0f, 0, 0, 0), worst = e > worst ? e : worst;
     e = check(64, 256, 784, 0, 1, 1.0f, 0, 0, 0), worst = e > worst ? e : worst;
+    /* B's rows contiguous, copied across the panels; big enough for threads */
+    e = check(200, 6 * GK_NR + 5, GK_KC + 44, 0, 0, 1.0f, 0, 1, 1), worst = e > worst ? e : worst;
+    e = check(GK_MC + 3, GK_NC + 3 * GK_NR, 40, 1, 0, 1.0f, 1, 0, 0), worst = e > worst ? e : worst;
     printf("  gemm past the cache blocks: worst relative error %.2g\n", worst);
     assert_true(worst < 1e-5);
 }
@@ -156,6 +160,10 @@ int main(void)
     printf("  gemm: AVX2 kernel %dx%d\n", GK_MR, GK_NR);
 #else
     printf("  gemm: portable kernel %dx%d\n", GK_MR, GK_NR);
+#endif
+#if defined(_OPENMP)
+    omp_set_num_threads(3);
+    printf("  gemm: on 3 threads\n");
 #endif
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sizes),

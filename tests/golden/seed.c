@@ -82,6 +82,9 @@ typedef float seed_gk_real;
 #define SEED_GK_MR 4
 #define SEED_GK_NR 16
 #endif
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 #define SEED_GK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #ifndef SEED_GK_NT_MIN
 #define SEED_GK_NT_MIN (1L << 21)
@@ -186,23 +189,23 @@ static void seed_gk_pack(long n, long kc, const seed_gk_real *s, long sl, long s
     }
 }
 
-/* Packs rows k0..k1-1 of a block of B whose rows are contiguous (B(k,j) at
- * s[k*sk + j], j < nc) into all its panels of W columns, p[jp*W*kc + k*W +
- * l], columns past nc zero: 8 rows at a time across the whole width, so
- * that memory is read in runs of the block's width, not of one panel's. */
-static void seed_gk_pack_rows(long nc, long kc, long k0, long k1, const seed_gk_real *s, long sk, int W, seed_gk_real *p)
+/* Packs panels p0..p1-1 of a block of B whose rows are contiguous (B(k,j)
+ * at s[k*sk + j], j < nc) into p[jp*W*kc + k*W + l], columns past nc zero:
+ * 8 rows at a time across the panels' whole width, so that memory is read
+ * in runs of that width, not of one panel's. */
+static void seed_gk_pack_rows(long nc, long kc, long p0, long p1, const seed_gk_real *s, long sk, int W, seed_gk_real *p)
 {
-    long nfull = nc / W;
-    for (long g = k0; g < k1; g += 8) {
-        long ge = SEED_GK_MIN(g + 8, k1);
-        for (long jp = 0; jp < nfull; jp++)
+    long pf = SEED_GK_MIN(p1, nc / W); /* the full panels */
+    for (long g = 0; g < kc; g += 8) {
+        long ge = SEED_GK_MIN(g + 8, kc);
+        for (long jp = p0; jp < pf; jp++)
             for (long k = g; k < ge; k++)
                 for (int l = 0; l < W; l++)
                     p[jp * W * kc + k * W + l] = s[k * sk + jp * W + l];
-        if (nfull * W < nc)
+        if (pf < p1)
             for (long k = g; k < ge; k++)
                 for (int l = 0; l < W; l++)
-                    p[nfull * W * kc + k * W + l] = nfull * W + l < nc ? s[k * sk + nfull * W + l] : 0;
+                    p[pf * W * kc + k * W + l] = pf * W + l < nc ? s[k * sk + pf * W + l] : 0;
     }
 }
 
@@ -354,12 +357,14 @@ static void seed_gk_gemm(long M, long N, long K, seed_gk_real alpha, const seed_
             for (long pc = 0; pc < K; pc += kstep) {
                 long kc = SEED_GK_MIN(K - pc, kstep);
                 int ac = acc || pc > 0, last = pc + kc >= K;
-                if (bj == 1 && nc >= SEED_GK_NR) { /* B's rows contiguous: copied 8 rows at a time */
+                if (bj == 1 && nc >= SEED_GK_NR) { /* B's rows contiguous: each thread its share of the panels */
 #if defined(_OPENMP)
-#pragma omp for schedule(static)
+                    long T = omp_get_num_threads(), t = omp_get_thread_num();
+                    seed_gk_pack_rows(nc, kc, npan * t / T, npan * (t + 1) / T, b + pc * bk + jc, bk, SEED_GK_NR, pb);
+#pragma omp barrier
+#else
+                    seed_gk_pack_rows(nc, kc, 0, npan, b + pc * bk + jc, bk, SEED_GK_NR, pb);
 #endif
-                    for (long g = 0; g < kc; g += 8)
-                        seed_gk_pack_rows(nc, kc, g, SEED_GK_MIN(g + 8, kc), b + pc * bk + jc, bk, SEED_GK_NR, pb);
                 } else {
 #if defined(_OPENMP)
 #pragma omp for schedule(static)
