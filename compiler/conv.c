@@ -243,7 +243,7 @@ size_t conv_scratch(Graph *g, Ref r)
     size_t col = direct ? 0 : (size_t)(G.K * G.P); /* one example's im2col matrix */
     col += (size_t)pad_size(&G);                     /* and its padded image */
     switch (x->op) {
-    case OP_CONV2D: return col + gemm_scratch(G.K);
+    case OP_CONV2D: return col + gemm_scratch(G.K) + (size_t)(G.K * G.O); /* and the weights transposed */
     case OP_CONV2D_BWD_X: return direct ? gemm_scratch(G.O) : (size_t)rowx_scratch(&G) + gemm_scratch(G.O);
     default:
         if (!direct) /* im2row, see emit_conv_bwd_w */
@@ -392,6 +392,7 @@ typedef struct Gemm {
     long ldb, ldc;         /* B's and C's row strides */
     int acc;               /* C += the product, else C = */
     int sym;               /* sizes and strides are the variables M, N, K, lda, ... */
+    const char *at;        /* A transposed, at[k*M + i], or NULL: see emit_tail_t */
 } Gemm;
 
 enum { GEMM_MR = 8 };   /* rows of a register tile */
@@ -570,6 +571,48 @@ static void emit_rows(const OpEmit *o, const Gemm *m, const char *nv, const char
     line(o, ind - 1, "}");
 }
 
+/* The last columns (fewer than a vector) computed transposed, when A is
+ * also at hand transposed (m->at) and M is a multiple of 4 vectors:
+ * Cᵀ(j,i) = sum over k of B(k,j) Aᵀ(k,i), tiles of 4 columns of C by 4
+ * vectors along i, so that the few columns cost a quarter of the work (and
+ * of the time) of a tile of one vector along j whose lanes past them are
+ * wasted. A convolution's 14 x 14 = 196 pixels are 12 vectors and 4. */
+static void emit_tail_t(const OpEmit *o, const Gemm *m, int ind)
+{
+    char V[32];
+    GemmText t = gemm_text(m);
+    snprintf(V, sizeof V, "gradc_v%s", o->T);
+    line(o, ind, "for (size_t jj = j0; jj < %s; jj += 4) {", t.N);
+    line(o, ind + 1, "const size_t nj = %s - jj < 4 ? %s - jj : 4;", t.N, t.N);
+    line(o, ind + 1, "for (size_t i0 = 0; i0 < %s; i0 += 4 * VL) {", t.M);
+    line(o, ind + 2, "%s acc[4][4];", V);
+    line(o, 0, "#pragma GCC unroll 16");
+    line(o, ind + 2, "for (size_t r = 0; r < 4; r++) {");
+    line(o, 0, "#pragma GCC unroll 16");
+    line(o, ind + 3, "for (int v = 0; v < 4; v++) acc[r][v] = zero;");
+    line(o, ind + 2, "}");
+    line(o, ind + 2, "for (size_t k = 0; k < %s; k++) {", t.K);
+    line(o, ind + 3, "const %s *ak = %s + k * %s + i0;", o->T, m->at, t.M);
+    line(o, ind + 3, "const %s *bk = %s + k * %s + jj;", o->T, m->b, t.ldb);
+    line(o, ind + 3, "%s av[4];", V);
+    line(o, 0, "#pragma GCC unroll 16");
+    line(o, ind + 3, "for (int v = 0; v < 4; v++) av[v] = *(const %s *)(ak + v * VL);", V);
+    line(o, 0, "#pragma GCC unroll 16");
+    line(o, ind + 3, "for (size_t r = 0; r < 4; r++) {");
+    line(o, ind + 4, "const %s s = r < nj ? bk[r] : 0;", o->T);
+    line(o, 0, "#pragma GCC unroll 16");
+    line(o, ind + 4, "for (int v = 0; v < 4; v++) acc[r][v] += s * av[v];");
+    line(o, ind + 3, "}");
+    line(o, ind + 2, "}");
+    line(o, ind + 2, "for (size_t r = 0; r < nj; r++)");
+    line(o, ind + 3, "for (int v = 0; v < 4; v++)");
+    line(o, ind + 4, "for (int e = 0; e < VL; e++)");
+    line(o, ind + 5, "%s[(i0 + (size_t)(v * VL + e)) * %s + jj + r] %s= acc[r][v][e];", m->c, t.ldc,
+         m->acc ? "+" : "");
+    line(o, ind + 1, "}");
+    line(o, ind, "}");
+}
+
 /* The product; pk names gemm_scratch(Kd) elements of scratch. */
 static void emit_gemm(const OpEmit *o, const Gemm *m, const char *pk, int ind)
 {
@@ -591,6 +634,12 @@ static void emit_gemm(const OpEmit *o, const Gemm *m, const char *pk, int ind)
     emit_rows(o, m, "1", NULL, ind + 2);
     line(o, 0, "#endif");
     line(o, ind + 1, "if (j0 < %s) { /* the last columns, fewer than a vector */", t.N);
+    if (m->at && !m->sym) {
+        line(o, ind + 2, "if (%s %% (4 * VL) == 0) {", t.M);
+        emit_tail_t(o, m, ind + 3);
+        line(o, ind + 2, "} else {");
+        ind++;
+    }
     line(o, ind + 2, "const size_t nt = %s - j0;", t.N);
     line(o, ind + 2, "%s *restrict pk = %s;", T, pk);
     line(o, ind + 2, "/* rows of B whose whole vector lies inside B are read in place (the lanes");
@@ -602,6 +651,10 @@ static void emit_gemm(const OpEmit *o, const Gemm *m, const char *pk, int ind)
     line(o, ind + 3, "for (size_t v = 0; v < VL; v++) pk[k * VL + v] = v < nt ? %s[k * %s + j0 + v] : 0;", m->b,
          t.ldb);
     emit_rows(o, m, "1", "nt", ind + 2);
+    if (m->at && !m->sym) {
+        ind--;
+        line(o, ind + 2, "}");
+    }
     line(o, ind + 1, "}");
     line(o, ind, "}");
     line(o, 0, "#else");
@@ -627,7 +680,7 @@ void vec_prelude(FILE *out, const char *T, Graph *g)
 void vec_gemm_function(FILE *out, const char *T, const char *prefix)
 {
     OpEmit o = {out, T, prefix, NULL, 0, NULL, {NULL, NULL}, NULL, 0, NULL, 0};
-    Gemm m = {"a", "b", "c", 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    Gemm m = {"a", "b", "c", 0, 0, 0, 0, 0, 0, 0, 0, 1, NULL};
     line(&o, 0, "/* C = A·B for the small products: A(i,k) = a[i*lda + k*ska], B(k,j) = b[k*ldb + j],");
     line(&o, 0, "   C(i,j) = c[i*ldc + j]; scratch: K*16 elements */");
     line(&o, 0, "static void %svgemm(size_t M, size_t N, size_t K, const %s *a, size_t lda, size_t ska,", prefix, T);
@@ -763,6 +816,15 @@ static void emit_conv(const OpEmit *o, const Geo *G)
     else
         line(o, 1, "%s *restrict col = scratch_; /* [%ld][%ld] one example's im2col matrix */", T, G->K, G->P);
     emit_xp_decl(o, G, ncol);
+    /* the weights transposed, once, for the last pixels (emit_tail_t) */
+    line(o, 0, "#ifdef GRADC_VEC");
+    line(o, 1, "%s *restrict wt = scratch_ + %ld; /* [%ld][%d] */", T, ncol + pad_size(G) + (long)gemm_scratch(G->K),
+         G->K, G->O);
+    line(o, 1, "if (%ld %% (GRADC_VBYTES / sizeof(%s)) != 0 && %d %% (4 * (GRADC_VBYTES / sizeof(%s))) == 0)", G->P, T,
+         G->O, T);
+    line(o, 2, "for (size_t o = 0; o < %d; o++)", G->O);
+    line(o, 3, "for (size_t k = 0; k < %ld; k++) wt[k * %d + o] = w_[o * %ld + k];", G->K, G->O, G->K);
+    line(o, 0, "#endif");
     line(o, 1, "for (size_t b = 0; b < %s; b++) {", G->nb ? "n" : "1");
     line(o, 2, "const %s *xb = x_ + b * %ld;", T, CHW);
     line(o, 2, "%s *yb = o_ + b * %ld;", T, OP);
@@ -772,7 +834,7 @@ static void emit_conv(const OpEmit *o, const Geo *G)
         emit_im2col(o, G, 2);
     char pk[64];
     snprintf(pk, sizeof pk, "scratch_ + %ld", ncol + pad_size(G));
-    Gemm m = {"w_", "col", "yb", G->O, G->P, G->K, G->K, 1, G->P, G->P, 0, 0};
+    Gemm m = {"w_", "col", "yb", G->O, G->P, G->K, G->K, 1, G->P, G->P, 0, 0, "wt"};
     emit_gemm(o, &m, pk, 2);
     /* the epilogue: the example's output is still in cache */
     line(o, 2, "if (bias_ || relu_)");
@@ -872,7 +934,7 @@ static void emit_conv_bwd_w(const OpEmit *o, const Geo *G)
     emit_im2row(o, G, 2);
     char pk[64];
     snprintf(pk, sizeof pk, "scratch_ + %ld", at);
-    Gemm m = {"dyb", "row", "dw", G->O, G->K, G->P, G->P, 1, G->K, G->K, 1, 0};
+    Gemm m = {"dyb", "row", "dw", G->O, G->K, G->P, G->P, 1, G->K, G->K, 1, 0, NULL};
     emit_gemm(o, &m, pk, 2);
     line(o, 1, "}");
     if (G->C > 1)
@@ -901,7 +963,7 @@ static void emit_conv_bwd_w_direct(const OpEmit *o, const Geo *G)
     line(o, 3, "for (size_t o = 0; o < %d; o++) dyT[p * %d + o] = dyb[o * %ld + p];", G->O, G->O, G->P);
     char pk[64];
     snprintf(pk, sizeof pk, "scratch_ + %ld", G->P * G->O + G->K * G->O);
-    Gemm m = {"col", "dyT", "dWT", G->K, G->O, G->P, G->P, 1, G->O, G->O, 1, 0};
+    Gemm m = {"col", "dyT", "dWT", G->K, G->O, G->P, G->P, 1, G->O, G->O, 1, 0, NULL};
     emit_gemm(o, &m, pk, 2);
     line(o, 1, "}");
     line(o, 1, "for (size_t o = 0; o < %d; o++)", G->O);
@@ -931,7 +993,7 @@ static void emit_conv_bwd_x(const OpEmit *o, const Geo *G)
         line(o, 1, "for (size_t b = 0; b < %s; b++) {", G->nb ? "n" : "1");
         line(o, 2, "const %s *dyb = dy_ + b * %ld;", T, OP);
         line(o, 2, "%s *dxb = o_ + b * %ld;", T, CHW);
-        Gemm m = {"w_", "dyb", "dxb", G->K, G->P, G->O, 1, G->K, G->P, G->P, 0, 0};
+        Gemm m = {"w_", "dyb", "dxb", G->K, G->P, G->O, 1, G->K, G->P, G->P, 0, 0, NULL};
         emit_gemm(o, &m, "scratch_", 2);
         line(o, 1, "}");
         line(o, 0, "}\n");
@@ -951,7 +1013,7 @@ static void emit_conv_bwd_x(const OpEmit *o, const Geo *G)
     line(o, 2, "%s *dxb = o_ + b * %ld;", T, CHW);
     char pk[64];
     snprintf(pk, sizeof pk, "scratch_ + %ld", rowx_scratch(G));
-    Gemm m = {"dyb", "wr", "drow", G->P, G->K, G->O, 1, G->P, G->K, G->K, 0, 0};
+    Gemm m = {"dyb", "wr", "drow", G->P, G->K, G->O, 1, G->P, G->K, G->K, 0, 0, NULL};
     emit_gemm(o, &m, pk, 2);
     line(o, 2, "for (size_t i = 0; i < %ld; i++) dxh[i] = 0;", HWC);
     line(o, 2, "/* row2im: dxh[oy*%d+ky][ox*%d+kx][c] += drow[(oy,ox)][(ky,kx,c)] */", G->s, G->s);
