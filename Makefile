@@ -83,7 +83,12 @@ $(B)/gemm_kernel.inc: compiler/gemm_kernel.c | $(B)
 	awk 'skip && /^ \*\//{skip=0; next} NR==1 && /^\/\*/{skip=1} !skip' $< | \
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n",/' > $@
 
-$(B)/emit_c.o: $(B)/gemm_kernel.inc
+# e^x and log(1 + u) in float, the same way (emit_c.c writes them into float models with sigmoid/softplus/bce)
+$(B)/vmath.inc: compiler/vmath.c | $(B)
+	awk 'skip && /^ \*\//{skip=0; next} NR==1 && /^\/\*/{skip=1} !skip' $< | \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n",/' > $@
+
+$(B)/emit_c.o: $(B)/gemm_kernel.inc $(B)/vmath.inc
 
 $(B)/%.o: compiler/%.c $(HEADERS) | $(B)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
@@ -134,6 +139,7 @@ $(B)/test_gemm_avx2: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.cmocka
 	$(CC) $(CFLAGS) $(WARN) -mavx2 -mfma -o $@ $< -lcmocka -lm
 $(B)/test_gemm_native: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.cmocka
 	$(CC) $(CFLAGS) $(WARN) -march=native -o $@ $< -lcmocka -lm
+$(B)/test_vmath: compiler/vmath.c
 $(B)/test_gemm_omp: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.cmocka
 	$(CC) $(CFLAGS) $(WARN) -march=native -fopenmp -o $@ $< -lcmocka -lm
 

@@ -208,21 +208,30 @@ static void comment(E *e, Ref r)
 static const char *scalar_expr(E *e, Node *x, char *buf, size_t n)
 {
     const char *f = e->fs, *T = e->T;
-    /* log(1 + u) of softplus and bce: log1p, or in float the file's helper */
-    const char *L1P = e->m->is_double ? "log1p" : arena_printf(e->g->arena, "%slog1p", e->prefix);
+    /* log(1 + u) of softplus and bce: log1p, or in float the file's helper;
+     * e^x of sigmoid, softplus and bce: in float the file's (vmath.c), whose
+     * loops vectorize */
+    int fl = !e->m->is_double;
+    const char *L1P = fl ? arena_printf(e->g->arena, "%slog1p", e->prefix) : "log1p";
+    const char *EXP = fl ? arena_printf(e->g->arena, "%sexpf", e->prefix) : "exp";
     char c[64];
     lit(e, x->f, c, sizeof c);
     switch (x->op) {
     case OP_NEG: snprintf(buf, n, "-a"); break;
     case OP_RELU: snprintf(buf, n, "a > 0 ? a : 0"); break;
-    case OP_SIGMOID: snprintf(buf, n, "1 / (1 + exp%s(-a))", f); break;
+    case OP_SIGMOID: snprintf(buf, n, "1 / (1 + %s(-a))", EXP); break;
     case OP_TANH: snprintf(buf, n, "tanh%s(a)", f); break;
     case OP_EXP: snprintf(buf, n, "exp%s(a)", f); break;
     case OP_LOG: snprintf(buf, n, "log%s(a)", f); break;
     case OP_SQRT: snprintf(buf, n, "sqrt%s(a)", f); break;
     case OP_ABS: snprintf(buf, n, "fabs%s(a)", f); break;
     case OP_SQUARE: snprintf(buf, n, "a * a"); break;
-    case OP_SOFTPLUS: snprintf(buf, n, "a > 0 ? a + %s(exp%s(-a)) : %s(exp%s(a))", L1P, f, L1P, f); break;
+    case OP_SOFTPLUS:
+        if (fl) /* branch-free: max(a, 0) + log(1 + e^-|a|) */
+            snprintf(buf, n, "(a > 0 ? a : 0) + %s(%s(-fabsf(a)))", L1P, EXP);
+        else
+            snprintf(buf, n, "a > 0 ? a + %s(exp(-a)) : %s(exp(a))", L1P, L1P);
+        break;
     case OP_LEAKY_RELU: snprintf(buf, n, "a > 0 ? a : %s * a", c); break;
     case OP_ELU: snprintf(buf, n, "a > 0 ? a : %s * expm1%s(a)", c, f); break;
     case OP_GELU: snprintf(buf, n, "(%s)0.5 * a * (1 + erf%s(a * (%s)0.70710678118654752440))", T, f, T); break;
@@ -247,7 +256,12 @@ static const char *scalar_expr(E *e, Node *x, char *buf, size_t n)
     case OP_BCE:
         snprintf(buf, n, "-(b * fmax%s(log%s(a), -100) + (1 - b) * fmax%s(log%s(1 - a), -100))", f, f, f, f);
         break;
-    case OP_BCE_LOGITS: snprintf(buf, n, "(a > 0 ? a + %s(exp%s(-a)) : %s(exp%s(a))) - b * a", L1P, f, L1P, f); break;
+    case OP_BCE_LOGITS:
+        if (fl)
+            snprintf(buf, n, "(a > 0 ? a : 0) + %s(%s(-fabsf(a))) - b * a", L1P, EXP);
+        else
+            snprintf(buf, n, "(a > 0 ? a + %s(exp(-a)) : %s(exp(a))) - b * a", L1P, L1P);
+        break;
     case OP_EXPAND: case OP_RESHAPE: case OP_CONST: case OP_BATCHN: snprintf(buf, n, "a"); break;
     default: die("internal error: %s is not elementwise", op_name[x->op]);
     }
@@ -328,6 +342,39 @@ static void fused_value(E *e, Ref r, int ind)
     emitf(e, ind, "}");
 }
 
+/* whether node r, or a producer computed inside its loop, calls the file's
+ * e^x (float sigmoid, softplus, bce: emit_vmath) */
+static int uses_vmath(E *e, Ref r)
+{
+    Node *x = N(e->g, r);
+    if (e->m->is_double)
+        return 0;
+    if (x->op == OP_SIGMOID || x->op == OP_SOFTPLUS || x->op == OP_BCE_LOGITS)
+        return 1;
+    for (int k = 0; k < op_nin[x->op]; k++)
+        if (e->fused && e->fused[x->in[k]] == r && uses_vmath(e, x->in[k]))
+            return 1;
+    return 0;
+}
+
+/* the body of a flat loop at element i: the producers computed along, the
+ * operands, the value */
+static void flat_body(E *e, Ref r, int nin, char rd[2][200], const char *expr, const char *lhs, int ind)
+{
+    Node *x = N(e->g, r);
+    char v[2][200];
+    for (int k = 0; k < nin; k++) {
+        snprintf(v[k], sizeof v[k], "%s", rd[k]);
+        if (e->fused && e->fused[x->in[k]] == r) {
+            fused_value(e, x->in[k], ind);
+            snprintf(v[k], sizeof v[k], "f%d", x->in[k]);
+        }
+    }
+    for (int k = 0; k < nin; k++)
+        emitf(e, ind, "const %s %c = %s;", e->T, 'a' + k, v[k]);
+    emitf(e, ind, "%s = %s;", lhs, expr);
+}
+
 static void emit_elemwise(E *e, Ref r, const char *dst)
 {
     Node *x = N(e->g, r);
@@ -370,15 +417,25 @@ static void emit_elemwise(E *e, Ref r, const char *dst)
             emitf(e, 0, "#pragma omp parallel for schedule(static)");
             emitf(e, 0, "#endif");
         }
-        emitf(e, 2, "for (size_t i = 0; i < %s; i++) {", total(s, tb, sizeof tb));
-        for (int k = 0; k < nin; k++)
-            if (e->fused && e->fused[in[k]] == r) {
-                fused_value(e, in[k], 3);
-                snprintf(rd[k], sizeof rd[k], "f%d", in[k]);
-            }
-        for (int k = 0; k < nin; k++)
-            emitf(e, 3, "const %s %c = %s;", e->T, 'a' + k, rd[k]);
-        emitf(e, 3, "o[i] = %s;", expr);
+        const char *len = total(s, tb, sizeof tb);
+        if (uses_vmath(e, r)) {
+            /* 16 elements at a time into a local array, then copied out:
+             * loops of known length whose stores cannot alias their loads,
+             * which gcc vectorizes at -O2 too (its cost model there allows
+             * no scalar remainder and no run-time alias check); then the rest */
+            emitf(e, 2, "for (size_t blk = 0; blk < (size_t)(%s) / 16; blk++) {", len);
+            emitf(e, 3, "%s ov[16];", e->T);
+            emitf(e, 3, "for (size_t j = 0; j < 16; j++) {");
+            emitf(e, 4, "const size_t i = blk * 16 + j;");
+            flat_body(e, r, nin, rd, expr, "ov[j]", 4);
+            emitf(e, 3, "}");
+            emitf(e, 3, "for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];");
+            emitf(e, 2, "}");
+            emitf(e, 2, "for (size_t i = (size_t)(%s) / 16 * 16; i < %s; i++) {", len, len);
+        } else {
+            emitf(e, 2, "for (size_t i = 0; i < %s; i++) {", len);
+        }
+        flat_body(e, r, nin, rd, expr, "o[i]", 3);
         emitf(e, 2, "}");
     } else {
         for (int d = 0; d < s.rank; d++)
@@ -1675,6 +1732,37 @@ static void emit_gemm_kernel(E *e)
     fputc('\n', e->out);
 }
 
+/* e^x and log(1 + u) in float (vmath.c, built into a string), renamed to the model */
+static const char *const vmath_text[] = {
+#include "vmath.inc"
+    NULL};
+
+static void emit_vmath(E *e, int log1p)
+{
+    fprintf(e->out, "/* e^x%s for sigmoid, softplus and bce: branch-free, so that their loops\n"
+                    "   vectorize; about 1 ulp (Cephes' polynomials; tests/test_vmath.c) */",
+            log1p ? " and log(1 + u)" : "");
+    for (int i = 0; vmath_text[i]; i++) {
+        if (!log1p && !strncmp(vmath_text[i], "/* log(1 + u)", 13))
+            break; /* the second function, not needed: an unused static function is a warning */
+        for (const char *t = vmath_text[i], *s = t; *s; s++) {
+            int word_start = s == t || !(isalnum((unsigned char)s[-1]) || s[-1] == '_');
+            if (word_start && !strncmp(s, "vm_", 3)) {
+                fputs(e->prefix, e->out);
+                s += 2;
+                continue;
+            }
+            if (word_start && !strncmp(s, "VM_", 3)) {
+                fputs(e->PREFIX, e->out);
+                s += 2;
+                continue;
+            }
+            fputc(*s, e->out);
+        }
+    }
+    fputc('\n', e->out);
+}
+
 void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
 {
     if (o && o->scalar) {
@@ -1684,19 +1772,15 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
     E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL, 0, 0, NULL, NULL};
     prefixes(&e, m);
     emit_c_prelude(m, o, out);
-    int softplus = 0;
+    int vexp = 0, vlog = 0;
     for (int f = 0; f < FN_COUNT; f++)
         for (int i = 0; i < plans[f].norder && !(o && o->predict_only && f != FN_PREDICT); i++) {
             Op op = N(&m->g, plans[f].order[i])->op;
-            softplus |= op == OP_SOFTPLUS || op == OP_BCE_LOGITS;
+            vlog |= op == OP_SOFTPLUS || op == OP_BCE_LOGITS;
+            vexp |= vlog || op == OP_SIGMOID;
         }
-    if (softplus && !m->is_double)
-        fprintf(out, "/* log(1 + u), u in [0, 1], for softplus and bce: logf with its rounding of 1 + u\n"
-                     "   corrected (Goldberg), some times faster than log1pf */\n"
-                     "static inline float %slog1p(float u)\n{\n"
-                     "    const float w = 1.0f + u;\n"
-                     "    return w == 1.0f ? u : logf(w) * (u / (w - 1.0f));\n}\n\n",
-                e.prefix);
+    if (vexp && !m->is_double)
+        emit_vmath(&e, vlog);
     int drop = conv_has_dropout(&m->g) && !(o && o->predict_only);
     if (drop)
         conv_emit_helpers(out, e.prefix, e.T);

@@ -54,12 +54,98 @@ void seed_init(float *params, uint64_t seed)
         params[784 + i] = (float)(0);
 }
 
-/* log(1 + u), u in [0, 1], for softplus and bce: logf with its rounding of 1 + u
-   corrected (Goldberg), some times faster than log1pf */
-static inline float seed_log1p(float u)
+/* e^x and log(1 + u) for sigmoid, softplus and bce: branch-free, so that their loops
+   vectorize; about 1 ulp (Cephes' polynomials; tests/test_vmath.c) */
+/* inlined into every loop, whatever the optimizer's estimate of their size
+ * (gcc -O2 would call them from a loop with several of them, which then
+ * does not vectorize) */
+#if defined(__GNUC__)
+#define SEED_INLINE static inline __attribute__((always_inline))
+#else
+#define SEED_INLINE static inline
+#endif
+
+/* e^x: x = n·ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so that r is
+ * exact), e^r by a degree-7 polynomial, times 2^n built in the exponent
+ * bits in two halves, so that past the largest float comes inf. Results
+ * below the smallest normal float are 0 (as with flush-to-zero: no
+ * subnormal arithmetic, which costs a hundred cycles an operation on some
+ * processors; sigmoid, softplus and bce need no e^x that small). A NaN
+ * goes through. Written with integer min and bit operations, not selects:
+ * the compiler would split a select on x into two copies of the body (one
+ * for the clamped constant), and such a loop no longer vectorizes. */
+SEED_INLINE float seed_expf(float x)
 {
-    const float w = 1.0f + u;
-    return w == 1.0f ? u : logf(w) * (u / (w - 1.0f));
+    union {
+        int i;
+        unsigned u;
+        float f;
+    } v, lo, hi, s1, s2, r;
+    lo.f = 87.3365479f; /* -log(smallest normal float), rounded down */
+    hi.f = 89.0f;
+    v.f = x;
+    /* |x| clamped to 87.34 (x < 0) or 89 (x > 0), a NaN to one of them */
+    unsigned neg = v.u >> 31;
+    int lim = hi.i + (int)neg * (lo.i - hi.i), mag = v.i & 0x7fffffff;
+    mag = mag < lim ? mag : lim;
+    v.i = (int)(neg << 31) | mag;
+    float xc = v.f;
+    float t = xc * 1.44269504088896341f;
+    float fn = (t + 12582912.0f) - 12582912.0f; /* rounded to the nearest integer (1.5·2^23) */
+    int n = (int)fn;
+    float rr = xc - fn * 0.693359375f + fn * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * rr + 1.3981999507e-3f;
+    p = p * rr + 8.3334519073e-3f;
+    p = p * rr + 4.1665795894e-2f;
+    p = p * rr + 1.6666665459e-1f;
+    p = p * rr + 5.0000001201e-1f;
+    p = p * (rr * rr) + rr + 1.0f;
+    int n1 = n / 2, n2 = n - n1; /* each in [-64, 64]: a normal float */
+    s1.i = (n1 + 127) << 23;
+    s2.i = (n2 + 127) << 23;
+    r.f = p * s1.f * s2.f;
+    /* 0 below the smallest normal (x < -87.34), x itself if a NaN */
+    int tiny = x < -87.3365479f, nan = x != x;
+    r.i &= tiny - 1;
+    v.f = x;
+    r.i = (r.i & (nan - 1)) | (v.i & -nan);
+    return r.f;
+}
+
+/* log(1 + u) for u in [0, 1]: 1 + u = 2^e·(1 + x) with 1 + x in
+ * [sqrt(1/2), sqrt(2)) and x exact (u itself, or (u - 1)/2), then log(1 +
+ * x) by Cephes' logf polynomial: no rounding of 1 + u to correct. Below
+ * 2^-24 the answer is u (u - u²/2 rounds to u), given without arithmetic
+ * on u² (a subnormal for u < 2^-63). Bit operations rather than selects,
+ * as in seed_expf. */
+SEED_INLINE float seed_log1p(float u)
+{
+    union {
+        int i;
+        float f;
+    } xv, hv, uv, r;
+    int big = u > 0.41421356f, small = u < 5.96046448e-8f;
+    uv.f = u;
+    hv.f = 0.5f * (u - 1.0f);
+    xv.i = ((hv.i & -big) | (uv.i & (big - 1))) & (small - 1); /* (u - 1)/2, u, or 0 for a small u */
+    float x = xv.f, e = (float)big;
+    float z = x * x;
+    float y = 7.0376836292e-2f;
+    y = y * x - 1.1514610310e-1f;
+    y = y * x + 1.1676998740e-1f;
+    y = y * x - 1.2420140846e-1f;
+    y = y * x + 1.4249322787e-1f;
+    y = y * x - 1.6668057665e-1f;
+    y = y * x + 2.0000714765e-1f;
+    y = y * x - 2.4999993993e-1f;
+    y = y * x + 3.3333331174e-1f;
+    y = y * x * z;
+    y += -2.12194440e-4f * e;
+    y += -0.5f * z;
+    r.f = x + y + 0.693359375f * e;
+    r.i = (r.i & (small - 1)) | (uv.i & -small);
+    return r.f;
 }
 
 /* The matrix product: C = alpha*A*B (+ C), blocked, panels in the workspace. */
@@ -803,10 +889,20 @@ float seed_loss(const float *params, const float *x, const float *y, size_t n, v
         float *restrict o = t18;
         const float *a_ = v_z3;
         const float *b_ = y;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
+            float ov[16];
+            for (size_t j = 0; j < 16; j++) {
+                const size_t i = blk * 16 + j;
+                const float a = a_[i];
+                const float b = b_[i];
+                ov[j] = (a > 0 ? a : 0) + seed_log1p(seed_expf(-fabsf(a))) - b * a;
+            }
+            for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
+        }
+        for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
             const float a = a_[i];
             const float b = b_[i];
-            o[i] = (a > 0 ? a + seed_log1p(expf(-a)) : seed_log1p(expf(a))) - b * a;
+            o[i] = (a > 0 ? a : 0) + seed_log1p(seed_expf(-fabsf(a))) - b * a;
         }
     }
     /* t20 = Σ_batch t18   []   seed.nn:23 */
@@ -942,9 +1038,18 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
     {
         float *restrict o = v_yhat;
         const float *a_ = v_z3;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
+            float ov[16];
+            for (size_t j = 0; j < 16; j++) {
+                const size_t i = blk * 16 + j;
+                const float a = a_[i];
+                ov[j] = 1 / (1 + seed_expf(-a));
+            }
+            for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
+        }
+        for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
             const float a = a_[i];
-            o[i] = 1 / (1 + expf(-a));
+            o[i] = 1 / (1 + seed_expf(-a));
         }
     }
     /* t18 = bce_logits(z3, y)   [B,1]   seed.nn:23 */
@@ -952,10 +1057,20 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
         float *restrict o = t18;
         const float *a_ = v_z3;
         const float *b_ = y;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
+            float ov[16];
+            for (size_t j = 0; j < 16; j++) {
+                const size_t i = blk * 16 + j;
+                const float a = a_[i];
+                const float b = b_[i];
+                ov[j] = (a > 0 ? a : 0) + seed_log1p(seed_expf(-fabsf(a))) - b * a;
+            }
+            for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
+        }
+        for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
             const float a = a_[i];
             const float b = b_[i];
-            o[i] = (a > 0 ? a + seed_log1p(expf(-a)) : seed_log1p(expf(a))) - b * a;
+            o[i] = (a > 0 ? a : 0) + seed_log1p(seed_expf(-fabsf(a))) - b * a;
         }
     }
     /* t20 = Σ_batch t18   []   seed.nn:23 */
@@ -1260,9 +1375,18 @@ void seed_predict(const float *params, const float *x, size_t n, float *out, voi
     {
         float *restrict o = v_yhat;
         const float *a_ = v_z3;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
+            float ov[16];
+            for (size_t j = 0; j < 16; j++) {
+                const size_t i = blk * 16 + j;
+                const float a = a_[i];
+                ov[j] = 1 / (1 + seed_expf(-a));
+            }
+            for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
+        }
+        for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
             const float a = a_[i];
-            o[i] = 1 / (1 + expf(-a));
+            o[i] = 1 / (1 + seed_expf(-a));
         }
     }
 }

@@ -29,6 +29,66 @@ void tiny_init(float *params, uint64_t seed)
         params[5 + i] = (float)(0);
 }
 
+/* e^x for sigmoid, softplus and bce: branch-free, so that their loops
+   vectorize; about 1 ulp (Cephes' polynomials; tests/test_vmath.c) */
+/* inlined into every loop, whatever the optimizer's estimate of their size
+ * (gcc -O2 would call them from a loop with several of them, which then
+ * does not vectorize) */
+#if defined(__GNUC__)
+#define TINY_INLINE static inline __attribute__((always_inline))
+#else
+#define TINY_INLINE static inline
+#endif
+
+/* e^x: x = n·ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so that r is
+ * exact), e^r by a degree-7 polynomial, times 2^n built in the exponent
+ * bits in two halves, so that past the largest float comes inf. Results
+ * below the smallest normal float are 0 (as with flush-to-zero: no
+ * subnormal arithmetic, which costs a hundred cycles an operation on some
+ * processors; sigmoid, softplus and bce need no e^x that small). A NaN
+ * goes through. Written with integer min and bit operations, not selects:
+ * the compiler would split a select on x into two copies of the body (one
+ * for the clamped constant), and such a loop no longer vectorizes. */
+TINY_INLINE float tiny_expf(float x)
+{
+    union {
+        int i;
+        unsigned u;
+        float f;
+    } v, lo, hi, s1, s2, r;
+    lo.f = 87.3365479f; /* -log(smallest normal float), rounded down */
+    hi.f = 89.0f;
+    v.f = x;
+    /* |x| clamped to 87.34 (x < 0) or 89 (x > 0), a NaN to one of them */
+    unsigned neg = v.u >> 31;
+    int lim = hi.i + (int)neg * (lo.i - hi.i), mag = v.i & 0x7fffffff;
+    mag = mag < lim ? mag : lim;
+    v.i = (int)(neg << 31) | mag;
+    float xc = v.f;
+    float t = xc * 1.44269504088896341f;
+    float fn = (t + 12582912.0f) - 12582912.0f; /* rounded to the nearest integer (1.5·2^23) */
+    int n = (int)fn;
+    float rr = xc - fn * 0.693359375f + fn * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * rr + 1.3981999507e-3f;
+    p = p * rr + 8.3334519073e-3f;
+    p = p * rr + 4.1665795894e-2f;
+    p = p * rr + 1.6666665459e-1f;
+    p = p * rr + 5.0000001201e-1f;
+    p = p * (rr * rr) + rr + 1.0f;
+    int n1 = n / 2, n2 = n - n1; /* each in [-64, 64]: a normal float */
+    s1.i = (n1 + 127) << 23;
+    s2.i = (n2 + 127) << 23;
+    r.f = p * s1.f * s2.f;
+    /* 0 below the smallest normal (x < -87.34), x itself if a NaN */
+    int tiny = x < -87.3365479f, nan = x != x;
+    r.i &= tiny - 1;
+    v.f = x;
+    r.i = (r.i & (nan - 1)) | (v.i & -nan);
+    return r.f;
+}
+
+
 float tiny_loss(const float *params, const float *x, const float *y, size_t n, void *work)
 {
     float *const w = (float *)work;
@@ -74,7 +134,40 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
         const float *p10_0 = v_x1;
         const float *p10_1 = (params + 0);
         const float *p12_1 = t11;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
+            float ov[16];
+            for (size_t j = 0; j < 16; j++) {
+                const size_t i = blk * 16 + j;
+                float f10;
+                {
+                    const float a = p10_0[i];
+                    const float b = p10_1[0];
+                    f10 = a * b;
+                }
+                float f12;
+                {
+                    const float a = f10;
+                    const float b = p12_1[i];
+                    f12 = a + b;
+                }
+                float f13;
+                {
+                    const float a = p13_0[0];
+                    const float b = f12;
+                    f13 = a + b;
+                }
+                float f14;
+                {
+                    const float a = f13;
+                    f14 = 1 / (1 + tiny_expf(-a));
+                }
+                const float a = a_[0];
+                const float b = f14;
+                ov[j] = a * b;
+            }
+            for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
+        }
+        for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
             float f10;
             {
                 const float a = p10_0[i];
@@ -96,7 +189,7 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
             float f14;
             {
                 const float a = f13;
-                f14 = 1 / (1 + expf(-a));
+                f14 = 1 / (1 + tiny_expf(-a));
             }
             const float a = a_[0];
             const float b = f14;
@@ -238,7 +331,40 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
         const float *p10_1 = (params + 0);
         const float *p11_0 = v_x2;
         const float *p11_1 = (params + 1);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
+            float ov[16];
+            for (size_t j = 0; j < 16; j++) {
+                const size_t i = blk * 16 + j;
+                float f10;
+                {
+                    const float a = p10_0[i];
+                    const float b = p10_1[0];
+                    f10 = a * b;
+                }
+                float f11;
+                {
+                    const float a = p11_0[i];
+                    const float b = p11_1[0];
+                    f11 = a * b;
+                }
+                float f12;
+                {
+                    const float a = f10;
+                    const float b = f11;
+                    f12 = a + b;
+                }
+                float f13;
+                {
+                    const float a = p13_0[0];
+                    const float b = f12;
+                    f13 = a + b;
+                }
+                const float a = f13;
+                ov[j] = 1 / (1 + tiny_expf(-a));
+            }
+            for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
+        }
+        for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
             float f10;
             {
                 const float a = p10_0[i];
@@ -264,7 +390,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
                 f13 = a + b;
             }
             const float a = f13;
-            o[i] = 1 / (1 + expf(-a));
+            o[i] = 1 / (1 + tiny_expf(-a));
         }
     }
     /* yhat = t17 + b2   [B,1]   tiny.nn:21 */
@@ -659,7 +785,40 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
         const float *p10_0 = v_x1;
         const float *p10_1 = (params + 0);
         const float *p12_1 = t11;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
+            float ov[16];
+            for (size_t j = 0; j < 16; j++) {
+                const size_t i = blk * 16 + j;
+                float f10;
+                {
+                    const float a = p10_0[i];
+                    const float b = p10_1[0];
+                    f10 = a * b;
+                }
+                float f12;
+                {
+                    const float a = f10;
+                    const float b = p12_1[i];
+                    f12 = a + b;
+                }
+                float f13;
+                {
+                    const float a = p13_0[0];
+                    const float b = f12;
+                    f13 = a + b;
+                }
+                float f14;
+                {
+                    const float a = f13;
+                    f14 = 1 / (1 + tiny_expf(-a));
+                }
+                const float a = a_[0];
+                const float b = f14;
+                ov[j] = a * b;
+            }
+            for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
+        }
+        for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
             float f10;
             {
                 const float a = p10_0[i];
@@ -681,7 +840,7 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
             float f14;
             {
                 const float a = f13;
-                f14 = 1 / (1 + expf(-a));
+                f14 = 1 / (1 + tiny_expf(-a));
             }
             const float a = a_[0];
             const float b = f14;

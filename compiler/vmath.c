@@ -1,0 +1,109 @@
+/*
+ * vmath.c: e^x and log(1 + u) in float, for the loops of sigmoid, softplus
+ * and binary cross-entropy that every float model with them carries.
+ *
+ * Like gemm_kernel.c, a template: the build turns it into a string
+ * (build/vmath.inc) that emit_c.c writes into a generated .c, "vm_" renamed
+ * to the model's prefix; tests/test_vmath.c compiles it on its own and
+ * measures its error against libm in double.
+ *
+ * Both are branch-free (selects, not branches; no call), so that a loop
+ * over a batch calling them is vectorized by the C compiler: libm's expf
+ * and logf are calls, one element at a time. The polynomials are Cephes'
+ * (S. L. Moshier), about 1 ulp; tests/test_vmath.c checks at most 2 ulp
+ * against exp and log1p in double over the whole range, the special values
+ * (NaN through, inf, 0 below the normal range) and that a loop over each
+ * vectorizes (gcc -O3).
+ */
+
+/* inlined into every loop, whatever the optimizer's estimate of their size
+ * (gcc -O2 would call them from a loop with several of them, which then
+ * does not vectorize) */
+#if defined(__GNUC__)
+#define VM_INLINE static inline __attribute__((always_inline))
+#else
+#define VM_INLINE static inline
+#endif
+
+/* e^x: x = n·ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so that r is
+ * exact), e^r by a degree-7 polynomial, times 2^n built in the exponent
+ * bits in two halves, so that past the largest float comes inf. Results
+ * below the smallest normal float are 0 (as with flush-to-zero: no
+ * subnormal arithmetic, which costs a hundred cycles an operation on some
+ * processors; sigmoid, softplus and bce need no e^x that small). A NaN
+ * goes through. Written with integer min and bit operations, not selects:
+ * the compiler would split a select on x into two copies of the body (one
+ * for the clamped constant), and such a loop no longer vectorizes. */
+VM_INLINE float vm_expf(float x)
+{
+    union {
+        int i;
+        unsigned u;
+        float f;
+    } v, lo, hi, s1, s2, r;
+    lo.f = 87.3365479f; /* -log(smallest normal float), rounded down */
+    hi.f = 89.0f;
+    v.f = x;
+    /* |x| clamped to 87.34 (x < 0) or 89 (x > 0), a NaN to one of them */
+    unsigned neg = v.u >> 31;
+    int lim = hi.i + (int)neg * (lo.i - hi.i), mag = v.i & 0x7fffffff;
+    mag = mag < lim ? mag : lim;
+    v.i = (int)(neg << 31) | mag;
+    float xc = v.f;
+    float t = xc * 1.44269504088896341f;
+    float fn = (t + 12582912.0f) - 12582912.0f; /* rounded to the nearest integer (1.5·2^23) */
+    int n = (int)fn;
+    float rr = xc - fn * 0.693359375f + fn * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * rr + 1.3981999507e-3f;
+    p = p * rr + 8.3334519073e-3f;
+    p = p * rr + 4.1665795894e-2f;
+    p = p * rr + 1.6666665459e-1f;
+    p = p * rr + 5.0000001201e-1f;
+    p = p * (rr * rr) + rr + 1.0f;
+    int n1 = n / 2, n2 = n - n1; /* each in [-64, 64]: a normal float */
+    s1.i = (n1 + 127) << 23;
+    s2.i = (n2 + 127) << 23;
+    r.f = p * s1.f * s2.f;
+    /* 0 below the smallest normal (x < -87.34), x itself if a NaN */
+    int tiny = x < -87.3365479f, nan = x != x;
+    r.i &= tiny - 1;
+    v.f = x;
+    r.i = (r.i & (nan - 1)) | (v.i & -nan);
+    return r.f;
+}
+
+/* log(1 + u) for u in [0, 1]: 1 + u = 2^e·(1 + x) with 1 + x in
+ * [sqrt(1/2), sqrt(2)) and x exact (u itself, or (u - 1)/2), then log(1 +
+ * x) by Cephes' logf polynomial: no rounding of 1 + u to correct. Below
+ * 2^-24 the answer is u (u - u²/2 rounds to u), given without arithmetic
+ * on u² (a subnormal for u < 2^-63). Bit operations rather than selects,
+ * as in vm_expf. */
+VM_INLINE float vm_log1p(float u)
+{
+    union {
+        int i;
+        float f;
+    } xv, hv, uv, r;
+    int big = u > 0.41421356f, small = u < 5.96046448e-8f;
+    uv.f = u;
+    hv.f = 0.5f * (u - 1.0f);
+    xv.i = ((hv.i & -big) | (uv.i & (big - 1))) & (small - 1); /* (u - 1)/2, u, or 0 for a small u */
+    float x = xv.f, e = (float)big;
+    float z = x * x;
+    float y = 7.0376836292e-2f;
+    y = y * x - 1.1514610310e-1f;
+    y = y * x + 1.1676998740e-1f;
+    y = y * x - 1.2420140846e-1f;
+    y = y * x + 1.4249322787e-1f;
+    y = y * x - 1.6668057665e-1f;
+    y = y * x + 2.0000714765e-1f;
+    y = y * x - 2.4999993993e-1f;
+    y = y * x + 3.3333331174e-1f;
+    y = y * x * z;
+    y += -2.12194440e-4f * e;
+    y += -0.5f * z;
+    r.f = x + y + 0.693359375f * e;
+    r.i = (r.i & (small - 1)) | (uv.i & -small);
+    return r.f;
+}
