@@ -212,8 +212,8 @@ static const char *scalar_expr(E *e, Node *x, char *buf, size_t n)
      * e^x of sigmoid, softplus and bce: in float the file's (vmath.c), whose
      * loops vectorize */
     int fl = !e->m->is_double;
-    const char *L1P = fl ? arena_printf(e->g->arena, "%slog1p", e->prefix) : "log1p";
-    const char *EXP = fl ? arena_printf(e->g->arena, "%sexpf", e->prefix) : "exp";
+    const char *L1P = fl ? arena_printf(e->g->arena, "%svm_log1p", e->prefix) : "log1p";
+    const char *EXP = fl ? arena_printf(e->g->arena, "%svm_expf", e->prefix) : "exp";
     char c[64];
     lit(e, x->f, c, sizeof c);
     switch (x->op) {
@@ -342,6 +342,8 @@ static void fused_value(E *e, Ref r, int ind)
     emitf(e, ind, "}");
 }
 
+static int vmath_use(Op op);
+
 /* whether node r, or a producer computed inside its loop, calls the file's
  * e^x (float sigmoid, softplus, bce: emit_vmath) */
 static int uses_vmath(E *e, Ref r)
@@ -349,7 +351,7 @@ static int uses_vmath(E *e, Ref r)
     Node *x = N(e->g, r);
     if (e->m->is_double)
         return 0;
-    if (x->op == OP_SIGMOID || x->op == OP_SOFTPLUS || x->op == OP_BCE_LOGITS)
+    if (vmath_use(x->op))
         return 1;
     for (int k = 0; k < op_nin[x->op]; k++)
         if (e->fused && e->fused[x->in[k]] == r && uses_vmath(e, x->in[k]))
@@ -1708,7 +1710,33 @@ void emit_c_prelude(Model *m, const EmitOptions *o, FILE *out)
         emit_init(&e);
 }
 
-/* the matrix product (gemm_kernel.c, built into a string), renamed to the model */
+/* A template of compiler/ built into a string (gemm_kernel.inc, vmath.inc)
+ * written out with the model's prefix before its names: "gk_gemm" becomes
+ * "seed_gk_gemm", "GK_KC" "SEED_GK_KC" (tag "gk"); up to the line that
+ * starts with stop, if any. */
+static void emit_template(E *e, const char *const *text, const char *tag, const char *stop)
+{
+    char lo[8], up[8];
+    snprintf(lo, sizeof lo, "%s_", tag);
+    for (int k = 0; (up[k] = (char)toupper((unsigned char)lo[k])) != 0; k++)
+        ;
+    size_t n = strlen(lo), ns = stop ? strlen(stop) : 0;
+    for (int i = 0; text[i]; i++) {
+        if (stop && !strncmp(text[i], stop, ns))
+            break;
+        for (const char *t = text[i], *s = t; *s; s++) {
+            int word_start = s == t || !(isalnum((unsigned char)s[-1]) || s[-1] == '_');
+            if (word_start && !strncmp(s, lo, n))
+                fputs(e->prefix, e->out);
+            else if (word_start && !strncmp(s, up, n))
+                fputs(e->PREFIX, e->out);
+            fputc(*s, e->out);
+        }
+    }
+    fputc('\n', e->out);
+}
+
+/* the matrix product (gemm_kernel.c), renamed to the model */
 static const char *const gemm_kernel_text[] = {
 #include "gemm_kernel.inc"
     NULL};
@@ -1720,47 +1748,27 @@ static void emit_gemm_kernel(E *e)
             e->m->is_double ? 0 : 1);
     fprintf(e->out, "#define %sGK_KC %d /* the blocks: inner, rows, columns */\n#define %sGK_MC %d\n#define %sGK_NC %d\n",
             e->PREFIX, GEMM_KC, e->PREFIX, GEMM_MC, e->PREFIX, GEMM_NC);
-    for (int i = 0; gemm_kernel_text[i]; i++)
-        for (const char *t = gemm_kernel_text[i], *s = t; *s; s++) {
-            int word_start = s == t || !(isalnum((unsigned char)s[-1]) || s[-1] == '_');
-            if (word_start && !strncmp(s, "gk_", 3))
-                fputs(e->prefix, e->out);
-            else if (word_start && !strncmp(s, "GK_", 3))
-                fputs(e->PREFIX, e->out);
-            fputc(*s, e->out);
-        }
-    fputc('\n', e->out);
+    emit_template(e, gemm_kernel_text, "gk", NULL);
 }
 
-/* e^x and log(1 + u) in float (vmath.c, built into a string), renamed to the model */
+/* e^x and log(1 + u) in float (vmath.c), renamed to the model */
 static const char *const vmath_text[] = {
 #include "vmath.inc"
     NULL};
+
+/* what of vmath.c an op calls in a float model: 1 e^x, 2 e^x and log(1 + u) */
+static int vmath_use(Op op)
+{
+    return op == OP_SOFTPLUS || op == OP_BCE_LOGITS ? 2 : op == OP_SIGMOID;
+}
 
 static void emit_vmath(E *e, int log1p)
 {
     fprintf(e->out, "/* e^x%s for sigmoid, softplus and bce: branch-free, so that their loops\n"
                     "   vectorize; about 1 ulp (Cephes' polynomials; tests/test_vmath.c) */",
             log1p ? " and log(1 + u)" : "");
-    for (int i = 0; vmath_text[i]; i++) {
-        if (!log1p && !strncmp(vmath_text[i], "/* log(1 + u)", 13))
-            break; /* the second function, not needed: an unused static function is a warning */
-        for (const char *t = vmath_text[i], *s = t; *s; s++) {
-            int word_start = s == t || !(isalnum((unsigned char)s[-1]) || s[-1] == '_');
-            if (word_start && !strncmp(s, "vm_", 3)) {
-                fputs(e->prefix, e->out);
-                s += 2;
-                continue;
-            }
-            if (word_start && !strncmp(s, "VM_", 3)) {
-                fputs(e->PREFIX, e->out);
-                s += 2;
-                continue;
-            }
-            fputc(*s, e->out);
-        }
-    }
-    fputc('\n', e->out);
+    /* without log(1 + u) when nothing calls it: an unused static function is a warning */
+    emit_template(e, vmath_text, "vm", log1p ? NULL : "/* log(1 + u)");
 }
 
 void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
@@ -1772,15 +1780,14 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
     E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL, 0, 0, NULL, NULL};
     prefixes(&e, m);
     emit_c_prelude(m, o, out);
-    int vexp = 0, vlog = 0;
+    int vm = 0;
     for (int f = 0; f < FN_COUNT; f++)
         for (int i = 0; i < plans[f].norder && !(o && o->predict_only && f != FN_PREDICT); i++) {
-            Op op = N(&m->g, plans[f].order[i])->op;
-            vlog |= op == OP_SOFTPLUS || op == OP_BCE_LOGITS;
-            vexp |= vlog || op == OP_SIGMOID;
+            int u = vmath_use(N(&m->g, plans[f].order[i])->op);
+            vm = u > vm ? u : vm;
         }
-    if (vexp && !m->is_double)
-        emit_vmath(&e, vlog);
+    if (vm && !m->is_double)
+        emit_vmath(&e, vm == 2);
     int drop = conv_has_dropout(&m->g) && !(o && o->predict_only);
     if (drop)
         conv_emit_helpers(out, e.prefix, e.T);

@@ -4,7 +4,7 @@
  *
  * Like gemm_kernel.c, a template: the build turns it into a string
  * (build/vmath.inc) that emit_c.c writes into a generated .c, "vm_" renamed
- * to the model's prefix; tests/test_vmath.c compiles it on its own and
+ * to the model's ("seed_vm_"), "VM_" likewise; tests/test_vmath.c compiles it on its own and
  * measures its error against libm in double.
  *
  * Both are branch-free (selects, not branches; no call), so that a loop

@@ -60,9 +60,9 @@ void seed_init(float *params, uint64_t seed)
  * (gcc -O2 would call them from a loop with several of them, which then
  * does not vectorize) */
 #if defined(__GNUC__)
-#define SEED_INLINE static inline __attribute__((always_inline))
+#define SEED_VM_INLINE static inline __attribute__((always_inline))
 #else
-#define SEED_INLINE static inline
+#define SEED_VM_INLINE static inline
 #endif
 
 /* e^x: x = n·ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so that r is
@@ -74,7 +74,7 @@ void seed_init(float *params, uint64_t seed)
  * goes through. Written with integer min and bit operations, not selects:
  * the compiler would split a select on x into two copies of the body (one
  * for the clamped constant), and such a loop no longer vectorizes. */
-SEED_INLINE float seed_expf(float x)
+SEED_VM_INLINE float seed_vm_expf(float x)
 {
     union {
         int i;
@@ -118,8 +118,8 @@ SEED_INLINE float seed_expf(float x)
  * x) by Cephes' logf polynomial: no rounding of 1 + u to correct. Below
  * 2^-24 the answer is u (u - u²/2 rounds to u), given without arithmetic
  * on u² (a subnormal for u < 2^-63). Bit operations rather than selects,
- * as in seed_expf. */
-SEED_INLINE float seed_log1p(float u)
+ * as in seed_vm_expf. */
+SEED_VM_INLINE float seed_vm_log1p(float u)
 {
     union {
         int i;
@@ -895,14 +895,14 @@ float seed_loss(const float *params, const float *x, const float *y, size_t n, v
                 const size_t i = blk * 16 + j;
                 const float a = a_[i];
                 const float b = b_[i];
-                ov[j] = (a > 0 ? a : 0) + seed_log1p(seed_expf(-fabsf(a))) - b * a;
+                ov[j] = (a > 0 ? a : 0) + seed_vm_log1p(seed_vm_expf(-fabsf(a))) - b * a;
             }
             for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
         }
         for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
             const float a = a_[i];
             const float b = b_[i];
-            o[i] = (a > 0 ? a : 0) + seed_log1p(seed_expf(-fabsf(a))) - b * a;
+            o[i] = (a > 0 ? a : 0) + seed_vm_log1p(seed_vm_expf(-fabsf(a))) - b * a;
         }
     }
     /* t20 = Σ_batch t18   []   seed.nn:23 */
@@ -1043,13 +1043,13 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
             for (size_t j = 0; j < 16; j++) {
                 const size_t i = blk * 16 + j;
                 const float a = a_[i];
-                ov[j] = 1 / (1 + seed_expf(-a));
+                ov[j] = 1 / (1 + seed_vm_expf(-a));
             }
             for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
         }
         for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
             const float a = a_[i];
-            o[i] = 1 / (1 + seed_expf(-a));
+            o[i] = 1 / (1 + seed_vm_expf(-a));
         }
     }
     /* t18 = bce_logits(z3, y)   [B,1]   seed.nn:23 */
@@ -1063,14 +1063,14 @@ float seed_loss_grad(const float *params, const float *x, const float *y, size_t
                 const size_t i = blk * 16 + j;
                 const float a = a_[i];
                 const float b = b_[i];
-                ov[j] = (a > 0 ? a : 0) + seed_log1p(seed_expf(-fabsf(a))) - b * a;
+                ov[j] = (a > 0 ? a : 0) + seed_vm_log1p(seed_vm_expf(-fabsf(a))) - b * a;
             }
             for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
         }
         for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
             const float a = a_[i];
             const float b = b_[i];
-            o[i] = (a > 0 ? a : 0) + seed_log1p(seed_expf(-fabsf(a))) - b * a;
+            o[i] = (a > 0 ? a : 0) + seed_vm_log1p(seed_vm_expf(-fabsf(a))) - b * a;
         }
     }
     /* t20 = Σ_batch t18   []   seed.nn:23 */
@@ -1380,13 +1380,13 @@ void seed_predict(const float *params, const float *x, size_t n, float *out, voi
             for (size_t j = 0; j < 16; j++) {
                 const size_t i = blk * 16 + j;
                 const float a = a_[i];
-                ov[j] = 1 / (1 + seed_expf(-a));
+                ov[j] = 1 / (1 + seed_vm_expf(-a));
             }
             for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
         }
         for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
             const float a = a_[i];
-            o[i] = 1 / (1 + seed_expf(-a));
+            o[i] = 1 / (1 + seed_vm_expf(-a));
         }
     }
 }

@@ -35,9 +35,9 @@ void tiny_init(float *params, uint64_t seed)
  * (gcc -O2 would call them from a loop with several of them, which then
  * does not vectorize) */
 #if defined(__GNUC__)
-#define TINY_INLINE static inline __attribute__((always_inline))
+#define TINY_VM_INLINE static inline __attribute__((always_inline))
 #else
-#define TINY_INLINE static inline
+#define TINY_VM_INLINE static inline
 #endif
 
 /* e^x: x = n·ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so that r is
@@ -49,7 +49,7 @@ void tiny_init(float *params, uint64_t seed)
  * goes through. Written with integer min and bit operations, not selects:
  * the compiler would split a select on x into two copies of the body (one
  * for the clamped constant), and such a loop no longer vectorizes. */
-TINY_INLINE float tiny_expf(float x)
+TINY_VM_INLINE float tiny_vm_expf(float x)
 {
     union {
         int i;
@@ -159,7 +159,7 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
                 float f14;
                 {
                     const float a = f13;
-                    f14 = 1 / (1 + tiny_expf(-a));
+                    f14 = 1 / (1 + tiny_vm_expf(-a));
                 }
                 const float a = a_[0];
                 const float b = f14;
@@ -189,7 +189,7 @@ float tiny_loss(const float *params, const float *x, const float *y, size_t n, v
             float f14;
             {
                 const float a = f13;
-                f14 = 1 / (1 + tiny_expf(-a));
+                f14 = 1 / (1 + tiny_vm_expf(-a));
             }
             const float a = a_[0];
             const float b = f14;
@@ -360,7 +360,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
                     f13 = a + b;
                 }
                 const float a = f13;
-                ov[j] = 1 / (1 + tiny_expf(-a));
+                ov[j] = 1 / (1 + tiny_vm_expf(-a));
             }
             for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
         }
@@ -390,7 +390,7 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
                 f13 = a + b;
             }
             const float a = f13;
-            o[i] = 1 / (1 + tiny_expf(-a));
+            o[i] = 1 / (1 + tiny_vm_expf(-a));
         }
     }
     /* yhat = t17 + b2   [B,1]   tiny.nn:21 */
@@ -810,7 +810,7 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
                 float f14;
                 {
                     const float a = f13;
-                    f14 = 1 / (1 + tiny_expf(-a));
+                    f14 = 1 / (1 + tiny_vm_expf(-a));
                 }
                 const float a = a_[0];
                 const float b = f14;
@@ -840,7 +840,7 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
             float f14;
             {
                 const float a = f13;
-                f14 = 1 / (1 + tiny_expf(-a));
+                f14 = 1 / (1 + tiny_vm_expf(-a));
             }
             const float a = a_[0];
             const float b = f14;
