@@ -78,13 +78,9 @@ $(B)/lexer.o: $(B)/lexer.c $(B)/parser.h $(HEADERS)
 $(B)/parser.o: $(B)/parser.c $(B)/lexer.h $(HEADERS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -std=c99 -Wall -Wno-unused-function -c -o $@ $<
 
-# the matrix product every generated file carries, as a C string (without its own header comment)
-$(B)/gemm_kernel.inc: compiler/gemm_kernel.c | $(B)
-	awk 'skip && /^ \*\//{skip=0; next} NR==1 && /^\/\*/{skip=1} !skip' $< | \
-	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n",/' > $@
-
-# e^x and log(1 + u) in float, the same way (emit_c.c writes them into float models with sigmoid/softplus/bce)
-$(B)/vmath.inc: compiler/vmath.c | $(B)
+# the templates generated files carry (the matrix product; e^x and log(1 + u)
+# for float sigmoid/softplus/bce), each as a C string without its own header comment
+$(B)/%.inc: compiler/%.c | $(B)
 	awk 'skip && /^ \*\//{skip=0; next} NR==1 && /^\/\*/{skip=1} !skip' $< | \
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n",/' > $@
 
