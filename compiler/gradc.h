@@ -288,7 +288,10 @@ typedef struct Sym {
     Shape shape;       /* per-example shape (inputs and targets), full otherwise */
     int index;         /* position among inputs, targets or params */
     size_t offset;     /* float offset in params / x / y */
-    int nclasses;      /* SYM_TARGET declared class(n): n, else 0 */
+    int nclasses;      /* SYM_TARGET declared class(n): n, else 0; one class
+                          per element of shape (a scalar: one per example) */
+    int vocab;         /* SYM_INPUT declared int(V): V, else 0 */
+    unsigned flags;    /* SYM_PARAM: PARAM_NODECAY, PARAM_FROZEN */
     InitKind init;     /* SYM_PARAM */
     double init_a, init_b; /* its arguments */
     double value;      /* SYM_CONST */
@@ -296,6 +299,8 @@ typedef struct Sym {
     int used;          /* referenced by some expression */
     int reaches;       /* SYM_PARAM: reaches the objective */
 } Sym;
+
+enum { PARAM_NODECAY = 1, PARAM_FROZEN = 2 }; /* Sym.flags of a param */
 
 typedef enum OptKind { OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_RMSPROP, OPT_ADAM, OPT_ADAMW } OptKind;
 typedef enum SchedKind { SCHED_CONSTANT, SCHED_STEP, SCHED_COSINE, SCHED_EXPONENTIAL } SchedKind;
@@ -306,10 +311,12 @@ typedef struct TrainConfig {
     double lr, beta1, beta2, eps, opt_wd; /* its arguments (beta1 = momentum/rho) */
     int batch;              /* 0 for all */
     int epochs;
+    long steps;              /* optimizer steps (token models), 0: epochs */
     int shuffle;
     uint64_t seed;
     SchedKind sched;
-    double sched_a, sched_b; /* step(every, gamma), exponential(gamma) */
+    double sched_a, sched_b; /* step(every, gamma), exponential(gamma),
+                                cosine(warmup = a, min_lr = b) */
     double clip;             /* 0: none */
     double weight_decay;
     double validate;         /* fraction, 0: none */
@@ -339,6 +346,8 @@ typedef struct Model {
     Loc objective_loc;
     TrainConfig train;
     int batch;             /* the compiled batch */
+    size_t state_count;    /* elements of state (batch_norm's running
+                              statistics): not trained, saved with params */
     Graph g;               /* forward and, after grad, backward nodes */
     Ref *grads;            /* per param, the gradient of the loss (0: zero gradient) */
     Ref *adjs;             /* per param, the adjoint of the summed loss, before / n */
@@ -347,6 +356,11 @@ typedef struct Model {
 /* Checks the AST and builds the forward graph. Returns NULL if errors were
  * reported. default_name is used when there is no model line. */
 Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name);
+/* 64-bit FNV-1a hash of the model's parameter names and shapes, as
+ * parameter files record it. */
+uint64_t model_hash(const Model *m);
+/* The prefix of every generated name: "seed_", or upper case "SEED_". */
+const char *model_prefix(Model *m, int upper);
 
 /* ---------------------------------------------------------------- grad.c */
 
@@ -490,7 +504,8 @@ void emit_c_prelude(Model *m, const EmitOptions *o, FILE *out);
 void emit_scalar_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out);
 int scalar_check(Model *m, char *why, size_t n);
 void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out);
-void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out); /* executable glue */
+/* emit_main.c: MODEL_main.c, the model described to the runtime */
+void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out);
 void emit_graph(Model *m, FILE *out, int with_backward);
 void emit_grad(Model *m, FILE *out);
 void emit_dot(Model *m, FILE *out);
@@ -501,7 +516,5 @@ void model_flops(Model *m, double *fwd, double *bwd);
 const char *node_equation(Model *m, Ref r, char *buf, size_t size);
 /* A printable name for a node: the model's name, dL/dname, or tNN. */
 const char *node_label(Model *m, Ref r, char *buf, size_t size);
-/* 64-bit FNV-1a hash of the model's parameter names and shapes. */
-uint64_t model_hash(const Model *m);
 
 #endif

@@ -1586,3 +1586,36 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
     }
     return m;
 }
+
+/* ------------------------------------------------ the model as a whole */
+
+uint64_t model_hash(const Model *m)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+#define H(byte) (h = (h ^ (uint8_t)(byte)) * 0x100000001b3ull)
+    H(m->is_double ? 8 : 4);
+    for (int i = 0; i < m->nparams; i++) {
+        for (const char *q = m->params[i]->name; *q; q++)
+            H(*q);
+        H(0);
+        Shape s = m->params[i]->shape;
+        for (int d = 0; d < s.rank; d++)
+            for (int k = 0; k < 4; k++)
+                H((unsigned)s.dim[d] >> (8 * k));
+        H(0xff);
+    }
+    for (size_t k = 0; k < 8; k++)
+        H(m->input_size >> (8 * k));
+    for (size_t k = 0; k < 8; k++)
+        H(m->target_size >> (8 * k));
+#undef H
+    return h;
+}
+
+const char *model_prefix(Model *m, int upper)
+{
+    char *p = arena_printf(m->g.arena, "%s_", m->cname);
+    for (char *q = p; upper && *q; q++)
+        *q = (char)toupper((unsigned char)*q);
+    return p;
+}
