@@ -183,7 +183,7 @@ int conv_op(Op op)
 int conv_has_dropout(Graph *g)
 {
     for (Ref r = 1; r < g->n; r++)
-        if (g->nodes[r].op == OP_DROPOUT)
+        if (N(g, r)->op == OP_DROPOUT)
             return 1;
     return 0;
 }

@@ -227,10 +227,17 @@ typedef struct Node {
     int hash_next;  /* hash chain */
 } Node;
 
+/* Nodes live in chunks of NODE_CHUNK that are never moved or freed while
+ * the graph lives, so a Node * stays valid across node_make: a pass may hold
+ * one while it builds more. */
+#define NODE_CHUNK_BITS 10
+#define NODE_CHUNK (1 << NODE_CHUNK_BITS)
+
 typedef struct Graph {
     Arena *arena;    /* where names come from */
-    Node *nodes;     /* [0] unused */
-    int n, cap;      /* count, capacity */
+    Node **chunk;    /* chunk[r >> NODE_CHUNK_BITS][r & (NODE_CHUNK - 1)]; node 0 unused */
+    int nchunk;      /* chunks allocated (and the capacity of chunk[]) */
+    int n;           /* nodes so far, node 0 included */
     int *hash;       /* hash table heads, size nhash */
     int nhash;
     int loc_backward; /* nonzero while grad.c builds: marks nodes backward */
@@ -241,7 +248,10 @@ void graph_release(Graph *g);
 /* The one constructor: returns an existing identical node if there is one. */
 Ref node_make(Graph *g, Op op, Shape shape, const Ref *in, double f,
               const int *ia, Loc loc);
-static inline Node *N(Graph *g, Ref r) { return &g->nodes[r]; }
+static inline Node *N(const Graph *g, Ref r)
+{
+    return &g->chunk[r >> NODE_CHUNK_BITS][r & (NODE_CHUNK - 1)];
+}
 
 Shape shape0(void);
 Shape shape1(int a);

@@ -8,6 +8,7 @@
  */
 #include "gradc.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -114,8 +115,9 @@ void graph_init(Graph *g, Arena *a)
 {
     memset(g, 0, sizeof *g);
     g->arena = a;
-    g->cap = 256;
-    g->nodes = xcalloc((size_t)g->cap, sizeof(Node));
+    g->nchunk = 1;
+    g->chunk = xcalloc(1, sizeof(Node *));
+    g->chunk[0] = xcalloc(NODE_CHUNK, sizeof(Node));
     g->n = 1; /* node 0 is "none" */
     g->nhash = 1024;
     g->hash = xcalloc((size_t)g->nhash, sizeof(int));
@@ -123,9 +125,12 @@ void graph_init(Graph *g, Arena *a)
 
 void graph_release(Graph *g)
 {
-    free(g->nodes);
+    for (int i = 0; i < g->nchunk; i++)
+        free(g->chunk[i]);
+    free(g->chunk);
     free(g->hash);
-    g->nodes = NULL;
+    g->chunk = NULL;
+    g->nchunk = 0;
     g->hash = NULL;
 }
 
@@ -165,8 +170,9 @@ static void rehash(Graph *g)
     g->nhash *= 2;
     g->hash = xcalloc((size_t)g->nhash, sizeof(int));
     for (int r = 1; r < g->n; r++) {
-        int b = (int)(node_key(&g->nodes[r]) & (uint64_t)(g->nhash - 1));
-        g->nodes[r].hash_next = g->hash[b];
+        Node *x = N(g, r);
+        int b = (int)(node_key(x) & (uint64_t)(g->nhash - 1));
+        x->hash_next = g->hash[b];
         g->hash[b] = r;
     }
 }
@@ -190,17 +196,19 @@ Ref node_make(Graph *g, Op op, Shape shape, const Ref *in, double f, const int *
     x.loc = loc;
     uint64_t key = node_key(&x);
     int b = (int)(key & (uint64_t)(g->nhash - 1));
-    for (int r = g->hash[b]; r; r = g->nodes[r].hash_next)
-        if (node_same(&g->nodes[r], &x))
+    for (int r = g->hash[b]; r; r = N(g, r)->hash_next)
+        if (node_same(N(g, r), &x))
             return r;
-    if (g->n == g->cap) {
-        g->cap *= 2;
-        g->nodes = xrealloc(g->nodes, (size_t)g->cap * sizeof(Node));
+    if (g->n == g->nchunk * NODE_CHUNK) { /* a new chunk; the old ones stay put */
+        if (g->n >= INT_MAX - NODE_CHUNK)
+            die("gradc: error: the graph has more than %d nodes", g->n);
+        g->chunk = xrealloc(g->chunk, sizeof(Node *) * (size_t)(g->nchunk + 1));
+        g->chunk[g->nchunk++] = xcalloc(NODE_CHUNK, sizeof(Node));
     }
     x.backward = g->loc_backward;
     Ref r = g->n++;
     x.hash_next = g->hash[b];
-    g->nodes[r] = x;
+    *N(g, r) = x;
     g->hash[b] = r;
     if (g->n > g->nhash)
         rehash(g);
@@ -217,7 +225,7 @@ Ref g_const(Graph *g, double v, Loc loc)
 Ref g_unary_f(Graph *g, Op op, Ref a, double f, Loc loc)
 {
     Ref in[1] = {a};
-    return node_make(g, op, g->nodes[a].shape, in, f, NULL, loc);
+    return node_make(g, op, N(g, a)->shape, in, f, NULL, loc);
 }
 
 Ref g_unary(Graph *g, Op op, Ref a, Loc loc)
@@ -229,7 +237,7 @@ Ref g_binary_f(Graph *g, Op op, Ref a, Ref b, double f, Loc loc)
 {
     Ref in[2] = {a, b};
     Shape s;
-    if (!shape_broadcast(g->nodes[a].shape, g->nodes[b].shape, &s))
+    if (!shape_broadcast(N(g, a)->shape, N(g, b)->shape, &s))
         die("internal error: %s of shapes that do not broadcast", op_name[op]);
     return node_make(g, op, s, in, f, NULL, loc);
 }
@@ -241,7 +249,7 @@ Ref g_binary(Graph *g, Op op, Ref a, Ref b, Loc loc)
 
 Ref g_reduce(Graph *g, Op op, Ref a, unsigned axes, int keepdims, Loc loc)
 {
-    Shape in = g->nodes[a].shape, s;
+    Shape in = N(g, a)->shape, s;
     s.rank = 0;
     for (int i = 0; i < in.rank; i++) {
         if (axes & (1u << i)) {
@@ -258,7 +266,7 @@ Ref g_reduce(Graph *g, Op op, Ref a, unsigned axes, int keepdims, Loc loc)
 
 Ref g_reshape(Graph *g, Ref a, Shape s, Loc loc)
 {
-    if (shape_eq(g->nodes[a].shape, s))
+    if (shape_eq(N(g, a)->shape, s))
         return a;
     Ref in[1] = {a};
     return node_make(g, OP_RESHAPE, s, in, 0, NULL, loc);
@@ -266,7 +274,7 @@ Ref g_reshape(Graph *g, Ref a, Shape s, Loc loc)
 
 Ref g_expand(Graph *g, Ref a, Shape s, Loc loc)
 {
-    if (shape_eq(g->nodes[a].shape, s))
+    if (shape_eq(N(g, a)->shape, s))
         return a;
     Ref in[1] = {a};
     return node_make(g, OP_EXPAND, s, in, 0, NULL, loc);
@@ -274,7 +282,7 @@ Ref g_expand(Graph *g, Ref a, Shape s, Loc loc)
 
 Ref g_transpose(Graph *g, Ref a, Loc loc)
 {
-    Shape s = g->nodes[a].shape;
+    Shape s = N(g, a)->shape;
     int t = s.dim[s.rank - 1];
     s.dim[s.rank - 1] = s.dim[s.rank - 2];
     s.dim[s.rank - 2] = t;
@@ -293,7 +301,7 @@ static void mat_dims(Shape s, int t, int *rows, int *cols)
 
 Ref g_matmul_sum(Graph *g, Ref a, Ref b, int ta, int tb, int sumbatch, Loc loc)
 {
-    Shape sa = g->nodes[a].shape, sb = g->nodes[b].shape, s;
+    Shape sa = N(g, a)->shape, sb = N(g, b)->shape, s;
     int m, k, k2, nn;
     mat_dims(sa, ta, &m, &k);
     mat_dims(sb, tb, &k2, &nn);
@@ -322,7 +330,7 @@ Ref g_matmul(Graph *g, Ref a, Ref b, int ta, int tb, Loc loc)
 
 Ref g_unbroadcast(Graph *g, Ref a, Shape s, Loc loc)
 {
-    Shape in = g->nodes[a].shape;
+    Shape in = N(g, a)->shape;
     if (shape_eq(in, s))
         return a;
     int extra = in.rank - s.rank;
@@ -342,9 +350,9 @@ Ref g_unbroadcast(Graph *g, Ref a, Shape s, Loc loc)
 
 int node_is_const(Graph *g, Ref r, double *v)
 {
-    Node *x = &g->nodes[r];
+    Node *x = N(g, r);
     while (x->op == OP_EXPAND || x->op == OP_RESHAPE)
-        x = &g->nodes[x->in[0]];
+        x = N(g, x->in[0]);
     if (x->op != OP_CONST)
         return 0;
     if (v)

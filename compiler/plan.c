@@ -89,8 +89,8 @@ void plan_build(Model *m, FnKind fn, Plan *p)
             need[rootv[i]] = root[rootv[i]] = 1;
     for (Ref r = n - 1; r >= 1; r--)
         if (need[r])
-            for (int i = 0; i < op_nin[g->nodes[r].op]; i++)
-                need[g->nodes[r].in[i]] = 1;
+            for (int i = 0; i < op_nin[N(g, r)->op]; i++)
+                need[N(g, r)->in[i]] = 1;
 
     p->order = arena_alloc(g->arena, sizeof(Ref) * (size_t)n);
     int *pos = xcalloc((size_t)n, sizeof(int));
@@ -104,7 +104,7 @@ void plan_build(Model *m, FnKind fn, Plan *p)
     unsigned char *nonelem = xcalloc((size_t)n, 1);
     int *last = xcalloc((size_t)n, sizeof(int));
     for (int i = 0; i < p->norder; i++) {
-        Node *x = &g->nodes[p->order[i]];
+        Node *x = N(g, p->order[i]);
         for (int k = 0; k < op_nin[x->op]; k++) {
             if (!(op_flags[x->op] & OPF_ELEMWISE) && x->op != OP_EXPAND)
                 nonelem[x->in[k]] = 1;
@@ -115,7 +115,7 @@ void plan_build(Model *m, FnKind fn, Plan *p)
     /* homes */
     for (int i = 0; i < p->norder; i++) {
         Ref r = p->order[i];
-        Node *x = &g->nodes[r];
+        Node *x = N(g, r);
         Slot *s = &p->slot[r];
         switch (x->op) {
         case OP_PARAM:
@@ -162,7 +162,7 @@ void plan_build(Model *m, FnKind fn, Plan *p)
             }
         }
     if (fn == FN_PREDICT && m->output && p->slot[m->output].home == H_WORK &&
-        shape_has_batch(g->nodes[m->output].shape))
+        shape_has_batch(N(g, m->output)->shape))
         p->slot[m->output].home = H_OUT;
 
     /* storage lifetimes: an alias keeps its storage alive */
@@ -193,7 +193,7 @@ void plan_build(Model *m, FnKind fn, Plan *p)
         nlive = k;
         Ref r = p->order[i];
         if (p->slot[r].home == H_WORK) {
-            size_t size = round_up(elems(m, g->nodes[r].shape));
+            size_t size = round_up(elems(m, N(g, r)->shape));
             total += size;
             p->slot[r].offset = place(live, &nlive, size, end[r]);
             if (p->slot[r].offset + size > peak)

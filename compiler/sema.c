@@ -720,7 +720,7 @@ static int needs_target(Graph *g, Ref r)
     st[n++] = r;
     seen[r] = 1;
     while (n && !found) {
-        Node *x = &g->nodes[st[--n]];
+        Node *x = N(g, st[--n]);
         if (x->op == OP_TARGET)
             found = 1;
         for (int i = 0; i < op_nin[x->op]; i++)
@@ -1369,8 +1369,8 @@ static void mark_reach(Graph *g, Ref r, unsigned char *seen)
     if (!r || seen[r])
         return;
     seen[r] = 1;
-    for (int i = 0; i < op_nin[g->nodes[r].op]; i++)
-        mark_reach(g, g->nodes[r].in[i], seen);
+    for (int i = 0; i < op_nin[N(g, r)->op]; i++)
+        mark_reach(g, N(g, r)->in[i], seen);
 }
 
 static const char *c_ident(Arena *a, const char *name)

@@ -41,7 +41,7 @@ static void said(Simp *S, Loc loc, const char *what)
 
 static Node *NN(Simp *S, Ref r)
 {
-    return &S->g->nodes[r];
+    return N(S->g, r);
 }
 
 static int is_c(Simp *S, Ref r, double v)
@@ -429,8 +429,8 @@ static void mark(Graph *g, Ref r, unsigned char *seen)
     seen[r] = 1;
     while (n) {
         Ref x = st[--n];
-        for (int i = 0; i < op_nin[g->nodes[x].op]; i++) {
-            Ref y = g->nodes[x].in[i];
+        for (int i = 0; i < op_nin[N(g, x)->op]; i++) {
+            Ref y = N(g, x)->in[i];
             if (y && !seen[y]) {
                 seen[y] = 1;
                 if (n == cap) {
@@ -467,18 +467,18 @@ void simplify(Model *m, int level, FILE *explain)
         }
         /* leaves stay, so every input and param keeps a node */
         for (Ref r = 1; r < old->n; r++)
-            if (op_flags[old->nodes[r].op] & OPF_LEAF && old->nodes[r].op != OP_CONST)
+            if (op_flags[N(old, r)->op] & OPF_LEAF && N(old, r)->op != OP_CONST)
                 seen[r] = 1;
         Ref *map = xcalloc((size_t)old->n, sizeof(Ref));
         Simp S = {m, old, &ng, level, 0, explain, m->source};
         for (Ref r = 1; r < old->n; r++) {
             if (!seen[r])
                 continue;
-            Node x = old->nodes[r];
+            Node x = *N(old, r);
             ng.loc_backward = x.backward;
             Ref nr = mk(&S, x.op, x.shape, remap(map, x.in[0]), remap(map, x.in[1]), x.f, x.ia, x.loc);
             map[r] = nr;
-            Node *y = &ng.nodes[nr];
+            Node *y = N(&ng, nr);
             if (!y->name && x.name)
                 y->name = x.name;
             if (!y->adj_of && x.adj_of && map[x.adj_of]) {

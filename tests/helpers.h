@@ -78,9 +78,9 @@ static inline int count_op(Graph *g, Ref r, Op op, unsigned char *seen)
     if (!r || seen[r])
         return 0;
     seen[r] = 1;
-    int n = g->nodes[r].op == op;
-    for (int i = 0; i < op_nin[g->nodes[r].op]; i++)
-        n += count_op(g, g->nodes[r].in[i], op, seen);
+    int n = N(g, r)->op == op;
+    for (int i = 0; i < op_nin[N(g, r)->op]; i++)
+        n += count_op(g, N(g, r)->in[i], op, seen);
     return n;
 }
 
