@@ -19,7 +19,7 @@ FLEX    ?= flex
 BISON   ?= bison
 B        = build
 
-COMPILER = arena diag ast sema ir grad simplify plan conv emit_c emit_scalar deploy emit_text emit_dot emit_main
+COMPILER = arena diag ast sema ir grad simplify plan conv printer emit_c emit_scalar deploy emit_text emit_dot emit_main
 COMPILER_OBJS = $(patsubst %,$(B)/%.o,$(COMPILER)) $(B)/lexer.o $(B)/parser.o
 RUNTIME = $(patsubst runtime/%.c,%,$(wildcard runtime/*.c))
 RT_OBJS = $(patsubst %,$(B)/rt/%.o,$(RUNTIME))

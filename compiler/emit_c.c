@@ -205,66 +205,22 @@ static void comment(E *e, Ref r)
 
 /* ------------------------------------------------- elementwise code */
 
+/* the value of element-wise node x at one element, its operands being the
+ * locals a and b: the op table's template. e^x and log(1 + u) are in float
+ * the file's own (vmath.c), whose loops vectorize. */
 static const char *scalar_expr(E *e, Node *x, char *buf, size_t n)
 {
-    const char *f = e->fs, *T = e->T;
-    /* log(1 + u) of softplus and bce: log1p, or in float the file's helper;
-     * e^x of sigmoid, softplus and bce: in float the file's (vmath.c), whose
-     * loops vectorize */
-    int fl = !e->m->is_double;
-    const char *L1P = fl ? arena_printf(e->g->arena, "%svm_log1p", e->prefix) : "log1p";
-    const char *EXP = fl ? arena_printf(e->g->arena, "%svm_expf", e->prefix) : "exp";
-    char c[64];
-    lit(e, x->f, c, sizeof c);
-    switch (x->op) {
-    case OP_NEG: snprintf(buf, n, "-a"); break;
-    case OP_RELU: snprintf(buf, n, "a > 0 ? a : 0"); break;
-    case OP_SIGMOID: snprintf(buf, n, "1 / (1 + %s(-a))", EXP); break;
-    case OP_TANH: snprintf(buf, n, "tanh%s(a)", f); break;
-    case OP_EXP: snprintf(buf, n, "exp%s(a)", f); break;
-    case OP_LOG: snprintf(buf, n, "log%s(a)", f); break;
-    case OP_SQRT: snprintf(buf, n, "sqrt%s(a)", f); break;
-    case OP_ABS: snprintf(buf, n, "fabs%s(a)", f); break;
-    case OP_SQUARE: snprintf(buf, n, "a * a"); break;
-    case OP_SOFTPLUS:
-        if (fl) /* branch-free: max(a, 0) + log(1 + e^-|a|) */
-            snprintf(buf, n, "(a > 0 ? a : 0) + %s(%s(-fabsf(a)))", L1P, EXP);
-        else
-            snprintf(buf, n, "a > 0 ? a + %s(exp(-a)) : %s(exp(a))", L1P, L1P);
-        break;
-    case OP_LEAKY_RELU: snprintf(buf, n, "a > 0 ? a : %s * a", c); break;
-    case OP_ELU: snprintf(buf, n, "a > 0 ? a : %s * expm1%s(a)", c, f); break;
-    case OP_GELU: snprintf(buf, n, "(%s)0.5 * a * (1 + erf%s(a * (%s)0.70710678118654752440))", T, f, T); break;
-    case OP_POWC: snprintf(buf, n, "pow%s(a, %s)", f, c); break;
-    case OP_SIGN: snprintf(buf, n, "(%s)((a > 0) - (a < 0))", T); break;
-    case OP_HUBER: snprintf(buf, n, "fabs%s(a) <= %s ? (%s)0.5 * a * a : %s * (fabs%s(a) - (%s)0.5 * %s)", f, c, T, c, f, T, c); break;
-    case OP_ADD: snprintf(buf, n, "a + b"); break;
-    case OP_SUB: snprintf(buf, n, "a - b"); break;
-    case OP_MUL: snprintf(buf, n, "a * b"); break;
-    case OP_DIV: snprintf(buf, n, "a / b"); break;
-    case OP_EQ: snprintf(buf, n, "(%s)(a == b)", T); break;
-    case OP_RELU_BWD: snprintf(buf, n, "a > 0 ? b : 0"); break;
-    case OP_LEAKY_BWD: snprintf(buf, n, "a > 0 ? b : %s * b", c); break;
-    case OP_ELU_BWD: snprintf(buf, n, "a > 0 ? b : %s * exp%s(a) * b", c, f); break;
-    case OP_GELU_BWD:
-        snprintf(buf, n,
-                 "b * ((%s)0.5 * (1 + erf%s(a * (%s)0.70710678118654752440)) + a * "
-                 "(%s)0.39894228040143267794 * exp%s((%s)-0.5 * a * a))",
-                 T, f, T, T, f, T);
-        break;
-    case OP_HUBER_BWD: snprintf(buf, n, "fabs%s(a) <= %s ? a * b : %s * (%s)((a > 0) - (a < 0)) * b", f, c, c, T); break;
-    case OP_BCE:
-        snprintf(buf, n, "-(b * fmax%s(log%s(a), -100) + (1 - b) * fmax%s(log%s(1 - a), -100))", f, f, f, f);
-        break;
-    case OP_BCE_LOGITS:
-        if (fl)
-            snprintf(buf, n, "(a > 0 ? a : 0) + %s(%s(-fabsf(a))) - b * a", L1P, EXP);
-        else
-            snprintf(buf, n, "(a > 0 ? a + %s(exp(-a)) : %s(exp(a))) - b * a", L1P, L1P);
-        break;
-    case OP_EXPAND: case OP_RESHAPE: case OP_CONST: case OP_BATCHN: snprintf(buf, n, "a"); break;
-    default: die("internal error: %s is not elementwise", op_name[x->op]);
+    if (x->op == OP_EXPAND || x->op == OP_RESHAPE || x->op == OP_CONST || x->op == OP_BATCHN) {
+        snprintf(buf, n, "a");
+        return buf;
     }
+    int fl = !e->m->is_double;
+    char c[64], c2[64];
+    CFlavour f = {e->T, e->fs,
+                  fl ? arena_printf(e->g->arena, "%svm_expf", e->prefix) : "exp",
+                  fl ? arena_printf(e->g->arena, "%svm_log1p", e->prefix) : "log1p",
+                  lit(e, x->f, c, sizeof c), lit(e, x->f2, c2, sizeof c2)};
+    snprintf(buf, n, "%s", op_expr(e->g->arena, x, "a", "b", &f));
     return buf;
 }
 
@@ -342,7 +298,6 @@ static void fused_value(E *e, Ref r, int ind)
     emitf(e, ind, "}");
 }
 
-static int vmath_use(Op op);
 
 /* whether node r, or a producer computed inside its loop, calls the file's
  * e^x (float sigmoid, softplus, bce: emit_vmath) */
@@ -351,7 +306,7 @@ static int uses_vmath(E *e, Ref r)
     Node *x = N(e->g, r);
     if (e->m->is_double)
         return 0;
-    if (vmath_use(x->op))
+    if (op_uses_vmath(x->op))
         return 1;
     for (int k = 0; k < op_nin[x->op]; k++)
         if (e->fused && e->fused[x->in[k]] == r && uses_vmath(e, x->in[k]))
@@ -1756,11 +1711,6 @@ static const char *const vmath_text[] = {
 #include "vmath.inc"
     NULL};
 
-/* what of vmath.c an op calls in a float model: 1 e^x, 2 e^x and log(1 + u) */
-static int vmath_use(Op op)
-{
-    return op == OP_SOFTPLUS || op == OP_BCE_LOGITS ? 2 : op == OP_SIGMOID;
-}
 
 static void emit_vmath(E *e, int log1p)
 {
@@ -1783,7 +1733,7 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
     int vm = 0;
     for (int f = 0; f < FN_COUNT; f++)
         for (int i = 0; i < plans[f].norder && !(o && o->predict_only && f != FN_PREDICT); i++) {
-            int u = vmath_use(N(&m->g, plans[f].order[i])->op);
+            int u = op_uses_vmath(N(&m->g, plans[f].order[i])->op);
             vm = u > vm ? u : vm;
         }
     if (vm && !m->is_double)

@@ -61,13 +61,9 @@ static char *ident(S *s, const char *prefix, const char *name)
     for (int i = 0; reserved[i]; i++)
         if (!strcmp(v, reserved[i]))
             return arena_printf(s->a, "%s_", v);
-    /* names of math.h functions */
-    static const char *const libm[] = {"exp", "log", "sqrt", "tanh", "fabs", "pow", "erf", "expf",
-                                       "logf", "sqrtf", "tanhf", "fabsf", "powf", "erff", "log1p",
-                                       "log1pf", "expm1", "expm1f", "fmax", "fmaxf", NULL};
-    for (int i = 0; libm[i]; i++)
-        if (!strcmp(v, libm[i]))
-            return arena_printf(s->a, "%s_", v);
+    /* names of math.h functions the templates call */
+    if (c_reserved(v))
+        return arena_printf(s->a, "%s_", v);
     return v;
 }
 
@@ -129,47 +125,9 @@ static const char *par(S *s, const char *x)
 
 static const char *fmt(S *s, Node *x, const char *a, const char *b)
 {
-    const char *f = s->fs, *T = s->T;
-    const char *pa = par(s, a), *pb = b ? par(s, b) : NULL, *c = literal(s, x->f);
-    Arena *A = s->a;
-    switch (x->op) {
-    case OP_NEG: return arena_printf(A, "-%s", pa);
-    case OP_RELU: return arena_printf(A, "%s > 0 ? %s : 0", pa, pa);
-    case OP_SIGMOID: return arena_printf(A, "1 / (1 + exp%s(-%s))", f, pa);
-    case OP_TANH: return arena_printf(A, "tanh%s(%s)", f, a);
-    case OP_EXP: return arena_printf(A, "exp%s(%s)", f, a);
-    case OP_LOG: return arena_printf(A, "log%s(%s)", f, a);
-    case OP_SQRT: return arena_printf(A, "sqrt%s(%s)", f, a);
-    case OP_ABS: return arena_printf(A, "fabs%s(%s)", f, a);
-    case OP_SQUARE: return arena_printf(A, "%s * %s", pa, pa);
-    case OP_SOFTPLUS:
-        return arena_printf(A, "%s > 0 ? %s + log1p%s(exp%s(-%s)) : log1p%s(exp%s(%s))", pa, pa, f, f, pa, f, f, a);
-    case OP_LEAKY_RELU: return arena_printf(A, "%s > 0 ? %s : %s * %s", pa, pa, c, pa);
-    case OP_ELU: return arena_printf(A, "%s > 0 ? %s : %s * expm1%s(%s)", pa, pa, c, f, a);
-    case OP_GELU: return arena_printf(A, "(%s)0.5 * %s * (1 + erf%s(%s * (%s)0.70710678118654752440))", T, pa, f, pa, T);
-    case OP_POWC: return arena_printf(A, "pow%s(%s, %s)", f, a, c);
-    case OP_SIGN: return arena_printf(A, "(%s)((%s > 0) - (%s < 0))", T, pa, pa);
-    case OP_HUBER:
-        return arena_printf(A, "fabs%s(%s) <= %s ? (%s)0.5 * %s * %s : %s * (fabs%s(%s) - (%s)0.5 * %s)", f, a, c, T, pa, pa, c, f, a, T, c);
-    case OP_ADD: return arena_printf(A, "%s + %s", a, b);
-    case OP_SUB: return arena_printf(A, "%s - %s", a, pb);
-    case OP_MUL: return arena_printf(A, "%s * %s", pa, pb);
-    case OP_DIV: return arena_printf(A, "%s / %s", pa, pb);
-    case OP_EQ: return arena_printf(A, "(%s)(%s == %s)", T, pa, pb);
-    case OP_RELU_BWD: return arena_printf(A, "%s > 0 ? %s : 0", pa, pb);
-    case OP_LEAKY_BWD: return arena_printf(A, "%s > 0 ? %s : %s * %s", pa, pb, c, pb);
-    case OP_ELU_BWD: return arena_printf(A, "%s > 0 ? %s : %s * exp%s(%s) * %s", pa, pb, c, f, a, pb);
-    case OP_GELU_BWD:
-        return arena_printf(A, "%s * ((%s)0.5 * (1 + erf%s(%s * (%s)0.70710678118654752440)) + %s * (%s)0.39894228040143267794 * exp%s((%s)-0.5 * %s * %s))",
-                            pb, T, f, pa, T, pa, T, f, T, pa, pa);
-    case OP_HUBER_BWD:
-        return arena_printf(A, "fabs%s(%s) <= %s ? %s * %s : %s * (%s)((%s > 0) - (%s < 0)) * %s", f, a, c, pa, pb, c, T, pa, pa, pb);
-    case OP_BCE:
-        return arena_printf(A, "-(%s * fmax%s(log%s(%s), -100) + (1 - %s) * fmax%s(log%s(1 - %s), -100))", pb, f, f, a, pb, f, f, pa);
-    case OP_BCE_LOGITS:
-        return arena_printf(A, "(%s > 0 ? %s + log1p%s(exp%s(-%s)) : log1p%s(exp%s(%s))) - %s * %s", pa, pa, f, f, pa, f, f, a, pb, pa);
-    default: return NULL;
-    }
+    CFlavour f = {s->T, s->fs, arena_printf(s->a, "exp%s", s->fs), arena_printf(s->a, "log1p%s", s->fs),
+                  literal(s, x->f), literal(s, x->f2)};
+    return op_expr(s->a, x, a, b ? b : "0", &f);
 }
 
 /* ------------------------------------------------------------ phases */

@@ -24,10 +24,6 @@ void emit_graph(Model *m, FILE *out, int with_backward)
         switch (x->op) {
         case OP_CONST: fprintf(out, " %.17g", x->f); break;
         case OP_INPUT: case OP_TARGET: case OP_PARAM: fprintf(out, " #%d", x->ia[0]); break;
-        case OP_LEAKY_RELU: case OP_ELU: case OP_POWC: case OP_HUBER: case OP_LEAKY_BWD:
-        case OP_ELU_BWD: case OP_HUBER_BWD:
-            fprintf(out, " f=%.17g", x->f);
-            break;
         case OP_SUM: case OP_MAX: fprintf(out, " axes=0x%x keep=%d", x->ia[0], x->ia[1]); break;
         case OP_MATMUL:
             fprintf(out, " ta=%d tb=%d sum=%d", x->ia[0], x->ia[1], x->ia[2]);
@@ -35,7 +31,10 @@ void emit_graph(Model *m, FILE *out, int with_backward)
         case OP_CONCAT: fprintf(out, " axis=%d", x->ia[0]); break;
         case OP_SLICE: fprintf(out, " axis=%d start=%d", x->ia[0], x->ia[1]); break;
         case OP_ONEHOT: fprintf(out, " classes=%d", x->ia[0]); break;
-        default: break;
+        default:
+            if (op_flags[x->op] & OPF_F1)
+                fprintf(out, " f=%.17g", x->f);
+            break;
         }
         fprintf(out, " : %s", shape_str(x->shape, sh, sizeof sh));
         if (x->name || x->adj_of)
@@ -224,12 +223,6 @@ static void infix(Infix *I, Ref r, Txt *t, int depth)
             put(t, " (summed over the batch)");
         return;
     case OP_TRANSPOSE: operand(I, a, t, depth + 1); put(t, "ᵀ"); return;
-    case OP_RELU_BWD:
-        operand(I, c, t, depth + 1);
-        put(t, " ⊙ [");
-        infix(I, a, t, depth + 1);
-        put(t, " > 0]");
-        return;
     case OP_SUM: {
         Shape in = N(&m->g, a)->shape;
         put(t, shape_has_batch(in) && x->ia[0] == 1 ? "Σ_batch " : "sum ");
@@ -238,6 +231,23 @@ static void infix(Infix *I, Ref r, Txt *t, int depth)
     }
     default:
         break;
+    }
+    if (op_text[x->op]) { /* the table's form: {a}, {b}; bare inside brackets */
+        char one[2] = {0, 0};
+        for (const char *q = op_text[x->op]; *q; q++) {
+            if (q[0] == '{' && (q[1] == 'a' || q[1] == 'b') && q[2] == '}') {
+                Ref o = x->in[q[1] - 'a'];
+                if (q > op_text[x->op] && (q[-1] == '[' || q[-1] == '('))
+                    infix(I, o, t, depth + 1);
+                else
+                    operand(I, o, t, depth + 1);
+                q += 2;
+                continue;
+            }
+            one[0] = *q;
+            put(t, one);
+        }
+        return;
     }
     put(t, op_name[x->op]);
     put(t, "(");
@@ -360,13 +370,9 @@ static double node_flops(Graph *g, Ref r, int batch)
 {
     Node *x = N(g, r);
     double n = shape_numel_static(x->shape) * (shape_has_batch(x->shape) ? batch : 1);
-    if (conv_op(x->op)) /* the convolution family counts its own (conv.c) */
+    if (op_flags[x->op] & OPF_STRUCT) /* a structured op counts its own (its module) */
         return conv_flops(g, r, batch);
     switch (x->op) {
-    case OP_INPUT: case OP_TARGET: case OP_PARAM: case OP_CONST: case OP_BATCHN:
-    case OP_RESHAPE: case OP_EXPAND: case OP_TRANSPOSE: case OP_CONCAT: case OP_SLICE:
-    case OP_ONEHOT:
-        return 0;
     case OP_MATMUL: {
         Node *a = N(g, x->in[0]);
         int ra = a->shape.rank;
@@ -377,18 +383,15 @@ static double node_flops(Graph *g, Ref r, int batch)
             int lead = a->shape.rank == 3 ? a->shape.dim[0] : N(g, x->in[1])->shape.dim[0];
             out *= lead == DIM_B ? batch : lead;
         }
-        return 2 * out * kk;
+        return op_cost[x->op] * out * kk;
     }
-    case OP_SUM: case OP_MAX: {
+    case OP_SUM: case OP_MAX: case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_CE: {
+        /* per element read */
         Node *a = N(g, x->in[0]);
-        return shape_numel_static(a->shape) * (shape_has_batch(a->shape) ? batch : 1);
-    }
-    case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_CE: {
-        Node *a = N(g, x->in[0]);
-        return 4.0 * shape_numel_static(a->shape) * (shape_has_batch(a->shape) ? batch : 1);
+        return op_cost[x->op] * shape_numel_static(a->shape) * (shape_has_batch(a->shape) ? batch : 1);
     }
     default:
-        return n;
+        return op_cost[x->op] * n;
     }
 }
 

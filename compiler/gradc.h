@@ -184,9 +184,8 @@ void dump_tokens(Arena *a, Diag *d, FILE *out);
 /* ------------------------------------------------------- ops (ops.def) */
 
 typedef enum Op {
-#define OP(id, name, nin, flags) OP_##id,
+#define OP(id, name, nin, flags, cost, sig, c, text, fold) OP_##id,
 #include "ops.def"
-#undef OP
     OP_COUNT
 } Op;
 
@@ -195,11 +194,20 @@ enum {
     OPF_ELEMWISE = 2,    /* elementwise with NumPy broadcasting of inputs */
     OPF_COMMUTATIVE = 4, /* inputs may be sorted for hash-consing */
     OPF_VIEW = 8,        /* output shares its input's storage */
+    OPF_F1 = 16,         /* carries a constant in Node.f (printed f=) */
+    OPF_STRUCT = 32,     /* a structured op: its module knows it (op_impl) */
 };
 
+/* The op table (ir.c), one entry per column of ops.def. */
 extern const char *const op_name[OP_COUNT];
 extern const int op_nin[OP_COUNT];
 extern const int op_flags[OP_COUNT];
+extern const double op_cost[OP_COUNT];   /* flops per output element */
+extern const char *const op_sig[OP_COUNT];  /* the built-in's signature, or NULL */
+extern const char *const op_c[OP_COUNT];    /* an element-wise op's C template */
+extern const char *const op_text[OP_COUNT]; /* its --emit=grad form, or NULL */
+/* An element-wise op's value at constant operands; 0 where it is not folded. */
+int op_fold(Op op, double a, double b, double f, double *out);
 
 /* ------------------------------------------------------ the graph (ir.c) */
 
@@ -218,6 +226,7 @@ typedef struct Node {
     Shape shape;    /* full shape, batch axis included */
     Ref in[3];      /* operands */
     double f;       /* CONST value, POWC exponent, LEAKY/ELU alpha, HUBER delta */
+    double f2;      /* a second constant (ops whose signature has two) */
     int ia[4];      /* integer attributes, by op (see ops.def) */
     Loc loc;        /* model line it comes from */
     const char *name; /* the model's name for it, or NULL */
@@ -248,6 +257,9 @@ void graph_release(Graph *g);
 /* The one constructor: returns an existing identical node if there is one. */
 Ref node_make(Graph *g, Op op, Shape shape, const Ref *in, double f,
               const int *ia, Loc loc);
+/* ... with a second constant (Node.f2) */
+Ref node_make2(Graph *g, Op op, Shape shape, const Ref *in, double f, double f2,
+               const int *ia, Loc loc);
 static inline Node *N(const Graph *g, Ref r)
 {
     return &g->chunk[r >> NODE_CHUNK_BITS][r & (NODE_CHUNK - 1)];
@@ -483,6 +495,28 @@ void vec_prelude(FILE *out, const char *T, Graph *g);
  * C(i,j) = c[i*ldc + j], scratch: K*16 elements. For emit_c's small
  * products; conv.c's kernels write the same code with constant sizes. */
 void vec_gemm_function(FILE *out, const char *T, const char *prefix);
+
+/* ------------------------------------------------------------ printer.c */
+
+/* What an op's C template (ops.def) is expanded with: the real type, the
+ * math functions' suffix, e^x and log(1 + u) as the file spells them, and
+ * the node's constants as literals. */
+typedef struct CFlavour {
+    const char *T;      /* "float" or "double" */
+    const char *fs;     /* "f" or "" */
+    const char *exp;    /* "seed_vm_expf" or "expf", "exp" */
+    const char *log1p;  /* "seed_vm_log1p", "log1pf" or "log1p" */
+    const char *c, *c2; /* Node.f and Node.f2 as literals */
+} CFlavour;
+
+/* The C expression of element-wise node x at one element, its operands'
+ * values being a and b (C expressions; parenthesized where needed). */
+const char *op_expr(Arena *ar, const Node *x, const char *a, const char *b, const CFlavour *fl);
+/* What of vmath.c an op's template calls: 0 nothing, 1 e^x, 2 also log(1 + u). */
+int op_uses_vmath(Op op);
+/* Whether generated C must not use name as an identifier of its own (a
+ * keyword, a libm or libc name, a name reserved to the implementation). */
+int c_reserved(const char *name);
 
 /* -------------------------------------------------------------- emitters */
 

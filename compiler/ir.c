@@ -13,22 +13,62 @@
 #include <string.h>
 
 const char *const op_name[OP_COUNT] = {
-#define OP(id, name, nin, flags) name,
+#define OP(id, name, nin, flags, cost, sig, c, text, fold) name,
 #include "ops.def"
-#undef OP
 };
 
 const int op_nin[OP_COUNT] = {
-#define OP(id, name, nin, flags) nin,
+#define OP(id, name, nin, flags, cost, sig, c, text, fold) nin,
 #include "ops.def"
-#undef OP
 };
 
 const int op_flags[OP_COUNT] = {
-#define OP(id, name, nin, flags) flags,
+#define OP(id, name, nin, flags, cost, sig, c, text, fold) flags,
 #include "ops.def"
-#undef OP
 };
+
+const double op_cost[OP_COUNT] = {
+#define OP(id, name, nin, flags, cost, sig, c, text, fold) cost,
+#include "ops.def"
+};
+
+const char *const op_sig[OP_COUNT] = {
+#define OP(id, name, nin, flags, cost, sig, c, text, fold) sig,
+#include "ops.def"
+};
+
+const char *const op_c[OP_COUNT] = {
+#define OP(id, name, nin, flags, cost, sig, c, text, fold) c,
+#include "ops.def"
+};
+
+const char *const op_text[OP_COUNT] = {
+#define OP(id, name, nin, flags, cost, sig, c, text, fold) text,
+#include "ops.def"
+};
+
+int op_fold(Op op, double a, double b, double f, double *out)
+{
+    int ok = 1;
+    double r = 0;
+#define NOFOLD (ok = 0, 0.0)
+    switch (op) {
+#define OP(id, name, nin, flags, cost, sig, c, text, fold) \
+    case OP_##id:                                          \
+        r = (fold);                                        \
+        break;
+#include "ops.def"
+    case OP_COUNT:
+        ok = 0;
+        break;
+    }
+#undef NOFOLD
+    (void)a, (void)b, (void)f;
+    if (!ok)
+        return 0;
+    *out = r;
+    return 1;
+}
 
 /* ----------------------------------------------------------------- shapes */
 
@@ -153,6 +193,8 @@ static uint64_t node_key(const Node *x)
     uint64_t fb;
     memcpy(&fb, &x->f, sizeof fb);
     h = mix(h, fb);
+    memcpy(&fb, &x->f2, sizeof fb);
+    h = mix(h, fb);
     return h;
 }
 
@@ -160,8 +202,8 @@ static int node_same(const Node *a, const Node *b)
 {
     return a->op == b->op && shape_eq(a->shape, b->shape) && a->in[0] == b->in[0] &&
            a->in[1] == b->in[1] && a->in[2] == b->in[2] &&
-           memcmp(a->ia, b->ia, sizeof a->ia) == 0 &&
-           memcmp(&a->f, &b->f, sizeof a->f) == 0;
+           memcmp(a->ia, b->ia, sizeof a->ia) == 0 && memcmp(&a->f, &b->f, sizeof a->f) == 0 &&
+           memcmp(&a->f2, &b->f2, sizeof a->f2) == 0;
 }
 
 static void rehash(Graph *g)
@@ -179,6 +221,11 @@ static void rehash(Graph *g)
 
 Ref node_make(Graph *g, Op op, Shape shape, const Ref *in, double f, const int *ia, Loc loc)
 {
+    return node_make2(g, op, shape, in, f, 0, ia, loc);
+}
+
+Ref node_make2(Graph *g, Op op, Shape shape, const Ref *in, double f, double f2, const int *ia, Loc loc)
+{
     Node x;
     memset(&x, 0, sizeof x);
     x.op = op;
@@ -191,6 +238,7 @@ Ref node_make(Graph *g, Op op, Shape shape, const Ref *in, double f, const int *
         x.in[1] = t;
     }
     x.f = f;
+    x.f2 = f2;
     if (ia)
         memcpy(x.ia, ia, sizeof x.ia);
     x.loc = loc;

@@ -38,21 +38,6 @@ typedef struct Sema {
     Stmt *objective, *output, *train, *model_stmt, *precision;
 } Sema;
 
-static const char *const builtins[] = {
-    "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs", "square", "softplus",
-    "leaky_relu", "elu", "gelu", "sum", "mean", "max", "softmax", "log_softmax",
-    "reshape", "flatten", "concat", "transpose", "dense", "conv2d", "maxpool2d",
-    "avgpool2d", "dropout", "mse", "l1", "huber", "bce", "bce_logits",
-    "cross_entropy", "onehot", NULL};
-
-static int is_builtin(const char *name)
-{
-    for (int i = 0; builtins[i]; i++)
-        if (strcmp(builtins[i], name) == 0)
-            return 1;
-    return 0;
-}
-
 /* ------------------------------------------------------------ symbols */
 
 static Sym *lookup(Sema *s, const char *name)
@@ -336,6 +321,126 @@ static Args get_args(Sema *s, Expr *call, int min, const char *const *names)
     return A;
 }
 
+/* ------------------------------------------------------- built-ins */
+
+/* Every function a model may call, from the op table (ops.def): element-wise
+ * ops whose row has a signature, and the BUILTIN rows, each with the handler
+ * that builds it. Signatures are parsed once, at the first lookup. */
+typedef struct Builtin Builtin;
+typedef Ref (*Handler)(Sema *s, Expr *e, const Builtin *b, Args *A);
+struct Builtin {
+    const char *name;       /* as a model calls it */
+    Handler fn;             /* builds the call */
+    const char *sig;        /* its signature, NULL: not a function of the language */
+    Op op;                  /* an element-wise op's row: its op; else OP_COUNT */
+    const char *names[MAXARGS + 1]; /* the arguments' names, NULL-terminated */
+    const char *defs[MAXARGS];      /* their defaults; NULL: required */
+    int min;                /* how many are required (they come first) */
+    unsigned consts;        /* bit i: argument i is a constant number */
+    int ntensors;           /* arguments that are tensors */
+};
+
+static Ref b_elemwise(Sema *s, Expr *e, const Builtin *b, Args *A);
+#define BUILTIN(name, handler, sig) static Ref handler(Sema *s, Expr *e, const Builtin *b, Args *A);
+#include "ops.def"
+
+static Builtin builtin_table[] = {
+#define OP(id, name, nin, flags, cost, sig, c, text, fold) {name, b_elemwise, sig, OP_##id, {0}, {0}, 0, 0, 0},
+#define BUILTIN(name, handler, sig) {name, handler, sig, OP_COUNT, {0}, {0}, 0, 0, 0},
+#include "ops.def"
+};
+#define NBUILTINS ((int)(sizeof builtin_table / sizeof builtin_table[0]))
+
+/* "x, #alpha=0.01, axis=" into names, defaults and the constant mask */
+static void parse_sig(Builtin *b)
+{
+    const char *p = b->sig;
+    int k = 0;
+    b->min = 0;
+    while (*p && k < MAXARGS) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == '#') {
+            b->consts |= 1u << k;
+            p++;
+        }
+        const char *q = p;
+        while (*q && *q != '=' && *q != ',')
+            q++;
+        char *name = xmalloc((size_t)(q - p) + 1);
+        memcpy(name, p, (size_t)(q - p));
+        name[q - p] = 0;
+        b->names[k] = name;
+        b->defs[k] = NULL;
+        if (*q == '=') {
+            const char *v = ++q;
+            while (*q && *q != ',')
+                q++;
+            char *d = xmalloc((size_t)(q - v) + 1);
+            memcpy(d, v, (size_t)(q - v));
+            d[q - v] = 0;
+            b->defs[k] = d;
+        } else {
+            b->min = k + 1;
+        }
+        if (!(b->consts & (1u << k)))
+            b->ntensors++;
+        k++;
+        p = q;
+    }
+    b->names[k] = NULL;
+}
+
+/* The function a model calls by that name, or NULL. */
+static const Builtin *find_builtin(const char *name)
+{
+    static int parsed;
+    if (!parsed) {
+        for (int i = 0; i < NBUILTINS; i++)
+            if (builtin_table[i].sig)
+                parse_sig(&builtin_table[i]);
+        parsed = 1;
+    }
+    for (int i = 0; i < NBUILTINS; i++)
+        if (builtin_table[i].sig && !strcmp(builtin_table[i].name, name))
+            return &builtin_table[i];
+    return NULL;
+}
+
+/* A constant argument of a call: what the call gives, else its default. */
+static int const_arg(Sema *s, const Builtin *b, Args *A, int i, double *v)
+{
+    if (A->pos[i])
+        return const_eval(s, A->pos[i], v, 0);
+    *v = b->defs[i] && *b->defs[i] ? strtod(b->defs[i], NULL) : 0;
+    return 1;
+}
+
+/* Names the expression uses, marked used without building anything: the
+ * arguments of a call that failed are not reported as unused too. */
+static void mark_used(Sema *s, Expr *e)
+{
+    for (; e; e = e->next) {
+        if (e->kind == E_NAME) {
+            Sym *y = lookup(s, e->name);
+            if (y)
+                y->used = 1;
+        } else if (e->kind == E_FIELD && e->lhs && e->lhs->kind == E_NAME) {
+            Sym *y = lookup(s, arena_printf(s->a, "%s.%s", e->lhs->name, e->name));
+            if (y)
+                y->used = 1;
+        }
+        if (e->kind != E_FIELD || strcmp(e->name, "T") == 0) {
+            if (e->lhs)
+                mark_used(s, e->lhs);
+        }
+        if (e->rhs)
+            mark_used(s, e->rhs);
+        if (e->args)
+            mark_used(s, e->args);
+    }
+}
+
 /* ------------------------------------------------------- lowering */
 
 static Ref ev(Sema *s, Expr *e);
@@ -469,35 +574,51 @@ static Ref reduce(Sema *s, Op op, Ref x, Expr *axis, int mean, Loc loc)
     return r;
 }
 
-static int check_finite_arg(Sema *s, Expr *e, double *v, double def)
-{
-    if (!e) {
-        *v = def;
-        return 1;
-    }
-    return const_eval(s, e, v, 0);
-}
-
 /* The mean over per-example elements of an elementwise loss term. */
 static Ref loss_mean(Sema *s, Ref t, Loc loc)
 {
     return t ? reduce(s, OP_SUM, t, NULL, 1, loc) : 0;
 }
 
-static Ref apply_act(Sema *s, const char *act, Expr *where, Ref z, Loc loc)
+/* dense(x, n, act) and conv2d(..., activation = act): act names a function
+ * of one tensor whose other arguments have defaults (relu, softmax, and
+ * every such row of the op table), applied to z. */
+static Ref apply_act(Sema *s, Expr *where, Ref z, Loc loc)
 {
-    static const struct { const char *name; Op op; double f; } acts[] = {
-        {"relu", OP_RELU, 0}, {"sigmoid", OP_SIGMOID, 0}, {"tanh", OP_TANH, 0},
-        {"softplus", OP_SOFTPLUS, 0}, {"gelu", OP_GELU, 0}, {"elu", OP_ELU, 1.0},
-        {"leaky_relu", OP_LEAKY_RELU, 0.01}, {"exp", OP_EXP, 0},
-        {"softmax", OP_SOFTMAX, 0}, {"log_softmax", OP_LOG_SOFTMAX, 0}};
-    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
-        if (strcmp(acts[i].name, act) == 0)
-            return g_unary_f(s->g, acts[i].op, z, acts[i].f, loc);
-    diag_error(s->d, where->loc,
-               "unknown activation '%s'; expected relu, sigmoid, tanh, softplus, gelu, elu, "
-               "leaky_relu, exp, softmax or log_softmax",
-               act);
+    const Builtin *b = where->kind == E_NAME ? find_builtin(where->name) : NULL;
+    if (where->kind != E_NAME) {
+        diag_error(s->d, where->loc, "expected an activation name such as relu");
+        return 0;
+    }
+    if (b && b->ntensors == 1 && b->min == 1 && !(b->consts & 1u)) {
+        if (b->op != OP_COUNT) {
+            double c[2] = {0, 0};
+            for (int i = 1, k = 0; b->names[i] && k < 2; i++)
+                if (b->consts & (1u << i))
+                    c[k++] = strtod(b->defs[i], NULL);
+            Ref in[1] = {z};
+            return node_make2(s->g, b->op, SH(z), in, c[0], c[1], NULL, loc);
+        }
+        if (b->fn == b_softmax)
+            return g_unary(s->g, strcmp(b->name, "softmax") ? OP_LOG_SOFTMAX : OP_SOFTMAX, z, loc);
+    }
+    /* the functions that qualify, from the table */
+    char list[1024];
+    size_t k = 0;
+    int count = 0;
+    for (int i = 0; i < NBUILTINS; i++) {
+        const Builtin *c = &builtin_table[i];
+        if (c->sig && c->ntensors == 1 && c->min == 1 && !(c->consts & 1u) && (c->op != OP_COUNT || c->fn == b_softmax))
+            count++;
+    }
+    for (int i = 0, j = 0; i < NBUILTINS && k < sizeof list; i++) {
+        const Builtin *c = &builtin_table[i];
+        if (!(c->sig && c->ntensors == 1 && c->min == 1 && !(c->consts & 1u) && (c->op != OP_COUNT || c->fn == b_softmax)))
+            continue;
+        j++;
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", j == 1 ? "" : j == count ? " or " : ", ", c->name);
+    }
+    diag_error(s->d, where->loc, "unknown activation '%s'; expected %s", where->name, list);
     return 0;
 }
 
@@ -520,49 +641,40 @@ static Stmt *sugar_binding(Sema *s, Expr *e, const char *fn)
     return st;
 }
 
-static Ref dense(Sema *s, Expr *e)
+/* dense(x, n, activation): declares NAME.W [n, k] (he) and NAME.b [n]
+ * (zeros) where NAME is the binding's name; W @ x + b, then the activation */
+static Ref b_dense(Sema *s, Expr *e, const Builtin *b, Args *A)
 {
-    static const char *const names[] = {"x", "n", "activation", NULL};
-    Args A = get_args(s, e, 2, names);
-    if (!A.ok)
-        return 0;
+    (void)b;
     Stmt *st = sugar_binding(s, e, "dense");
     if (!st)
         return 0;
-    Ref x = ev(s, A.pos[0]);
+    Ref x = ev(s, A->pos[0]);
     long n;
-    if (!const_int(s, A.pos[1], 1, MAX_DIM, &n, "the number of outputs") || !x)
+    if (!const_int(s, A->pos[1], 1, MAX_DIM, &n, "the number of outputs") || !x)
         return 0;
     Shape p = pe(SH(x));
     if (p.rank != 1) {
-        diag_error(s->d, A.pos[0]->loc, "dense() needs a vector, not %s; flatten() it first",
+        diag_error(s->d, A->pos[0]->loc, "dense() needs a vector, not %s; flatten() it first",
                    pstr(s, SH(x)));
         return 0;
-    }
-    const char *act = NULL;
-    if (A.pos[2]) {
-        if (A.pos[2]->kind != E_NAME) {
-            diag_error(s->d, A.pos[2]->loc, "expected an activation name such as relu");
-            return 0;
-        }
-        act = A.pos[2]->name;
     }
     if (!size_ok(s, shape2((int)n, p.dim[0]), e->loc))
         return 0;
     Sym *W = bind(s, SYM_PARAM, arena_printf(s->a, "%s.W", st->name), e->loc);
-    Sym *b = bind(s, SYM_PARAM, arena_printf(s->a, "%s.b", st->name), e->loc);
-    if (!W || !b)
+    Sym *B = bind(s, SYM_PARAM, arena_printf(s->a, "%s.b", st->name), e->loc);
+    if (!W || !B)
         return 0;
     W->shape = shape2((int)n, p.dim[0]);
     W->init = INIT_HE;
-    b->shape = shape1((int)n);
-    b->init = INIT_ZEROS;
-    W->used = b->used = 1;
+    B->shape = shape1((int)n);
+    B->init = INIT_ZEROS;
+    W->used = B->used = 1;
     add_param(s, W);
-    add_param(s, b);
-    Ref z = elemwise(s, OP_ADD, matmul(s, W->ref, x, e->loc), b->ref, 0, e->loc, "'+'");
-    if (act && z)
-        z = apply_act(s, act, A.pos[2], z, e->loc);
+    add_param(s, B);
+    Ref z = elemwise(s, OP_ADD, matmul(s, W->ref, x, e->loc), B->ref, 0, e->loc, "'+'");
+    if (A->pos[2] && z)
+        z = apply_act(s, A->pos[2], z, e->loc);
     return z;
 }
 
@@ -575,23 +687,20 @@ static Shape shape3(int a, int b, int c)
 /* conv2d(x, out, k, stride = 1, pad = same, activation): x is [C,H,W] (or
  * [H,W], one channel); declares NAME.W [out,C,k,k] (he) and NAME.b [out]
  * (zeros) like dense(). The shape rules are conv.c's. */
-static Ref conv2d(Sema *s, Expr *e)
+static Ref b_conv2d(Sema *s, Expr *e, const Builtin *b, Args *A)
 {
-    static const char *const names[] = {"x", "out", "k", "stride", "pad", "activation", NULL};
-    Args A = get_args(s, e, 3, names);
-    if (!A.ok)
-        return 0;
+    (void)b;
     Stmt *st = sugar_binding(s, e, "conv2d");
     if (!st)
         return 0;
-    Ref x = ev(s, A.pos[0]);
+    Ref x = ev(s, A->pos[0]);
     long out, k, stride = 1, pad = CONV_PAD_SAME;
-    int ok = const_int(s, A.pos[1], 1, MAX_DIM, &out, "the number of output channels");
-    ok &= const_int(s, A.pos[2], 1, 4096, &k, "the kernel size");
-    if (A.pos[3])
-        ok &= const_int(s, A.pos[3], 1, 4096, &stride, "the stride");
-    if (A.pos[4]) {
-        Expr *p = A.pos[4];
+    int ok = const_int(s, A->pos[1], 1, MAX_DIM, &out, "the number of output channels");
+    ok &= const_int(s, A->pos[2], 1, 4096, &k, "the kernel size");
+    if (A->pos[3])
+        ok &= const_int(s, A->pos[3], 1, 4096, &stride, "the stride");
+    if (A->pos[4]) {
+        Expr *p = A->pos[4];
         if (p->kind == E_NAME && !strcmp(p->name, "same"))
             pad = CONV_PAD_SAME;
         else if (p->kind == E_NAME && !strcmp(p->name, "valid"))
@@ -604,13 +713,9 @@ static Ref conv2d(Sema *s, Expr *e)
             ok = 0;
         }
     }
-    const char *act = NULL;
-    if (A.pos[5]) {
-        if (A.pos[5]->kind != E_NAME) {
-            diag_error(s->d, A.pos[5]->loc, "expected an activation name such as relu");
-            return 0;
-        }
-        act = A.pos[5]->name;
+    if (A->pos[5] && A->pos[5]->kind != E_NAME) {
+        diag_error(s->d, A->pos[5]->loc, "expected an activation name such as relu");
+        return 0;
     }
     if (!ok || !x)
         return 0;
@@ -619,7 +724,7 @@ static Ref conv2d(Sema *s, Expr *e)
         x = g_reshape(s->g, x, batched(shape3(1, p.dim[0], p.dim[1]), ISB(x)), e->loc);
     p = pe(SH(x));
     if (p.rank != 3) {
-        diag_error(s->d, A.pos[0]->loc,
+        diag_error(s->d, A->pos[0]->loc,
                    "conv2d() needs an image [C,H,W] (or [H,W]), not %s; reshape() it first",
                    pstr(s, SH(x)));
         return 0;
@@ -628,7 +733,7 @@ static Ref conv2d(Sema *s, Expr *e)
     int ho = conv_out_dim(p.dim[1], (int)k, (int)stride, (int)pad, &before);
     int wo = conv_out_dim(p.dim[2], (int)k, (int)stride, (int)pad, &before);
     if (!ho || !wo) {
-        diag_error(s->d, A.pos[2]->loc,
+        diag_error(s->d, A->pos[2]->loc,
                    "a %ldx%ld kernel does not fit in the %dx%d image%s", k, k, p.dim[1], p.dim[2],
                    pad ? "" : " without padding (pad=valid)");
         return 0;
@@ -637,68 +742,65 @@ static Ref conv2d(Sema *s, Expr *e)
     if (!size_ok(s, wsh, e->loc) || !size_ok(s, shape3((int)out, ho, wo), e->loc))
         return 0;
     Sym *W = bind(s, SYM_PARAM, arena_printf(s->a, "%s.W", st->name), e->loc);
-    Sym *b = bind(s, SYM_PARAM, arena_printf(s->a, "%s.b", st->name), e->loc);
-    if (!W || !b)
+    Sym *B = bind(s, SYM_PARAM, arena_printf(s->a, "%s.b", st->name), e->loc);
+    if (!W || !B)
         return 0;
     W->shape.rank = 4;
     W->shape.dim[0] = (int)out;
     W->shape.dim[1] = p.dim[0];
     W->shape.dim[2] = W->shape.dim[3] = (int)k;
     W->init = INIT_HE;
-    b->shape = shape1((int)out);
-    b->init = INIT_ZEROS;
-    W->used = b->used = 1;
+    B->shape = shape1((int)out);
+    B->init = INIT_ZEROS;
+    W->used = B->used = 1;
     add_param(s, W);
-    add_param(s, b);
+    add_param(s, B);
     Ref y = g_conv2d(s->g, x, W->ref, (int)stride, (int)pad, e->loc);
-    Ref bias = g_reshape(s->g, b->ref, shape3((int)out, 1, 1), e->loc);
+    Ref bias = g_reshape(s->g, B->ref, shape3((int)out, 1, 1), e->loc);
     Ref z = elemwise(s, OP_ADD, y, bias, 0, e->loc, "'+'");
-    if (act && z)
-        z = apply_act(s, act, A.pos[5], z, e->loc);
+    if (A->pos[5] && z)
+        z = apply_act(s, A->pos[5], z, e->loc);
     return z;
 }
 
 /* maxpool2d(x, size = 2), avgpool2d(x, size = 2): windows of size x size,
  * stride size, over the last two axes of x (each channel on its own) */
-static Ref pool2d(Sema *s, Expr *e)
+static Ref b_pool2d(Sema *s, Expr *e, const Builtin *b, Args *A)
 {
-    static const char *const names[] = {"x", "size", NULL};
-    Args A = get_args(s, e, 1, names);
-    Ref x = A.ok ? ev(s, A.pos[0]) : 0;
+    Ref x = ev(s, A->pos[0]);
     long size = 2;
-    if (A.ok && A.pos[1] && !const_int(s, A.pos[1], 1, MAX_DIM, &size, "the window size"))
+    if (A->pos[1] && !const_int(s, A->pos[1], 1, MAX_DIM, &size, "the window size"))
         return 0;
     if (!x)
         return 0;
     Shape p = pe(SH(x));
     if (p.rank < 2) {
-        diag_error(s->d, A.pos[0]->loc, "%s() needs an image [C,H,W] or [H,W], not %s", e->name,
+        diag_error(s->d, A->pos[0]->loc, "%s() needs an image [C,H,W] or [H,W], not %s", e->name,
                    pstr(s, SH(x)));
         return 0;
     }
     int H = p.dim[p.rank - 2], W = p.dim[p.rank - 1];
     if (size > H || size > W) {
-        diag_error(s->d, A.pos[1] ? A.pos[1]->loc : e->loc,
+        diag_error(s->d, A->pos[1] ? A->pos[1]->loc : e->loc,
                    "a %ldx%ld window does not fit in the %dx%d image", size, size, H, W);
         return 0;
     }
     if (size == 1)
         return x;
-    return g_pool2d(s->g, e->name[0] == 'm' ? OP_MAXPOOL : OP_AVGPOOL, x, (int)size, e->loc);
+    return g_pool2d(s->g, strcmp(b->name, "maxpool2d") ? OP_AVGPOOL : OP_MAXPOOL, x, (int)size, e->loc);
 }
 
 /* dropout(x, p = 0.5): inverted dropout in training, identity otherwise */
-static Ref dropout(Sema *s, Expr *e)
+static Ref b_dropout(Sema *s, Expr *e, const Builtin *b, Args *A)
 {
-    static const char *const names[] = {"x", "p", NULL};
-    Args A = get_args(s, e, 1, names);
-    Ref x = A.ok ? ev(s, A.pos[0]) : 0;
-    double p = 0.5;
-    if (A.ok && A.pos[1]) {
-        if (!const_eval(s, A.pos[1], &p, 0))
+    Ref x = ev(s, A->pos[0]);
+    double p;
+    const_arg(s, b, A, 1, &p);
+    if (A->pos[1]) {
+        if (!const_eval(s, A->pos[1], &p, 0))
             return 0;
         if (!(p >= 0 && p < 1)) {
-            diag_error(s->d, A.pos[1]->loc, "dropout's probability must be in [0, 1), not %g", p);
+            diag_error(s->d, A->pos[1]->loc, "dropout's probability must be in [0, 1), not %g", p);
             return 0;
         }
     }
@@ -734,228 +836,248 @@ static int needs_target(Graph *g, Ref r)
     return found;
 }
 
-static Ref call(Sema *s, Expr *e)
+/* an element-wise op of the table: its tensors, then its constants */
+static Ref b_elemwise(Sema *s, Expr *e, const Builtin *b, Args *A)
 {
-    const char *f = e->name;
-    Graph *g = s->g;
-    static const char *const x1[] = {"x", NULL};
-    static const char *const xa[] = {"x", "alpha", NULL};
-    static const char *const xaxis[] = {"x", "axis", NULL};
-    static const char *const yy[] = {"yhat", "y", NULL};
-    static const char *const yyd[] = {"yhat", "y", "delta", NULL};
-    static const struct { const char *name; Op op; } unary[] = {
-        {"relu", OP_RELU}, {"sigmoid", OP_SIGMOID}, {"tanh", OP_TANH}, {"exp", OP_EXP},
-        {"log", OP_LOG}, {"sqrt", OP_SQRT}, {"abs", OP_ABS}, {"square", OP_SQUARE},
-        {"softplus", OP_SOFTPLUS}, {"gelu", OP_GELU}};
+    Ref t[2] = {0, 0};
+    double c[2] = {0, 0};
+    int nt = 0, nc = 0, ok = 1;
+    for (int i = 0; b->names[i]; i++) {
+        if (b->consts & (1u << i)) {
+            ok &= const_arg(s, b, A, i, &c[nc < 2 ? nc : 1]);
+            nc++;
+        } else {
+            t[nt < 2 ? nt : 1] = ev(s, A->pos[i]);
+            ok &= t[nt < 2 ? nt : 1] != 0;
+            nt++;
+        }
+    }
+    if (!ok)
+        return 0;
+    if (nt == 1) {
+        Ref in[1] = {t[0]};
+        return node_make2(s->g, b->op, SH(t[0]), in, c[0], c[1], NULL, e->loc);
+    }
+    Ref r = elemwise(s, b->op, t[0], t[1], c[0], e->loc, arena_printf(s->a, "%s()", b->name));
+    if (r && c[1] != 0)
+        N(s->g, r)->f2 = c[1];
+    return r;
+}
 
-    if (!strcmp(f, "conv2d"))
-        return conv2d(s, e);
-    if (!strcmp(f, "maxpool2d") || !strcmp(f, "avgpool2d"))
-        return pool2d(s, e);
-    if (!strcmp(f, "dropout"))
-        return dropout(s, e);
-    for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++)
-        if (!strcmp(f, unary[i].name)) {
-            Args A = get_args(s, e, 1, x1);
-            Ref x = A.ok ? ev(s, A.pos[0]) : 0;
-            return x ? g_unary(g, unary[i].op, x, e->loc) : 0;
-        }
-    if (!strcmp(f, "leaky_relu") || !strcmp(f, "elu")) {
-        Args A = get_args(s, e, 1, xa);
-        double alpha;
-        Ref x = A.ok ? ev(s, A.pos[0]) : 0;
-        if (!check_finite_arg(s, A.pos[1], &alpha, f[0] == 'e' ? 1.0 : 0.01) || !x)
-            return 0;
-        return g_unary_f(g, f[0] == 'e' ? OP_ELU : OP_LEAKY_RELU, x, alpha, e->loc);
+/* sum(x, axis), mean(x, axis), max(x, axis) */
+static Ref b_reduce(Sema *s, Expr *e, const Builtin *b, Args *A)
+{
+    Ref x = ev(s, A->pos[0]);
+    return reduce(s, strcmp(b->name, "max") ? OP_SUM : OP_MAX, x, A->pos[1], !strcmp(b->name, "mean"), e->loc);
+}
+
+/* softmax(x), log_softmax(x): over the last axis */
+static Ref b_softmax(Sema *s, Expr *e, const Builtin *b, Args *A)
+{
+    Ref x = ev(s, A->pos[0]);
+    if (!x)
+        return 0;
+    if (pe(SH(x)).rank == 0) {
+        diag_error(s->d, A->pos[0]->loc, "%s() needs a vector, not a scalar", b->name);
+        return 0;
     }
-    if (!strcmp(f, "sum") || !strcmp(f, "mean") || !strcmp(f, "max")) {
-        Args A = get_args(s, e, 1, xaxis);
-        Ref x = A.ok ? ev(s, A.pos[0]) : 0;
-        return reduce(s, f[1] == 'a' ? OP_MAX : OP_SUM, x, A.pos[1], f[0] == 'm' && f[1] == 'e',
-                      e->loc);
+    return g_unary(s->g, strcmp(b->name, "softmax") ? OP_LOG_SOFTMAX : OP_SOFTMAX, x, e->loc);
+}
+
+static Ref b_transpose(Sema *s, Expr *e, const Builtin *b, Args *A)
+{
+    (void)b;
+    Ref x = ev(s, A->pos[0]);
+    if (!x)
+        return 0;
+    if (pe(SH(x)).rank != 2) {
+        if (pe(SH(x)).rank < 2)
+            return x; /* as NumPy: the transpose of a vector is itself */
+        diag_error(s->d, e->loc, "transpose() needs a matrix, not %s", pstr(s, SH(x)));
+        return 0;
     }
-    if (!strcmp(f, "softmax") || !strcmp(f, "log_softmax")) {
-        Args A = get_args(s, e, 1, x1);
-        Ref x = A.ok ? ev(s, A.pos[0]) : 0;
-        if (!x)
-            return 0;
-        if (pe(SH(x)).rank == 0) {
-            diag_error(s->d, A.pos[0]->loc, "%s() needs a vector, not a scalar", f);
-            return 0;
-        }
-        return g_unary(g, f[0] == 's' ? OP_SOFTMAX : OP_LOG_SOFTMAX, x, e->loc);
+    return g_transpose(s->g, x, e->loc);
+}
+
+static Ref b_reshape(Sema *s, Expr *e, const Builtin *b, Args *A)
+{
+    (void)b;
+    Ref x = ev(s, A->pos[0]);
+    if (!x)
+        return 0;
+    if (A->pos[1]->kind != E_LIST) {
+        diag_error(s->d, A->pos[1]->loc, "reshape() needs a shape such as [4, 4]");
+        return 0;
     }
-    if (!strcmp(f, "transpose")) {
-        Args A = get_args(s, e, 1, x1);
-        Ref x = A.ok ? ev(s, A.pos[0]) : 0;
-        if (!x)
-            return 0;
-        if (pe(SH(x)).rank != 2) {
-            if (pe(SH(x)).rank < 2)
-                return x; /* as NumPy: the transpose of a vector is itself */
-            diag_error(s->d, e->loc, "transpose() needs a matrix, not %s", pstr(s, SH(x)));
-            return 0;
-        }
-        return g_transpose(g, x, e->loc);
+    Shape t;
+    if (!eval_shape(s, A->pos[1], &t))
+        return 0;
+    if (shape_numel_static(t) != shape_numel_static(pe(SH(x)))) {
+        diag_error(s->d, A->pos[1]->loc, "cannot reshape %s (%d elements) to %s", pstr(s, SH(x)),
+                   shape_numel_static(pe(SH(x))), pstr(s, t));
+        return 0;
     }
-    if (!strcmp(f, "reshape")) {
-        static const char *const xs[] = {"x", "shape", NULL};
-        Args A = get_args(s, e, 2, xs);
-        Ref x = A.ok ? ev(s, A.pos[0]) : 0;
-        if (!x)
-            return 0;
-        if (A.pos[1]->kind != E_LIST) {
-            diag_error(s->d, A.pos[1]->loc, "reshape() needs a shape such as [4, 4]");
-            return 0;
-        }
-        Shape t;
-        if (!eval_shape(s, A.pos[1], &t))
-            return 0;
-        if (shape_numel_static(t) != shape_numel_static(pe(SH(x)))) {
-            diag_error(s->d, A.pos[1]->loc, "cannot reshape %s (%d elements) to %s", pstr(s, SH(x)),
-                       shape_numel_static(pe(SH(x))), pstr(s, t));
-            return 0;
-        }
-        return g_reshape(g, x, batched(t, ISB(x)), e->loc);
+    return g_reshape(s->g, x, batched(t, ISB(x)), e->loc);
+}
+
+static Ref b_flatten(Sema *s, Expr *e, const Builtin *b, Args *A)
+{
+    (void)b;
+    Ref x = ev(s, A->pos[0]);
+    if (!x)
+        return 0;
+    return g_reshape(s->g, x, batched(shape1(shape_numel_static(pe(SH(x)))), ISB(x)), e->loc);
+}
+
+static Ref b_concat(Sema *s, Expr *e, const Builtin *b, Args *A)
+{
+    (void)b;
+    Graph *g = s->g;
+    Ref x = ev(s, A->pos[0]), y = ev(s, A->pos[1]);
+    if (!x || !y)
+        return 0;
+    Shape pa = pe(SH(x)), pb = pe(SH(y));
+    long ax = 0;
+    if (pa.rank != pb.rank || pa.rank == 0) {
+        diag_error(s->d, e->loc, "concat() needs tensors of the same rank, not %s and %s",
+                   pstr(s, SH(x)), pstr(s, SH(y)));
+        return 0;
     }
-    if (!strcmp(f, "flatten")) {
-        Args A = get_args(s, e, 1, x1);
-        Ref x = A.ok ? ev(s, A.pos[0]) : 0;
-        if (!x)
-            return 0;
-        return g_reshape(g, x, batched(shape1(shape_numel_static(pe(SH(x)))), ISB(x)), e->loc);
-    }
-    if (!strcmp(f, "concat")) {
-        static const char *const abx[] = {"a", "b", "axis", NULL};
-        Args A = get_args(s, e, 2, abx);
-        Ref a = A.ok ? ev(s, A.pos[0]) : 0, b = A.ok ? ev(s, A.pos[1]) : 0;
-        if (!a || !b)
-            return 0;
-        Shape pa = pe(SH(a)), pb = pe(SH(b));
-        long ax = 0;
-        if (pa.rank != pb.rank || pa.rank == 0) {
-            diag_error(s->d, e->loc, "concat() needs tensors of the same rank, not %s and %s",
-                       pstr(s, SH(a)), pstr(s, SH(b)));
-            return 0;
-        }
-        if (A.pos[2] && !const_int(s, A.pos[2], -pa.rank, pa.rank - 1, &ax, "axis"))
-            return 0;
-        if (ax < 0)
-            ax += pa.rank;
-        for (int i = 0; i < pa.rank; i++)
-            if (i != ax && pa.dim[i] != pb.dim[i]) {
-                diag_error(s->d, e->loc, "concat() of %s and %s along axis %ld: other axes differ",
-                           pstr(s, SH(a)), pstr(s, SH(b)), ax);
-                return 0;
-            }
-        int bt = ISB(a) || ISB(b);
-        a = g_expand(g, a, batched(pa, bt), e->loc);
-        b = g_expand(g, b, batched(pb, bt), e->loc);
-        Shape o = batched(pa, bt);
-        o.dim[ax + bt] += pb.dim[ax];
-        if (!size_ok(s, pe(o), e->loc))
-            return 0;
-        int ia[4] = {(int)ax + bt, 0, 0, 0};
-        Ref in[2] = {a, b};
-        return node_make(g, OP_CONCAT, o, in, 0, ia, e->loc);
-    }
-    if (!strcmp(f, "dense"))
-        return dense(s, e);
-    if (!strcmp(f, "onehot")) {
-        Args A = get_args(s, e, 1, x1);
-        if (!A.ok)
-            return 0;
-        Expr *l = A.pos[0];
-        Sym *y = l->kind == E_NAME ? lookup(s, l->name) : NULL;
-        if (!y || y->kind != SYM_TARGET || !y->nclasses) {
-            diag_error(s->d, l->loc, "onehot() needs a class target declared 'target NAME: class(n)'");
+    if (A->pos[2] && !const_int(s, A->pos[2], -pa.rank, pa.rank - 1, &ax, "axis"))
+        return 0;
+    if (ax < 0)
+        ax += pa.rank;
+    for (int i = 0; i < pa.rank; i++)
+        if (i != ax && pa.dim[i] != pb.dim[i]) {
+            diag_error(s->d, e->loc, "concat() of %s and %s along axis %ld: other axes differ",
+                       pstr(s, SH(x)), pstr(s, SH(y)), ax);
             return 0;
         }
-        y->used = 1;
-        int ia[4] = {y->nclasses, 0, 0, 0};
-        Ref in[1] = {y->ref};
-        return node_make(g, OP_ONEHOT, shape2(DIM_B, y->nclasses), in, 0, ia, e->loc);
+    int bt = ISB(x) || ISB(y);
+    x = g_expand(g, x, batched(pa, bt), e->loc);
+    y = g_expand(g, y, batched(pb, bt), e->loc);
+    Shape o = batched(pa, bt);
+    o.dim[ax + bt] += pb.dim[ax];
+    if (!size_ok(s, pe(o), e->loc))
+        return 0;
+    int ia[4] = {(int)ax + bt, 0, 0, 0};
+    Ref in[2] = {x, y};
+    return node_make(g, OP_CONCAT, o, in, 0, ia, e->loc);
+}
+
+/* onehot(label) of a class target */
+static Ref b_onehot(Sema *s, Expr *e, const Builtin *b, Args *A)
+{
+    (void)b;
+    Expr *l = A->pos[0];
+    Sym *y = l->kind == E_NAME ? lookup(s, l->name) : NULL;
+    if (!y || y->kind != SYM_TARGET || !y->nclasses) {
+        diag_error(s->d, l->loc, "onehot() needs a class target declared 'target NAME: class(n)'");
+        return 0;
     }
+    y->used = 1;
+    int ia[4] = {y->nclasses, 0, 0, 0};
+    Ref in[1] = {y->ref};
+    return node_make(s->g, OP_ONEHOT, shape2(DIM_B, y->nclasses), in, 0, ia, e->loc);
+}
+
+/* mse, l1, huber, bce, bce_logits: the mean over elements of a term of
+ * the prediction and the target */
+static Ref b_loss(Sema *s, Expr *e, const Builtin *b, Args *A)
+{
+    const char *f = b->name;
+    Graph *g = s->g;
+    Ref a = ev(s, A->pos[0]), y = ev(s, A->pos[1]);
     if (!strcmp(f, "mse") || !strcmp(f, "l1")) {
-        Args A = get_args(s, e, 2, yy);
-        Ref a = A.ok ? ev(s, A.pos[0]) : 0, b = A.ok ? ev(s, A.pos[1]) : 0;
-        Ref d = elemwise(s, OP_SUB, a, b, 0, e->loc, f);
+        Ref d = elemwise(s, OP_SUB, a, y, 0, e->loc, f);
         if (!d)
             return 0;
         if (!s->loss_pred)
             s->loss_pred = a;
-        return loss_mean(s, g_unary(g, f[0] == 'm' ? OP_SQUARE : OP_ABS, d, e->loc), e->loc);
+        return loss_mean(s, g_unary(g, strcmp(f, "mse") ? OP_ABS : OP_SQUARE, d, e->loc), e->loc);
     }
     if (!strcmp(f, "huber")) {
-        Args A = get_args(s, e, 2, yyd);
         double delta;
-        Ref a = A.ok ? ev(s, A.pos[0]) : 0, b = A.ok ? ev(s, A.pos[1]) : 0;
-        if (!check_finite_arg(s, A.pos[2], &delta, 1.0))
+        if (!const_arg(s, b, A, 2, &delta))
             return 0;
         if (delta <= 0) {
-            diag_error(s->d, A.pos[2]->loc, "huber()'s delta must be positive");
+            diag_error(s->d, A->pos[2]->loc, "huber()'s delta must be positive");
             return 0;
         }
-        Ref d = elemwise(s, OP_SUB, a, b, 0, e->loc, f);
+        Ref d = elemwise(s, OP_SUB, a, y, 0, e->loc, f);
         if (d && !s->loss_pred)
             s->loss_pred = a;
         return d ? loss_mean(s, g_unary_f(g, OP_HUBER, d, delta, e->loc), e->loc) : 0;
     }
-    if (!strcmp(f, "bce") || !strcmp(f, "bce_logits")) {
-        Args A = get_args(s, e, 2, yy);
-        Ref a = A.ok ? ev(s, A.pos[0]) : 0, b = A.ok ? ev(s, A.pos[1]) : 0;
-        if (a && !s->loss_pred)
-            s->loss_pred = a;
-        if (a && b && !s->m->binary) {
-            s->m->binary = 1;
-            s->m->threshold = f[3] ? 0.0 : 0.5;
-            s->m->binary_of = a;
-        }
-        return loss_mean(s, elemwise(s, f[3] ? OP_BCE_LOGITS : OP_BCE, a, b, 0, e->loc, f), e->loc);
+    /* bce (of probabilities), bce_logits */
+    int logits = !strcmp(f, "bce_logits");
+    if (a && !s->loss_pred)
+        s->loss_pred = a;
+    if (a && y && !s->m->binary) {
+        s->m->binary = 1;
+        s->m->threshold = logits ? 0.0 : 0.5;
+        s->m->binary_of = a;
     }
-    if (!strcmp(f, "cross_entropy")) {
-        static const char *const zl[] = {"z", "label", NULL};
-        Args A = get_args(s, e, 2, zl);
-        Ref z = A.ok ? ev(s, A.pos[0]) : 0;
-        if (!A.ok)
+    return loss_mean(s, elemwise(s, logits ? OP_BCE_LOGITS : OP_BCE, a, y, 0, e->loc, f), e->loc);
+}
+
+/* cross_entropy(z, label) against a class target, or against probabilities */
+static Ref b_cross_entropy(Sema *s, Expr *e, const Builtin *b, Args *A)
+{
+    (void)b;
+    Graph *g = s->g;
+    Ref z = ev(s, A->pos[0]);
+    if (z && !s->loss_pred)
+        s->loss_pred = z;
+    Expr *l = A->pos[1];
+    Sym *y = l->kind == E_NAME ? lookup(s, l->name) : NULL;
+    if (y && y->kind == SYM_TARGET && y->nclasses) {
+        y->used = 1;
+        if (!z)
             return 0;
-        if (z && !s->loss_pred)
-            s->loss_pred = z;
-        Expr *l = A.pos[1];
-        Sym *y = l->kind == E_NAME ? lookup(s, l->name) : NULL;
-        if (y && y->kind == SYM_TARGET && y->nclasses) {
-            y->used = 1;
-            if (!z)
-                return 0;
-            Shape pz = pe(SH(z));
-            if (pz.rank != 1 || pz.dim[0] != y->nclasses) {
-                diag_error(s->d, A.pos[0]->loc,
-                           "cross_entropy() against '%s' (class(%d)) needs logits of shape [%d], "
-                           "not %s",
-                           y->name, y->nclasses, y->nclasses, pstr(s, SH(z)));
-                return 0;
-            }
-            z = g_expand(g, z, batched(pz, 1), e->loc);
-            Ref in[2] = {z, y->ref};
-            return node_make(g, OP_CE, shape1(DIM_B), in, 0, NULL, e->loc);
-        }
-        /* soft targets: -sum(y * log_softmax(z)) */
-        Ref t = ev(s, l);
-        if (!z || !t)
-            return 0;
-        if (!shape_eq(pe(SH(z)), pe(SH(t))) || pe(SH(z)).rank != 1) {
-            diag_error(s->d, e->loc,
-                       "cross_entropy() needs a class target, or probabilities of the logits' "
-                       "shape %s, not %s",
-                       pstr(s, SH(z)), pstr(s, SH(t)));
+        Shape pz = pe(SH(z));
+        if (pz.rank != 1 || pz.dim[0] != y->nclasses) {
+            diag_error(s->d, A->pos[0]->loc,
+                       "cross_entropy() against '%s' (class(%d)) needs logits of shape [%d], "
+                       "not %s",
+                       y->name, y->nclasses, y->nclasses, pstr(s, SH(z)));
             return 0;
         }
-        Ref ls = g_unary(g, OP_LOG_SOFTMAX, z, e->loc);
-        Ref prod = elemwise(s, OP_MUL, t, ls, 0, e->loc, "cross_entropy()");
-        return g_unary(g, OP_NEG, reduce(s, OP_SUM, prod, NULL, 0, e->loc), e->loc);
+        z = g_expand(g, z, batched(pz, 1), e->loc);
+        Ref in[2] = {z, y->ref};
+        return node_make(g, OP_CE, shape1(DIM_B), in, 0, NULL, e->loc);
     }
-    diag_error(s->d, e->name_loc, "unknown function '%s'", f);
-    return 0;
+    /* soft targets: -sum(y * log_softmax(z)) */
+    Ref t = ev(s, l);
+    if (!z || !t)
+        return 0;
+    if (!shape_eq(pe(SH(z)), pe(SH(t))) || pe(SH(z)).rank != 1) {
+        diag_error(s->d, e->loc,
+                   "cross_entropy() needs a class target, or probabilities of the logits' "
+                   "shape %s, not %s",
+                   pstr(s, SH(z)), pstr(s, SH(t)));
+        return 0;
+    }
+    Ref ls = g_unary(g, OP_LOG_SOFTMAX, z, e->loc);
+    Ref prod = elemwise(s, OP_MUL, t, ls, 0, e->loc, "cross_entropy()");
+    return g_unary(g, OP_NEG, reduce(s, OP_SUM, prod, NULL, 0, e->loc), e->loc);
+}
+
+/* A call of a built-in function, through the table. */
+static Ref call(Sema *s, Expr *e)
+{
+    const Builtin *b = find_builtin(e->name);
+    if (!b) {
+        diag_error(s->d, e->name_loc, "unknown function '%s'", e->name);
+        mark_used(s, e->args);
+        return 0;
+    }
+    Args A = get_args(s, e, b->min, b->names);
+    if (!A.ok) {
+        mark_used(s, e->args);
+        return 0;
+    }
+    return b->fn(s, e, b, &A);
 }
 
 /* Whether a declaration or binding of name failed to parse (its syntax
@@ -980,7 +1102,7 @@ static void name_error(Sema *s, Expr *e, const char *name)
                        st->name_loc.first_line);
             return;
         }
-    if (is_builtin(name))
+    if (find_builtin(name))
         diag_error(s->d, e->loc, "'%s' is a function; call it as %s(...)", name, name);
     else
         diag_error(s->d, e->loc, "unknown name '%s'", name);

@@ -26,7 +26,9 @@ typedef struct Simp {
     int level;       /* 1: folds and identities; 2: also stable forms, hoisting */
     int fired;       /* rewrites in this copy */
     FILE *explain;   /* --explain: where to say what fired */
-    const char *file;
+    const char *file; /* the model file, for --explain */
+    Op cur_op;       /* the op of the node being copied, and its second */
+    double cur_f2;   /* constant, which a node of that op built on the way keeps */
 } Simp;
 
 static Ref mk(Simp *S, Op op, Shape shape, Ref a, Ref b, double f, const int *ia, Loc loc);
@@ -86,28 +88,13 @@ static Ref bin(Simp *S, Op op, Ref a, Ref b, Loc loc)
     return mk(S, op, s, a, b, 0, NULL, loc);
 }
 
-/* Evaluates an elementwise op on constants, in double. */
+/* Evaluates an elementwise op on constants, in double (the table's fold
+ * column): never into NaN or infinity, which are left to run time. */
 static int fold(Op op, double a, double b, double f, double *out)
 {
     double r;
-    switch (op) {
-    case OP_NEG: r = -a; break;
-    case OP_ADD: r = a + b; break;
-    case OP_SUB: r = a - b; break;
-    case OP_MUL: r = a * b; break;
-    case OP_DIV: r = a / b; break;
-    case OP_SQUARE: r = a * a; break;
-    case OP_SQRT: r = sqrt(a); break;
-    case OP_EXP: r = exp(a); break;
-    case OP_LOG: r = log(a); break;
-    case OP_ABS: r = fabs(a); break;
-    case OP_RELU: r = a > 0 ? a : 0; break;
-    case OP_POWC: r = pow(a, f); break;
-    case OP_SIGN: r = (a > 0) - (a < 0); break;
-    default: return 0;
-    }
-    if (!isfinite(r))
-        return 0; /* never fold into NaN or infinity: leave it to run time */
+    if (!op_fold(op, a, b, f, &r) || !isfinite(r))
+        return 0;
     *out = r;
     return 1;
 }
@@ -415,7 +402,7 @@ static Ref mk(Simp *S, Op op, Shape shape, Ref a, Ref b, double f, const int *ia
         }
     }
     Ref in[2] = {a, b};
-    return node_make(g, op, shape, in, f, ia, loc);
+    return node_make2(g, op, shape, in, f, op == S->cur_op ? S->cur_f2 : 0, ia, loc);
 }
 
 static void mark(Graph *g, Ref r, unsigned char *seen)
@@ -470,12 +457,14 @@ void simplify(Model *m, int level, FILE *explain)
             if (op_flags[N(old, r)->op] & OPF_LEAF && N(old, r)->op != OP_CONST)
                 seen[r] = 1;
         Ref *map = xcalloc((size_t)old->n, sizeof(Ref));
-        Simp S = {m, old, &ng, level, 0, explain, m->source};
+        Simp S = {m, old, &ng, level, 0, explain, m->source, OP_COUNT, 0};
         for (Ref r = 1; r < old->n; r++) {
             if (!seen[r])
                 continue;
             Node x = *N(old, r);
             ng.loc_backward = x.backward;
+            S.cur_op = x.op;
+            S.cur_f2 = x.f2;
             Ref nr = mk(&S, x.op, x.shape, remap(map, x.in[0]), remap(map, x.in[1]), x.f, x.ia, x.loc);
             map[r] = nr;
             Node *y = N(&ng, nr);

@@ -1,0 +1,164 @@
+/*
+ * printer.c: how generated C is written, for every emitter.
+ *
+ * One printer (emitf: indentation and a line), the expansion of the op
+ * table's C templates (ops.def) into expressions, number literals, and the
+ * escaping of text that goes into C comments and strings. Every emitter
+ * (emit_*.c, conv.c, emit_scalar.c) writes through these, so a formula, a
+ * literal or an escape is spelled in one place.
+ */
+#include "gradc.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------- op templates */
+
+/* whether x can stand as an operand without parentheses: a name, a
+ * number, an element access or a call */
+static int simple(const char *x)
+{
+    int depth = 0;
+    if (*x == '-')
+        return 0;
+    for (const char *q = x; *q; q++) {
+        if (*q == '(' || *q == '[')
+            depth++;
+        else if (*q == ')' || *q == ']')
+            depth--;
+        else if (!depth && !isalnum((unsigned char)*q) && *q != '_' && *q != '.')
+            return 0;
+    }
+    return 1;
+}
+
+static int word_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '_';
+}
+
+const char *op_expr(Arena *ar, const Node *x, const char *a, const char *b, const CFlavour *fl)
+{
+    const char *t = op_c[x->op];
+    if (!t)
+        die("internal error: %s has no C template", op_name[x->op]);
+    size_t cap = 256, n = 0;
+    char *out = xmalloc(cap);
+#define PUT(s)                                                  \
+    do {                                                        \
+        const char *s_ = (s);                                   \
+        size_t k_ = strlen(s_);                                 \
+        while (n + k_ + 1 > cap)                                \
+            out = xrealloc(out, cap *= 2);                      \
+        memcpy(out + n, s_, k_ + 1);                            \
+        n += k_;                                                \
+    } while (0)
+    for (const char *q = t; *q; q++) {
+        if (*q == '{') {
+            const char *e = strchr(q, '}');
+            size_t k = (size_t)(e - q - 1);
+            if (!strncmp(q + 1, "f", k) && k == 1)
+                PUT(fl->fs);
+            else if (!strncmp(q + 1, "T", k) && k == 1)
+                PUT(fl->T);
+            else if (!strncmp(q + 1, "c", k) && k == 1)
+                PUT(fl->c);
+            else if (!strncmp(q + 1, "c2", k) && k == 2)
+                PUT(fl->c2);
+            else if (!strncmp(q + 1, "exp", k) && k == 3)
+                PUT(fl->exp);
+            else if (!strncmp(q + 1, "log1p", k) && k == 5)
+                PUT(fl->log1p);
+            else
+                die("internal error: template of %s: unknown {%.*s}", op_name[x->op], (int)k, q + 1);
+            q = e;
+            continue;
+        }
+        if ((*q == 'a' || *q == 'b') && (q == t || !word_char(q[-1])) && !word_char(q[1])) {
+            const char *v = *q == 'a' ? a : b;
+            /* bare as a call's only argument, in parentheses elsewhere
+             * unless it is one name, number or call */
+            int arg = q > t && q[-1] == '(' && q[1] == ')';
+            if (arg || simple(v)) {
+                PUT(v);
+            } else {
+                PUT("(");
+                PUT(v);
+                PUT(")");
+            }
+            continue;
+        }
+        char one[2] = {*q, 0};
+        PUT(one);
+    }
+#undef PUT
+    char *r = arena_strdup(ar, out);
+    free(out);
+    return r;
+}
+
+int op_uses_vmath(Op op)
+{
+    const char *t = op_c[op];
+    if (!t)
+        return 0;
+    return strstr(t, "{log1p}") ? 2 : strstr(t, "{exp}") ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------- names */
+
+/* What generated C cannot use as a name of its own: C's keywords, the
+ * macros and types <math.h>, <stddef.h> and <stdint.h> declare, the math
+ * functions the generated code calls (from the op table's templates),
+ * names reserved to the implementation (a leading underscore then a capital
+ * or a second underscore: _Bool, __LINE__, __func__) and the generated
+ * code's own names. A value may shadow a math function it does not call. */
+static const char *const reserved_words[] = {
+    /* keywords, C99 and C11 */
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
+    "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
+    "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
+    "volatile", "while", "asm", "typeof", "bool", "true", "false", "alignas", "alignof", "noreturn",
+    "static_assert", "thread_local",
+    /* <stddef.h>, <stdint.h> */
+    "NULL", "offsetof", "size_t", "ptrdiff_t", "wchar_t", "max_align_t", "int8_t", "int16_t", "int32_t",
+    "int64_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t", "intptr_t", "uintptr_t", "intmax_t",
+    "uintmax_t", "INT8_MAX", "INT16_MAX", "INT32_MAX", "INT64_MAX", "UINT8_MAX", "UINT16_MAX",
+    "UINT32_MAX", "UINT64_MAX", "SIZE_MAX", "INT64_C", "UINT64_C", "PTRDIFF_MAX",
+    /* <math.h> macros and types */
+    "HUGE_VAL", "HUGE_VALF", "HUGE_VALL", "INFINITY", "NAN", "FP_INFINITE", "FP_NAN", "FP_NORMAL",
+    "FP_SUBNORMAL", "FP_ZERO", "FP_FAST_FMA", "FP_FAST_FMAF", "FP_FAST_FMAL", "FP_ILOGB0",
+    "FP_ILOGBNAN", "MATH_ERRNO", "MATH_ERREXCEPT", "math_errhandling", "float_t", "double_t",
+    "fpclassify", "isfinite", "isinf", "isnan", "isnormal", "signbit", "isgreater", "isgreaterequal",
+    "isless", "islessequal", "islessgreater", "isunordered", "M_PI", "M_E", "errno",
+    /* what the generated code calls besides the templates' functions */
+    "exp", "expf", "log", "logf", "log1p", "log1pf", "sqrt", "sqrtf", "cos", "fabs", "fabsf", "fmaf", "fma",
+    "main", NULL};
+
+/* whether name is a function the op table's templates call (erff,
+ * expm1, ...): a value of that name would hide it inside a function */
+static int template_call(const char *name)
+{
+    size_t n = strlen(name);
+    for (int op = 0; op < OP_COUNT; op++)
+        for (const char *t = op_c[op]; t && (t = strstr(t, name)) != NULL; t += n) {
+            const char *e = t + n;
+            int start = t == op_c[op] || !(isalnum((unsigned char)t[-1]) || t[-1] == '_');
+            if (start && (*e == '(' || !strncmp(e, "{f}(", 4)))
+                return 1;
+            if (start && n > 1 && (name[n - 1] == 'f' || name[n - 1] == 'l') && !strncmp(t + n - 1, "{f}(", 4))
+                return 1; /* erff, erfl */
+        }
+    return 0;
+}
+
+int c_reserved(const char *name)
+{
+    if (name[0] == '_' && (name[1] == '_' || isupper((unsigned char)name[1])))
+        return 1; /* _Bool, __LINE__, __func__, ... */
+    for (int i = 0; reserved_words[i]; i++)
+        if (!strcmp(name, reserved_words[i]))
+            return 1;
+    return template_call(name);
+}
