@@ -121,6 +121,13 @@ static void rule(Grad *G, Ref r)
     case OP_GELU:
         contribute(G, a, g_binary(g, OP_GELU_BWD, a, dy, l), l);
         return;
+    case OP_SOFTSIGN: /* dy / (1 + |x|)^2 */
+        contribute(G, a,
+                   g_binary(g, OP_DIV, dy,
+                            g_unary(g, OP_SQUARE, g_binary(g, OP_ADD, C(g, 1, l), g_unary(g, OP_ABS, a, l), l), l),
+                            l),
+                   l);
+        return;
     case OP_HUBER:
         contribute(G, a, g_binary_f(g, OP_HUBER_BWD, a, dy, x.f, l), l);
         return;

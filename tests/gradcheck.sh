@@ -44,7 +44,7 @@ target y[$B]"
 dense="param W[$B, $A] init normal(0, 0.5)
 param b[$B] init uniform(-0.5, 0.5)
 z = W @ x + b"
-for f in relu sigmoid tanh exp softplus gelu abs square; do
+for f in relu sigmoid tanh exp softplus softsign gelu abs square; do
   check "$f" 0 "$io
 $dense
 h = $f(z)
