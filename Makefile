@@ -6,8 +6,8 @@
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
 #
-# Missing build tools (flex, bison, zlib1g-dev, libcmocka-dev) are installed with apt-get
-# when make runs as root; otherwise the command to run is printed.
+# Missing build and test tools (BUILD_NEEDS, TEST_NEEDS below) are installed with
+# apt-get when make runs as root; otherwise the command to run is printed.
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -42,25 +42,30 @@ all: $(B)/libgradcrt_mpi.a $(B)/libgradcrt_mpi_d.a
 endif
 
 # ------------------------------------------------------------ build tools
-$(B)/.tools: | $(B)
-	@missing=""; \
-	command -v $(FLEX) >/dev/null 2>&1 || missing="$$missing flex"; \
-	command -v $(BISON) >/dev/null 2>&1 || missing="$$missing bison"; \
-	[ -f /usr/include/zlib.h ] || missing="$$missing zlib1g-dev"; \
+# What the build and the tests need, each as CHECK=PACKAGE: a command on PATH,
+# a file (a path), or py:MODULE (a Python module of Debian's /usr/bin/python3).
+# Missing ones are installed with apt-get when make runs as root; otherwise
+# make stops and prints the apt-get command. Tests of optional features
+# (tests/mpi.sh, examples/fmnist.sh) install or name their own.
+BUILD_NEEDS = flex=flex bison=bison /usr/include/zlib.h=zlib1g-dev
+TEST_NEEDS = /usr/include/cmocka.h=libcmocka-dev py:numpy=python3-numpy clang=clang \
+  /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a=libclang-rt-14-dev \
+  cmake=cmake pkg-config=pkg-config valgrind=valgrind man=man-db script=bsdutils size=binutils
+need = missing=""; for n in $(1); do c=$${n%=*}; \
+	  case $$c in /*) ls $$c >/dev/null 2>&1 ;; py:*) /usr/bin/python3 -c "import $${c\#py:}" 2>/dev/null ;; \
+	    *) command -v $$c >/dev/null 2>&1 ;; esac || missing="$$missing $${n\#*=}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
-	  else echo "missing build tools; run: sudo apt-get install -y$$missing" >&2; exit 1; fi; \
-	fi; touch $@
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } >/dev/null || exit 1; \
+	  else echo "missing:$$missing; run: sudo apt-get install -y$$missing" >&2; exit 1; fi; \
+	fi
 
-$(B)/.cmocka: | $(B)
-	@if ! [ -f /usr/include/cmocka.h ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing libcmocka-dev"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcmocka-dev >/dev/null || exit 1; \
-	  else echo "missing cmocka; run: sudo apt-get install -y libcmocka-dev" >&2; exit 1; fi; \
-	fi; touch $@
+$(B)/.tools: | $(B)
+	@$(call need,$(BUILD_NEEDS)); touch $@
+
+$(B)/.testtools: | $(B)
+	@$(call need,$(TEST_NEEDS)); touch $@
 
 $(B) $(B)/rt $(B)/rt_d $(B)/rt_mpi $(B)/rt_mpi_d:
 	@mkdir -p $@
@@ -125,24 +130,24 @@ $(B)/libgradcrt_mpi_d.a: $(RT_MPI_D_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 # ------------------------------------------------------------------- tests
-$(B)/test_%: tests/test_%.c $(COMPILER_OBJS) $(RT_OBJS) $(B)/.cmocka
+$(B)/test_%: tests/test_%.c $(COMPILER_OBJS) $(RT_OBJS) $(B)/.testtools
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(COMPILER_OBJS) $(RT_OBJS) -lcmocka -lz -lm
 
 # the matrix product's three kernels (portable, AVX2, what -march=native picks), and the last on threads
-$(B)/test_gemm: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.cmocka
+$(B)/test_gemm: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.testtools
 	$(CC) $(CFLAGS) $(WARN) -o $@ $< -lcmocka -lm
-$(B)/test_gemm_avx2: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.cmocka
+$(B)/test_gemm_avx2: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.testtools
 	$(CC) $(CFLAGS) $(WARN) -mavx2 -mfma -o $@ $< -lcmocka -lm
-$(B)/test_gemm_native: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.cmocka
+$(B)/test_gemm_native: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.testtools
 	$(CC) $(CFLAGS) $(WARN) -march=native -o $@ $< -lcmocka -lm
 $(B)/test_vmath: compiler/vmath.c
-$(B)/test_gemm_omp: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.cmocka
+$(B)/test_gemm_omp: tests/test_gemm.c compiler/gemm_kernel.c $(B)/.testtools
 	$(CC) $(CFLAGS) $(WARN) -march=native -fopenmp -o $@ $< -lcmocka -lm
 
 unit: $(UNIT_TESTS)
 	@fail=0; for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t || fail=1; done; exit $$fail
 
-test: all unit
+test: all $(B)/.testtools unit
 	@bash tests/run_e2e.sh
 
 # long runs, outside `make test`
