@@ -3,7 +3,8 @@
 #   make            build build/gradc and the runtime libraries
 #   make demo       compile examples/seed.nn, train it, show its test accuracy
 #   make test       unit tests, end-to-end tests, gradient checks
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    gradc, its runtime, man page, pkg-config and CMake files
+#                   (PREFIX=/usr/local DESTDIR=)
 #   make clean
 #
 # Missing build and test tools (BUILD_NEEDS, TEST_NEEDS below) are installed with
@@ -95,7 +96,9 @@ $(B)/%.o: compiler/%.c $(HEADERS) | $(B)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
 
 # main.o records the source revision (gradc --version): rebuilt when a commit moves HEAD
-$(B)/main.o: compiler/main.c $(HEADERS) $(wildcard .git/HEAD .git/refs/heads/* .git/packed-refs) | $(B)
+GIT_COMMON := $(shell git rev-parse --git-common-dir 2>/dev/null)
+GIT_STATE = $(wildcard $(shell git rev-parse --git-path HEAD 2>/dev/null) $(GIT_COMMON)/refs/heads/* $(GIT_COMMON)/packed-refs)
+$(B)/main.o: compiler/main.c $(HEADERS) $(GIT_STATE) | $(B)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -DGRADC_REVISION=\"$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\" -c -o $@ $<
 
 # every compiler object waits for the generated headers
@@ -181,22 +184,32 @@ demo: all
 # ----------------------------------------------------------------- install
 VERSION = $(shell sed -n 's/^\#define GRADC_VERSION "\(.*\)"/\1/p' compiler/gradc.h)
 
+PC = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' docs/gradc.pc.in
+CMAKEDIR = $(DESTDIR)$(PREFIX)/lib/cmake/gradc
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/gradc $(DESTDIR)$(PREFIX)/include/gradc \
-	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/lib/pkgconfig $(CMAKEDIR)
 	install -m 755 $(B)/gradc $(DESTDIR)$(PREFIX)/bin/gradc
 	install -m 644 $(B)/libgradcrt.a $(B)/libgradcrt_d.a $(DESTDIR)$(PREFIX)/lib/gradc/
 	for l in $(B)/libgradcrt_mpi.a $(B)/libgradcrt_mpi_d.a; do [ ! -f $$l ] || install -m 644 $$l $(DESTDIR)$(PREFIX)/lib/gradc/; done
 	install -m 644 runtime/gradc_rt.h $(DESTDIR)$(PREFIX)/include/gradc/
 	install -m 644 docs/gradc.1 $(DESTDIR)$(PREFIX)/share/man/man1/gradc.1
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' docs/gradc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gradc.pc
+	$(PC) -e 's|@NAME@|gradc|' -e 's|@PRECISION@|float|' -e 's|@SUFFIX@||' -e 's|@DEFS@||' \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gradc.pc
+	$(PC) -e 's|@NAME@|gradc-double|' -e 's|@PRECISION@|double|' -e 's|@SUFFIX@|_d|' -e 's|@DEFS@| -DGRT_DOUBLE|' \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gradc-double.pc
+	install -m 644 cmake/gradcConfig.cmake $(CMAKEDIR)/
+	sed 's|@VERSION@|$(VERSION)|' cmake/gradcConfigVersion.cmake.in > $(CMAKEDIR)/gradcConfigVersion.cmake
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/gradc $(DESTDIR)$(PREFIX)/lib/gradc/libgradcrt.a \
 	  $(DESTDIR)$(PREFIX)/lib/gradc/libgradcrt_d.a $(DESTDIR)$(PREFIX)/include/gradc/gradc_rt.h \
 	  $(DESTDIR)$(PREFIX)/lib/gradc/libgradcrt_mpi.a $(DESTDIR)$(PREFIX)/lib/gradc/libgradcrt_mpi_d.a \
-	  $(DESTDIR)$(PREFIX)/share/man/man1/gradc.1 $(DESTDIR)$(PREFIX)/lib/pkgconfig/gradc.pc
-	-rmdir $(DESTDIR)$(PREFIX)/lib/gradc $(DESTDIR)$(PREFIX)/include/gradc 2>/dev/null
+	  $(DESTDIR)$(PREFIX)/share/man/man1/gradc.1 $(DESTDIR)$(PREFIX)/lib/pkgconfig/gradc.pc \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/gradc-double.pc \
+	  $(CMAKEDIR)/gradcConfig.cmake $(CMAKEDIR)/gradcConfigVersion.cmake
+	-rmdir $(DESTDIR)$(PREFIX)/lib/gradc $(DESTDIR)$(PREFIX)/include/gradc $(CMAKEDIR) 2>/dev/null
 
 clean:
 	rm -rf $(B) examples/*.params
