@@ -104,7 +104,10 @@ $(B)/main.o: compiler/main.c $(HEADERS) $(GIT_STATE) | $(B)
 # every compiler object waits for the generated headers
 $(patsubst %,$(B)/%.o,$(COMPILER)) $(B)/main.o: | $(B)/parser.h $(B)/lexer.h
 
-$(B)/gradc: $(COMPILER_OBJS) $(B)/main.o
+# runtime objects gradc links too: the output policy (runtime/grt_output.h)
+GRADC_RT = $(B)/rt/rt_output.o
+
+$(B)/gradc: $(COMPILER_OBJS) $(B)/main.o $(GRADC_RT)
 	$(CC) $(CFLAGS) -o $@ $^ -lm
 
 # ----------------------------------------------------------------- runtime

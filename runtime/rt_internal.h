@@ -20,6 +20,7 @@
 #define GRADC_RT_INTERNAL_H
 
 #include "gradc_rt.h"
+#include "grt_output.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -115,16 +116,14 @@ void grt_buf_printf(grt_buf *b, const char *fmt, ...) GRT_PRINTF(2, 3);
 void grt_put_le(unsigned char *p, uint64_t v, int n);
 uint64_t grt_get_le(const unsigned char *p, int n);
 
-/* Writes buf to path whole or not at all: a temporary file PATH.tmp.XXXXXX
- * in the same directory (so the rename cannot cross file systems), mode
- * 0666 & ~umask, fsync, close, rename over path, fsync of the directory. On
- * any failure (a full disk, a file size limit: SIGXFSZ is ignored meanwhile,
- * so the write fails instead of killing the process) the temporary file is
- * unlinked, an existing file at path is untouched, and the status is 2:
- * "PATH: error: cannot write it: No space left on device". */
+/* Writes buf to path through the output policy (grt_output.h): a regular
+ * file whole or not at all (a temporary file PATH.tmp.XXXXXX in the same
+ * directory, fsync, rename, fsync of the directory), a device or FIFO in
+ * place. On any failure (a full disk; a file size limit, where SIGXFSZ is
+ * ignored so the write fails instead of killing the process) the temporary
+ * file is unlinked, an existing file at path is untouched, and the status
+ * is 2: "PATH: error: cannot write it: No space left on device". */
 int grt_write_atomic(const char *path, const void *buf, size_t size, grt_err *e);
-/* The directory part of path ("." when it has none), malloc'd. */
-char *grt_dirname(const char *path);
 
 /* ---------------------------------------------------------------- rt_data.c */
 

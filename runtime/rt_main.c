@@ -399,17 +399,17 @@ static int train_overrides(grt_err *e, const opts *o, grt_train_config *c)
     return 0;
 }
 
-/* Whether a file could be created at path: its directory exists and is
- * writable. Run before training so a typo does not cost a training run. */
+/* Whether path may be written as an output (grt_output.h): not a
+ * directory, writable. Run before training so a typo does not cost a
+ * training run. */
 static int check_save_dir(grt_err *e, const char *path)
 {
-    char *dir = grt_dirname(path);
-    int ok = access(dir, W_OK | X_OK) == 0;
-    if (!ok)
-        grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot save there: %s: %s", path, dir,
-                 strerror(errno));
-    free(dir);
-    return ok ? 0 : GRT_EXIT_USAGE;
+    grt_outset none;
+    char msg[sizeof e->msg];
+    grt_outset_init(&none);
+    if (grt_outset_check(&none, path, msg, sizeof msg))
+        return 0;
+    return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s", msg);
 }
 
 /* ---------------------------------------------------------------- commands */
