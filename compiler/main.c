@@ -6,11 +6,12 @@
  *   -> reverse mode (grad.c) -> simplify both -> plan each function (plan.c)
  *   -> emit (emit_c.c), and for an executable, compile with the runtime.
  *
- * --emit=KIND stops after the stage it names and prints it. Every output
- * file is written to a temporary file beside it and renamed into place, so
- * a failure leaves no half-written output.
+ * --emit=KIND stops after the stage it names and prints it. Outputs follow
+ * the policy of runtime/grt_output.h (never an input, checked before the
+ * work, written whole or not at all, nothing left behind by a signal).
  */
 #include "gradc.h"
+#include "grt_output.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -349,87 +350,34 @@ static void replay_diagnostics(FILE *buf, const char *name, const Options *o)
 
 /* ------------------------------------------------------------ output */
 
-/* An output file written through a temporary file beside it and renamed into
- * place on commit, so that a failure leaves the old file or none. */
-typedef struct OutFile {
-    FILE *f;    /* where to write */
-    char *path; /* the file it becomes */
-    char *tmp;  /* the temporary file beside it */
-} OutFile;
+/* The outputs follow the policy of runtime/grt_output.h, shared with the
+ * executables: never an input of this run, never a directory, checked
+ * writable before the work; a regular file through a temporary file beside
+ * it, renamed into place on commit (a failure leaves the old file or none);
+ * a device node or FIFO written into; temporary files and folders removed
+ * when a signal ends gradc. */
+static grt_outset g_outs;
 
-static int out_open(OutFile *o, const char *path, char *err, size_t n)
+/* claims path as an output of this run and opens it, or says why not */
+static int open_output(grt_outfile *f, const char *path)
 {
-    size_t len = strlen(path);
-    memset(o, 0, sizeof *o);
-    o->path = xmalloc(len + 1);
-    memcpy(o->path, path, len + 1);
-    o->tmp = xmalloc(len + 16);
-    snprintf(o->tmp, len + 16, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(o->tmp);
-    if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
-        snprintf(err, n, "cannot write '%s': %s", path, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(o->tmp);
-        }
-        free(o->tmp);
-        free(o->path);
-        o->tmp = o->path = NULL;
-        return 0;
-    }
-    return 1;
-}
-
-static void out_abort(OutFile *o)
-{
-    if (o->f)
-        fclose(o->f);
-    if (o->tmp)
-        unlink(o->tmp);
-    free(o->tmp);
-    free(o->path);
-    memset(o, 0, sizeof *o);
-}
-
-static int out_commit(OutFile *o, char *err, size_t n)
-{
-    errno = 0;
-    int bad = ferror(o->f) || fflush(o->f) != 0 || (fsync(fileno(o->f)) != 0 && errno != EINVAL);
-    int e = errno;
-    bad |= fclose(o->f) != 0;
-    o->f = NULL;
-    if (bad || rename(o->tmp, o->path) != 0) {
-        snprintf(err, n, "cannot write '%s': %s", o->path, strerror(bad ? (e ? e : EIO) : errno));
-        out_abort(o);
-        return 0;
-    }
-    free(o->tmp);
-    free(o->path);
-    memset(o, 0, sizeof *o);
-    return 1;
-}
-
-/* opens path for writing, or says why not */
-static int open_output(OutFile *f, const char *path)
-{
-    char err[PATH_MAX + 128];
-    if (out_open(f, path, err, sizeof err))
+    char err[PATH_MAX + 256];
+    if (grt_outset_output(&g_outs, path, err, sizeof err) && grt_outfile_open(f, path, err, sizeof err))
         return 1;
-    fprintf(stderr, "gradc: error: %s\n", err);
+    fprintf(stderr, "%s\n", err);
     return 0;
 }
 
-/* commits f with the given permission bits (less the umask) */
-static int commit_output(OutFile *f, mode_t mode)
+/* commits f; an executable gets x wherever its mode has r */
+static int commit_output(grt_outfile *f, int executable)
 {
-    char err[PATH_MAX + 128];
-    mode_t mask = umask(0);
-    umask(mask);
-    if (f->f)
-        fchmod(fileno(f->f), mode & ~mask);
-    if (out_commit(f, err, sizeof err))
+    char err[PATH_MAX + 256];
+    struct stat st;
+    if (executable && !f->in_place && fstat(fileno(f->f), &st) == 0)
+        fchmod(fileno(f->f), (st.st_mode & 07777) | ((st.st_mode & 0444) >> 2));
+    if (grt_outfile_commit(f, err, sizeof err))
         return 1;
-    fprintf(stderr, "gradc: error: %s\n", err);
+    fprintf(stderr, "%s\n", err);
     return 0;
 }
 
@@ -590,7 +538,7 @@ static void rm_tree(const char *dir, const char *const *files)
 /* The executable: the generated files under short fixed names in a temporary
  * folder (a model's name may be as long as a file name can be), compiled
  * there, and the result copied into the output file. */
-static int build_executable(Arena *a, Model *m, Plan *plans, const Options *o, const EmitOptions *e, OutFile *out)
+static int build_executable(Arena *a, Model *m, Plan *plans, const Options *o, const EmitOptions *e, grt_outfile *out)
 {
     char *libdir, *incdir;
     if (!find_runtime(a, &libdir, &incdir)) {
@@ -612,16 +560,20 @@ static int build_executable(Arena *a, Model *m, Plan *plans, const Options *o, c
         fprintf(stderr, "gradc: error: cannot make a temporary directory: %s\n", strerror(errno));
         return 0;
     }
+    grt_cleanup_add(dir, 1); /* removed, whatever it holds, if a signal ends gradc */
     static const char *const files[] = {"model.c", "model.h", "main.c", "exe", NULL};
     static const Writer writers[] = {w_c, w_h, w_main};
     int ok = 1;
     for (int i = 0; i < 3 && ok; i++) {
-        OutFile f;
-        ok = open_output(&f, arena_printf(a, "%s/%s", dir, files[i]));
+        grt_outfile f;
+        char err[PATH_MAX + 256];
+        ok = grt_outfile_open(&f, arena_printf(a, "%s/%s", dir, files[i]), err, sizeof err);
         if (ok) {
             write_with_header(m, plans, e, writers[i], "model.h", f.f);
-            ok = commit_output(&f, 0644);
+            ok = grt_outfile_commit(&f, err, sizeof err);
         }
+        if (!ok)
+            fprintf(stderr, "%s\n", err);
     }
     char *argv[128], *exe = arena_printf(a, "%s/exe", dir);
     int n = 0;
@@ -664,6 +616,7 @@ static int build_executable(Arena *a, Model *m, Plan *plans, const Options *o, c
         fclose(in);
     }
     rm_tree(dir, files);
+    grt_cleanup_remove(dir);
     return ok;
 }
 
@@ -674,10 +627,28 @@ int main(int argc, char **argv)
     Options o;
     parse_args(argc, argv, &o);
     Arena *a = arena_new();
+    grt_outset_init(&g_outs);
+    grt_outset_input(&g_outs, o.input); /* "-" records nothing */
+    if (o.embed)
+        grt_outset_input(&g_outs, o.embed);
+    /* the executable's path, when known without the model's name, is
+     * checked before any work: `gradc mymodel` would write ./mymodel over
+     * its model */
+    const char *exe = o.mode ? NULL : o.output ? o.output
+                      : strcmp(o.input, "-") ? arena_printf(a, "./%s", base_name(a, o.input)) : NULL;
     size_t len, skip;
     char *src = read_model(&o, &len, &skip);
     if (!src)
+        return 2; /* the arena goes with the process */
+    char err[PATH_MAX + 256];
+    if (exe && !grt_outset_check(&g_outs, exe, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        if (!o.output)
+            fprintf(stderr, "gradc: note: the executable is named after the model file without .nn; "
+                            "name it with -o PATH\n");
+        arena_free(a);
         return 2;
+    }
     FILE *diags = o.quiet || o.werror ? tmpfile() : NULL;
     Diag d;
     diag_init(&d, o.source, src + skip, len - skip);
@@ -686,7 +657,7 @@ int main(int argc, char **argv)
         d.out = diags;
     int status = 0;
     EmbeddedParams ep = {0};
-    OutFile out = {0}, hout = {0};
+    grt_outfile out = {0}, hout = {0};
     FILE *text = stdout; /* --emit's output */
     int front_end = o.emit && (!strcmp(o.emit, "tokens") || !strcmp(o.emit, "ast"));
 
@@ -739,8 +710,8 @@ int main(int argc, char **argv)
             goto done;
         }
     } else if (!o.emit) {
-        const char *exe = o.output ? o.output
-                          : arena_printf(a, "./%s", strcmp(o.input, "-") ? base_name(a, o.input) : m->cname);
+        if (!exe)
+            exe = arena_printf(a, "./%s", m->cname);
         if (!open_output(&out, exe)) {
             status = 2;
             goto done;
@@ -781,7 +752,6 @@ int main(int argc, char **argv)
         plan_build(m, (FnKind)i, &plans[i]);
     EmitOptions eo = {o.debug, o.source, o.cmdline, o.scalar, o.predict_only, NULL};
     if (o.embed) {
-        char err[512];
         if (!params_file_read(m, o.embed, &ep, err, sizeof err)) {
             fprintf(stderr, "gradc: error: %s\n", err);
             status = 2;
@@ -801,15 +771,15 @@ int main(int argc, char **argv)
     } else if (o.c_only) {
         write_with_header(m, plans, &eo, w_c, hname, out.f);
         w_h(m, plans, &eo, hout.f);
-        if (!commit_output(&hout, 0644) || !commit_output(&out, 0644))
+        if (!commit_output(&hout, 0) || !commit_output(&out, 0))
             status = 2;
         else if (o.verbose)
             fprintf(stderr, "gradc: wrote %s and %s\n", cpath, hpath);
     } else if (o.main_glue) {
         w_main(m, plans, &eo, out.f);
-        if (!commit_output(&out, 0644))
+        if (!commit_output(&out, 0))
             status = 2;
-    } else if (!build_executable(a, m, plans, &o, &eo, &out) || !commit_output(&out, 0755)) {
+    } else if (!build_executable(a, m, plans, &o, &eo, &out) || !commit_output(&out, 1)) {
         status = 2;
     } else if (o.verbose) {
         fprintf(stderr, "gradc: built %s\n", o.output ? o.output : "the executable");
@@ -817,17 +787,17 @@ int main(int argc, char **argv)
 done:
     if (o.emit && status == 0) {
         if (out.f) {
-            if (!commit_output(&out, 0644))
+            if (!commit_output(&out, 0))
                 status = 2;
         } else if (fflush(stdout) != 0 || ferror(stdout)) {
             fprintf(stderr, "gradc: error: cannot write to standard output\n");
             status = 2;
         }
     }
-    if (out.f || out.tmp)
-        out_abort(&out);
-    if (hout.f || hout.tmp)
-        out_abort(&hout);
+    if (out.f)
+        grt_outfile_abort(&out);
+    if (hout.f)
+        grt_outfile_abort(&hout);
     params_file_free(&ep);
     diag_release(&d);
     free(src);

@@ -53,7 +53,7 @@ expect "-c -o NAME.c" 0 '' "$G" -c seed.nn -o out/foo.c
 [ -f out/foo.c ] && [ -f out/foo.h ] && grep -q '^#include "foo.h"' out/foo.c && ok "-c -o out/foo.c wrote foo.c including foo.h" ||
   bad "-c -o NAME.c" "$(ls out)" "$(grep '#include' out/foo.c | head -2)"
 cc -std=c99 -Wall -Werror -c out/foo.c -o out/foo.o && ok "foo.c compiles with foo.h" || bad "foo.c does not compile"
-expect "-c -o into a missing directory" 2 "gradc: error: .*nodir" "$G" -c seed.nn -o nodir/x.c
+expect "-c -o into a missing directory" 2 "nodir/x.c: error: cannot write there" "$G" -c seed.nn -o nodir/x.c
 expect "-c -o a file not .c" 2 "directory or a file ending in .c" "$G" -c seed.nn -o out/foo.txt
 expect "-c -o DIR/ that is not there" 2 "gradc: error: 'nodir/' is not there" "$G" -c seed.nn -o nodir/
 
