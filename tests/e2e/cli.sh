@@ -8,14 +8,7 @@
 # a UTF-8 byte-order mark get their own answers; --main writes the
 # executable's glue; a model name of 255 characters builds.
 # GRADC overrides the compiler.
-set -u
-cd "$(dirname "$0")/../.."
-root=$PWD
-G=${GRADC:-$root/build/gradc}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass+1)); echo "ok   $1"; }
-bad() { fail=$((fail+1)); echo "FAIL $1"; shift; [ $# -gt 0 ] && printf '     %s\n' "$@"; return 0; }
+. "$(dirname "$0")/lib.bash"
 # run CMD...: status in $rc, stdout in $tmp/.out, stderr in $tmp/.err
 run() { "$@" >"$tmp/.out" 2>"$tmp/.err"; rc=$?; }
 # expect NAME STATUS STDERR-PATTERN CMD...
@@ -127,5 +120,4 @@ for o in --predict-only --embed-params --main -Werror --threads --mpi --explain 
 done
 grep -q '^\.SH SEE ALSO' "$root/docs/gradc.1" && ok "gradc.1 has SEE ALSO" || bad "gradc.1 has no SEE ALSO"
 
-echo "cli: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish cli

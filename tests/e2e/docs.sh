@@ -34,18 +34,12 @@
 # Files whose blocks their owners are still making pass are listed in
 # PENDING and skipped when every file is tested; naming one runs it.
 PENDING="docs/language.md docs/runtime.md docs/mpi.md docs/architecture.md"
-set -u
-cd "$(dirname "$0")/../.."
-root=$PWD
-G=${GRADC:-$root/build/gradc}
+. "$(dirname "$0")/lib.bash"
 PY=
 for p in /usr/bin/python3 python3; do
   if command -v "$p" >/dev/null && "$p" -c 'import numpy' 2>/dev/null; then PY=$(command -v "$p"); break; fi
 done
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0 skip=0
-ok() { pass=$((pass+1)); echo "ok   $1"; }
-bad() { fail=$((fail+1)); echo "FAIL $1"; shift; [ $# -gt 0 ] && printf '     %s\n' "$@"; return 0; }
+skip=0
 
 files=("$@")
 if [ ${#files[@]} = 0 ]; then
@@ -128,5 +122,4 @@ for f in "${files[@]}"; do
   done
   [ $n = 0 ] && echo "     $f: no blocks to run"
 done
-echo "docs: $pass passed, $fail failed, $skip skipped"
-[ "$fail" = 0 ]
+finish docs ", $skip skipped"

@@ -9,14 +9,7 @@
 #     gradc.XXXXXX folder in TMPDIR and no temporary file beside the output,
 #     and gradc dies of that signal.
 # GRADC overrides the compiler.
-set -u
-cd "$(dirname "$0")/../.."
-root=$PWD
-G=${GRADC:-$root/build/gradc}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass+1)); echo "ok   $1"; }
-bad() { fail=$((fail+1)); echo "FAIL $1"; shift; [ $# -gt 0 ] && printf '     %s\n' "$@"; return 0; }
+. "$(dirname "$0")/lib.bash"
 cd "$tmp"
 cp "$root/examples/seed.nn" orig.nn
 
@@ -89,5 +82,4 @@ for sig in INT TERM HUP PIPE; do
   rm -rf tmpdir/* out/*
 done
 
-echo "outputs: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish outputs
