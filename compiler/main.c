@@ -13,6 +13,7 @@
 #include "gradc.h"
 #include "grt_output.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -357,6 +358,22 @@ static void replay_diagnostics(FILE *buf, const char *name, const Options *o)
  * a device node or FIFO written into; temporary files and folders removed
  * when a signal ends gradc. */
 static grt_outset g_outs;
+static grt_outfile g_out, g_hout; /* the outputs being written (-c: .c, .h) */
+static const char *g_builddir;   /* the temporary build folder, while it exists */
+
+static void rm_tree(const char *dir);
+
+/* at exit, whatever the path to it (an internal error's die() too): no
+ * temporary file or folder stays behind */
+static void leave_nothing(void)
+{
+    if (g_out.f)
+        grt_outfile_abort(&g_out);
+    if (g_hout.f)
+        grt_outfile_abort(&g_hout);
+    if (g_builddir)
+        rm_tree(g_builddir);
+}
 
 /* claims path as an output of this run and opens it, or says why not */
 static int open_output(grt_outfile *f, const char *path)
@@ -524,16 +541,20 @@ static int run(char **argv, int verbose)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static void rm_tree(const char *dir, const char *const *files)
+/* removes the build folder and the files in it (it holds no folders) */
+static void rm_tree(const char *dir)
 {
     char path[PATH_MAX];
-    for (int i = 0; files[i]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        unlink(path);
-    }
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
+            unlink(path);
+    if (d)
+        closedir(d);
     rmdir(dir);
 }
-
 
 /* The executable: the generated files under short fixed names in a temporary
  * folder (a model's name may be as long as a file name can be), compiled
@@ -561,7 +582,8 @@ static int build_executable(Arena *a, Model *m, Plan *plans, const Options *o, c
         return 0;
     }
     grt_cleanup_add(dir, 1); /* removed, whatever it holds, if a signal ends gradc */
-    static const char *const files[] = {"model.c", "model.h", "main.c", "exe", NULL};
+    g_builddir = dir;        /* and at exit */
+    static const char *const files[] = {"model.c", "model.h", "main.c"};
     static const Writer writers[] = {w_c, w_h, w_main};
     int ok = 1;
     for (int i = 0; i < 3 && ok; i++) {
@@ -615,8 +637,9 @@ static int build_executable(Arena *a, Model *m, Plan *plans, const Options *o, c
             fwrite(buf, 1, got, out->f);
         fclose(in);
     }
-    rm_tree(dir, files);
+    rm_tree(dir);
     grt_cleanup_remove(dir);
+    g_builddir = NULL;
     return ok;
 }
 
@@ -657,16 +680,17 @@ int main(int argc, char **argv)
         d.out = diags;
     int status = 0;
     EmbeddedParams ep = {0};
-    grt_outfile out = {0}, hout = {0};
+    grt_outfile *out = &g_out, *hout = &g_hout;
+    atexit(leave_nothing);
     FILE *text = stdout; /* --emit's output */
     int front_end = o.emit && (!strcmp(o.emit, "tokens") || !strcmp(o.emit, "ast"));
 
     if (o.emit && o.output) {
-        if (!open_output(&out, o.output)) {
+        if (!open_output(out, o.output)) {
             status = 2;
             goto done;
         }
-        text = out.f;
+        text = out->f;
     }
     Ast *ast = NULL;
     Model *m = NULL;
@@ -700,19 +724,19 @@ int main(int argc, char **argv)
         size_t n = strlen(cpath);
         hpath = arena_printf(a, "%.*s.h", (int)(n - 2), cpath);
         hname = strrchr(hpath, '/') ? strrchr(hpath, '/') + 1 : hpath;
-        if (!open_output(&out, cpath) || !open_output(&hout, hpath)) {
+        if (!open_output(out, cpath) || !open_output(hout, hpath)) {
             status = 2;
             goto done;
         }
     } else if (o.main_glue) {
-        if (!(cpath = c_output(a, &o, arena_printf(a, "%s_main.c", m->cname))) || !open_output(&out, cpath)) {
+        if (!(cpath = c_output(a, &o, arena_printf(a, "%s_main.c", m->cname))) || !open_output(out, cpath)) {
             status = 2;
             goto done;
         }
     } else if (!o.emit) {
         if (!exe)
             exe = arena_printf(a, "./%s", m->cname);
-        if (!open_output(&out, exe)) {
+        if (!open_output(out, exe)) {
             status = 2;
             goto done;
         }
@@ -769,35 +793,35 @@ int main(int argc, char **argv)
         else
             emit_stats(m, plans, text);
     } else if (o.c_only) {
-        write_with_header(m, plans, &eo, w_c, hname, out.f);
-        w_h(m, plans, &eo, hout.f);
-        if (!commit_output(&hout, 0) || !commit_output(&out, 0))
+        write_with_header(m, plans, &eo, w_c, hname, out->f);
+        w_h(m, plans, &eo, hout->f);
+        if (!commit_output(hout, 0) || !commit_output(out, 0))
             status = 2;
         else if (o.verbose)
             fprintf(stderr, "gradc: wrote %s and %s\n", cpath, hpath);
     } else if (o.main_glue) {
-        w_main(m, plans, &eo, out.f);
-        if (!commit_output(&out, 0))
+        w_main(m, plans, &eo, out->f);
+        if (!commit_output(out, 0))
             status = 2;
-    } else if (!build_executable(a, m, plans, &o, &eo, &out) || !commit_output(&out, 1)) {
+    } else if (!build_executable(a, m, plans, &o, &eo, out) || !commit_output(out, 1)) {
         status = 2;
     } else if (o.verbose) {
         fprintf(stderr, "gradc: built %s\n", o.output ? o.output : "the executable");
     }
 done:
     if (o.emit && status == 0) {
-        if (out.f) {
-            if (!commit_output(&out, 0))
+        if (out->f) {
+            if (!commit_output(out, 0))
                 status = 2;
         } else if (fflush(stdout) != 0 || ferror(stdout)) {
             fprintf(stderr, "gradc: error: cannot write to standard output\n");
             status = 2;
         }
     }
-    if (out.f)
-        grt_outfile_abort(&out);
-    if (hout.f)
-        grt_outfile_abort(&hout);
+    if (out->f)
+        grt_outfile_abort(out);
+    if (hout->f)
+        grt_outfile_abort(hout);
     params_file_free(&ep);
     diag_release(&d);
     free(src);

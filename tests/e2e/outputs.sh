@@ -61,6 +61,19 @@ for out in nodir/exe /proc/version .; do
   else bad "-o $out" "exit $rc, cc ran: $([ -e cc-ran ] && echo yes || echo no)" "$(head -2 err)"; fi
 done
 
+# ------------------------------------------- an internal error (or not)
+# --scalar on a max-pool stopped gradc with an internal error at this
+# writing: whatever the exit, the output folder holds the pair or nothing,
+# and TMPDIR no build folder
+printf 'input x[1,4,4]\ntarget y[1]\nparam W[1,4]\nh = maxpool2d(x, 2)\nyhat = W @ reshape(h, [4])\nminimize mse(yhat, y)\noutput yhat\n' > mp.nn
+mkdir -p ie ietmp
+"$G" -c --scalar mp.nn -o ie 2> err; rc=$?
+left=$(ls -A ie | tr '\n' ' ')
+[ "$left" = "" ] || [ "$left" = "mp.c mp.h " ] && ok "-c --scalar on a max-pool: exit $rc, left '$left'" || bad "-c --scalar: exit $rc, left $left" "$(head -1 err)"
+TMPDIR=$tmp/ietmp "$G" --scalar mp.nn -o ie/exe 2> err; rc=$?
+left="$(ls -A ietmp | tr '\n' ' ')$(ls -A ie | grep -v '^mp\.[ch]$' | grep -v '^exe$' | tr '\n' ' ')"
+[ -z "$left" ] && ok "--scalar executable on a max-pool: exit $rc, nothing left behind" || bad "--scalar exe: exit $rc, left $left" "$(head -1 err)"
+
 # --------------------------------------------------------------- signals
 printf '#!/bin/sh\ntouch "%s/cc-started"\nsleep 20\nexec cc "$@"\n' "$tmp" > slow-cc; chmod +x slow-cc
 mkdir -p tmpdir out
