@@ -22,7 +22,11 @@ B        = build
 
 COMPILER = arena diag ast sema ir grad simplify plan conv emit_c emit_scalar deploy emit_text emit_dot emit_main
 COMPILER_OBJS = $(patsubst %,$(B)/%.o,$(COMPILER)) $(B)/lexer.o $(B)/parser.o
-RUNTIME = $(patsubst runtime/%.c,%,$(wildcard runtime/*.c))
+# the runtime: the base modules over the communication interface, whose
+# single-process implementation (rt_comm.c) libgradcrt.a carries and whose
+# MPI implementation (rt_mpi.c) libgradcrt_mpi.a carries instead
+RUNTIME = $(filter-out rt_mpi,$(patsubst runtime/%.c,%,$(wildcard runtime/*.c)))
+RT_BASE = $(filter-out rt_comm,$(RUNTIME))
 RT_OBJS = $(patsubst %,$(B)/rt/%.o,$(RUNTIME))
 RT_D_OBJS = $(patsubst %,$(B)/rt_d/%.o,$(RUNTIME))
 HEADERS = compiler/gradc.h compiler/ops.def
@@ -36,8 +40,8 @@ all: $(B)/gradc $(B)/libgradcrt.a $(B)/libgradcrt_d.a
 # (apt-get install libopenmpi-dev openmpi-bin).
 MPICC ?= mpicc
 HAVE_MPI := $(shell command -v $(MPICC) >/dev/null 2>&1 && echo 1)
-RT_MPI_OBJS = $(patsubst %,$(B)/rt_mpi/%.o,$(RUNTIME))
-RT_MPI_D_OBJS = $(patsubst %,$(B)/rt_mpi_d/%.o,$(RUNTIME))
+RT_MPI_OBJS = $(patsubst %,$(B)/rt/%.o,$(RT_BASE)) $(B)/rt_mpi/rt_mpi.o
+RT_MPI_D_OBJS = $(patsubst %,$(B)/rt_d/%.o,$(RT_BASE)) $(B)/rt_mpi/rt_mpi.o
 ifeq ($(HAVE_MPI),1)
 all: $(B)/libgradcrt_mpi.a $(B)/libgradcrt_mpi_d.a
 endif
@@ -68,7 +72,7 @@ $(B)/.tools: | $(B)
 $(B)/.testtools: | $(B)
 	@$(call need,$(TEST_NEEDS)); touch $@
 
-$(B) $(B)/rt $(B)/rt_d $(B)/rt_mpi $(B)/rt_mpi_d:
+$(B) $(B)/rt $(B)/rt_d $(B)/rt_mpi:
 	@mkdir -p $@
 
 # ---------------------------------------------------------------- compiler
@@ -105,7 +109,9 @@ $(B)/main.o: compiler/main.c $(HEADERS) $(GIT_STATE) | $(B)
 $(patsubst %,$(B)/%.o,$(COMPILER)) $(B)/main.o: | $(B)/parser.h $(B)/lexer.h
 
 # runtime objects gradc links too: the output policy (runtime/grt_output.h)
-GRADC_RT = $(B)/rt/rt_output.o
+# and the reader of parameter files (rt_pfile.c, for --embed-params), with
+# what they use
+GRADC_RT = $(B)/rt/rt_output.o $(B)/rt/rt_pfile.o $(B)/rt/rt_util.o
 
 $(B)/gradc: $(COMPILER_OBJS) $(B)/main.o $(GRADC_RT)
 	$(CC) $(CFLAGS) -o $@ $^ -lm
@@ -123,11 +129,9 @@ $(B)/libgradcrt.a: $(RT_OBJS)
 $(B)/libgradcrt_d.a: $(RT_D_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/rt_mpi/%.o: runtime/%.c $(RT_HEADERS) | $(B)/rt_mpi
+# the transport uses no grt_real: one object serves both precisions
+$(B)/rt_mpi/rt_mpi.o: runtime/rt_mpi.c $(RT_HEADERS) | $(B)/rt_mpi
 	$(MPICC) $(CPPFLAGS) $(CFLAGS) $(WARN) -DGRT_MPI -c -o $@ $<
-
-$(B)/rt_mpi_d/%.o: runtime/%.c $(RT_HEADERS) | $(B)/rt_mpi_d
-	$(MPICC) $(CPPFLAGS) $(CFLAGS) $(WARN) -DGRT_MPI -DGRT_DOUBLE -c -o $@ $<
 
 $(B)/libgradcrt_mpi.a: $(RT_MPI_OBJS)
 	rm -f $@ && ar rcs $@ $^
@@ -196,7 +200,7 @@ install: all
 	install -m 755 $(B)/gradc $(DESTDIR)$(PREFIX)/bin/gradc
 	install -m 644 $(B)/libgradcrt.a $(B)/libgradcrt_d.a $(DESTDIR)$(PREFIX)/lib/gradc/
 	for l in $(B)/libgradcrt_mpi.a $(B)/libgradcrt_mpi_d.a; do [ ! -f $$l ] || install -m 644 $$l $(DESTDIR)$(PREFIX)/lib/gradc/; done
-	install -m 644 runtime/gradc_rt.h $(DESTDIR)$(PREFIX)/include/gradc/
+	install -m 644 runtime/gradc_rt.h runtime/grt_train.def $(DESTDIR)$(PREFIX)/include/gradc/
 	install -m 644 docs/gradc.1 $(DESTDIR)$(PREFIX)/share/man/man1/gradc.1
 	$(PC) -e 's|@NAME@|gradc|' -e 's|@PRECISION@|float|' -e 's|@SUFFIX@||' -e 's|@DEFS@||' \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gradc.pc
@@ -207,7 +211,7 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/gradc $(DESTDIR)$(PREFIX)/lib/gradc/libgradcrt.a \
-	  $(DESTDIR)$(PREFIX)/lib/gradc/libgradcrt_d.a $(DESTDIR)$(PREFIX)/include/gradc/gradc_rt.h \
+	  $(DESTDIR)$(PREFIX)/lib/gradc/libgradcrt_d.a $(DESTDIR)$(PREFIX)/include/gradc/gradc_rt.h $(DESTDIR)$(PREFIX)/include/gradc/grt_train.def \
 	  $(DESTDIR)$(PREFIX)/lib/gradc/libgradcrt_mpi.a $(DESTDIR)$(PREFIX)/lib/gradc/libgradcrt_mpi_d.a \
 	  $(DESTDIR)$(PREFIX)/share/man/man1/gradc.1 $(DESTDIR)$(PREFIX)/lib/pkgconfig/gradc.pc \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/gradc-double.pc \

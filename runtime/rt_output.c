@@ -425,7 +425,7 @@ void grt_cleanup_remove(const char *path)
 }
 
 /* rm -rf DIR in a child: a folder may hold files nobody registered (what a
- * C compiler left there); fork, execve and waitpid are async-signal-safe. */
+ * C toolchain left there); fork, execve and waitpid are async-signal-safe. */
 static void remove_tree(char *dir)
 {
     char rm[] = "/bin/rm", rf[] = "-rf", dd[] = "--";

@@ -590,7 +590,7 @@ static void test_csv_class_range(void **state)
 static void test_stats(void **state)
 {
     double x[] = {1, 5, 0.1, 2, 5, 0.1, 3, 5, 0.1, 4, 5, 0.1};
-    grt_data d = {4, 3, 0, NULL, NULL, 4};
+    grt_data d = {4, 3, 0, NULL, NULL, 4, 0, NULL, NULL};
     grt_stats s;
     size_t i;
     double m0 = 0, v0 = 0;
@@ -919,7 +919,7 @@ static void test_binary_accuracy(void **state)
     grt_model m = fake_logistic(3);
     double x[] = {1, 0, 2, 5, -1, 0, -3, 1, 0.5, 0};
     double y[] = {1, 1, 0, 1, 0};
-    grt_data d = {5, 2, 1, NULL, NULL, 5};
+    grt_data d = {5, 2, 1, NULL, NULL, 5, 0, NULL, NULL};
     grt_real p[3] = {1, 0, 0}; /* p > 0.5 iff x0 > 0 */
     grt_score s;
     grt_ctx c;
@@ -2139,11 +2139,11 @@ static void test_schedules_in_training(void **state)
         for (ep = 0; ep < 7; ep++) {
             double lr = ref_lr(cases[k].sched, 0.1, cases[k].a, cases[k].b, ep, 7);
             want -= 3 * lr;
-            assert_true(fabs(h.lr[ep] - lr) < 1e-15);
-            assert_true(h.epoch[ep] == ep + 1);
+            assert_true(fabs(h.row[ep].lr - lr) < 1e-15);
+            assert_true(h.row[ep].x == ep + 1);
         }
         print_message("  %-12s lr of epoch 7 %.6g, p %.9g (want %.9g)\n",
-                      grt_sched_name(cases[k].sched), h.lr[6], (double)p[0], want);
+                      grt_sched_name(cases[k].sched), h.row[6].lr, (double)p[0], want);
         assert_true(fabs((double)p[0] - want) < 1e-5);
         grt_history_free(&h);
         grt_ctx_free(&c);
@@ -2213,7 +2213,16 @@ static void test_parse_specs(void **state)
     assert_int_equal(grt_parse_schedule("exponential", &c, err, sizeof err), -1);
     assert_int_equal(grt_parse_schedule("linear", &c, err, sizeof err), -1);
     assert_contains(err, "unknown schedule 'linear'");
-    assert_int_equal(grt_parse_schedule("cosine(3)", &c, err, sizeof err), -1);
+    /* cosine with a warm-up and a floor; plain cosine keeps a = b = 0 */
+    assert_int_equal(grt_parse_schedule("cosine(warmup=100, min_lr=1e-4)", &c, err, sizeof err), 0);
+    assert_true(c.sched == GRT_COSINE && c.sched_a == 100 && c.sched_b == 1e-4);
+    assert_int_equal(grt_parse_schedule("cosine", &c, err, sizeof err), 0);
+    assert_true(c.sched == GRT_COSINE && c.sched_a == 0 && c.sched_b == 0);
+    assert_int_equal(grt_parse_schedule("cosine(2.5)", &c, err, sizeof err), -1);
+    assert_contains(err, "cosine's 'warmup' must be a whole number");
+    assert_int_equal(grt_parse_schedule("cosine(min_lr=-1)", &c, err, sizeof err), -1);
+    assert_int_equal(grt_parse_schedule("cosine(1, 2, 3)", &c, err, sizeof err), -1);
+    assert_int_equal(grt_parse_schedule("constant(1)", &c, err, sizeof err), -1);
 }
 
 /* The lr column of a --log file, one value per epoch, into lr[]. */
@@ -2226,7 +2235,7 @@ static int log_lrs(const char *path, double *lr, int cap)
     assert_int_equal(grt_log_read(path, &h, &e), 0);
     n = (int)h.n < cap ? (int)h.n : cap;
     for (i = 0; i < n; i++)
-        lr[i] = h.lr[i];
+        lr[i] = h.row[i].lr;
     grt_history_free(&h);
     return n;
 }
@@ -3093,22 +3102,22 @@ static void test_log_and_plot(void **state)
     assert_contains(s = err_text(), "wrote ");
     free(s);
     s = slurp(log, NULL);
-    assert_true(strncmp(s, "epoch,loss,valid_loss,valid_acc,lr,seconds\n1,", 45) == 0);
+    assert_true(strncmp(s, "epoch,loss,acc,val_loss,val_acc,lr,seconds\n1,", 45) == 0);
     free(s);
     memset(&e, 0, sizeof e);
     assert_int_equal(grt_log_read(log, &h, &e), 0);
     assert_int_equal(h.n, 7);
     for (k = 0; k < 7; k++)
-        assert_true(h.epoch[k] == k + 1 && h.loss[k] > 0 && h.valid_loss[k] > 0 &&
-                    h.valid_acc[k] >= 0 && h.valid_acc[k] <= 1 && h.lr[k] == 0.1 &&
-                    h.seconds[k] >= 0);
+        assert_true(h.row[k].x == k + 1 && h.row[k].loss > 0 && h.row[k].val_loss > 0 &&
+                    h.row[k].val_acc >= 0 && h.row[k].val_acc <= 1 && h.row[k].lr == 0.1 &&
+                    h.row[k].seconds >= 0);
     grt_history_free(&h);
     s = slurp(svg, &n);
     assert_true(strncmp(s, "<?xml", 5) == 0 && strstr(s, "<svg ") && strstr(s, "</svg>\n"));
     assert_non_null(strstr(s, "soft3: loss per epoch"));
     assert_non_null(strstr(s, ">train loss<"));
     assert_non_null(strstr(s, ">valid loss<"));
-    assert_non_null(strstr(s, ">valid accuracy<"));
+    assert_non_null(strstr(s, ">valid acc<"));
     assert_non_null(strstr(s, ">epoch<"));
     for (k = 0, path[0] = 0; k < 3; k++) {
         const char *p = s;
