@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh (`make fuzz`): builds the libFuzzer target of gradc's front end and
-# checker (fuzz_frontend.c with every compiler object but main.c, under
-# AddressSanitizer and UndefinedBehaviorSanitizer) and runs it on one job.
+# checker (fuzz_frontend.c with every compiler object but main.c, and the
+# runtime objects gradc links: the Makefile's GRADC_RT; under AddressSanitizer
+# and UndefinedBehaviorSanitizer) and runs it on one job.
 #
 #   FUZZ_SECONDS   how long to run (default 1800)
 #   FUZZ_JOBS      parallel jobs (default 1)
@@ -58,14 +59,16 @@ CPP="-D_POSIX_C_SOURCE=200809L -Icompiler -I$B -Iruntime"
 # files the Makefile generates for them (the matrix kernel as a C string)
 comp=$(sed -n 's/^COMPILER *= *//p' Makefile)
 [ -n "$comp" ] || comp=$(cd compiler && ls *.c | sed 's/\.c$//' | grep -v '^main$')
+# and the runtime files gradc links too (GRADC_RT: the parameter-file reader, ...)
+rtsrc=$(sed -n 's/^GRADC_RT *= *//p' Makefile | grep -o 'rt/[a-z_]*\.o' | sed 's|^rt/\(.*\)\.o$|runtime/\1.c|')
 incs=$(grep -ho '^#include "[a-z_]*\.inc"' compiler/*.c | sed 's/.*"\(.*\)"/\1/' | sort -u)
 if [ -n "$incs" ]; then make -s B="$B" $(printf "$B/%s " $incs) || exit 1; fi
 # objects are rebuilt when their source, a header or a generated file is newer
 objs=""
-for src in $(printf 'compiler/%s.c ' $comp) "$B/lexer.c" "$B/parser.c" tests/fuzz/fuzz_frontend.c; do
+for src in $(printf 'compiler/%s.c ' $comp) $rtsrc "$B/lexer.c" "$B/parser.c" tests/fuzz/fuzz_frontend.c; do
   o=$B/obj/$(basename "$src" .c).o
   fresh=1
-  for dep in "$src" compiler/gradc.h compiler/ops.def "$B/parser.h" $(printf "$B/%s " $incs); do
+  for dep in "$src" compiler/*.h compiler/*.def runtime/*.h runtime/*.def "$B/parser.h" $(printf "$B/%s " $incs); do
     [ "$o" -nt "$dep" ] || fresh=0
   done
   [ $fresh = 1 ] || "$CLANG" $CPP $FLAGS -std=c99 -w -c -o "$o" "$src" || exit 1
