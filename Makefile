@@ -100,8 +100,9 @@ $(B)/%.o: compiler/%.c $(HEADERS) | $(B)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
 
 # main.o records the source revision (gradc --version): rebuilt when a commit moves HEAD
-GIT_COMMON := $(shell git rev-parse --git-common-dir 2>/dev/null)
-GIT_STATE = $(wildcard $(shell git rev-parse --git-path HEAD 2>/dev/null) $(GIT_COMMON)/refs/heads/* $(GIT_COMMON)/packed-refs)
+# (HEAD and the current branch's ref only: other branches' commits change nothing here)
+GIT_STATE := $(wildcard $(shell git rev-parse --git-path HEAD 2>/dev/null) \
+  $(addprefix $(shell git rev-parse --git-common-dir 2>/dev/null)/,$(shell git rev-parse --symbolic-full-name HEAD 2>/dev/null) packed-refs))
 $(B)/main.o: compiler/main.c $(HEADERS) $(GIT_STATE) | $(B)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -DGRADC_REVISION=\"$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\" -c -o $@ $<
 

@@ -647,7 +647,7 @@ static int build_executable(Arena *a, Model *m, Plan *plans, const Options *o, c
 
 int main(int argc, char **argv)
 {
-    Options o;
+    static Options o; /* static: what it points to stays reachable to the end */
     parse_args(argc, argv, &o);
     Arena *a = arena_new();
     grt_outset_init(&g_outs);
@@ -661,14 +661,17 @@ int main(int argc, char **argv)
                       : strcmp(o.input, "-") ? arena_printf(a, "./%s", base_name(a, o.input)) : NULL;
     size_t len, skip;
     char *src = read_model(&o, &len, &skip);
-    if (!src)
-        return 2; /* the arena goes with the process */
+    if (!src) {
+        arena_free(a);
+        return 2;
+    }
     char err[PATH_MAX + 256];
     if (exe && !grt_outset_check(&g_outs, exe, err, sizeof err)) {
         fprintf(stderr, "%s\n", err);
         if (!o.output)
             fprintf(stderr, "gradc: note: the executable is named after the model file without .nn; "
                             "name it with -o PATH\n");
+        free(src);
         arena_free(a);
         return 2;
     }
