@@ -58,8 +58,8 @@ for m in $MODELS; do
       GRADC_MPI_TIMES=1 timeout 3600 mpirun --oversubscribe --bind-to none --mca mpi_yield_when_idle 1 -np $P "$W/$m" train "$data" \
         --epochs $epochs -q --log "$W/log.csv" > /dev/null 2> "$W/err" || { cat "$W/err" >&2; exit 1; }
       # per-epoch wall time / steps, median over the epochs
-      per+=("$(awk -F, -v s=$steps 'NR > 1 { print ($6 - prev) / s * 1000; prev = $6 }' "$W/log.csv" | median)")
-      rs+=("$(awk -v s=$((steps * epochs)) '/^mpi:/ { print $8 / s * 1000 }' "$W/err")")
+      per+=("$(awk -F, -v s=$steps 'NR > 1 { print ($7 - prev) / s * 1000; prev = $7 }' "$W/log.csv" | median)")
+      rs+=("$(awk -v s=$((steps * epochs)) '/^mpi:/ { print $6 / s * 1000 }' "$W/err")")
       echo "   P=$P run $r: ${per[-1]} ms/step, allreduce ${rs[-1]} ms/step" >&2
     done
     ms[$P]=$(printf '%s\n' "${per[@]}" | median)

@@ -1,7 +1,8 @@
 /*
  * deploy.c: what `gradc -c --embed-params PARAMS` needs: reading a parameter
- * file that a trained executable saved (the format of docs/runtime.md), and
- * writing its values into the generated source as exact hexadecimal
+ * file that a trained executable saved (the format of docs/runtime.md,
+ * through the runtime's own reader, runtime/rt_pfile.c, which gradc links),
+ * and writing its values into the generated source as exact hexadecimal
  * floating-point literals, so that a deployed program needs no file.
  *
  * With embedded params, MODEL_init copies the trained values (its seed is
@@ -10,108 +11,71 @@
  * statistics to raw inputs before MODEL_predict.
  */
 #include "gradc.h"
+#include "rt_internal.h" /* the runtime's reader of parameter files (rt_pfile.c) */
 
 #include <errno.h>
 #include <math.h>
 #include <string.h>
 
-static uint64_t rd64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint32_t rd32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static double rdreal(const unsigned char *p, int size)
-{
-    if (size == 8) {
-        uint64_t u = rd64(p);
-        double d;
-        memcpy(&d, &u, 8);
-        return d;
-    }
-    uint32_t u = rd32(p);
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 int params_file_read(Model *m, const char *path, EmbeddedParams *ep, char *err, size_t errn)
 {
-    size_t len;
+    size_t len, i, k;
     unsigned char *b = (unsigned char *)read_file(path, &len);
+    grt_param_info *info;
+    grt_pfile_want w;
+    grt_pfile f;
+    grt_err e;
+    const unsigned char *p;
     memset(ep, 0, sizeof *ep);
     if (!b) {
         snprintf(err, errn, "cannot read '%s': %s", path, strerror(errno));
         return 0;
     }
-    int ok = 0;
-    int real = m->is_double ? 8 : 4;
-#define FAIL(...) do { snprintf(err, errn, __VA_ARGS__); goto done; } while (0)
-    if (len < 60 || memcmp(b, "GRADCPRM", 8) != 0)
-        FAIL("'%s' is not a gradc parameter file", path);
-    if (rd32(b + 8) != 1)
-        FAIL("'%s': parameter file format %u, this gradc reads 1", path, rd32(b + 8));
-    if (rd64(b + 16) != len)
-        FAIL("'%s' is truncated or damaged (its header says %llu bytes, it has %zu)", path,
-             (unsigned long long)rd64(b + 16), len);
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len - 8; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    if (h != rd64(b + len - 8))
-        FAIL("'%s' is damaged (bad checksum)", path);
-    if ((int)rd32(b + 12) != real)
-        FAIL("'%s' holds %s params, the model is %s", path, rd32(b + 12) == 8 ? "double" : "float",
-             m->is_double ? "double" : "float");
-    uint32_t nl = rd32(b + 48);
-    if (52 + (size_t)nl + 8 > len)
-        FAIL("'%s' is damaged", path);
-    if (rd64(b + 24) != model_hash(m) || rd64(b + 32) != m->param_count)
-        FAIL("'%s' is for the model '%.*s', whose params differ from those of '%s'", path, (int)nl,
-             (const char *)b + 52, m->name);
-    size_t at = 52 + nl;
-    while (at + 12 <= len - 8) {
-        const unsigned char *tag = b + at;
-        uint64_t n = rd64(b + at + 4);
-        at += 12;
-        if (n > len - 8 - at)
-            FAIL("'%s' is damaged (a section runs past the end)", path);
-        if (!memcmp(tag, "PARM", 4)) {
-            if (n != m->param_count * (size_t)real)
-                FAIL("'%s' is damaged (params section of %llu bytes)", path, (unsigned long long)n);
-            ep->values = xmalloc(sizeof(double) * (m->param_count + 1));
-            for (size_t i = 0; i < m->param_count; i++)
-                ep->values[i] = rdreal(b + at + i * (size_t)real, real);
-        } else if (!memcmp(tag, "STDZ", 4)) {
-            uint64_t k = n >= 8 ? rd64(b + at) : 0;
-            if (k != m->input_size || n != 8 + 16 * k)
-                FAIL("'%s' is damaged (standardization section)", path);
+    /* the params as the runtime's descriptor lists them, to name a bad value */
+    info = xmalloc(sizeof *info * (size_t)(m->nparams + 1));
+    for (int t = 0; t < m->nparams; t++) {
+        Sym *y = m->params[t];
+        memset(&info[t], 0, sizeof info[t]);
+        info[t].name = y->name;
+        info[t].rank = y->shape.rank;
+        for (int d = 0; d < y->shape.rank && d < GRT_MAXRANK; d++)
+            info[t].dim[d] = y->shape.dim[d];
+        info[t].offset = y->offset;
+        info[t].size = (size_t)shape_numel_static(y->shape);
+    }
+    memset(&w, 0, sizeof w);
+    w.name = m->name;
+    w.hash = model_hash(m);
+    w.param_count = m->param_count;
+    w.input_size = m->input_size;
+    w.state_count = m->state_count;
+    w.real = m->is_double ? 8 : 4;
+    w.who = "the model";
+    w.params = info;
+    w.nparams = m->nparams;
+    memset(&e, 0, sizeof e);
+    if (grt_pfile_decode(b, len, path, &w, &f, &e)) {
+        /* "PATH: error: why" said as "PATH: why" after gradc's own "error:" */
+        size_t n = strlen(path);
+        const char *why = !strncmp(e.msg, path, n) && !strncmp(e.msg + n, ": error: ", 9)
+                              ? e.msg + n + 9 : e.msg;
+        snprintf(err, errn, "%s: %s", path, why);
+    } else {
+        ep->values = xmalloc(sizeof(double) * (m->param_count + 1));
+        for (i = 0; i < m->param_count; i++)
+            ep->values[i] = grt_pfile_real(f.real, f.sec[GRT_PF_PARM] + i * (size_t)f.real);
+        if ((p = grt_pfile_stdz(&f, &k))) {
             ep->mean = xmalloc(sizeof(double) * (k + 1));
             ep->std = xmalloc(sizeof(double) * (k + 1));
-            for (size_t i = 0; i < k; i++) {
-                ep->mean[i] = rdreal(b + at + 8 + 8 * i, 8);
-                ep->std[i] = rdreal(b + at + 8 + 8 * (k + i), 8);
+            for (i = 0; i < k; i++) {
+                ep->mean[i] = grt_pfile_real(8, p + 8 * i);
+                ep->std[i] = grt_pfile_real(8, p + 8 * (k + i));
             }
-        } else if (!memcmp(tag, "END ", 4)) {
-            break;
         }
-        at += n;
     }
-    if (!ep->values)
-        FAIL("'%s' has no params section", path);
-    ok = 1;
-done:
-#undef FAIL
+    free(info);
     free(b);
-    if (!ok)
-        params_file_free(ep);
-    return ok;
+    return ep->values != NULL;
 }
 
 void params_file_free(EmbeddedParams *ep)

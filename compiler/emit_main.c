@@ -3,8 +3,23 @@
  * the runtime (gradc_rt.h's grt_model: its params, inputs, targets, train
  * block and the generated pair's functions) and a main() that hands it to
  * grt_main().
+ *
+ * Every struct is written with designated initializers (.lr = 0.001), so
+ * the glue says what each value is and does not depend on the order of
+ * gradc_rt.h's fields; the optimizer and schedule by their enum names
+ * (GRT_ADAMW), from the table gradc and the runtime share
+ * (runtime/grt_train.def).
  */
 #include "gradc.h"
+
+static const char *const OPT_IDS[OPT_COUNT] = {
+#define GRT_OPT(ID, NAME, LR, WD, ...) "GRT_" #ID,
+#include "grt_train.def"
+};
+static const char *const SCHED_IDS[SCHED_COUNT] = {
+#define GRT_SCHED(ID, NAME, REQUIRED, ...) "GRT_" #ID,
+#include "grt_train.def"
+};
 
 void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out)
 {
@@ -15,45 +30,62 @@ void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out)
     fprintf(out, "static const grt_param_info params[] = {\n");
     for (int i = 0; i < m->nparams; i++) {
         Sym *y = m->params[i];
-        fprintf(out, "    {\"%s\", %d, {", y->name, y->shape.rank);
+        fprintf(out, "    {.name = \"%s\", .rank = %d, .dim = {", y->name, y->shape.rank);
         for (int d = 0; d < y->shape.rank; d++)
             fprintf(out, "%s%d", d ? ", " : "", y->shape.dim[d]);
         if (!y->shape.rank)
             fprintf(out, "0");
-        fprintf(out, "}, %zu, %d},\n", y->offset, shape_numel_static(y->shape));
+        fprintf(out, "}, .offset = %zu, .size = %d},\n", y->offset, shape_numel_static(y->shape));
     }
     if (!m->nparams)
-        fprintf(out, "    {\"\", 0, {0}, 0, 0},\n");
+        fprintf(out, "    {.name = \"\"},\n");
     fprintf(out, "};\n\nstatic const grt_io_info inputs[] = {\n");
     for (int i = 0; i < m->ninputs; i++)
-        fprintf(out, "    {\"%s\", %d, 0},\n", m->inputs[i]->name, shape_numel_static(m->inputs[i]->shape));
+        fprintf(out, "    {.name = \"%s\", .size = %d},\n", m->inputs[i]->name,
+                shape_numel_static(m->inputs[i]->shape));
     if (!m->ninputs)
-        fprintf(out, "    {\"\", 0, 0},\n");
+        fprintf(out, "    {.name = \"\"},\n");
     fprintf(out, "};\n\nstatic const grt_io_info targets[] = {\n");
     for (int i = 0; i < m->ntargets; i++) {
         Sym *y = m->targets[i];
-        fprintf(out, "    {\"%s\", %d, %d},\n", y->name, y->nclasses ? 1 : shape_numel_static(y->shape),
-                y->nclasses);
+        fprintf(out, "    {.name = \"%s\", .size = %d, .nclasses = %d},\n", y->name,
+                y->nclasses ? 1 : shape_numel_static(y->shape), y->nclasses);
     }
     if (!m->ntargets)
-        fprintf(out, "    {\"\", 0, 0},\n");
+        fprintf(out, "    {.name = \"\"},\n");
     double ff = 0, fb = 0;
     model_flops(m, &ff, &fb);
     TrainConfig *t = &m->train;
     fprintf(out, "};\n\nstatic const grt_model model = {\n");
-    fprintf(out, "    \"%s\", 0x%016llxull,\n", m->name, (unsigned long long)model_hash(m));
-    fprintf(out, "    %sPARAM_COUNT, %sINPUT_SIZE, %sTARGET_SIZE, %sOUTPUT_SIZE, %sMAX_BATCH,\n", U, U, U, U, U);
-    fprintf(out, "    %sWORKSPACE_BYTES,\n", U);
-    fprintf(out, "    %d, params, %d, inputs, %d, targets,\n", m->nparams, m->ninputs, m->ntargets);
-    fprintf(out, "    %d, %d, %d, %.17g, %d,\n",
-            m->target_kind == TK_CLASS ? 2 : m->target_kind == TK_REAL ? 1 : 0, m->nclasses, m->binary,
-            m->threshold, m->maximize);
-    fprintf(out, "    %.17g, %.17g,\n", ff, fb);
-    fprintf(out, "    {%d, %.17g, %.17g, %.17g, %.17g, %.17g, %d, %d, %d, %lluu, %d, %.17g, %.17g, %.17g, %.17g, %.17g, %d},\n",
-            (int)t->opt, t->lr, t->beta1, t->beta2, t->eps, t->opt_wd, t->batch, t->epochs, t->shuffle,
-            (unsigned long long)t->seed, (int)t->sched, t->sched_a, t->sched_b, t->clip, t->weight_decay,
-            t->validate, t->patience);
-    fprintf(out, "    %sinit, %sloss, %sloss_grad, %spredict,\n};\n\n", P, P, P, P);
+    fprintf(out, "    .name = \"%s\",\n    .hash = 0x%016llxull,\n", m->name,
+            (unsigned long long)model_hash(m));
+    fprintf(out, "    .param_count = %sPARAM_COUNT,\n    .input_size = %sINPUT_SIZE,\n"
+                 "    .target_size = %sTARGET_SIZE,\n    .output_size = %sOUTPUT_SIZE,\n"
+                 "    .max_batch = %sMAX_BATCH,\n    .workspace_bytes = %sWORKSPACE_BYTES,\n",
+            U, U, U, U, U, U);
+    fprintf(out, "    .nparams = %d,\n    .params = params,\n    .ninputs = %d,\n"
+                 "    .inputs = inputs,\n    .ntargets = %d,\n    .targets = targets,\n",
+            m->nparams, m->ninputs, m->ntargets);
+    fprintf(out, "    .target_kind = %s,\n    .nclasses = %d,\n    .binary = %d,\n"
+                 "    .threshold = %.17g,\n    .maximize = %d,\n",
+            m->target_kind == TK_CLASS  ? "GRT_TARGET_CLASS"
+            : m->target_kind == TK_REAL ? "GRT_TARGET_REAL"
+                                        : "GRT_TARGET_NONE",
+            m->nclasses, m->binary, m->threshold, m->maximize);
+    fprintf(out, "    .flops_forward = %.17g,\n    .flops_backward = %.17g,\n", ff, fb);
+    fprintf(out, "    .train = {\n        .opt = %s,\n        .lr = %.17g,\n"
+                 "        .beta1 = %.17g,\n        .beta2 = %.17g,\n        .eps = %.17g,\n"
+                 "        .opt_weight_decay = %.17g,\n        .batch = %d,\n"
+                 "        .epochs = %d,\n        .shuffle = %d,\n        .seed = %lluu,\n"
+                 "        .sched = %s,\n        .sched_a = %.17g,\n        .sched_b = %.17g,\n"
+                 "        .clip = %.17g,\n        .weight_decay = %.17g,\n"
+                 "        .validate = %.17g,\n        .patience = %d,\n    },\n",
+            OPT_IDS[t->opt], t->lr, t->beta1, t->beta2, t->eps, t->opt_wd, t->batch, t->epochs,
+            t->shuffle, (unsigned long long)t->seed, SCHED_IDS[t->sched], t->sched_a, t->sched_b,
+            t->clip, t->weight_decay, t->validate, t->patience);
+    fprintf(out, "    .init = %sinit,\n    .loss = %sloss,\n    .loss_grad = %sloss_grad,\n"
+                 "    .predict = %spredict,\n};\n\n",
+            P, P, P, P);
     fprintf(out, "#if defined(_OPENMP) && defined(GRADC_THREADS) /* gradc --threads N */\n"
                  "#include <omp.h>\n#include <stdlib.h>\n#endif\n\n");
     fprintf(out, "int main(int argc, char **argv)\n{\n"

@@ -324,8 +324,20 @@ typedef struct Sym {
 
 enum { PARAM_NODECAY = 1, PARAM_FROZEN = 2 }; /* Sym.flags of a param */
 
-typedef enum OptKind { OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_RMSPROP, OPT_ADAM, OPT_ADAMW } OptKind;
-typedef enum SchedKind { SCHED_CONSTANT, SCHED_STEP, SCHED_COSINE, SCHED_EXPONENTIAL } SchedKind;
+/* The optimizers and schedules, from the table the runtime shares
+ * (runtime/grt_train.def): OPT_SGD .. OPT_ADAMW, SCHED_CONSTANT ..
+ * SCHED_EXPONENTIAL, in the order of gradc_rt.h's enum grt_opt and enum
+ * grt_sched. */
+typedef enum OptKind {
+#define GRT_OPT(ID, NAME, LR, WD, ...) OPT_##ID,
+#include "grt_train.def"
+    OPT_COUNT
+} OptKind;
+typedef enum SchedKind {
+#define GRT_SCHED(ID, NAME, REQUIRED, ...) SCHED_##ID,
+#include "grt_train.def"
+    SCHED_COUNT
+} SchedKind;
 
 /* The train block, with defaults for what it does not say. */
 typedef struct TrainConfig {

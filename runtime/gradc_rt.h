@@ -2,12 +2,12 @@
  * gradc_rt.h: the runtime that executables built by gradc link.
  *
  * gradc writes three files for a model: MODEL.c and MODEL.h (the generated
- * pair of LANGUAGE.md section 5, which needs nothing but libm) and a small
+ * pair of docs/language.md, which needs nothing but libm) and a small
  * glue file that fills a grt_model with the pair's functions and the model's
  * metadata and calls grt_main(). Everything else an executable does (reading
  * data, the optimizer loop, parameter files, eval, predict) lives here.
  *
- * The runtime is compiled once per precision: with GRT_DOUBLE defined,
+ * The runtime is built once per precision: with GRT_DOUBLE defined,
  * grt_real is double (libgradcrt_d.a), else float (libgradcrt.a).
  */
 #ifndef GRADC_RT_H
@@ -40,8 +40,19 @@ typedef struct grt_io_info {
     int nclasses;              /* class(n) target: n; else 0 */
 } grt_io_info;
 
-enum grt_opt { GRT_SGD, GRT_MOMENTUM, GRT_NESTEROV, GRT_RMSPROP, GRT_ADAM, GRT_ADAMW };
-enum grt_sched { GRT_CONSTANT, GRT_STEP, GRT_COSINE, GRT_EXPONENTIAL };
+/* The optimizers and schedules, from the table gradc shares (grt_train.def):
+ * GRT_SGD, GRT_MOMENTUM, GRT_NESTEROV, GRT_RMSPROP, GRT_ADAM, GRT_ADAMW;
+ * GRT_CONSTANT, GRT_STEP, GRT_COSINE, GRT_EXPONENTIAL. */
+enum grt_opt {
+#define GRT_OPT(ID, NAME, LR, WD, ...) GRT_##ID,
+#include "grt_train.def"
+    GRT_OPT_COUNT
+};
+enum grt_sched {
+#define GRT_SCHED(ID, NAME, REQUIRED, ...) GRT_##ID,
+#include "grt_train.def"
+    GRT_SCHED_COUNT
+};
 enum grt_target { GRT_TARGET_NONE, GRT_TARGET_REAL, GRT_TARGET_CLASS };
 
 /* The train block of the model file, defaults filled in by gradc. */
@@ -70,7 +81,7 @@ typedef struct grt_model {
     size_t input_size;         /* elements of x per example (all inputs) */
     size_t target_size;        /* elements of y per example (all targets) */
     size_t output_size;        /* elements predict writes per example */
-    size_t max_batch;          /* the compiled batch: n <= it in every call */
+    size_t max_batch;          /* the generated batch: n <= it in every call */
     size_t workspace_bytes;    /* scratch for one call */
     int nparams;               /* params[] count */
     const grt_param_info *params;

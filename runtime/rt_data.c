@@ -9,7 +9,7 @@
  * spaces and tabs around them ignored; quoting is not supported, as numbers
  * never need it.
  *
- * Errors name the place as a compiler would: "FILE:LINE:COL: error: ...",
+ * Errors name the place as gcc would: "FILE:LINE:COL: error: ...",
  * LINE 1-based, COL the 1-based byte column where the offending field starts
  * (after a UTF-8 byte order mark), and the message gives the field's 1-based
  * index too: "data.csv:312:9: error: 'abc' is not a number (field 5)".
@@ -107,8 +107,109 @@ void grt_data_free(grt_data *d)
 {
     free(d->x);
     free(d->y);
+    free(d->global);
+    free(d->local);
     d->x = d->y = NULL;
-    d->n = d->cap = 0;
+    d->global = d->local = NULL;
+    d->n = d->cap = d->total = 0;
+}
+
+size_t grt_data_total(const grt_data *d) { return d->global ? d->total : d->n; }
+
+size_t grt_data_local(const grt_data *d, size_t g)
+{
+    if (!d->global)
+        return g < d->n ? g : SIZE_MAX;
+    return g < d->total ? d->local[g] : SIZE_MAX;
+}
+
+/* Makes d a part of a set of total rows whose global numbers are g
+ * (malloc'd, taken over, d->n of them). */
+static void set_part(grt_data *d, size_t total, size_t *g)
+{
+    size_t i;
+    free(d->global);
+    free(d->local);
+    d->total = total;
+    d->global = g;
+    d->local = grt_xmalloc(total ? total : 1, sizeof(size_t));
+    for (i = 0; i < total; i++)
+        d->local[i] = SIZE_MAX;
+    for (i = 0; i < d->n; i++)
+        d->local[g[i]] = i;
+}
+
+void grt_data_keep_part(grt_data *d, int rank, int size)
+{
+    size_t i, k = 0, P = (size_t)size, N = d->n, *g;
+    if (size <= 1)
+        return;
+    g = grt_xmalloc(N / P + 1, sizeof(size_t));
+    for (i = (size_t)rank; i < N; i += P, k++) {
+        memmove(d->x + k * d->nx, d->x + i * d->nx, d->nx * sizeof(double));
+        if (d->ny)
+            memmove(d->y + k * d->ny, d->y + i * d->ny, d->ny * sizeof(double));
+        g[k] = i;
+    }
+    d->n = k;
+    set_part(d, N, g);
+}
+
+void grt_data_hold_out(grt_data *d, grt_data *v, double fraction, uint64_t seed)
+{
+    size_t N = grt_data_total(d), k, i, j, *idx, *before, *gt, *gv, nt = 0, nv = 0;
+    char *out;
+    grt_data keep;
+    grt_rng r;
+
+    memset(v, 0, sizeof *v);
+    v->nx = d->nx;
+    v->ny = d->ny;
+    if (N < 2)
+        return;
+    k = (size_t)(fraction * (double)N + 0.5);
+    k = k < 1 ? 1 : k > N - 1 ? N - 1 : k;
+    idx = grt_xmalloc(N, sizeof(size_t));
+    out = grt_xcalloc(N, 1);
+    for (i = 0; i < N; i++)
+        idx[i] = i;
+    grt_rng_seed(&r, seed ^ UINT64_C(0x76616c6964617465)); /* "validate" */
+    grt_shuffle(&r, idx, N);
+    for (i = 0; i < k; i++)
+        out[idx[i]] = 1;
+    /* before[i]: rows held out among 0..i-1, so that the rows left keep
+     * their order, renumbered, in both sets */
+    before = idx;
+    for (i = 0, j = 0; i < N; i++) {
+        before[i] = j;
+        j += (size_t)out[i];
+    }
+    memset(&keep, 0, sizeof keep);
+    keep.nx = d->nx;
+    keep.ny = d->ny;
+    gt = grt_xmalloc(d->n + 1, sizeof(size_t));
+    gv = grt_xmalloc(d->n + 1, sizeof(size_t));
+    for (i = 0; i < d->n; i++) {
+        size_t g = d->global ? d->global[i] : i;
+        if (out[g]) {
+            gv[nv++] = before[g];
+            grt_data_push(v, d, i);
+        } else {
+            gt[nt++] = g - before[g];
+            grt_data_push(&keep, d, i);
+        }
+    }
+    if (d->global) {
+        set_part(&keep, N - k, gt);
+        set_part(v, k, gv);
+    } else {
+        free(gt);
+        free(gv);
+    }
+    grt_data_free(d);
+    *d = keep;
+    free(idx);
+    free(out);
 }
 
 /* Room for one more row. */
@@ -217,6 +318,8 @@ typedef struct reader {
     row r;              /* its fields */
     int *nclasses;      /* per target value: class(n) count or 0 */
     grt_err *e;         /* where errors go */
+    int rank, size;     /* the part read: data rows i % size == rank */
+    size_t rows;        /* data rows passed, every part's */
 } reader;
 
 /* Status 1 for a wrong field count in the current row. */
@@ -335,6 +438,12 @@ static int data_row(reader *rd, grt_data *d)
 int grt_csv_read(FILE *f, const char *name, const grt_model *m, int mode, grt_data *d,
                  grt_err *e)
 {
+    return grt_csv_read_part(f, name, m, mode, 0, 1, d, e);
+}
+
+int grt_csv_read_part(FILE *f, const char *name, const grt_model *m, int mode, int rank,
+                      int size, grt_data *d, grt_err *e)
+{
     reader rd;
     char *buf = NULL;
     size_t bufcap = 0;
@@ -349,6 +458,8 @@ int grt_csv_read(FILE *f, const char *name, const grt_model *m, int mode, grt_da
     rd.m = m;
     rd.mode = mode;
     rd.e = e;
+    rd.rank = rank;
+    rd.size = size > 1 ? size : 1;
     rd.nclasses = grt_xcalloc(m->target_size, sizeof(int));
     for (t = 0; t < m->ntargets; t++) {
         size_t k;
@@ -385,10 +496,8 @@ int grt_csv_read(FILE *f, const char *name, const grt_model *m, int mode, grt_da
                 continue;
             }
         }
-#ifdef GRT_MPI
-        if (grt_mpi_skip_row()) /* data-parallel: another rank's row (rt_mpi.c) */
-            continue;
-#endif
+        if (rd.rows++ % (size_t)rd.size != (size_t)rd.rank)
+            continue; /* another part's row: counted, not parsed */
         status = data_row(&rd, d);
         if (status)
             break;
@@ -396,7 +505,14 @@ int grt_csv_read(FILE *f, const char *name, const grt_model *m, int mode, grt_da
     if (!status && ferror(f))
         status = grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot read: %s", name,
                           strerror(errno ? errno : EIO));
-    if (!status && d->n == 0 && GRT_MPI_ROWS() == 0) /* a shard may be empty */
+    if (!status && rd.size > 1) {
+        /* a part: the global numbers of its rows */
+        size_t i, *g = grt_xmalloc(d->n + 1, sizeof(size_t));
+        for (i = 0; i < d->n; i++)
+            g[i] = (size_t)rd.rank + i * (size_t)rd.size;
+        set_part(d, rd.rows, g);
+    }
+    if (!status && rd.rows == 0) /* a part may be empty, the file may not */
         status = grt_fail(e, GRT_EXIT_DATA, GRT_E_EMPTY,
                           seen ? "%s: error: no examples, only a header"
                                : "%s: error: empty file, no examples",
@@ -412,17 +528,23 @@ int grt_csv_read(FILE *f, const char *name, const grt_model *m, int mode, grt_da
 
 int grt_csv_load(const char *path, const grt_model *m, int mode, grt_data *d, grt_err *e)
 {
+    return grt_csv_load_part(path, m, mode, 0, 1, d, e);
+}
+
+int grt_csv_load_part(const char *path, const grt_model *m, int mode, int rank, int size,
+                      grt_data *d, grt_err *e)
+{
     FILE *f;
     int status;
     if (strcmp(path, "-") == 0)
-        return grt_csv_read(stdin, "<stdin>", m, mode, d, e);
+        return grt_csv_read_part(stdin, "<stdin>", m, mode, rank, size, d, e);
     f = fopen(path, "r");
     if (!f) {
         memset(d, 0, sizeof *d);
         return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot open: %s", path,
                         strerror(errno));
     }
-    status = grt_csv_read(f, path, m, mode, d, e);
+    status = grt_csv_read_part(f, path, m, mode, rank, size, d, e);
     fclose(f);
     return status;
 }
@@ -432,38 +554,39 @@ int grt_csv_load(const char *path, const grt_model *m, int mode, grt_data *d, gr
 void grt_stats_compute(const grt_data *d, grt_stats *s)
 {
     size_t i, j, nx = d->nx;
-    double *lo, *hi;
+    double N = grt_data_total(d) ? (double)grt_data_total(d) : 1.0;
+    double *lo, *hi; /* lows, and highs negated: both minima over the ranks */
 
-#ifdef GRT_MPI
-    if (grt_mpi_stats(d, s)) /* data-parallel: over every rank's shard */
-        return;
-#endif
     lo = grt_xmalloc(nx, sizeof(double));
     hi = grt_xmalloc(nx, sizeof(double));
     s->n = nx;
     s->mean = grt_xcalloc(nx, sizeof(double));
     s->std = grt_xcalloc(nx, sizeof(double));
     for (j = 0; j < nx; j++)
-        lo[j] = hi[j] = d->n ? d->x[j] : 0;
+        lo[j] = hi[j] = INFINITY;
     for (i = 0; i < d->n; i++)
         for (j = 0; j < nx; j++) {
             double v = d->x[i * nx + j];
             s->mean[j] += v;
             lo[j] = v < lo[j] ? v : lo[j];
-            hi[j] = v > hi[j] ? v : hi[j];
+            hi[j] = -v < hi[j] ? -v : hi[j];
         }
+    grt_comm_sum(s->mean, nx);
+    grt_comm_min(lo, nx);
+    grt_comm_min(hi, nx);
     for (j = 0; j < nx; j++)
-        s->mean[j] /= d->n ? (double)d->n : 1.0;
+        s->mean[j] /= N;
     /* Two passes: the sum of squared deviations, not E[x^2] - E[x]^2. */
     for (i = 0; i < d->n; i++)
         for (j = 0; j < nx; j++) {
             double dv = d->x[i * nx + j] - s->mean[j];
             s->std[j] += dv * dv;
         }
+    grt_comm_sum(s->std, nx);
     for (j = 0; j < nx; j++) {
-        double sd = sqrt(s->std[j] / (d->n ? (double)d->n : 1.0));
+        double sd = sqrt(s->std[j] / N);
         /* A constant column (rounding may leave a tiny sd) is left unscaled. */
-        s->std[j] = (lo[j] == hi[j] || !(sd > 0) || !isfinite(sd)) ? 1.0 : sd;
+        s->std[j] = (lo[j] == -hi[j] || !(sd > 0) || !isfinite(sd)) ? 1.0 : sd;
     }
     free(lo);
     free(hi);

@@ -9,17 +9,18 @@
  *
  * Executables only see gradc_rt.h and grt_main(); this header exists so that
  * tests/test_runtime.c can test each piece on its own. Every external name
- * starts with grt_, so the runtime links beside the compiler's objects.
+ * starts with grt_, so the runtime links beside gradc's own objects.
  *
  * Conventions: a function that can fail returns 0 or an exit status (1 bad
  * data, model mismatch or training failure; 2 bad command line or I/O) and
- * fills a grt_err with a message that names the file, as a compiler would:
+ * fills a grt_err with a message that names the file, as gcc would:
  * "data.csv:312:5: error: 'abc' is not a number (field 3)".
  */
 #ifndef GRADC_RT_INTERNAL_H
 #define GRADC_RT_INTERNAL_H
 
 #include "gradc_rt.h"
+#include "grt_output.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -67,6 +68,8 @@ enum grt_errcode {
     GRT_E_TRUNCATED, /* parameter file: shorter than its header says */
     GRT_E_CHECKSUM,  /* parameter file: damaged (checksum or size mismatch) */
     GRT_E_FORMAT,    /* parameter file: checksum fine, structure malformed */
+    GRT_E_VALUES,    /* parameter file: checksum fine, values no run writes
+                        (NaN params, a standard deviation of 0) */
     GRT_E_PRECISION, /* parameter file: float file for a double model or back */
     GRT_E_MISMATCH,  /* parameter file: of another model */
     GRT_E_DIVERGED,  /* training: the loss, a gradient or a param became NaN or infinite */
@@ -80,6 +83,8 @@ typedef struct grt_err {
     int status;     /* exit status it calls for; 0 while no error */
     int code;       /* enum grt_errcode */
     char msg[1024]; /* one line, no trailing newline, names the file */
+    int shared;     /* every rank of a data-parallel run met this same error
+                       (so rank 0 alone reports it) */
 } grt_err;
 
 /* Records an error in e (if e has none yet) and returns its status. */
@@ -115,28 +120,51 @@ void grt_buf_printf(grt_buf *b, const char *fmt, ...) GRT_PRINTF(2, 3);
 void grt_put_le(unsigned char *p, uint64_t v, int n);
 uint64_t grt_get_le(const unsigned char *p, int n);
 
-/* Writes buf to path whole or not at all: a temporary file PATH.tmp.XXXXXX
- * in the same directory (so the rename cannot cross file systems), mode
- * 0666 & ~umask, fsync, close, rename over path, fsync of the directory. On
- * any failure (a full disk, a file size limit: SIGXFSZ is ignored meanwhile,
- * so the write fails instead of killing the process) the temporary file is
- * unlinked, an existing file at path is untouched, and the status is 2:
- * "PATH: error: cannot write it: No space left on device". */
+/* Writes buf to path through the output policy (grt_output.h): a regular
+ * file whole or not at all (a temporary file PATH.tmp.XXXXXX in the same
+ * directory, fsync, rename, fsync of the directory), a device or FIFO in
+ * place. On any failure (a full disk; a file size limit, where SIGXFSZ is
+ * ignored so the write fails instead of killing the process) the temporary
+ * file is unlinked, an existing file at path is untouched, and the status
+ * is 2: "PATH: error: cannot write it: No space left on device". */
 int grt_write_atomic(const char *path, const void *buf, size_t size, grt_err *e);
-/* The directory part of path ("." when it has none), malloc'd. */
-char *grt_dirname(const char *path);
+
+/* ---------------------------------------------------------------- rt_comm.c */
+
+/* The ranks of a run and the few collectives data-parallel training needs:
+ * the only interface between the base modules and the transport. rt_comm.c
+ * is the single process (rank 0 of 1, collectives that do nothing), in
+ * libgradcrt.a; the data-parallel library carries another file with the
+ * same functions instead, chosen at link time. Every rank calls the
+ * collectives in the same order; after grt_comm_solo() the process works
+ * alone, as rank 0 of 1. */
+int grt_comm_init(int *argc, char ***argv); /* starts the transport; returns the rank count */
+void grt_comm_solo(void);
+int grt_comm_rank(void);
+int grt_comm_size(void);
+void grt_comm_sum(double *v, size_t n);     /* element-wise sum over the ranks, in place */
+void grt_comm_min(double *v, size_t n);     /* element-wise minimum over the ranks */
+void grt_comm_bcast(void *p, size_t n);     /* rank 0's n bytes to every rank */
+GRT_NORETURN void grt_comm_abort(int status); /* ends every rank with status */
 
 /* ---------------------------------------------------------------- rt_data.c */
 
 /* A data set as read from CSV: all values as doubles, converted to grt_real
- * chunk by chunk when the generated functions are called. */
+ * chunk by chunk when the generated functions are called. In a
+ * data-parallel run each rank holds a part: the rows of the whole set are
+ * numbered 0..total-1 ("global" rows), and global lists the ones held here. */
 typedef struct grt_data {
-    size_t n;  /* examples (rows) */
+    size_t n;  /* examples (rows) held */
     size_t nx; /* input values per example (the model's input_size) */
     size_t ny; /* target values per example; 0 when targets were not read */
     double *x; /* n * nx input values, row after row */
     double *y; /* n * ny target values; class targets hold the index */
     size_t cap;/* rows allocated in x and y */
+    size_t total;   /* rows of the whole set, every rank's (global != NULL) */
+    size_t *global; /* n global row numbers of the rows held, ascending;
+                       NULL: the whole set, row i is global row i */
+    size_t *local;  /* total entries: the row held for global row g, or
+                       SIZE_MAX when another rank holds it */
 } grt_data;
 
 /* What the rows of a CSV file must hold. */
@@ -153,6 +181,25 @@ int grt_csv_read(FILE *f, const char *name, const grt_model *m, int mode,
 /* The same from a path; "-" is stdin (named "<stdin>" in messages). */
 int grt_csv_load(const char *path, const grt_model *m, int mode, grt_data *d,
                  grt_err *e);
+/* Part `rank` of `size` of a CSV file: the data rows i (0-based, header
+ * and blank lines not counted) with i % size == rank are parsed and kept,
+ * the others only counted (d->total); with size 1, grt_csv_read. A part may
+ * be empty; the whole file may not. */
+int grt_csv_read_part(FILE *f, const char *name, const grt_model *m, int mode, int rank,
+                      int size, grt_data *d, grt_err *e);
+int grt_csv_load_part(const char *path, const grt_model *m, int mode, int rank, int size,
+                      grt_data *d, grt_err *e);
+/* Keeps part `rank` of `size` of a whole data set (rows i % size == rank). */
+void grt_data_keep_part(grt_data *d, int rank, int size);
+/* Rows of the whole set, over every rank. */
+size_t grt_data_total(const grt_data *d);
+/* The row held for global row g, or SIZE_MAX. */
+size_t grt_data_local(const grt_data *d, size_t g);
+/* Moves the rows of a random fraction of the whole set (round(fraction
+ * total), at least 1, at most total - 1; chosen by a shuffle seeded with
+ * seed) from d into v; the rows left keep their order, renumbered. Every
+ * rank picks the same global rows. */
+void grt_data_hold_out(grt_data *d, grt_data *v, double fraction, uint64_t seed);
 void grt_data_free(grt_data *d);
 /* The target named for target value j (of all targets' values), for messages. */
 const char *grt_target_name(const grt_model *m, size_t j);
@@ -173,7 +220,8 @@ typedef struct grt_stats {
     double *std;  /* n population standard deviations, 0 replaced by 1 */
 } grt_stats;
 
-/* Mean and population std of every input column of d (d->n >= 1). */
+/* Mean and population std of every input column of d, over every rank's
+ * rows (at least one row in all). */
 void grt_stats_compute(const grt_data *d, grt_stats *s);
 /* Standardizes d's inputs in place; nothing when s->n is 0. */
 void grt_stats_apply(const grt_stats *s, grt_data *d);
@@ -196,7 +244,7 @@ int grt_idx_load(const char *images, const char *labels, const grt_model *m, grt
 
 /* xoshiro256** (Blackman and Vigna, 2018), seeded through splitmix64: small,
  * fast, and defined on uint64_t arithmetic alone, so shuffles are the same on
- * every machine and compiler. */
+ * every machine and C toolchain. */
 typedef struct grt_rng {
     uint64_t s[4]; /* the generator's state; never all zero */
 } grt_rng;
@@ -252,17 +300,64 @@ int grt_parse_optimizer(const char *spec, grt_train_config *c, char *err, size_t
  * "step(every=10, gamma=0.5)", "exponential(0.95)". */
 int grt_parse_schedule(const char *spec, grt_train_config *c, char *err, size_t cap);
 
-/* -------------------------------------------------------------- rt_params.c */
+/* --------------------------------------------------------------- rt_pfile.c */
 
 /* Parameter file format version this runtime writes and reads. */
 #define GRT_PARAMS_VERSION 1
 /* Sizes of the fixed parts of a parameter file (see docs/runtime.md). */
 #define GRT_PARAMS_HEADER 52  /* magic .. name length */
 #define GRT_PARAMS_SECTION 12 /* tag and payload length of a section */
+#define GRT_OPTS_FIXED 16     /* OPTS: kind, flags, t */
+#define GRT_RNGS_SIZE 48      /* RNGS: 4 state words, epochs, flags, reserved */
+#define GRT_BEST_FIXED 24     /* BEST: epoch, stale, loss */
 
 /* FNV-1a, 64 bits, continuing from h (start with GRT_FNV_INIT). */
 #define GRT_FNV_INIT 0xcbf29ce484222325u
 uint64_t grt_fnv1a64(uint64_t h, const void *p, size_t n);
+
+/* The sections a reader knows, by index. */
+enum {
+    GRT_PF_PARM, GRT_PF_STDZ, GRT_PF_STAT, GRT_PF_VOCB, GRT_PF_OPTS, GRT_PF_RNGS,
+    GRT_PF_STEP, GRT_PF_BEST, GRT_PF_KEPT, GRT_PF_NTAGS
+};
+
+/* What the file must be: of this model, in this precision. */
+typedef struct grt_pfile_want {
+    const char *name;        /* the model's name */
+    uint64_t hash;           /* its hash of param names and shapes */
+    size_t param_count;      /* reals in PARM */
+    size_t input_size;       /* values per example (STDZ) */
+    size_t state_count;      /* reals in STAT, when there is one */
+    int real;                /* bytes per real: 4 or 8 */
+    const char *who;         /* "this executable of model" (NULL) or gradc's words */
+    const grt_param_info *params; /* to name a bad value's param; NULL: by index */
+    int nparams;
+} grt_pfile_want;
+
+/* A decoded file: where each known section's payload is in the bytes. */
+typedef struct grt_pfile {
+    int real;                                /* bytes per real */
+    const unsigned char *sec[GRT_PF_NTAGS];  /* payloads, NULL when absent */
+    size_t len[GRT_PF_NTAGS];                /* their lengths */
+} grt_pfile;
+
+/* Checks a parameter file's bytes, in the order docs/runtime.md lists
+ * (magic, version, size, checksum, precision, model, sections, values) and
+ * finds its sections. Status 1 with a message naming the file; 0. The
+ * precision is the file's and w's, not this object's: gradc links it too. */
+int grt_pfile_decode(const unsigned char *buf, size_t size, const char *name,
+                     const grt_pfile_want *w, grt_pfile *f, grt_err *e);
+/* The section checks of grt_pfile_decode alone (structure, then values). */
+int grt_pfile_check(const grt_pfile *f, const char *name, const grt_pfile_want *w, grt_err *e);
+/* The real at p, of `real` bytes, as a double. */
+double grt_pfile_real(int real, const unsigned char *p);
+/* STDZ's means (n doubles, then n standard deviations), or NULL; n set. */
+const unsigned char *grt_pfile_stdz(const grt_pfile *f, size_t *n);
+/* The name and index ("W2", "[3, 1]") of element i of the params p[0..n). */
+void grt_param_where(const grt_param_info *p, int n, size_t i, const char **name, char *index,
+                     size_t cap);
+
+/* -------------------------------------------------------------- rt_params.c */
 
 /* Where a training run stands after an epoch: what a parameter file carries
  * beside the params (sections OPTS, RNGS, BEST) so that `train --resume`
@@ -301,6 +396,8 @@ int grt_open_file(const char *path, grt_err *e);
 /* A whole file into *buf (malloc'd, *n bytes; free it also after an error),
  * or status 2 with "PATH: error: cannot open/read: why". */
 int grt_read_file(const char *path, unsigned char **buf, size_t *n, grt_err *e);
+/* What a parameter file of m must be (grt_pfile_decode). */
+void grt_pfile_want_of(const grt_model *m, grt_pfile_want *w);
 /* The same over a file's bytes already in memory (for tests). */
 int grt_params_decode(const unsigned char *buf, size_t size, const char *name,
                       const grt_model *m, grt_real *params, grt_stats *stats,
@@ -327,6 +424,60 @@ void grt_safe_name(char *dst, size_t cap, const char *name);
 int grt_export(const char *out, const grt_model *m, const grt_real *params,
                const grt_stats *stats, FILE *list, grt_err *e);
 
+/* ------------------------------------------------------------- rt_history.c */
+
+/* The figures of one epoch (or evaluation point) of a training run; NaN
+ * where there is no value (no validation data, no accuracy). */
+typedef struct grt_hrow {
+    double x;        /* 1-based epoch, or the step for runs counted in steps */
+    double loss;     /* mean training loss */
+    double acc;      /* training accuracy */
+    double val_loss; /* validation loss */
+    double val_acc;  /* validation accuracy */
+    double lr;       /* learning rate of the epoch (of its last step) */
+    double seconds;  /* since the run started, at the row's end */
+} grt_hrow;
+
+/* A run's rows, as --log writes them and plot reads them. */
+typedef struct grt_history {
+    size_t n;        /* rows */
+    size_t cap;      /* allocated */
+    grt_hrow *row;   /* them */
+    int by_step;     /* x counts steps, not epochs */
+    double kept;     /* early stopping: the x whose params were kept, 0: none */
+} grt_history;
+
+void grt_history_add(grt_history *h, const grt_hrow *r);
+void grt_history_free(grt_history *h);
+
+/* The header --log writes, and plot expects (older logs' valid_loss and
+ * valid_acc are read too); runs counted in steps write "step" for "epoch". */
+#define GRT_LOG_HEADER "epoch,loss,acc,val_loss,val_acc,lr,seconds"
+#define GRT_LOG_HEADER_STEPS "step,loss,acc,val_loss,val_acc,lr,seconds"
+/* Writes one row of the log (empty fields for NaN). */
+void grt_log_row(FILE *f, const grt_hrow *r);
+/* Reads a log written by --log (columns found by their header names; epoch
+ * or step, and loss required). Status 1 with the line named for bad
+ * content, 2 when it cannot be read. */
+int grt_log_read(const char *path, grt_history *h, grt_err *e);
+
+/* A log being written, through the output policy. */
+typedef struct grt_log {
+    grt_outfile out; /* the file */
+    int open;        /* out is open */
+} grt_log;
+
+/* Starts the log at path (checked by the caller with grt_outset_output):
+ * the header, then with append the rows of the log already there (a
+ * resumed run). Status 2 when it cannot be written, 1 when append finds a
+ * file that is not a log. */
+int grt_log_open(grt_log *l, const char *path, int append, int by_step, grt_err *e);
+/* One row, flushed; -1 when the write failed (grt_log_close says why). */
+int grt_log_write(grt_log *l, const grt_hrow *r);
+/* Puts the log in place (status 2 and why, when a write failed). */
+int grt_log_close(grt_log *l, grt_err *e);
+void grt_log_abort(grt_log *l);
+
 /* --------------------------------------------------------------- rt_train.c */
 
 /* The buffers one model needs to call its generated functions: allocated once
@@ -338,15 +489,19 @@ typedef struct grt_ctx {
     grt_real *y;        /* max_batch * target_size: its targets */
     grt_real *out;      /* max_batch * output_size: its predictions */
     grt_real *cgrad;    /* param_count: the gradient of one chunk */
-    double *acc;        /* param_count: chunk gradients summed, in double */
+    double *acc;        /* param_count + 1: chunk gradients and losses summed,
+                           in double */
+    size_t *rows;       /* the rows of a batch held here; rows_cap of them */
+    size_t rows_cap;
 } grt_ctx;
 
 void grt_ctx_init(grt_ctx *c, const grt_model *m);
 void grt_ctx_free(grt_ctx *c);
 
-/* Mean loss and mean gradient (into grad) over the s examples idx[0..s) of d,
- * computed in chunks of at most max_batch examples whose gradients are
- * combined with weights chunk size / s. */
+/* Mean loss and mean gradient (into grad) over the s examples idx[0..s) of d
+ * (global rows; each rank computes the rows it holds, the sums are added over
+ * the ranks), computed in chunks of at most max_batch examples whose
+ * gradients are combined with weights chunk size / s. */
 double grt_batch_grad(grt_ctx *c, const grt_real *params, const grt_data *d,
                       const size_t *idx, size_t s, grt_real *grad);
 
@@ -361,29 +516,12 @@ typedef struct grt_score {
 double grt_data_loss(grt_ctx *c, const grt_real *params, const grt_data *d);
 /* Whether m has a target that accuracy can be computed for. */
 int grt_has_accuracy(const grt_model *m);
-/* Scores params on d (which has targets). */
+/* Scores params on d (which has targets), over every rank's rows. */
 void grt_evaluate(grt_ctx *c, const grt_real *params, const grt_data *d, grt_score *s);
 /* Writes one line of outputs per example of d to out. Returns 0, or 2 with e
  * filled when writing fails. */
 int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, FILE *out,
                       const char *outname, grt_err *e);
-
-/* Per-epoch values of a training run, as --log writes them and plot reads
- * them; NaN where there is no value (no validation data, no accuracy). */
-typedef struct grt_history {
-    size_t n;          /* epochs recorded */
-    size_t cap;        /* allocated */
-    double *epoch;     /* 1-based epoch number */
-    double *loss;      /* mean training loss */
-    double *valid_loss;/* validation loss */
-    double *valid_acc; /* validation accuracy */
-    double *lr;        /* learning rate of the epoch */
-    double *seconds;   /* elapsed since the run started, at the epoch's end */
-} grt_history;
-
-void grt_history_add(grt_history *h, double epoch, double loss, double valid_loss,
-                     double valid_acc, double lr, double seconds);
-void grt_history_free(grt_history *h);
 
 /* How one training run goes: the train block with the command line's
  * overrides applied, and where its side output goes. */
@@ -399,7 +537,7 @@ typedef struct grt_run {
     const char *save;     /* checkpoints, and the last good params when
                              training diverges; NULL: none */
     const grt_stats *stats; /* the scaling saved with them */
-    FILE *log;            /* one CSV row per epoch (--log), or NULL */
+    grt_log *log;         /* one CSV row per epoch (--log), or NULL */
     grt_history *history; /* the same in memory (for --plot), or NULL */
 } grt_run;
 
@@ -427,18 +565,10 @@ void grt_param_at(const grt_model *m, size_t i, const char **name, char *index, 
 
 /* ---------------------------------------------------------------- rt_plot.c */
 
-/* The header --log writes, and plot expects. */
-#define GRT_LOG_HEADER "epoch,loss,valid_loss,valid_acc,lr,seconds"
-/* Writes one row of the log (empty fields for NaN). */
-void grt_log_row(FILE *f, double epoch, double loss, double valid_loss, double valid_acc,
-                 double lr, double seconds);
-/* Reads a log written by --log (columns found by their header names; epoch
- * and loss required). Status 1 with the line named for bad content, 2 when
- * it cannot be read. */
-int grt_log_read(const char *path, grt_history *h, grt_err *e);
 /* An SVG line chart of h: training and validation loss against the epoch
- * (a log axis when the loss spans more than two decades), validation
- * accuracy on a right axis when there is one. malloc'd, *size set. */
+ * or step (a log axis when the loss spans more than two decades), the
+ * accuracies on a right axis from 0 to 1 when there are some, the kept
+ * epoch marked. malloc'd, *size set. */
 char *grt_plot_svg(const grt_history *h, const char *title, size_t *size);
 
 /* --------------------------------------------------------------- rt_check.c */
@@ -472,51 +602,5 @@ void grt_random_data(const grt_model *m, size_t n, uint64_t seed, grt_data *d);
  * Returns 0, or 1 with e filled. */
 int grt_model_check(const grt_model *m, grt_err *e);
 
-/* ------------------------------------------------------------------ rt_mpi.c */
-/* MPI section (issue 8): data-parallel training, in libgradcrt_mpi.a only
- * (-DGRT_MPI). The hooks in rt_main.c, rt_data.c, rt_train.c and rt_params.c
- * call these under #ifdef GRT_MPI; see rt_mpi.c and docs/mpi.md. */
-#ifdef GRT_MPI
-/* MPI_Init; returns whether this rank runs the command (train: every rank;
- * other commands: rank 0 alone). Finalizes at exit. */
-int grt_mpi_init(int *argc, char ***argv);
-int grt_mpi_rank(void);
-int grt_mpi_size(void);
-/* A train command is running data-parallel. */
-int grt_mpi_active(void);
-/* Reports e (once when every rank has it, else with the rank and
- * MPI_Abort) and returns status. */
-int grt_mpi_finish(int status, const grt_err *e);
-/* Reads this rank's shard of CSV or IDX data and registers it. */
-int grt_mpi_load(const char *csv, const char *images, const char *labels, const grt_model *m,
-                 int mode, grt_data *d, grt_err *e);
-/* grt_csv_read's row filter: whether the next data row is another rank's. */
-int grt_mpi_skip_row(void);
-/* Data rows a sharded read has passed, every rank's (0 when not sharding). */
-size_t grt_mpi_rows(void);
-#define GRT_MPI_ROWS() grt_mpi_rows()
-/* Whether d is a registered shard; its global number of rows. */
-int grt_mpi_sharded(const grt_data *d);
-size_t grt_mpi_count(const grt_data *d);
-/* hold_out of rt_main.c over a shard: 1 when done, 0 when d is no shard. */
-int grt_mpi_hold_out(grt_data *d, grt_data *v, double fraction, uint64_t seed);
-/* grt_stats_compute over a shard: 1 when done, 0 when d is no shard. */
-int grt_mpi_stats(const grt_data *d, grt_stats *s);
-/* grt_batch_grad over a shard: the rank's sums, allreduced. */
-double grt_mpi_batch_grad(grt_ctx *c, const grt_real *params, const grt_data *d,
-                          const size_t *idx, size_t s, grt_real *grad);
-/* Ends grt_evaluate over a shard (s->loss still the sum): 1 when done. */
-int grt_mpi_reduce_score(const grt_data *d, grt_score *s);
-/* Status 1 when the ranks' params differ (they never should). */
-int grt_mpi_check_same(const grt_real *params, size_t n, grt_err *e);
-/* Rank 0 writes, or reads and broadcasts; every rank gets the status. */
-int grt_mpi_params_save(const char *path, const grt_model *m, const grt_real *params,
-                        const grt_stats *stats, const grt_state *st, grt_err *e);
-int grt_mpi_params_load(const char *path, const grt_model *m, grt_real *params,
-                        grt_stats *stats, grt_state *st, grt_err *e);
-#else
-#define GRT_MPI_ROWS() 0
-#endif
-/* end of the MPI section */
 
 #endif

@@ -28,12 +28,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifdef GRT_MPI
-/* data-parallel training (rt_mpi.c): only rank 0 prints and writes files */
-#define RANK0 (grt_mpi_rank() == 0)
-#else
-#define RANK0 1
-#endif
+/* In a data-parallel run, only rank 0 prints and writes files. */
+#define RANK0 (grt_comm_rank() == 0)
 
 /* ------------------------------------------------------------- the descriptor */
 
@@ -101,9 +97,9 @@ int grt_model_check(const grt_model *m, grt_err *e)
         return bad_desc(e, name, "%d classes but %zu output values", m->nclasses, m->output_size);
     if (m->binary && (m->output_size < 1 || m->target_size < 1))
         return bad_desc(e, name, "binary target without output or target");
-    if (m->train.opt < GRT_SGD || m->train.opt > GRT_ADAMW)
+    if (m->train.opt < 0 || m->train.opt >= GRT_OPT_COUNT)
         return bad_desc(e, name, "unknown optimizer %d", m->train.opt);
-    if (m->train.sched < GRT_CONSTANT || m->train.sched > GRT_EXPONENTIAL)
+    if (m->train.sched < 0 || m->train.sched >= GRT_SCHED_COUNT)
         return bad_desc(e, name, "unknown schedule %d", m->train.sched);
     return 0;
 }
@@ -399,17 +395,17 @@ static int train_overrides(grt_err *e, const opts *o, grt_train_config *c)
     return 0;
 }
 
-/* Whether a file could be created at path: its directory exists and is
- * writable. Run before training so a typo does not cost a training run. */
+/* Whether path may be written as an output (grt_output.h): not a
+ * directory, writable. Run before training so a typo does not cost a
+ * training run. */
 static int check_save_dir(grt_err *e, const char *path)
 {
-    char *dir = grt_dirname(path);
-    int ok = access(dir, W_OK | X_OK) == 0;
-    if (!ok)
-        grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot save there: %s: %s", path, dir,
-                 strerror(errno));
-    free(dir);
-    return ok ? 0 : GRT_EXIT_USAGE;
+    grt_outset none;
+    char msg[sizeof e->msg];
+    grt_outset_init(&none);
+    if (grt_outset_check(&none, path, msg, sizeof msg))
+        return 0;
+    return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s", msg);
 }
 
 /* ---------------------------------------------------------------- commands */
@@ -421,57 +417,37 @@ static void print_accuracy(FILE *f, const char *prefix, const grt_score *s)
                 s->correct, s->total);
 }
 
-/* Moves a random validate-fraction of d's rows into v, chosen by a shuffle
- * seeded with seed; the rest stay in file order. */
-static void hold_out(grt_data *d, grt_data *v, double fraction, uint64_t seed)
-{
-    size_t n = d->n, k = (size_t)(fraction * (double)n + 0.5), i;
-    size_t *idx;
-    char *out;
-    grt_data keep;
-    grt_rng r;
-
-#ifdef GRT_MPI
-    if (grt_mpi_hold_out(d, v, fraction, seed)) /* the same rows, over the shards */
-        return;
-#endif
-    memset(v, 0, sizeof *v);
-    v->nx = d->nx;
-    v->ny = d->ny;
-    if (n < 2)
-        return;
-    k = k < 1 ? 1 : k > n - 1 ? n - 1 : k;
-    idx = grt_xmalloc(n, sizeof(size_t));
-    out = grt_xcalloc(n, 1);
-    for (i = 0; i < n; i++)
-        idx[i] = i;
-    grt_rng_seed(&r, seed ^ UINT64_C(0x76616c6964617465)); /* "validate" */
-    grt_shuffle(&r, idx, n);
-    for (i = 0; i < k; i++)
-        out[idx[i]] = 1;
-    memset(&keep, 0, sizeof keep);
-    keep.nx = d->nx;
-    keep.ny = d->ny;
-    for (i = 0; i < n; i++)
-        grt_data_push(out[i] ? v : &keep, d, i);
-    grt_data_free(d);
-    *d = keep;
-    free(idx);
-    free(out);
-}
-
 /* Reads a command's data: the CSV file csv, or the IDX files images and
- * labels (labels may be NULL when mode is GRT_CSV_INPUTS). */
+ * labels (labels may be NULL when mode is GRT_CSV_INPUTS); in a
+ * data-parallel run, this rank's part of it. */
 static int load_data(const char *csv, const char *images, const char *labels,
                      const grt_model *m, int mode, grt_data *d, grt_err *e)
 {
-#ifdef GRT_MPI
-    if (grt_mpi_active()) /* data-parallel: this rank's shard */
-        return grt_mpi_load(csv, images, labels, m, mode, d, e);
-#endif
-    if (images)
-        return grt_idx_load(images, mode == GRT_CSV_TARGETS ? labels : NULL, m, d, e);
-    return grt_csv_load(csv, m, mode, d, e);
+    int rank = grt_comm_rank(), size = grt_comm_size(), status;
+    double n[2];
+    if (images) {
+        /* IDX files are read whole, then cut to the part */
+        status = grt_idx_load(images, mode == GRT_CSV_TARGETS ? labels : NULL, m, d, e);
+        if (!status)
+            grt_data_keep_part(d, rank, size);
+    } else {
+        status = grt_csv_load_part(csv, m, mode, rank, size, d, e);
+    }
+    if (status || size == 1)
+        return status; /* an error of this rank's: it says so and ends the run */
+    /* every rank must have read the same file */
+    n[0] = (double)grt_data_total(d);
+    n[1] = -n[0];
+    grt_comm_min(n, 2);
+    if (n[0] != (double)grt_data_total(d) || -n[1] != n[0]) {
+        grt_fail(e, GRT_EXIT_DATA, GRT_E_FIELDS,
+                 "%s: error: the ranks read different numbers of examples (%.0f to %.0f); "
+                 "every rank must see the same file",
+                 images ? images : csv, n[0], -n[1]);
+        e->shared = 1;
+        return e->status;
+    }
+    return 0;
 }
 
 /* Checks a command's choice between CSV DATA (positional argument `at`)
@@ -488,21 +464,6 @@ static int data_args(grt_err *e, const opts *o, int at, int need_labels, int opt
         return bad_usage(e, o, "--images needs --labels (the targets) for %s", o->cmd);
     if (!o->images && !*csv && !optional)
         return bad_usage(e, o, "%s needs DATA (a CSV file) or --images and --labels", o->cmd);
-    return 0;
-}
-
-/* Opens --log: appended to when resuming a run and the file has rows,
- * else created with its header. */
-static int open_log(grt_err *e, const opts *o, FILE **f)
-{
-    struct stat sb;
-    int append = o->resume && stat(o->log, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0;
-    *f = fopen(o->log, append ? "a" : "w");
-    if (!*f)
-        return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot write it: %s", o->log,
-                        strerror(errno));
-    if (!append)
-        fprintf(*f, "%s\n", GRT_LOG_HEADER);
     return 0;
 }
 
@@ -528,28 +489,29 @@ static int write_plot(grt_err *e, const grt_model *m, const grt_history *h, cons
 static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
 {
     grt_run run;
-    grt_data train = {0, 0, 0, NULL, NULL, 0}, valid = train;
+    grt_data train, valid;
     grt_stats stats = {0, NULL, NULL};
     grt_state state;
     grt_history hist;
     grt_real *params = NULL;
     grt_ctx ctx;
     grt_trained res;
-    FILE *log = NULL;
+    grt_log log;
     const char *csv;
     long v;
     int status;
-#ifdef GRT_MPI
     opts mine = *o; /* data-parallel: the other ranks print nothing, write no log or plot */
     if (!RANK0) {
         mine.log = mine.plot = NULL;
         mine.quiet = 1;
     }
     o = &mine;
-#endif
 
     memset(&state, 0, sizeof state);
     memset(&hist, 0, sizeof hist);
+    memset(&log, 0, sizeof log);
+    memset(&train, 0, sizeof train);
+    memset(&valid, 0, sizeof valid);
     state.opt_kind = -1;
     if (o->npos > 1)
         return bad_usage(e, o, "train takes one DATA file");
@@ -611,7 +573,7 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
                                 &valid, e)))
             goto out;
     } else if (run.cfg.validate > 0) {
-        hold_out(&train, &valid, run.cfg.validate, run.cfg.seed);
+        grt_data_hold_out(&train, &valid, run.cfg.validate, run.cfg.seed);
     }
     /* A resumed file's scaling wins: its params were fitted to it. */
     if (o->standardize && stats.n == 0)
@@ -619,24 +581,22 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     grt_stats_apply(&stats, &train);
     grt_stats_apply(&stats, &valid);
 
-    if (o->log && (status = open_log(e, o, &log)))
+    if (o->log && (status = grt_log_open(&log, o->log, o->resume != NULL, 0, e)))
         goto out;
     run.state = &state;
     run.save = o->save;
     run.stats = &stats;
-    run.log = log;
+    run.log = o->log ? &log : NULL;
     run.history = o->plot ? &hist : NULL;
     grt_ctx_init(&ctx, m);
     status = grt_train(&ctx, params, &train, &valid, &run, &res, e);
     grt_ctx_free(&ctx);
-    if (log) {
-        int bad = ferror(log) != 0;
-        if (fclose(log) != 0)
-            bad = 1;
-        log = NULL;
-        if (bad && !status)
-            status = grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot write it: %s",
-                              o->log, strerror(errno ? errno : EIO));
+    if (o->log) {
+        /* the log of a failed run is put in place too: it is what happened */
+        grt_err le;
+        memset(&le, 0, sizeof le);
+        if (grt_log_close(&log, &le) && !status)
+            *e = le, status = le.status;
     }
     if (status)
         goto out;
@@ -668,8 +628,7 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     if (o->plot && !o->quiet && strcmp(o->plot, "-") != 0)
         fprintf(stderr, "wrote %s\n", o->plot);
 out:
-    if (log)
-        fclose(log);
+    grt_log_abort(&log);
     free(params);
     grt_stats_free(&stats);
     grt_state_free(&state);
@@ -979,6 +938,29 @@ static int cmd_info(const opts *o, const grt_model *m, grt_err *e)
 
 /* ------------------------------------------------------------------- main */
 
+/* Reports e and returns status. An error every rank of a data-parallel run
+ * met alike (the command line, a diverged run, rank 0's files) is said once,
+ * by rank 0; an error of one rank (a bad row in its part, a file it cannot
+ * open) is said by that rank, which then ends every rank: none is left
+ * waiting in a collective. */
+static int finish(int status, const grt_err *e)
+{
+    if (!status)
+        return 0;
+    if (grt_comm_size() == 1 || e->shared || e->code == GRT_E_USAGE ||
+        e->code == GRT_E_DIVERGED) {
+        if (RANK0)
+            grt_report(e);
+        return status;
+    }
+    fflush(stdout);
+    fprintf(stderr, "rank %d of %d: %s; ending all ranks\n", grt_comm_rank(), grt_comm_size(),
+            e->msg);
+    fflush(stderr);
+    grt_comm_abort(status);
+    return status;
+}
+
 int grt_main(int argc, char **argv, const grt_model *m)
 {
     static const struct {
@@ -1000,10 +982,14 @@ int grt_main(int argc, char **argv, const grt_model *m)
     const char *slash;
     int i, status;
 
-#ifdef GRT_MPI
-    if (!grt_mpi_init(&argc, &argv)) /* MPI_Init; commands but train run on rank 0 alone */
-        return 0;
-#endif
+    /* A data-parallel run trains on every rank; the other commands run on
+     * rank 0 alone. */
+    grt_comm_init(&argc, &argv);
+    if (argc < 2 || strcmp(argv[1], "train") != 0) {
+        if (grt_comm_rank() != 0)
+            return 0;
+        grt_comm_solo();
+    }
     memset(&e, 0, sizeof e);
     memset(&o, 0, sizeof o);
     o.prog = argc > 0 && argv[0] ? argv[0] : "model";
@@ -1042,11 +1028,5 @@ int grt_main(int argc, char **argv, const grt_model *m)
     if (fflush(stdout) != 0 && !status)
         status = grt_fail(&e, GRT_EXIT_USAGE, GRT_E_IO, "<stdout>: error: cannot write: %s",
                           strerror(errno));
-#ifdef GRT_MPI
-    return grt_mpi_finish(status, &e); /* said once, or by the failing rank with MPI_Abort */
-#else
-    if (status)
-        grt_report(&e);
-    return status;
-#endif
+    return finish(status, &e);
 }

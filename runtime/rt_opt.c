@@ -16,9 +16,10 @@
  *             p -= lr (m / (1-b1^t)) / (sqrt(s / (1-b2^t)) + eps)
  *   adamw     p -= lr wd p, then adam
  *
- * The state (v, m, s) is kept in grt_real, like the params. Adding a kind is
- * a case in grt_opt_init (its state) and one in grt_opt_step, and its
- * arguments in OPT_ARGS below (for --optimizer).
+ * The state (v, m, s) is kept in grt_real, like the params. The kinds, their
+ * names, arguments and defaults come from grt_train.def, the table gradc
+ * shares; adding a kind is a row there, a case in grt_opt_init (its state)
+ * and one in grt_opt_step.
  */
 #include "rt_internal.h"
 
@@ -27,28 +28,53 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The optimizers of grt_train.def, in enum grt_opt's order. */
+static const struct {
+    const char *name;     /* as the train block writes it */
+    double lr;            /* its default rate */
+    double wd;            /* its default decoupled weight decay */
+    const char *args[8];  /* its arguments, positional order, NULL-terminated */
+} OPTS[GRT_OPT_COUNT] = {
+#define GRT_OPT(ID, NAME, LR, WD, ...) {NAME, LR, WD, {__VA_ARGS__}},
+#include "grt_train.def"
+};
+
+/* The schedules, in enum grt_sched's order. */
+static const struct {
+    const char *name;     /* as the train block writes it */
+    int required;         /* arguments that must be given */
+    const char *args[4];  /* its arguments: a and b in order, NULL-terminated */
+} SCHEDS[GRT_SCHED_COUNT] = {
+#define GRT_SCHED(ID, NAME, REQUIRED, ...) {NAME, REQUIRED, {__VA_ARGS__}},
+#include "grt_train.def"
+};
+
 const char *grt_opt_name(int kind)
 {
-    switch (kind) {
-    case GRT_SGD: return "sgd";
-    case GRT_MOMENTUM: return "momentum";
-    case GRT_NESTEROV: return "nesterov";
-    case GRT_RMSPROP: return "rmsprop";
-    case GRT_ADAM: return "adam";
-    case GRT_ADAMW: return "adamw";
-    }
-    return "?";
+    return kind >= 0 && kind < GRT_OPT_COUNT ? OPTS[kind].name : "?";
 }
 
 const char *grt_sched_name(int kind)
 {
-    switch (kind) {
-    case GRT_CONSTANT: return "constant";
-    case GRT_STEP: return "step";
-    case GRT_COSINE: return "cosine";
-    case GRT_EXPONENTIAL: return "exponential";
-    }
-    return "?";
+    return kind >= 0 && kind < GRT_SCHED_COUNT ? SCHEDS[kind].name : "?";
+}
+
+/* Which setting an argument fills. */
+enum { SLOT_LR, SLOT_BETA1, SLOT_BETA2, SLOT_EPS, SLOT_WD, SLOT_SCHED };
+
+static int arg_slot(const char *name)
+{
+#define GRT_ARG(NAME, SLOT, OK, TEXT) if (strcmp(name, NAME) == 0) return SLOT_##SLOT;
+#include "grt_train.def"
+    return -1;
+}
+
+/* The message when value v breaks the rule of argument name, else NULL. */
+static const char *arg_problem(const char *name, double v)
+{
+#define GRT_ARG(NAME, SLOT, OK, TEXT) if (strcmp(name, NAME) == 0 && !(OK)) return TEXT;
+#include "grt_train.def"
+    return NULL;
 }
 
 void grt_opt_init(grt_optimizer *o, const grt_train_config *c, size_t n, int maximize)
@@ -297,73 +323,60 @@ static int bind(const call *c, const char *const *names, int *slot, char *err, s
     return 0;
 }
 
+/* "sgd, momentum, ... or adamw": the n names name(0..n) as a list. */
+static void name_list(char *dst, size_t cap, const char *(*name)(int), int n)
+{
+    int k;
+    dst[0] = '\0';
+    for (k = 0; k < n; k++)
+        snprintf(dst + strlen(dst), cap - strlen(dst), "%s%s",
+                 k ? (k == n - 1 ? " or " : ", ") : "", name(k));
+}
+
 int grt_parse_optimizer(const char *spec, grt_train_config *c, char *err, size_t cap)
 {
-    static const struct {
-        const char *name;          /* the kind's name */
-        int kind;                  /* enum grt_opt */
-        const char *args[6];       /* its arguments, in positional order */
-        double lr;                 /* the default rate (docs/language.md) */
-    } OPT_ARGS[] = {
-        {"sgd", GRT_SGD, {"lr", NULL}, 0.01},
-        {"momentum", GRT_MOMENTUM, {"lr", "beta", NULL}, 0.01},
-        {"nesterov", GRT_NESTEROV, {"lr", "beta", NULL}, 0.01},
-        {"rmsprop", GRT_RMSPROP, {"lr", "rho", "eps", NULL}, 0.01},
-        {"adam", GRT_ADAM, {"lr", "beta1", "beta2", "eps", NULL}, 0.001},
-        {"adamw", GRT_ADAMW, {"lr", "beta1", "beta2", "eps", "weight_decay", NULL}, 0.001},
-    };
     call cl;
     grt_train_config t = *c;
-    int k, i, slot[6];
+    int k, i, slot[8];
 
     if (parse_call(spec, &cl, err, cap))
         return -1;
-    for (k = 0; k < (int)(sizeof OPT_ARGS / sizeof OPT_ARGS[0]); k++)
-        if (strcmp(OPT_ARGS[k].name, cl.name) == 0)
+    for (k = 0; k < GRT_OPT_COUNT; k++)
+        if (strcmp(OPTS[k].name, cl.name) == 0)
             break;
-    if (k == (int)(sizeof OPT_ARGS / sizeof OPT_ARGS[0])) {
-        snprintf(err, cap,
-                 "unknown optimizer '%s'; expected sgd, momentum, nesterov, rmsprop, adam or "
-                 "adamw",
-                 cl.name);
+    if (k == GRT_OPT_COUNT) {
+        char list[128];
+        name_list(list, sizeof list, grt_opt_name, GRT_OPT_COUNT);
+        snprintf(err, cap, "unknown optimizer '%s'; expected %s", cl.name, list);
         return -1;
     }
-    if (bind(&cl, OPT_ARGS[k].args, slot, err, cap))
+    if (bind(&cl, OPTS[k].args, slot, err, cap))
         return -1;
-    if (t.opt != OPT_ARGS[k].kind) {
+    if (t.opt != k) {
         /* another kind: its defaults, as `optimizer NAME` in the block */
-        t.opt = OPT_ARGS[k].kind;
-        t.lr = OPT_ARGS[k].lr;
+        t.opt = k;
+        t.lr = OPTS[k].lr;
         t.beta1 = 0.9;
         t.beta2 = 0.999;
         t.eps = 1e-8;
-        t.opt_weight_decay = t.opt == GRT_ADAMW ? 0.01 : 0;
+        t.opt_weight_decay = OPTS[k].wd;
     }
-    for (i = 0; OPT_ARGS[k].args[i]; i++) {
-        const char *a = OPT_ARGS[k].args[i];
+    for (i = 0; OPTS[k].args[i]; i++) {
+        const char *a = OPTS[k].args[i], *why;
         double v;
         if (slot[i] < 0)
             continue;
         v = cl.val[slot[i]];
-        if (!strcmp(a, "lr")) {
-            if (!(v > 0)) {
-                snprintf(err, cap, "the learning rate must be positive");
-                return -1;
-            }
-            t.lr = v;
-        } else if (!strcmp(a, "eps") || !strcmp(a, "weight_decay")) {
-            if (v < 0) {
-                snprintf(err, cap, "%s must not be negative", a);
-                return -1;
-            }
-            *(a[0] == 'e' ? &t.eps : &t.opt_weight_decay) = v;
-        } else {
-            /* beta, rho, beta1: beta1; beta2 */
-            if (!(v >= 0 && v < 1)) {
-                snprintf(err, cap, "%s must be in [0, 1)", a);
-                return -1;
-            }
-            *(strcmp(a, "beta2") == 0 ? &t.beta2 : &t.beta1) = v;
+        if ((why = arg_problem(a, v))) {
+            snprintf(err, cap, "%s", why);
+            return -1;
+        }
+        switch (arg_slot(a)) {
+        case SLOT_LR: t.lr = v; break;
+        case SLOT_BETA1: t.beta1 = v; break;
+        case SLOT_BETA2: t.beta2 = v; break;
+        case SLOT_EPS: t.eps = v; break;
+        case SLOT_WD: t.opt_weight_decay = v; break;
         }
     }
     *c = t;
@@ -372,55 +385,46 @@ int grt_parse_optimizer(const char *spec, grt_train_config *c, char *err, size_t
 
 int grt_parse_schedule(const char *spec, grt_train_config *c, char *err, size_t cap)
 {
-    static const char *const none[] = {NULL};
-    static const char *const step[] = {"every", "gamma", NULL};
-    static const char *const expo[] = {"gamma", NULL};
     call cl;
-    int slot[2];
+    int k, i, n = 0, slot[4];
+    double ab[2] = {0, 0};
 
     if (parse_call(spec, &cl, err, cap))
         return -1;
-    if (!strcmp(cl.name, "constant") || !strcmp(cl.name, "cosine")) {
-        if (bind(&cl, none, slot, err, cap))
-            return -1;
-        c->sched = strcmp(cl.name, "constant") == 0 ? GRT_CONSTANT : GRT_COSINE;
-        return 0;
+    for (k = 0; k < GRT_SCHED_COUNT; k++)
+        if (strcmp(SCHEDS[k].name, cl.name) == 0)
+            break;
+    if (k == GRT_SCHED_COUNT) {
+        snprintf(err, cap,
+                 "unknown schedule '%s'; expected constant, step(every, gamma), cosine, "
+                 "cosine(warmup, min_lr) or exponential(gamma)",
+                 cl.name);
+        return -1;
     }
-    if (!strcmp(cl.name, "step")) {
-        if (bind(&cl, step, slot, err, cap))
-            return -1;
-        if (slot[0] < 0 || slot[1] < 0) {
-            snprintf(err, cap, "step takes two arguments: step(every, gamma)");
-            return -1;
-        }
-        if (!(cl.val[slot[0]] >= 1 && cl.val[slot[0]] <= 1e8 &&
-              cl.val[slot[0]] == floor(cl.val[slot[0]]))) {
-            snprintf(err, cap, "step's 'every' must be a whole number of epochs, at least 1");
-            return -1;
-        }
-        if (!(cl.val[slot[1]] > 0)) {
-            snprintf(err, cap, "step's 'gamma' must be positive");
+    if (bind(&cl, SCHEDS[k].args, slot, err, cap))
+        return -1;
+    for (i = 0; SCHEDS[k].args[i]; i++) {
+        const char *why;
+        if (slot[i] < 0)
+            continue;
+        n++;
+        ab[i] = cl.val[slot[i]];
+        if ((why = arg_problem(SCHEDS[k].args[i], ab[i]))) {
+            snprintf(err, cap, "%s", why);
             return -1;
         }
-        c->sched = GRT_STEP;
-        c->sched_a = cl.val[slot[0]];
-        c->sched_b = cl.val[slot[1]];
-        return 0;
     }
-    if (!strcmp(cl.name, "exponential")) {
-        if (bind(&cl, expo, slot, err, cap))
-            return -1;
-        if (slot[0] < 0 || !(cl.val[slot[0]] > 0)) {
-            snprintf(err, cap, "exponential takes a positive gamma: exponential(gamma)");
-            return -1;
-        }
-        c->sched = GRT_EXPONENTIAL;
-        c->sched_a = cl.val[slot[0]];
-        return 0;
+    if (n < SCHEDS[k].required) {
+        char list[64] = "";
+        for (i = 0; SCHEDS[k].args[i]; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                     SCHEDS[k].args[i]);
+        snprintf(err, cap, "%s takes %d argument%s: %s(%s)", cl.name, SCHEDS[k].required,
+                 SCHEDS[k].required == 1 ? "" : "s", cl.name, list);
+        return -1;
     }
-    snprintf(err, cap,
-             "unknown schedule '%s'; expected constant, step(every, gamma), cosine or "
-             "exponential(gamma)",
-             cl.name);
-    return -1;
+    c->sched = k;
+    c->sched_a = ab[0];
+    c->sched_b = ab[1];
+    return 0;
 }

@@ -1,18 +1,11 @@
 /*
- * rt_plot.c: training logs and their plots.
- *
- * `train --log FILE.csv` writes a row per epoch:
- *
- *   epoch,loss,valid_loss,valid_acc,lr,seconds
- *   1,0.693147,0.690001,0.55,0.1,0.004
- *
- * (valid_loss and valid_acc empty without validation data or accuracy;
- * seconds since the run started). `plot LOG.csv` and `train --plot FILE.svg`
- * draw it: an SVG line chart written here, with no library, in the spirit of
- * a matplotlib default: axes with round ticks, light grid lines, the training
- * and validation loss against the epoch (on a log axis when the loss spans
- * more than two decades), the validation accuracy dashed on a right axis, a
- * legend and a title.
+ * rt_plot.c: the plots of training histories (rt_history.c): `plot LOG.csv`
+ * and `train --plot FILE.svg` draw an SVG line chart written here, with no
+ * library, in the spirit of a matplotlib default: axes with round ticks,
+ * light grid lines, the training and validation loss against the epoch (or
+ * step; on a log axis when the loss spans more than two decades), the
+ * accuracies dashed on a right axis from 0 to 1, the epoch whose params
+ * early stopping kept marked, a legend and a title.
  */
 #include "rt_internal.h"
 
@@ -21,164 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
-
-/* ------------------------------------------------------------------- logs */
-
-/* A value of the log; NaN is an empty field. */
-static void field(FILE *f, const char *fmt, double v)
-{
-    fputc(',', f);
-    if (isfinite(v))
-        fprintf(f, fmt, v);
-}
-
-void grt_log_row(FILE *f, double epoch, double loss, double valid_loss, double valid_acc,
-                 double lr, double seconds)
-{
-    fprintf(f, "%.0f", epoch);
-    field(f, "%.9g", loss);
-    field(f, "%.9g", valid_loss);
-    field(f, "%.6g", valid_acc);
-    field(f, "%.9g", lr);
-    field(f, "%.3f", seconds);
-    fputc('\n', f);
-}
-
-/* Columns of a log, by header name. */
-enum { L_EPOCH, L_LOSS, L_VLOSS, L_VACC, L_LR, L_SEC, L_N };
-static const char *const COLUMNS[L_N] = {"epoch", "loss", "valid_loss", "valid_acc", "lr",
-                                         "seconds"};
-
-/* The field at s[0..len) trimmed of blanks and CR. */
-static void trim(const char **s, size_t *len)
-{
-    while (*len && (**s == ' ' || **s == '\t'))
-        (*s)++, (*len)--;
-    while (*len && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t' || (*s)[*len - 1] == '\r' ||
-                    (*s)[*len - 1] == '\n'))
-        (*len)--;
-}
-
-int grt_log_read(const char *path, grt_history *h, grt_err *e)
-{
-    FILE *f = fopen(path, "r");
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t got;
-    long lineno = 0;
-    int col[16], ncol = 0, status = 0, k;
-    int where[L_N];
-
-    memset(h, 0, sizeof *h);
-    if (!f)
-        return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot open: %s", path,
-                        strerror(errno));
-    for (k = 0; k < L_N; k++)
-        where[k] = -1;
-    while ((got = getline(&line, &cap, f)) != -1) {
-        double v[L_N];
-        const char *p = line;
-        size_t len = (size_t)got;
-        int i;
-        lineno++;
-        trim(&p, &len);
-        if (len == 0)
-            continue;
-        if (ncol == 0) {
-            /* the header: which column is which */
-            while (ncol < 16) {
-                size_t n = 0;
-                const char *q;
-                while (n < len && p[n] != ',')
-                    n++;
-                q = p;
-                {
-                    size_t m = n;
-                    trim(&q, &m);
-                    col[ncol] = -1;
-                    for (k = 0; k < L_N; k++)
-                        if (strlen(COLUMNS[k]) == m && strncmp(q, COLUMNS[k], m) == 0) {
-                            col[ncol] = k;
-                            where[k] = ncol;
-                        }
-                }
-                ncol++;
-                if (n >= len)
-                    break;
-                p += n + 1;
-                len -= n + 1;
-            }
-            if (where[L_EPOCH] < 0 || where[L_LOSS] < 0) {
-                status = grt_fail(e, GRT_EXIT_DATA, GRT_E_LOG,
-                                  "%s:%ld:1: error: not a training log: the header needs "
-                                  "columns 'epoch' and 'loss' (as --log writes: " GRT_LOG_HEADER
-                                  ")",
-                                  path, lineno);
-                break;
-            }
-            continue;
-        }
-        for (k = 0; k < L_N; k++)
-            v[k] = NAN;
-        for (i = 0; i < ncol; i++) {
-            size_t n = 0, m;
-            const char *q = p;
-            double x;
-            while (n < len && p[n] != ',')
-                n++;
-            m = n;
-            trim(&q, &m);
-            if (m > 0 && col[i] >= 0) {
-                int r = grt_parse_number(q, m, &x);
-                if (r != GRT_NUM_OK) {
-                    status = grt_fail(e, GRT_EXIT_DATA, GRT_E_LOG,
-                                      "%s:%ld:%ld: error: '%.*s' is not a number (column '%s')",
-                                      path, lineno, (long)(q - line) + 1, (int)(m > 40 ? 40 : m),
-                                      q, COLUMNS[col[i]]);
-                    break;
-                }
-                v[col[i]] = x;
-            }
-            if (n >= len) {
-                if (i + 1 < ncol) {
-                    status = grt_fail(e, GRT_EXIT_DATA, GRT_E_LOG,
-                                      "%s:%ld:%ld: error: row has %d fields, the header %d", path,
-                                      lineno, (long)(p + n - line) + 1, i + 1, ncol);
-                }
-                break;
-            }
-            if (i + 1 == ncol) {
-                status = grt_fail(e, GRT_EXIT_DATA, GRT_E_LOG,
-                                  "%s:%ld:%ld: error: row has more fields than the header's %d",
-                                  path, lineno, (long)(p + n - line) + 2, ncol);
-                break;
-            }
-            p += n + 1;
-            len -= n + 1;
-        }
-        if (status)
-            break;
-        if (!isfinite(v[L_EPOCH])) {
-            status = grt_fail(e, GRT_EXIT_DATA, GRT_E_LOG, "%s:%ld:1: error: no epoch number",
-                              path, lineno);
-            break;
-        }
-        grt_history_add(h, v[L_EPOCH], v[L_LOSS], v[L_VLOSS], v[L_VACC], v[L_LR], v[L_SEC]);
-    }
-    if (!status && ferror(f))
-        status = grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot read: %s", path,
-                          strerror(errno ? errno : EIO));
-    if (!status && h->n == 0)
-        status = grt_fail(e, GRT_EXIT_DATA, GRT_E_EMPTY,
-                          ncol ? "%s: error: no epochs in the log, only a header"
-                               : "%s: error: empty file, not a training log",
-                          path);
-    free(line);
-    fclose(f);
-    if (status)
-        grt_history_free(h);
-    return status;
-}
 
 /* ------------------------------------------------------------------ plots */
 
@@ -303,20 +138,31 @@ char *grt_plot_svg(const grt_history *h, const char *title, size_t *size)
     axis x, y, r;
     double lo = 0, hi = 1, step, xstep, t, alo = 0, ahi = 1, rstep = 0.1;
     double right = W - 30;
-    int has_valid = 0, has_acc, k;
-    size_t i;
+    int has_valid = 0, has_acc, has_tacc, has_vacc, k;
+    size_t i, n = h->n;
     char txt[64];
+    /* the rows' columns, as the curves want them */
+    double *cols = grt_xmalloc(5 * (n ? n : 1), sizeof(double));
+    double *ex = cols, *tl = cols + n, *ta = cols + 2 * n, *vl = cols + 3 * n, *va = cols + 4 * n;
 
-    for (i = 0; i < h->n; i++)
-        has_valid |= isfinite(h->valid_loss[i]);
-    has_acc = range_of(h->valid_acc, NULL, h->n, &alo, &ahi);
+    for (i = 0; i < n; i++) {
+        ex[i] = h->row[i].x;
+        tl[i] = h->row[i].loss;
+        ta[i] = h->row[i].acc;
+        vl[i] = h->row[i].val_loss;
+        va[i] = h->row[i].val_acc;
+        has_valid |= isfinite(vl[i]);
+    }
+    has_tacc = range_of(ta, NULL, n, &alo, &ahi);
+    has_vacc = range_of(va, NULL, n, &alo, &ahi);
+    has_acc = has_tacc || has_vacc;
     if (has_acc)
         right = W - 72;
 
     /* x: the epochs, whole-number ticks */
     {
         double elo = 0, ehi = 1;
-        if (!range_of(h->epoch, NULL, h->n, &elo, &ehi))
+        if (!range_of(ex, NULL, n, &elo, &ehi))
             elo = 0, ehi = 1;
         if (!(ehi > elo))
             elo -= 1, ehi += 1;
@@ -330,7 +176,7 @@ char *grt_plot_svg(const grt_history *h, const char *title, size_t *size)
         x.b = right;
     }
     /* y: the losses, log10 when they span more than two decades */
-    if (!range_of(h->loss, has_valid ? h->valid_loss : NULL, h->n, &lo, &hi))
+    if (!range_of(tl, has_valid ? vl : NULL, n, &lo, &hi))
         lo = 0, hi = 1;
     y.a = BOTTOM;
     y.b = TOP;
@@ -342,13 +188,13 @@ char *grt_plot_svg(const grt_history *h, const char *title, size_t *size)
     } else {
         step = linear_axis(&y, lo, hi, 6);
     }
-    /* right: the accuracy */
+    /* right: the accuracy, always the whole of 0 to 1, so that 0.93 and 0.95
+     * look as close as they are */
     if (has_acc) {
-        rstep = linear_axis(&r, alo, ahi, 5);
-        if (r.lo < 0)
-            r.lo = 0;
-        if (r.hi > 1 && ahi <= 1)
-            r.hi = 1;
+        r.lo = 0;
+        r.hi = 1;
+        r.log = 0;
+        rstep = 0.2;
         r.a = BOTTOM;
         r.b = TOP;
     }
@@ -429,46 +275,57 @@ char *grt_plot_svg(const grt_history *h, const char *title, size_t *size)
                            right, at(&r, t), right + 5, at(&r, t), right + 8, at(&r, t) + 4, txt);
         }
     grt_buf_printf(&b,
-                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">epoch</text>\n"
+                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n"
                    "<text transform=\"translate(18 %.1f) rotate(-90)\" "
                    "text-anchor=\"middle\">%s</text>\n",
-                   (LEFT + right) / 2, H - 18, (TOP + BOTTOM) / 2,
-                   y.log ? "loss (log scale)" : "loss");
+                   (LEFT + right) / 2, H - 18, h->by_step ? "step" : "epoch",
+                   (TOP + BOTTOM) / 2, y.log ? "loss (log scale)" : "loss");
     if (has_acc)
         grt_buf_printf(&b,
                        "<text transform=\"translate(%.1f %.1f) rotate(90)\" "
-                       "text-anchor=\"middle\">valid accuracy</text>\n",
+                       "text-anchor=\"middle\">accuracy</text>\n",
                        W - 16, (TOP + BOTTOM) / 2);
     grt_buf_printf(&b, "</g>\n");
 
-    /* the curves */
-    series(&b, &x, &y, h->epoch, h->loss, h->n, "#1f77b4", NULL);
+    /* the epoch early stopping kept */
+    if (h->kept > 0 && h->kept >= x.lo && h->kept <= x.hi)
+        grt_buf_printf(&b,
+                       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#777\" "
+                       "stroke-dasharray=\"2 3\"/><text x=\"%.1f\" y=\"%.1f\" fill=\"#555\" "
+                       "text-anchor=\"middle\">kept</text>\n",
+                       at(&x, h->kept), TOP, at(&x, h->kept), BOTTOM, at(&x, h->kept), TOP + 14);
+
+    /* the curves: losses solid, accuracies dashed */
+    series(&b, &x, &y, ex, tl, n, "#1f77b4", NULL);
     if (has_valid)
-        series(&b, &x, &y, h->epoch, h->valid_loss, h->n, "#ff7f0e", NULL);
-    if (has_acc)
-        series(&b, &x, &r, h->epoch, h->valid_acc, h->n, "#2ca02c", "6 4");
+        series(&b, &x, &y, ex, vl, n, "#ff7f0e", NULL);
+    if (has_tacc)
+        series(&b, &x, &r, ex, ta, n, "#1f77b4", "6 4");
+    if (has_vacc)
+        series(&b, &x, &r, ex, va, n, "#ff7f0e", "6 4");
 
     /* the legend, one row between the title and the plot, centred */
     {
-        const char *names[3] = {"train loss", "valid loss", "valid accuracy"};
-        const char *colors[3] = {"#1f77b4", "#ff7f0e", "#2ca02c"};
-        const double width[3] = {95, 95, 125};
-        int show[3] = {1, has_valid, has_acc};
+        const char *names[4] = {"train loss", "valid loss", "train acc", "valid acc"};
+        const char *colors[4] = {"#1f77b4", "#ff7f0e", "#1f77b4", "#ff7f0e"};
+        const double width[4] = {95, 95, 90, 90};
+        int show[4] = {1, has_valid, has_tacc, has_vacc};
         double total = 0, lx, ly = TOP - 14;
-        for (k = 0; k < 3; k++)
+        for (k = 0; k < 4; k++)
             total += show[k] ? width[k] : 0;
         lx = (LEFT + right) / 2 - total / 2;
-        for (k = 0; k < 3; k++) {
+        for (k = 0; k < 4; k++) {
             if (!show[k])
                 continue;
             grt_buf_printf(&b,
                            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
                            "stroke-width=\"2\"%s/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
                            lx, ly - 4, lx + 22, ly - 4, colors[k],
-                           k == 2 ? " stroke-dasharray=\"6 4\"" : "", lx + 28, ly, names[k]);
+                           k >= 2 ? " stroke-dasharray=\"6 4\"" : "", lx + 28, ly, names[k]);
             lx += width[k];
         }
     }
+    free(cols);
     grt_buf_printf(&b, "</svg>\n");
     *size = b.n;
     grt_buf_put(&b, "", 1); /* a terminator, not counted */

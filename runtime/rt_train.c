@@ -3,11 +3,11 @@
  * batch, the epochs of training, scoring a data set, writing predictions.
  *
  * The generated functions take at most max_batch examples per call (the
- * compiled batch), so every loop here goes chunk by chunk. A training step
- * of S examples is then the mean over its chunks' mean gradients weighted by
- * chunk size / S: exactly the mean gradient over the S examples, whatever
- * max_batch is. That is how `batch all` trains full-batch without compiling
- * the data set's size into the code (LANGUAGE.md section 4).
+ * batch they were generated for), so every loop here goes chunk by chunk. A
+ * training step of S examples is then the mean over its chunks' mean
+ * gradients weighted by chunk size / S: exactly the mean gradient over the S
+ * examples, whatever max_batch is. That is how `batch all` trains
+ * full-batch without building the data set's size into the code.
  *
  * Data is kept in double (grt_data) and converted to grt_real one chunk at a
  * time, into buffers allocated once (grt_ctx).
@@ -37,7 +37,9 @@ void grt_ctx_init(grt_ctx *c, const grt_model *m)
     c->y = grt_xaligned(b * m->target_size * sizeof(grt_real));
     c->out = grt_xaligned(b * m->output_size * sizeof(grt_real));
     c->cgrad = grt_xaligned(m->param_count * sizeof(grt_real));
-    c->acc = grt_xaligned(m->param_count * sizeof(double));
+    c->acc = grt_xaligned((m->param_count + 1) * sizeof(double));
+    c->rows = NULL;
+    c->rows_cap = 0;
 }
 
 void grt_ctx_free(grt_ctx *c)
@@ -48,16 +50,17 @@ void grt_ctx_free(grt_ctx *c)
     free(c->out);
     free(c->cgrad);
     free(c->acc);
+    free(c->rows);
     memset(c, 0, sizeof *c);
 }
 
-/* Converts n examples of d into the chunk buffers: rows idx[0..n) when idx is
- * given, else rows first .. first+n-1. */
-static void gather(grt_ctx *c, const grt_data *d, const size_t *idx, size_t first, size_t n)
+/* Converts n examples of d into the chunk buffers: rows rows[0..n) when
+ * rows is given (rows held here), else rows first .. first+n-1. */
+static void gather(grt_ctx *c, const grt_data *d, const size_t *rows, size_t first, size_t n)
 {
     size_t k, j, nx = d->nx, ny = d->ny;
     for (k = 0; k < n; k++) {
-        size_t r = idx ? idx[k] : first + k;
+        size_t r = rows ? rows[k] : first + k;
         const double *x = d->x + r * nx;
         const double *y = d->y + r * ny;
         for (j = 0; j < nx; j++)
@@ -75,34 +78,52 @@ static double chunk_grad(grt_ctx *c, const grt_real *params, size_t n, grt_real 
     return (double)c->m->loss_grad(params, c->x, c->y, n, grad, c->work);
 }
 
+/* The rows of d held here among the global rows idx[0..s), in the batch's
+ * order, into c->rows; returns how many. */
+static size_t held_rows(grt_ctx *c, const grt_data *d, const size_t *idx, size_t s)
+{
+    size_t k, mine = 0;
+    if (c->rows_cap < s) {
+        free(c->rows);
+        c->rows_cap = s;
+        c->rows = grt_xmalloc(s, sizeof(size_t));
+    }
+    for (k = 0; k < s; k++) {
+        size_t r = grt_data_local(d, idx[k]);
+        if (r != SIZE_MAX)
+            c->rows[mine++] = r;
+    }
+    return mine;
+}
+
 double grt_batch_grad(grt_ctx *c, const grt_real *params, const grt_data *d,
                       const size_t *idx, size_t s, grt_real *grad)
 {
     const grt_model *m = c->m;
-    size_t done, n, i, np = m->param_count;
-    double loss = 0;
+    size_t done, n, i, np = m->param_count, mine;
+    double *acc = c->acc;
 
-#ifdef GRT_MPI
-    if (grt_mpi_sharded(d)) /* data-parallel: the ranks' sums, allreduced (rt_mpi.c) */
-        return grt_mpi_batch_grad(c, params, d, idx, s, grad);
-#endif
-    if (s <= m->max_batch) {
+    if (!d->global && s <= m->max_batch && grt_comm_size() == 1) {
+        /* one chunk of one process: straight into grad (the sums below
+         * would give the same bits, one pass over the params later) */
         gather(c, d, idx, 0, s);
         return chunk_grad(c, params, s, grad);
     }
-    /* Sum n * (chunk mean) in double, divide by s once: the mean over s
-     * examples, with no rounding of the weights n / s. */
-    memset(c->acc, 0, np * sizeof(double));
-    for (done = 0; done < s; done += n) {
-        n = s - done < m->max_batch ? s - done : m->max_batch;
-        gather(c, d, idx + done, 0, n);
-        loss += (double)n * chunk_grad(c, params, n, c->cgrad);
+    mine = held_rows(c, d, idx, s);
+    /* Sum n * (chunk mean) in double over every rank's chunks, divide by s
+     * once: the mean over s examples, with no rounding of the weights n / s. */
+    memset(acc, 0, (np + 1) * sizeof(double));
+    for (done = 0; done < mine; done += n) {
+        n = mine - done < m->max_batch ? mine - done : m->max_batch;
+        gather(c, d, c->rows + done, 0, n);
+        acc[np] += (double)n * chunk_grad(c, params, n, c->cgrad);
         for (i = 0; i < np; i++)
-            c->acc[i] += (double)n * c->cgrad[i];
+            acc[i] += (double)n * c->cgrad[i];
     }
+    grt_comm_sum(acc, np + 1);
     for (i = 0; i < np; i++)
-        grad[i] = (grt_real)(c->acc[i] / (double)s);
-    return loss / (double)s;
+        grad[i] = (grt_real)(acc[i] / (double)s);
+    return acc[np] / (double)s;
 }
 
 /* ------------------------------------------------------------------ scoring */
@@ -181,12 +202,18 @@ void grt_evaluate(grt_ctx *c, const grt_real *params, const grt_data *d, grt_sco
             score_chunk(c, n, s);
         }
     }
-#ifdef GRT_MPI
-    if (grt_mpi_reduce_score(d, s)) /* data-parallel: summed over the shards */
-        return;
-#endif
-    if (d->n)
-        s->loss /= (double)d->n;
+    {
+        /* every rank's sums; the counts are exact in double up to 2^53 */
+        double v[3];
+        size_t N = grt_data_total(d);
+        v[0] = s->loss;
+        v[1] = (double)s->correct;
+        v[2] = (double)s->total;
+        grt_comm_sum(v, 3);
+        s->loss = N ? v[0] / (double)N : 0;
+        s->correct = (size_t)v[1];
+        s->total = (size_t)v[2];
+    }
 }
 
 int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, FILE *out,
@@ -217,62 +244,9 @@ int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, FIL
 
 /* ----------------------------------------------------------------- training */
 
-void grt_history_add(grt_history *h, double epoch, double loss, double valid_loss,
-                     double valid_acc, double lr, double seconds)
-{
-    if (h->n == h->cap) {
-        h->cap = h->cap ? 2 * h->cap : 64;
-        h->epoch = grt_xrealloc(h->epoch, h->cap, sizeof(double));
-        h->loss = grt_xrealloc(h->loss, h->cap, sizeof(double));
-        h->valid_loss = grt_xrealloc(h->valid_loss, h->cap, sizeof(double));
-        h->valid_acc = grt_xrealloc(h->valid_acc, h->cap, sizeof(double));
-        h->lr = grt_xrealloc(h->lr, h->cap, sizeof(double));
-        h->seconds = grt_xrealloc(h->seconds, h->cap, sizeof(double));
-    }
-    h->epoch[h->n] = epoch;
-    h->loss[h->n] = loss;
-    h->valid_loss[h->n] = valid_loss;
-    h->valid_acc[h->n] = valid_acc;
-    h->lr[h->n] = lr;
-    h->seconds[h->n] = seconds;
-    h->n++;
-}
-
-void grt_history_free(grt_history *h)
-{
-    free(h->epoch);
-    free(h->loss);
-    free(h->valid_loss);
-    free(h->valid_acc);
-    free(h->lr);
-    free(h->seconds);
-    memset(h, 0, sizeof *h);
-}
-
 void grt_param_at(const grt_model *m, size_t i, const char **name, char *index, size_t cap)
 {
-    int k, d;
-    *name = "?";
-    index[0] = '\0';
-    for (k = 0; k < m->nparams; k++) {
-        const grt_param_info *p = &m->params[k];
-        size_t r, len = 0, stride = p->size;
-        if (i < p->offset || i - p->offset >= p->size)
-            continue;
-        *name = p->name ? p->name : "?";
-        r = i - p->offset;
-        /* row-major: the first axis varies slowest */
-        len += (size_t)snprintf(index, cap, "[");
-        for (d = 0; d < p->rank && len < cap; d++) {
-            stride /= p->dim[d] > 0 ? (size_t)p->dim[d] : 1;
-            len += (size_t)snprintf(index + len, cap - len, d ? ", %zu" : "%zu",
-                                    stride ? r / stride : 0);
-            r = stride ? r % stride : 0;
-        }
-        if (len < cap)
-            snprintf(index + len, cap - len, "]");
-        return;
-    }
+    grt_param_where(m->params, m->nparams, i, name, index, cap);
 }
 
 /* "4s", "3m12s", "2h05m". */
@@ -398,20 +372,41 @@ static void describe_bad(char *dst, size_t cap, const grt_model *m, int update,
              isnan(v[k]) ? "NaN" : "infinite", index);
 }
 
+/* Status 1 when the ranks' params differ after the same steps (they never
+ * should: every rank adds the same sums and takes the same step). */
+static int check_same(const grt_real *params, size_t n, grt_err *e)
+{
+    uint64_t mine, first;
+    double same;
+    if (grt_comm_size() == 1)
+        return 0;
+    mine = first = grt_fnv1a64(GRT_FNV_INIT, params, n * sizeof(grt_real));
+    grt_comm_bcast(&first, sizeof first);
+    same = mine == first;
+    grt_comm_min(&same, 1);
+    if (same == 1)
+        return 0;
+    grt_fail(e, GRT_EXIT_DATA, GRT_E_DIVERGED,
+             "internal error: the ranks' params differ after the same steps (the "
+             "transport's sums are not the same on every rank)");
+    e->shared = 1; /* every rank learns it from the same collective */
+    return e->status;
+}
+
 int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_data *valid,
               const grt_run *run, grt_trained *res, grt_err *e)
 {
     const grt_model *m = c->m;
     const grt_train_config *cfg = &run->cfg;
     grt_state *st = run->state;
-    size_t N = train->n, S, i, np = m->param_count;
+    size_t N = grt_data_total(train), S, i, np = m->param_count;
     size_t *idx = grt_xmalloc(N, sizeof(size_t));
     grt_real *grad = grt_xaligned(np * sizeof(grt_real));
     grt_real *prev = grt_xaligned(np * sizeof(grt_real));
     loop L;
     int E = cfg->epochs, start = 0, last, epoch, status = 0;
     int have_prev = 0, no_good = 0; /* prev holds params of a finite loss; none are */
-    int has_valid = valid && valid->n > 0;
+    int has_valid = valid && grt_data_total(valid) > 0;
     int early = has_valid && cfg->patience > 0;
     FILE *pf = run->progress ? run->progress : stderr;
     int live = !run->quiet && isatty(fileno(pf));
@@ -420,14 +415,6 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
 
     memset(res, 0, sizeof *res);
     memset(&L, 0, sizeof L);
-#ifdef GRT_MPI
-    /* data-parallel: N and the batches are the whole set's (rt_mpi.c) */
-    N = grt_mpi_count(train);
-    has_valid = valid && grt_mpi_count(valid) > 0;
-    early = has_valid && cfg->patience > 0;
-    free(idx);
-    idx = grt_xmalloc(N, sizeof(size_t));
-#endif
     res->has_valid = has_valid;
     S = cfg->batch <= 0 || (size_t)cfg->batch > N ? N : (size_t)cfg->batch;
     grt_rng_seed(&L.rng, cfg->seed);
@@ -529,10 +516,8 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
         if (drawn)
             fprintf(pf, "\r%79s\r", "");
 
-#ifdef GRT_MPI
-        if ((status = grt_mpi_check_same(params, np, e)))
+        if ((status = check_same(params, np, e)))
             goto out;
-#endif
         res->epochs = epoch + 1;
         res->ran++;
         res->loss = sum / (double)N;
@@ -551,14 +536,18 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
             fflush(pf);
         }
         {
-            double vl = has_valid ? sc.loss : NAN;
-            double va = has_valid && sc.total ? (double)sc.correct / (double)sc.total : NAN;
-            if (run->log) {
-                grt_log_row(run->log, epoch + 1, res->loss, vl, va, lr, elapsed);
-                fflush(run->log);
-            }
+            grt_hrow r;
+            r.x = epoch + 1;
+            r.loss = res->loss;
+            r.acc = NAN;
+            r.val_loss = has_valid ? sc.loss : NAN;
+            r.val_acc = has_valid && sc.total ? (double)sc.correct / (double)sc.total : NAN;
+            r.lr = lr;
+            r.seconds = elapsed;
+            if (run->log)
+                grt_log_write(run->log, &r);
             if (run->history)
-                grt_history_add(run->history, epoch + 1, res->loss, vl, va, lr, elapsed);
+                grt_history_add(run->history, &r);
         }
         if (early) {
             if (sc.loss < L.best_loss) {

@@ -1,22 +1,18 @@
 /*
  * rt_util.c: what every part of the runtime leans on: recording an error with
  * its exit status, allocation that gives up cleanly, a monotonic clock, byte
- * buffers, and writing a file whole or not at all.
+ * buffers, and writing a file whole or not at all (through the output
+ * policy of rt_output.c).
  *
  * Errors are values (grt_err) rather than prints so that the functions under
  * them can be tested for the exact message; only grt_main prints them.
  */
 #include "rt_internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 int grt_fail(grt_err *e, int status, int code, const char *fmt, ...)
 {
@@ -164,99 +160,10 @@ uint64_t grt_get_le(const unsigned char *p, int n)
 
 /* ------------------------------------------------------------ atomic writes */
 
-char *grt_dirname(const char *path)
-{
-    char *dir = grt_xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    /* "a/b/" names b: drop trailing slashes first */
-    while (slash && slash > dir && slash[1] == '\0') {
-        *slash = '\0';
-        slash = strrchr(dir, '/');
-    }
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        strcpy(dir, ".");
-    return dir;
-}
-
-/* Writes all of p[0..n) to fd, through short writes and signals. */
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* Makes the rename itself durable; failure here loses nothing, so it is not
- * reported. */
-static void sync_dir(const char *path)
-{
-    char *dir = grt_dirname(path);
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 int grt_write_atomic(const char *path, const void *buf, size_t size, grt_err *e)
 {
-    size_t plen = strlen(path);
-    char *tmp = grt_xmalloc(plen + 12, 1);
-    const char *step = "create a temporary file for";
-    struct sigaction ign, old;
-    mode_t mask;
-    int fd, err = 0;
-
-    /* Past a file size limit (ulimit -f) write() would raise SIGXFSZ, whose
-     * default action kills the process with the temporary file left behind;
-     * ignored, the write fails with EFBIG and is cleaned up like ENOSPC. */
-    memset(&ign, 0, sizeof ign);
-    ign.sa_handler = SIG_IGN;
-    sigemptyset(&ign.sa_mask);
-    sigaction(SIGXFSZ, &ign, &old);
-
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        err = errno;
-    } else {
-        /* mkstemp makes the file 0600; give it the mode fopen would. */
-        mask = umask(0);
-        umask(mask);
-        fchmod(fd, 0666 & ~mask);
-        step = "write";
-        if (write_all(fd, buf, size) != 0 || fsync(fd) != 0)
-            err = errno;
-        if (close(fd) != 0 && !err)
-            err = errno;
-        if (!err) {
-            step = "rename the temporary file to";
-            if (rename(tmp, path) != 0)
-                err = errno;
-        }
-        if (err)
-            unlink(tmp);
-        else
-            sync_dir(path);
-    }
-    sigaction(SIGXFSZ, &old, NULL);
-    free(tmp);
-    if (err)
-        return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s: error: cannot %s it: %s", path, step,
-                        strerror(err));
-    return 0;
+    char msg[sizeof e->msg];
+    if (grt_outfile_write(path, buf, size, msg, sizeof msg))
+        return 0;
+    return grt_fail(e, GRT_EXIT_USAGE, GRT_E_IO, "%s", msg);
 }

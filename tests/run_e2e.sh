@@ -77,7 +77,7 @@ expect_rc check 0 "$G" --check examples/seed.nn
 mkdir -p "$tmp/c"
 expect_rc c-only 0 "$G" -c examples/seed.nn -o "$tmp/c"
 [ -f "$tmp/c/seed.c" ] && [ -f "$tmp/c/seed.h" ] && [ "$(ls "$tmp/c" | wc -l)" = 2 ] && ok c-files || bad c-files "$(ls "$tmp/c")"
-expect_rc c-not-dir 2 "$G" -c examples/seed.nn -o "$tmp/c/seed.c"
+expect_rc c-not-c-file 2 "$G" -c examples/seed.nn -o "$tmp/c/seed.txt"
 # a failing build leaves the previous executable intact
 cp examples/seed.nn "$tmp/keep.nn"
 ( cd "$tmp" && "$G" keep.nn ) && cp "$tmp/keep" "$tmp/keep.orig"

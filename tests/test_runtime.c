@@ -590,7 +590,7 @@ static void test_csv_class_range(void **state)
 static void test_stats(void **state)
 {
     double x[] = {1, 5, 0.1, 2, 5, 0.1, 3, 5, 0.1, 4, 5, 0.1};
-    grt_data d = {4, 3, 0, NULL, NULL, 4};
+    grt_data d = {4, 3, 0, NULL, NULL, 4, 0, NULL, NULL};
     grt_stats s;
     size_t i;
     double m0 = 0, v0 = 0;
@@ -919,7 +919,7 @@ static void test_binary_accuracy(void **state)
     grt_model m = fake_logistic(3);
     double x[] = {1, 0, 2, 5, -1, 0, -3, 1, 0.5, 0};
     double y[] = {1, 1, 0, 1, 0};
-    grt_data d = {5, 2, 1, NULL, NULL, 5};
+    grt_data d = {5, 2, 1, NULL, NULL, 5, 0, NULL, NULL};
     grt_real p[3] = {1, 0, 0}; /* p > 0.5 iff x0 > 0 */
     grt_score s;
     grt_ctx c;
@@ -1206,6 +1206,283 @@ static void test_params_save_failures(void **state)
     assert_int_equal(e.code, GRT_E_IO);
 }
 
+/* ------------------------------------------------------------ output policy */
+
+/* Runs f(arg) in a child that became nobody when we are root (root writes
+ * anywhere); returns the child's exit status. */
+static int as_nobody(int (*f)(const char *), const char *arg)
+{
+    pid_t pid;
+    int st;
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(3);
+        _exit(f(arg));
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+/* 0 when path is refused as an output with "cannot write". */
+static int refused_unwritable(const char *path)
+{
+    grt_outset s;
+    char err[600];
+    grt_outset_init(&s);
+    return !grt_outset_check(&s, path, err, sizeof err) && strstr(err, "cannot write") ? 0 : 1;
+}
+
+static void test_outset(void **state)
+{
+    grt_outset s;
+    char err[600], data[512], hard[512], soft[512], dir[512], fresh[600], ro[512], fifo[512];
+    (void)state;
+    write_text(tpath(data, "os_data.csv"), "1,2,3,4\n");
+    tpath(hard, "os_hard.csv");
+    tpath(soft, "os_soft.csv");
+    assert_int_equal(link(data, hard), 0);
+    assert_int_equal(symlink(data, soft), 0);
+    grt_outset_init(&s);
+    grt_outset_input(&s, data);
+    grt_outset_input(&s, "-");                 /* stdin: nothing to protect */
+    grt_outset_input(&s, tpath(fresh, "os_missing"));
+    assert_int_equal(s.nin, 1);
+
+    /* the input, by its name, a hard link and a symbolic link */
+    assert_int_equal(grt_outset_check(&s, data, err, sizeof err), 0);
+    assert_contains(err, "os_data.csv: error: is an input of this run");
+    assert_int_equal(grt_outset_check(&s, hard, err, sizeof err), 0);
+    assert_contains(err, "os_hard.csv: error: is an input of this run (");
+    assert_int_equal(grt_outset_check(&s, soft, err, sizeof err), 0);
+    assert_contains(err, "is an input of this run");
+
+    /* a directory, with or without a trailing slash */
+    assert_int_equal(grt_outset_check(&s, tmpdir, err, sizeof err), 0);
+    assert_contains(err, "error: is a directory");
+    snprintf(dir, sizeof dir, "%s/", tmpdir);
+    assert_int_equal(grt_outset_check(&s, dir, err, sizeof err), 0);
+    assert_contains(err, "error: is a directory");
+    /* a new name ending in '/', a missing directory */
+    assert_int_equal(grt_outset_check(&s, tpath(dir, "os_new/"), err, sizeof err), 0);
+    assert_int_equal(grt_outset_check(&s, tpath(dir, "no/such/x"), err, sizeof err), 0);
+    assert_contains(err, "no/such/x: error: cannot write there:");
+
+    /* fine: a new name, another file, a device, a FIFO */
+    assert_int_equal(grt_outset_check(&s, tpath(fresh, "os_fresh.params"), err, sizeof err), 1);
+    write_text(tpath(ro, "os_other.csv"), "x\n");
+    assert_int_equal(grt_outset_check(&s, ro, err, sizeof err), 1);
+    assert_int_equal(grt_outset_check(&s, "/dev/null", err, sizeof err), 1);
+    assert_int_equal(mkfifo(tpath(fifo, "os_fifo"), 0600), 0);
+    assert_int_equal(grt_outset_check(&s, fifo, err, sizeof err), 1);
+
+    /* two outputs at one place: refused, also through a link */
+    assert_int_equal(grt_outset_output(&s, fresh, err, sizeof err), 1);
+    assert_int_equal(grt_outset_output(&s, fresh, err, sizeof err), 0);
+    assert_contains(err, "os_fresh.params: error: is also written as another output");
+    assert_int_equal(grt_outset_output(&s, ro, err, sizeof err), 1);
+    assert_int_equal(symlink(ro, tpath(dir, "os_other_link")), 0);
+    assert_int_equal(grt_outset_output(&s, dir, err, sizeof err), 0);
+    assert_int_equal(grt_outset_output(&s, "/dev/null", err, sizeof err), 1);
+
+    /* unwritable: a read-only file, a read-only directory */
+    assert_int_equal(chmod(ro, 0444), 0);
+    assert_int_equal(chmod(tmpdir, 0755), 0);
+    assert_int_equal(as_nobody(refused_unwritable, ro), 0);
+    tpath(dir, "os_ro");
+    assert_int_equal(mkdir(dir, 0555), 0);
+    snprintf(fresh, sizeof fresh, "%s/new.params", dir);
+    assert_int_equal(as_nobody(refused_unwritable, fresh), 0);
+    assert_int_equal(chmod(tmpdir, 0700), 0);
+    assert_int_equal(chmod(ro, 0644), 0);
+}
+
+/* The child's end of a FIFO: reads it whole into fifo_got.txt. */
+static void fifo_reader(const char *fifo, const char *out)
+{
+    char buf[256];
+    size_t n;
+    FILE *in = fopen(fifo, "r"), *o = fopen(out, "w");
+    if (!in || !o)
+        _exit(1);
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, o);
+    _exit(fclose(o) != 0);
+}
+
+static void test_outfile(void **state)
+{
+    grt_outfile o;
+    struct stat sb;
+    char err[600], path[600], fifo[512], got[512], dir[512], link_[600];
+    char *text;
+    pid_t pid;
+    int st;
+    (void)state;
+
+    /* /dev/null is written into and stays a character device */
+    assert_int_equal(grt_outfile_open(&o, "/dev/null", err, sizeof err), 1);
+    assert_true(o.in_place);
+    assert_null(o.tmp);
+    fputs("nothing\n", o.f);
+    assert_int_equal(grt_outfile_commit(&o, err, sizeof err), 1);
+    assert_int_equal(stat("/dev/null", &sb), 0);
+    assert_true(S_ISCHR(sb.st_mode));
+
+    /* a FIFO: what is written comes out at the other end; it stays a FIFO */
+    assert_int_equal(mkfifo(tpath(fifo, "of_fifo"), 0600), 0);
+    tpath(got, "of_got.txt");
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        fifo_reader(fifo, got);
+    assert_int_equal(grt_outfile_open(&o, fifo, err, sizeof err), 1);
+    assert_true(o.in_place);
+    fputs("through the pipe\n", o.f);
+    assert_int_equal(grt_outfile_commit(&o, err, sizeof err), 1);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    text = slurp(got, NULL);
+    assert_string_equal(text, "through the pipe\n");
+    free(text);
+    assert_int_equal(lstat(fifo, &sb), 0);
+    assert_true(S_ISFIFO(sb.st_mode));
+
+    /* a regular file through a temporary file; nothing there until commit */
+    tpath(dir, "of_dir");
+    assert_int_equal(mkdir(dir, 0777), 0);
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    write_text(path, "old\n");
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(grt_outfile_open(&o, path, err, sizeof err), 1);
+    assert_false(o.in_place);
+    assert_non_null(o.tmp);
+    fputs("new\n", o.f);
+    assert_int_equal(count_files(dir, ".tmp."), 1);
+    text = slurp(path, NULL);
+    assert_string_equal(text, "old\n");
+    free(text);
+    assert_int_equal(grt_outfile_commit(&o, err, sizeof err), 1);
+    text = slurp(path, NULL);
+    assert_string_equal(text, "new\n");
+    free(text);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0640); /* the old file's mode */
+    assert_int_equal(count_files(dir, ".tmp."), 0);
+
+    /* abort: no trace, the old file as it was */
+    assert_int_equal(grt_outfile_open(&o, path, err, sizeof err), 1);
+    fputs("never\n", o.f);
+    grt_outfile_abort(&o);
+    text = slurp(path, NULL);
+    assert_string_equal(text, "new\n");
+    free(text);
+    assert_int_equal(count_files(dir, ".tmp."), 0);
+
+    /* a symbolic link to a regular file: the target is replaced, the link kept */
+    snprintf(link_, sizeof link_, "%s/link.txt", dir);
+    assert_int_equal(symlink("out.txt", link_), 0);
+    assert_int_equal(grt_outfile_write(link_, "via link\n", 9, err, sizeof err), 1);
+    assert_int_equal(lstat(link_, &sb), 0);
+    assert_true(S_ISLNK(sb.st_mode));
+    text = slurp(path, NULL);
+    assert_string_equal(text, "via link\n");
+    free(text);
+
+    /* a directory is refused */
+    assert_int_equal(grt_outfile_open(&o, dir, err, sizeof err), 0);
+    assert_contains(err, "of_dir: error: is a directory");
+
+    /* a commit that fails (a file size limit of 100 bytes: SIGXFSZ must not
+     * kill) leaves the old file and no temporary file */
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl = {100, 100};
+        char big[4096];
+        setrlimit(RLIMIT_FSIZE, &rl);
+        memset(big, 'x', sizeof big);
+        if (!grt_outfile_open(&o, path, err, sizeof err))
+            _exit(2);
+        fwrite(big, 1, sizeof big, o.f);
+        _exit(!grt_outfile_commit(&o, err, sizeof err) && strstr(err, "out.txt: error: cannot write it: File too large") ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    text = slurp(path, NULL);
+    assert_string_equal(text, "via link\n");
+    free(text);
+    assert_int_equal(count_files(dir, ".tmp."), 0);
+}
+
+/* Signals end the process after removing its temporary files and folders. */
+static void test_cleanup_on_signal(void **state)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+    char dir[512], folder[600], path[700];
+    size_t k;
+    (void)state;
+    tpath(dir, "cl_dir");
+    assert_int_equal(mkdir(dir, 0777), 0);
+    for (k = 0; k < sizeof sigs / sizeof sigs[0]; k++) {
+        grt_outfile o;
+        char err[600];
+        pid_t pid;
+        int st;
+        snprintf(folder, sizeof folder, "%s/build.%zu", dir, k);
+        fflush(NULL);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            FILE *f;
+            snprintf(path, sizeof path, "%s/p.params", dir);
+            if (!grt_outfile_open(&o, path, err, sizeof err))
+                _exit(2);
+            fputs("half", o.f);
+            fflush(o.f);
+            /* a folder with a registered file and one nobody registered */
+            if (mkdir(folder, 0777) != 0)
+                _exit(3);
+            grt_cleanup_add(folder, 1);
+            snprintf(path, sizeof path, "%s/m.c", folder);
+            f = fopen(path, "w");
+            grt_cleanup_add(path, 0);
+            snprintf(path, sizeof path, "%s/cc-left-this.o", folder);
+            if (!f || !fopen(path, "w"))
+                _exit(4);
+            raise(sigs[k]);
+            _exit(5);
+        }
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFSIGNALED(st));
+        assert_int_equal(WTERMSIG(st), sigs[k]);
+        assert_int_equal(count_files(dir, ".tmp."), 0);
+        assert_int_equal(count_files(dir, "build."), 0);
+    }
+    /* one the process ignored stays ignored (nohup's SIGHUP) */
+    {
+        pid_t pid;
+        int st;
+        fflush(NULL);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            signal(SIGHUP, SIG_IGN);
+            grt_cleanup_install();
+            raise(SIGHUP);
+            _exit(0);
+        }
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+}
+
 /* ---------------------------------------------------------------- the model */
 
 static void test_model_check(void **state)
@@ -1489,7 +1766,7 @@ static void test_main_errors(void **state)
     assert_int_equal(run_main(&m, NULL, "train", data, "--save", tpath(bad, "no/dir/x.params"),
                               NULL),
                      2);
-    assert_contains(s = err_text(), "no/dir/x.params: error: cannot save there");
+    assert_contains(s = err_text(), "no/dir/x.params: error: cannot write there");
     free(s);
     assert_int_equal(run_main(&m, NULL, "train", data, "--valid", tpath(bad, "none.csv"), NULL),
                      2);
@@ -1862,11 +2139,11 @@ static void test_schedules_in_training(void **state)
         for (ep = 0; ep < 7; ep++) {
             double lr = ref_lr(cases[k].sched, 0.1, cases[k].a, cases[k].b, ep, 7);
             want -= 3 * lr;
-            assert_true(fabs(h.lr[ep] - lr) < 1e-15);
-            assert_true(h.epoch[ep] == ep + 1);
+            assert_true(fabs(h.row[ep].lr - lr) < 1e-15);
+            assert_true(h.row[ep].x == ep + 1);
         }
         print_message("  %-12s lr of epoch 7 %.6g, p %.9g (want %.9g)\n",
-                      grt_sched_name(cases[k].sched), h.lr[6], (double)p[0], want);
+                      grt_sched_name(cases[k].sched), h.row[6].lr, (double)p[0], want);
         assert_true(fabs((double)p[0] - want) < 1e-5);
         grt_history_free(&h);
         grt_ctx_free(&c);
@@ -1936,7 +2213,16 @@ static void test_parse_specs(void **state)
     assert_int_equal(grt_parse_schedule("exponential", &c, err, sizeof err), -1);
     assert_int_equal(grt_parse_schedule("linear", &c, err, sizeof err), -1);
     assert_contains(err, "unknown schedule 'linear'");
-    assert_int_equal(grt_parse_schedule("cosine(3)", &c, err, sizeof err), -1);
+    /* cosine with a warm-up and a floor; plain cosine keeps a = b = 0 */
+    assert_int_equal(grt_parse_schedule("cosine(warmup=100, min_lr=1e-4)", &c, err, sizeof err), 0);
+    assert_true(c.sched == GRT_COSINE && c.sched_a == 100 && c.sched_b == 1e-4);
+    assert_int_equal(grt_parse_schedule("cosine", &c, err, sizeof err), 0);
+    assert_true(c.sched == GRT_COSINE && c.sched_a == 0 && c.sched_b == 0);
+    assert_int_equal(grt_parse_schedule("cosine(2.5)", &c, err, sizeof err), -1);
+    assert_contains(err, "cosine's 'warmup' must be a whole number");
+    assert_int_equal(grt_parse_schedule("cosine(min_lr=-1)", &c, err, sizeof err), -1);
+    assert_int_equal(grt_parse_schedule("cosine(1, 2, 3)", &c, err, sizeof err), -1);
+    assert_int_equal(grt_parse_schedule("constant(1)", &c, err, sizeof err), -1);
 }
 
 /* The lr column of a --log file, one value per epoch, into lr[]. */
@@ -1949,7 +2235,7 @@ static int log_lrs(const char *path, double *lr, int cap)
     assert_int_equal(grt_log_read(path, &h, &e), 0);
     n = (int)h.n < cap ? (int)h.n : cap;
     for (i = 0; i < n; i++)
-        lr[i] = h.lr[i];
+        lr[i] = h.row[i].lr;
     grt_history_free(&h);
     return n;
 }
@@ -2816,22 +3102,22 @@ static void test_log_and_plot(void **state)
     assert_contains(s = err_text(), "wrote ");
     free(s);
     s = slurp(log, NULL);
-    assert_true(strncmp(s, "epoch,loss,valid_loss,valid_acc,lr,seconds\n1,", 45) == 0);
+    assert_true(strncmp(s, "epoch,loss,acc,val_loss,val_acc,lr,seconds\n1,", 45) == 0);
     free(s);
     memset(&e, 0, sizeof e);
     assert_int_equal(grt_log_read(log, &h, &e), 0);
     assert_int_equal(h.n, 7);
     for (k = 0; k < 7; k++)
-        assert_true(h.epoch[k] == k + 1 && h.loss[k] > 0 && h.valid_loss[k] > 0 &&
-                    h.valid_acc[k] >= 0 && h.valid_acc[k] <= 1 && h.lr[k] == 0.1 &&
-                    h.seconds[k] >= 0);
+        assert_true(h.row[k].x == k + 1 && h.row[k].loss > 0 && h.row[k].val_loss > 0 &&
+                    h.row[k].val_acc >= 0 && h.row[k].val_acc <= 1 && h.row[k].lr == 0.1 &&
+                    h.row[k].seconds >= 0);
     grt_history_free(&h);
     s = slurp(svg, &n);
     assert_true(strncmp(s, "<?xml", 5) == 0 && strstr(s, "<svg ") && strstr(s, "</svg>\n"));
     assert_non_null(strstr(s, "soft3: loss per epoch"));
     assert_non_null(strstr(s, ">train loss<"));
     assert_non_null(strstr(s, ">valid loss<"));
-    assert_non_null(strstr(s, ">valid accuracy<"));
+    assert_non_null(strstr(s, ">valid acc<"));
     assert_non_null(strstr(s, ">epoch<"));
     for (k = 0, path[0] = 0; k < 3; k++) {
         const char *p = s;
@@ -2995,6 +3281,9 @@ int main(void)
         T(test_params_precision_version),
         T(test_params_unknown_section),
         T(test_params_save_failures),
+        T(test_outset),
+        T(test_outfile),
+        T(test_cleanup_on_signal),
         T(test_model_check),
         T(test_main_usage),
         T(test_main_info),

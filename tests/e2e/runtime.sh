@@ -171,7 +171,7 @@ trajectory "batch 7 over chunks of 4" opt  nesterov 0.05 0.9  0.999 1e-8 0    0 
   --optimizer 'nesterov(0.05)' --batch 7 --schedule cosine
 # the lr column of the log follows the schedule
 ./opt train d.csv --schedule 'step(3, 0.1)' --lr 1 --epochs 7 --log s.csv -q >/dev/null 2>&1
-got=$(cut -d, -f5 s.csv | tail -n +2 | tr '\n' ' ')
+got=$(cut -d, -f6 s.csv | tail -n +2 | tr '\n' ' ')
 [ "$got" = "1 1 1 0.1 0.1 0.1 0.01 " ] && ok "log: lr per epoch of step(3, 0.1): $got" ||
   bad "log: lr per epoch of step(3, 0.1): $got"
 
@@ -220,9 +220,9 @@ np.savetxt("tr.csv", np.hstack([x[:30], x[:30] @ W.T]), fmt="%.17g", delimiter="
 np.savetxt("va.csv", np.hstack([x[30:], x[30:] @ (0.4 * W.T)]), fmt="%.17g", delimiter=",")
 EOF
 if ./opt train tr.csv --valid va.csv --patience 3 --epochs 200 --save es.params --log es.csv >out 2>err; then
-  best=$(tail -n +2 es.csv | sort -t, -k3,3g | head -1)
+  best=$(tail -n +2 es.csv | sort -t, -k4,4g | head -1)
   last=$(tail -1 es.csv | cut -d, -f1)
-  bl=$(echo "$best" | cut -d, -f3); be=$(echo "$best" | cut -d, -f1)
+  bl=$(echo "$best" | cut -d, -f4); be=$(echo "$best" | cut -d, -f1)
   el=$(./opt eval es.params va.csv | sed -n 's/^loss //p')
   if grep -q "stopping early: no better validation loss in 3 epochs; keeping epoch $be" err &&
      [ "$last" = $((be + 3)) ] && $PY -c "import sys; sys.exit(abs($el - $bl) > 1e-5 * abs($bl))"; then
@@ -426,7 +426,7 @@ re='^epoch [1-5]/5  loss [0-9.e+-]+  valid loss [0-9.e+-]+ acc [01]\.[0-9]{4}  [
 if [ "$(grep -Ec "$re" err)" = 5 ] && ! grep -q $'\r' err && grep -q '^valid accuracy' out; then
   ok "a progress line per epoch: $(grep -E "$re" err | tail -1)"
 else bad "progress lines" "$(cat err)"; fi
-[ "$(wc -l < i.csv)" = 6 ] && head -1 i.csv | grep -qx 'epoch,loss,valid_loss,valid_acc,lr,seconds' &&
+[ "$(wc -l < i.csv)" = 6 ] && head -1 i.csv | grep -qx 'epoch,loss,acc,val_loss,val_acc,lr,seconds' &&
   ok "--log: a header and 5 rows" || bad "--log" "$(cat i.csv)"
 ./iris train "$D/iris_train.csv" --epochs 3 -q >out 2>err
 [ ! -s err ] && grep -q '^train loss' out && ok "-q: nothing on stderr, the result on stdout" || bad "-q" "$(cat err)"
