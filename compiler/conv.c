@@ -59,6 +59,8 @@
  */
 #include "gradc.h"
 
+#include <ctype.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -305,8 +307,65 @@ static const char *lead(Shape s, int drop, char *buf, size_t n)
 
 static const char *kernel_name(const OpEmit *o, char *buf, size_t n)
 {
-    snprintf(buf, n, "%s%s_%d", o->prefix, op_name[N(o->g, o->r)->op], o->r);
+    if (o->kernel)
+        snprintf(buf, n, "%s", o->kernel);
+    else
+        snprintf(buf, n, "%s%s_%d", o->prefix, op_name[N(o->g, o->r)->op], o->r);
     return buf;
+}
+
+const char **conv_kernel_names(Model *m, const char *prefix)
+{
+    Graph *g = &m->g;
+    Arena *a = g->arena;
+    const char **name = arena_alloc(a, sizeof(char *) * (size_t)g->n);
+    memset(name, 0, sizeof(char *) * (size_t)g->n);
+    /* the model's name of a line: the first named forward node on it */
+    int lines = 0;
+    for (Ref r = 1; r < g->n; r++)
+        if (N(g, r)->loc.first_line > lines)
+            lines = N(g, r)->loc.first_line;
+    const char **bind = xcalloc((size_t)lines + 1, sizeof(char *));
+    for (Ref r = 1; r < g->n; r++) {
+        Node *x = N(g, r);
+        if (x->name && !x->backward && x->op != OP_PARAM && x->op != OP_INPUT && x->op != OP_TARGET &&
+            x->loc.first_line > 0 && !bind[x->loc.first_line])
+            bind[x->loc.first_line] = x->name;
+    }
+    for (Ref r = 1; r < g->n; r++) {
+        Node *x = N(g, r);
+        const char *kind, *sfx = "";
+        switch (x->op) {
+        case OP_CONV2D: kind = "conv"; break;
+        case OP_CONV2D_BWD_X: kind = "conv"; sfx = "_backward_input"; break;
+        case OP_CONV2D_BWD_W: kind = "conv"; sfx = "_backward_weights"; break;
+        case OP_MAXPOOL: kind = "maxpool"; break;
+        case OP_MAXPOOL_BWD: kind = "maxpool"; sfx = "_backward"; break;
+        case OP_AVGPOOL: kind = "avgpool"; break;
+        case OP_AVGPOOL_BWD: kind = "avgpool"; sfx = "_backward"; break;
+        default: continue;
+        }
+        const char *b = x->loc.first_line > 0 ? bind[x->loc.first_line] : NULL;
+        char base[160];
+        size_t k = (size_t)snprintf(base, sizeof base, "%s%s_", prefix, kind);
+        for (const char *q = b ? b : "line"; *q && k + 1 < sizeof base; q++)
+            base[k++] = isalnum((unsigned char)*q) ? *q : '_';
+        base[k] = 0;
+        if (!b)
+            snprintf(base + k, sizeof base - k, "%d", x->loc.first_line);
+        const char *nm = arena_printf(a, "%s%s", base, sfx);
+        for (int u = 2;; u++) {
+            int clash = 0;
+            for (Ref q = 1; q < r && !clash; q++)
+                clash = name[q] && !strcmp(name[q], nm);
+            if (!clash)
+                break;
+            nm = arena_printf(a, "%s_%d%s", base, u, sfx);
+        }
+        name[r] = nm;
+    }
+    free(bind);
+    return name;
 }
 
 /* The head of node o->r's kernel, a function of its own:
@@ -377,6 +436,22 @@ static void emit_vec_prelude(const OpEmit *o)
     line(o, 0, "/* a vector of %s that may sit at any %s's address */", T, T);
     line(o, 0, "typedef %s gradc_v%s __attribute__((vector_size(GRADC_VBYTES), aligned(sizeof(%s)), may_alias));", T,
          T, T);
+    /* c + s*b as one fused multiply-add whatever the build's flags: ISO
+     * mode (-std=c99) turns gcc's contraction of a*b + c off, and the
+     * kernels' speed must not depend on that */
+    const char *sfx = strcmp(T, "double") == 0 ? "pd" : "ps";
+    line(o, 0, "/* c + s * b (b a vector, s a scalar), fused where the target has FMA */");
+    line(o, 0, "#if defined(__FMA__) && GRADC_VBYTES == 64");
+    line(o, 0, "#include <immintrin.h>");
+    line(o, 0, "#define GRADC_VFMA_%s(c, s, b) ((gradc_v%s)_mm512_fmadd_%s(_mm512_set1_%s(s), (__m512%s)(b), (__m512%s)(c)))",
+         T, T, sfx, sfx, sfx[1] == 'd' ? "d" : "", sfx[1] == 'd' ? "d" : "");
+    line(o, 0, "#elif defined(__FMA__) && GRADC_VBYTES == 32");
+    line(o, 0, "#include <immintrin.h>");
+    line(o, 0, "#define GRADC_VFMA_%s(c, s, b) ((gradc_v%s)_mm256_fmadd_%s(_mm256_set1_%s(s), (__m256%s)(b), (__m256%s)(c)))",
+         T, T, sfx, sfx, sfx[1] == 'd' ? "d" : "", sfx[1] == 'd' ? "d" : "");
+    line(o, 0, "#else");
+    line(o, 0, "#define GRADC_VFMA_%s(c, s, b) ((c) + (s) * (b))", T);
+    line(o, 0, "#endif");
     line(o, 0, "#endif\n");
 }
 
@@ -489,7 +564,8 @@ static void emit_row_tile(const OpEmit *o, const Gemm *m, const char *nv, const 
         emit_bk(o, m, cols, kk, ind + 3);
         line(o, ind + 3, "const %s s = ar[%s * %s];", o->T, kk, t.ska);
         line(o, 0, "#pragma GCC unroll 16");
-        line(o, ind + 3, "for (int v = 0; v < %s; v++) %s[v] += s * *(const %s *)(bk + v * VL);", nv, set[u], V);
+        line(o, ind + 3, "for (int v = 0; v < %s; v++) %s[v] = GRADC_VFMA_%s(%s[v], s, *(const %s *)(bk + v * VL));", nv,
+             set[u], o->T, set[u], V);
         line(o, ind + 2, "}");
     }
     line(o, ind + 1, "}");
@@ -497,7 +573,8 @@ static void emit_row_tile(const OpEmit *o, const Gemm *m, const char *nv, const 
     emit_bk(o, m, cols, "k", ind + 2);
     line(o, ind + 2, "const %s s = ar[k * %s];", o->T, t.ska);
     line(o, 0, "#pragma GCC unroll 16");
-    line(o, ind + 2, "for (int v = 0; v < %s; v++) acc[0][v] += s * *(const %s *)(bk + v * VL);", nv, V);
+    line(o, ind + 2, "for (int v = 0; v < %s; v++) acc[0][v] = GRADC_VFMA_%s(acc[0][v], s, *(const %s *)(bk + v * VL));",
+         nv, o->T, V);
     line(o, ind + 1, "}");
     line(o, 0, "#pragma GCC unroll 16");
     line(o, ind + 1, "for (int v = 0; v < %s; v++) acc[0][v] = (acc[0][v] + acc1[v]) + (acc2[v] + acc3[v]);", nv);
@@ -536,7 +613,7 @@ static void emit_tile(const OpEmit *o, const Gemm *m, int R, const char *nv, con
     line(o, ind + 2, "for (size_t r = 0; r < %d; r++) {", R);
     line(o, ind + 3, "const %s s = ak[r * %s];", o->T, t.lda);
     line(o, 0, "#pragma GCC unroll 16");
-    line(o, ind + 3, "for (int v = 0; v < %s; v++) acc[r][v] += s * bv[v];", nv);
+    line(o, ind + 3, "for (int v = 0; v < %s; v++) acc[r][v] = GRADC_VFMA_%s(acc[r][v], s, bv[v]);", nv, o->T);
     line(o, ind + 2, "}");
     line(o, ind + 1, "}");
     emit_tile_store(o, m, R, nv, cols, ind + 1);
@@ -601,7 +678,7 @@ static void emit_tail_t(const OpEmit *o, const Gemm *m, int ind)
     line(o, ind + 3, "for (size_t r = 0; r < 4; r++) {");
     line(o, ind + 4, "const %s s = r < nj ? bk[r] : 0;", o->T);
     line(o, 0, "#pragma GCC unroll 16");
-    line(o, ind + 4, "for (int v = 0; v < 4; v++) acc[r][v] += s * av[v];");
+    line(o, ind + 4, "for (int v = 0; v < 4; v++) acc[r][v] = GRADC_VFMA_%s(acc[r][v], s, av[v]);", o->T);
     line(o, ind + 3, "}");
     line(o, ind + 2, "}");
     line(o, ind + 2, "for (size_t r = 0; r < nj; r++)");
@@ -673,13 +750,13 @@ static void emit_gemm(const OpEmit *o, const Gemm *m, const char *pk, int ind)
 
 void vec_prelude(FILE *out, const char *T, Graph *g)
 {
-    OpEmit o = {out, T, "", g, 0, NULL, {NULL, NULL}, NULL, 0, NULL, 0};
+    OpEmit o = {out, T, "", g, 0, NULL, {NULL, NULL}, NULL, 0, NULL, 0, NULL};
     emit_vec_prelude(&o);
 }
 
 void vec_gemm_function(FILE *out, const char *T, const char *prefix)
 {
-    OpEmit o = {out, T, prefix, NULL, 0, NULL, {NULL, NULL}, NULL, 0, NULL, 0};
+    OpEmit o = {out, T, prefix, NULL, 0, NULL, {NULL, NULL}, NULL, 0, NULL, 0, NULL};
     Gemm m = {"a", "b", "c", 0, 0, 0, 0, 0, 0, 0, 0, 1, NULL};
     line(&o, 0, "/* C = A·B for the small products: A(i,k) = a[i*lda + k*ska], B(k,j) = b[k*ldb + j],");
     line(&o, 0, "   C(i,j) = c[i*ldc + j]; scratch: K*16 elements */");
@@ -1061,6 +1138,13 @@ static void emit_maxpool_bwd(const OpEmit *o, const Geo *G, int S, const char *L
     line(o, 3, "const %s *ar = a_ + l * %ld + oy * %ld; /* the windows' first row */", T, HW, (long)S * G->W);
     line(o, 3, "%s *or_ = o_ + l * %ld + oy * %ld;", T, HW, (long)S * G->W);
     line(o, 3, "const %s *dr = dy_ + l * %ld + oy * %d;", T, PW, G->Wo);
+    /* clang vectorizes this loop 8 or 16 wide, and a row of windows is
+     * short (14 in M5), so most of it ran in the scalar remainder */
+    if (G->Wo >= 4) {
+        line(o, 0, "#if defined(__clang__)");
+        line(o, 0, "#pragma clang loop vectorize_width(4)");
+        line(o, 0, "#endif");
+    }
     line(o, 3, "for (size_t ox = 0; ox < %d; ox++) {", G->Wo);
     line(o, 4, "bits m, v;");
     line(o, 4, "m.f = ar[ox * %d];", S);
@@ -1153,17 +1237,26 @@ static void emit_dropout(const OpEmit *o, Node *x)
     line(o, 1, "{");
     line(o, 2, "%s *restrict o_ = %s;", T, o->dst);
     line(o, 2, "const %s *a_ = %s;", T, o->in[0]);
-    if (!o->train) {
-        line(o, 2, "for (size_t i = 0; i < %s; i++) o_[i] = a_[i]; /* identity outside training */", L);
-        line(o, 1, "}");
-        return;
+    if (!o->train || (o->train == 2 && x->op == OP_DROPOUT)) {
+        if (o->train == 2) /* the mode is the function's argument train */
+            line(o, 2, "if (!train) {");
+        line(o, 2 + (o->train == 2), "for (size_t i = 0; i < %s; i++) o_[i] = a_[i]; /* identity outside training */",
+             L);
+        if (!o->train) {
+            line(o, 1, "}");
+            return;
+        }
+        line(o, 2, "} else {");
     }
-    line(o, 2, "/* inverted dropout: keep with probability %.17g, scaled by 1/(1-p) */", 1 - x->f);
-    line(o, 2, "const uint64_t site = %smix(seed ^ 0x%016llXu);", o->prefix,
+    int in = o->train == 2 && x->op == OP_DROPOUT;
+    line(o, 2 + in, "/* inverted dropout: keep with probability %.17g, scaled by 1/(1-p) */", 1 - x->f);
+    line(o, 2 + in, "const uint64_t site = %smix(seed ^ 0x%016llXu);", o->prefix,
          (unsigned long long)(0xD1B54A32D192ED03ull * (uint64_t)(x->ia[0] + 1)));
-    line(o, 2, "for (size_t i = 0; i < %s; i++)", L);
-    line(o, 3, "o_[i] = %smix(site + 0x9E3779B97F4A7C15u * (uint64_t)i) >> 32 >= %luu ? a_[i] * (%s)%.17g : 0;",
+    line(o, 2 + in, "for (size_t i = 0; i < %s; i++)", L);
+    line(o, 3 + in, "o_[i] = %smix(site + 0x9E3779B97F4A7C15u * (uint64_t)i) >> 32 >= %luu ? a_[i] * (%s)%.17g : 0;",
          o->prefix, dropout_threshold(x->f), T, 1.0 / (1.0 - x->f));
+    if (in)
+        line(o, 2, "}");
     line(o, 1, "}");
 }
 

@@ -15,6 +15,7 @@
 #include "gradc.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ typedef struct E {
     Graph *g;               /* its graph */
     Plan *p;                /* the function being written */
     FILE *out;              /* where */
+    FILE *o_out;            /* the file being written (out may be aside) */
     const char *T;          /* float or double */
     const char *fs;         /* "f" for float math functions, "" for double */
     const EmitOptions *o;   /* options */
@@ -33,7 +35,10 @@ typedef struct E {
     int train;              /* the function trains: dropout masks (conv.c) */
     size_t pack_off;        /* workspace offset of the matrix product's panels */
     Ref *fused;             /* per node: the product that computes it along, or 0 */
-    struct Fusion *fz;      /* per product: what it computes along */
+    Fusion *fz;             /* per product: what it computes along */
+    const char **pvar;      /* per param: the name of its pointer in the functions */
+    int drop;               /* the model has dropout: the parts take train and seed */
+    const char **kernels;   /* per node: its kernel's name (conv.c), or NULL */
 } E;
 
 /* ------------------------------------------------------------ helpers */
@@ -150,7 +155,12 @@ static const char *ptr(E *e, Ref r, char *buf, size_t n)
     Ref s = storage(e->p, r);
     Slot *sl = &e->p->slot[s];
     switch (sl->home) {
-    case H_PARAMS: snprintf(buf, n, "(params + %zu)", sl->offset); break;
+    case H_PARAMS:
+        if (e->pvar && N(e->g, s)->op == OP_PARAM)
+            snprintf(buf, n, "%s", e->pvar[N(e->g, s)->ia[0]]);
+        else
+            snprintf(buf, n, "(params + %zu)", sl->offset);
+        break;
     case H_X: snprintf(buf, n, "x"); break;
     case H_Y: snprintf(buf, n, "y"); break;
     default: snprintf(buf, n, "%s", e->var[s]); break;
@@ -246,18 +256,6 @@ static void bcast_index(Shape out, Shape t, char *buf, size_t n)
 
 /* flat: every operand is the node's shape, a single value or inline, so one
  * loop over the elements computes it */
-static int elem_flat(E *e, Ref r)
-{
-    Node *x = N(e->g, r);
-    for (int k = 0; k < op_nin[x->op]; k++) {
-        Node *y = N(e->g, x->in[k]);
-        if (!is_inline(e, x->in[k]) && !shape_eq(y->shape, x->shape) &&
-            !(shape_numel_static(y->shape) == 1 && !shape_has_batch(y->shape)))
-            return 0;
-    }
-    return 1;
-}
-
 /* an element-wise producer computed inside its reader's loop (plan_fusions):
  * pointers to its stored operands, declared before the loop */
 static void fused_ptrs(E *e, Ref r, int ind)
@@ -585,44 +583,36 @@ static int mm_vec(MM s, int batch);
 /* What the products of the emitted functions need: the panel elements of
  * the largest (GK_PACK_ELEMS), whether any goes through gk_gemm, and the
  * vector code: 1 a batch sum in vectors, 3 a product through vgemm too. */
-static size_t gemm_needs(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, int *kernel, int *vec)
+static size_t gemm_needs(Model *m, const Plan *p, const EmitOptions *o, int *kernel, int *vec)
 {
     size_t need = 0;
     *kernel = 0;
     *vec = 0;
     if (o && o->scalar)
         return 0;
-    for (int f = 0; f < FN_COUNT; f++) {
-        if (o && o->predict_only && f != FN_PREDICT)
+    for (int i = 0; i < p->norder; i++) {
+        Ref r = p->order[i];
+        const Slot *sl = &p->slot[r];
+        if (batch_sum_cols(&m->g, r))
+            *vec |= 1;
+        if (N(&m->g, r)->op != OP_MATMUL || sl->home == H_INLINE || sl->home == H_ALIAS)
             continue;
-        for (int i = 0; i < plans[f].norder; i++) {
-            Ref r = plans[f].order[i];
-            Slot *sl = &plans[f].slot[r];
-            if (batch_sum_cols(&m->g, r))
-                *vec |= 1;
-            if (N(&m->g, r)->op != OP_MATMUL || sl->home == H_INLINE || sl->home == H_ALIAS)
-                continue;
-            MM s = mm_sizes(&m->g, r);
-            size_t k = mm_pack(s, m->batch);
-            if (k > need)
-                need = k;
-            if (s.lead || !mm_small(s, m->batch))
-                *kernel = 1;
-            else if (mm_vec(s, m->batch))
-                *vec |= 3;
-        }
+        MM s = mm_sizes(&m->g, r);
+        size_t k = mm_pack(s, m->batch);
+        if (k > need)
+            need = k;
+        if (s.lead || !mm_small(s, m->batch))
+            *kernel = 1;
+        else if (mm_vec(s, m->batch))
+            *vec |= 3;
     }
     return need;
 }
 
-/* where the panels start: after the largest function's own workspace */
-static size_t gemm_pack_offset(Plan plans[FN_COUNT], const EmitOptions *o)
+/* where the panels start: after the functions' own workspace */
+static size_t gemm_pack_offset(const Plan *p)
 {
-    size_t w = 0;
-    for (int i = 0; i < FN_COUNT; i++)
-        if (plans[i].work_elems > w && (!o || !o->predict_only || i == FN_PREDICT))
-            w = plans[i].work_elems;
-    return (w + 15) / 16 * 16;
+    return (p->work_elems + 15) / 16 * 16;
 }
 
 /* a size as a long: "(long)n" for the batch axis */
@@ -637,35 +627,8 @@ static const char *lext(int d, char *buf, size_t n)
 
 /* ------------------------------------------------------------ fusion
  *
- * A product whose only reader scales it by a single value (the 1/n of a
- * parameter's gradient), or adds a bias along its rows and then perhaps
- * applies relu, is computed with that work in gk_gemm's epilogue, straight
- * into the last node's storage. Safe only when that storage overlaps
- * neither the product's operands nor anything the nodes in between touch. */
-
-/* a node's storage: which buffer, and the element range [lo, hi) */
-static int span(E *e, Ref r, Home *home, size_t *lo, size_t *hi)
-{
-    Ref s = storage(e->p, r);
-    Slot *sl = &e->p->slot[s];
-    *home = sl->home;
-    if (sl->home == H_INLINE)
-        return 0;
-    Shape sh = N(e->g, s)->shape;
-    size_t k = (size_t)shape_numel_static(sh) * (shape_has_batch(sh) ? (size_t)e->m->batch : 1);
-    *lo = sl->home == H_WORK || sl->home == H_GRAD ? sl->offset : 0;
-    *hi = sl->home == H_WORK || sl->home == H_GRAD ? sl->offset + k : (size_t)-1;
-    return 1;
-}
-
-static int overlaps(E *e, Ref a, Ref b)
-{
-    Home ha, hb;
-    size_t la, ua, lb, ub;
-    if (!span(e, a, &ha, &la, &ua) || !span(e, b, &hb, &lb, &ub) || ha != hb)
-        return 0;
-    return la < ub && lb < ua;
-}
+ * What a product computes along is decided in planning (fuse.c); here
+ * are the C expressions of its scale and bias. */
 
 /* a C expression for a single value made of constants and n alone (1/n, 2/n), or NULL */
 static const char *value_expr(E *e, Ref r, int depth)
@@ -681,244 +644,6 @@ static const char *value_expr(E *e, Ref r, int depth)
         return NULL;
     const char *l = value_expr(e, x->in[0], depth + 1), *rr = l ? value_expr(e, x->in[1], depth + 1) : NULL;
     return rr ? arena_printf(e->g->arena, "(%s %s %s)", l, opc, rr) : NULL;
-}
-
-typedef struct Fusion {
-    Ref last;        /* the node whose storage the product writes, or 0 */
-    Ref alpha;       /* a single value scaling the product, or 0 */
-    Ref bias;        /* a vector added along the rows (a product's) or per
-                        output channel (a convolution's), or 0 */
-    int act;         /* 1: relu after the bias; 2: a MAXPOOL_BWD's reader
-                        RELU_BWD(its own input, it) (conv_fusable) */
-} Fusion;
-
-/* whether r's storage overlaps the scratch of the convolution-family node c */
-static int overlaps_scratch(E *e, Ref r, Ref c)
-{
-    size_t k = conv_scratch(e->g, c), lo, hi;
-    Home h;
-    if (!k || !span(e, r, &h, &lo, &hi) || h != H_WORK)
-        return 0;
-    return lo < e->p->slot[c].scratch + k && e->p->slot[c].scratch < hi;
-}
-
-/* whether no node from position lo to hi (exclusive) writes any C (views
- * and values computed inline) */
-static int silent(E *e, int lo, int hi)
-{
-    for (int k = lo; k < hi; k++) {
-        Home h = e->p->slot[e->p->order[k]].home;
-        if (h != H_ALIAS && h != H_INLINE && h != H_PARAMS)
-            return 0;
-    }
-    return 1;
-}
-
-/* A product (OP_MATMUL), a convolution (bias and relu in its epilogue) or a
- * max-pool's adjoint (relu's adjoint applied to it) and the readers it can
- * compute along (see the head of this section). */
-static Fusion fusion_of(E *e, Ref r, const int *uses, const int *pos)
-{
-    Fusion f = {0, 0, 0, 0};
-    Graph *g = e->g;
-    Node *x = N(g, r);
-    int mm = x->op == OP_MATMUL;
-    if (uses[r] != 1 || e->p->slot[r].home != H_WORK)
-        return f;
-    if (mm && (mm_sizes(g, r).lead || x->shape.rank != 2))
-        return f;
-    int i = pos[r];
-    /* the reader: the next node computed, or (for the scaling) any later one */
-    Ref u = 0;
-    for (int k = i + 1; k < e->p->norder && !u; k++) {
-        Node *y = N(g, e->p->order[k]);
-        for (int j = 0; j < op_nin[y->op]; j++)
-            if (y->in[j] == r)
-                u = e->p->order[k];
-    }
-    if (!u)
-        return f;
-    Node *y = N(g, u);
-    Ref other = y->in[0] == r ? y->in[1] : y->in[0];
-    int bias = 0;
-    if (x->op == OP_MAXPOOL_BWD) {
-        if (y->op != OP_RELU_BWD || !silent(e, i + 1, pos[u]) || y->in[1] != r || !conv_fusable(g, r, y->in[0]))
-            return f;
-        f.last = u;
-        f.act = 2;
-    } else if (y->op != OP_ADD || !silent(e, i + 1, pos[u]) || !shape_eq(y->shape, x->shape) || is_inline(e, other) ||
-               other == r) {
-        if (!mm || y->op != OP_MUL || !value_expr(e, other, 0) || !shape_eq(y->shape, x->shape))
-            return f;
-        f.last = u;
-        f.alpha = other;
-    } else if (mm) {
-        Shape b = N(g, other)->shape;
-        bias = b.rank == 1 && !shape_has_batch(b) && b.dim[0] == x->shape.dim[1];
-    } else {
-        bias = x->op == OP_CONV2D && conv_fusable(g, r, other);
-    }
-    if (bias) {
-        f.last = u;
-        f.bias = other;
-        if (uses[u] == 1 && pos[u] + 1 < e->p->norder) {
-            Ref v = e->p->order[pos[u] + 1];
-            if (N(g, v)->op == OP_RELU && N(g, v)->in[0] == u && e->p->slot[u].home == H_WORK) {
-                f.last = v;
-                f.act = 1;
-            }
-        }
-    }
-    if (!f.last || e->p->slot[f.last].home == H_ALIAS || e->p->slot[f.last].home == H_INLINE)
-        return (Fusion){0, 0, 0, 0};
-    /* the storage written must not be read by the product or touched in between */
-    for (int j = 0; j < op_nin[x->op]; j++)
-        if (overlaps(e, f.last, x->in[j]))
-            return (Fusion){0, 0, 0, 0};
-    if ((f.bias && overlaps(e, f.last, f.bias)) || overlaps_scratch(e, f.last, r))
-        return (Fusion){0, 0, 0, 0};
-    for (int k = i + 1; k < pos[f.last]; k++) {
-        Ref t = e->p->order[k];
-        Node *z = N(g, t);
-        int ours = t == u;
-        if (!ours && overlaps(e, f.last, t))
-            return (Fusion){0, 0, 0, 0};
-        for (int j = 0; j < op_nin[z->op] && !ours; j++)
-            if (overlaps(e, f.last, z->in[j]))
-                return (Fusion){0, 0, 0, 0};
-    }
-    return f;
-}
-
-static int elem_flat(E *e, Ref r);
-
-/* a node emitted by emit_elemwise's flat loop, not computed along with anything */
-static int elem_fusable_reader(E *e, Ref c)
-{
-    Node *x = N(e->g, c);
-    Home h = e->p->slot[c].home;
-    if (!(op_flags[x->op] & OPF_ELEMWISE) || x->op == OP_CONST || x->op == OP_BATCHN || x->op == OP_EXPAND ||
-        x->op == OP_RESHAPE || op_nin[x->op] < 1)
-        return 0;
-    if (h == H_PARAMS || h == H_X || h == H_Y || h == H_INLINE || h == H_ALIAS || e->fused[c] || e->fz[c].last)
-        return 0;
-    return elem_flat(e, c);
-}
-
-/* whether nothing from position lo to hi (exclusive) writes over r's storage */
-static int untouched(E *e, Ref r, int lo, int hi)
-{
-    for (int k = lo; k < hi; k++) {
-        Ref t = e->p->order[k];
-        Home h = e->p->slot[t].home;
-        if (h == H_INLINE || h == H_ALIAS || e->fused[t])
-            continue;
-        if (overlaps(e, e->fz[t].last ? e->fz[t].last : t, r)) /* a product writes its last node's storage */
-            return 0;
-    }
-    return 1;
-}
-
-/* the operands the fused tree of p reads from storage stay as they were until
- * position at, and the reader c may write over none of them (but an operand
- * of exactly its own storage and shape, read at the same element) */
-static int reads_last(E *e, Ref p, Ref c, int at, const int *pos)
-{
-    Node *x = N(e->g, p);
-    for (int k = 0; k < op_nin[x->op]; k++) {
-        Ref q = x->in[k];
-        if (e->fused[q] == p) {
-            if (!reads_last(e, q, c, at, pos))
-                return 0;
-            continue;
-        }
-        if (is_inline(e, q))
-            continue;
-        if (!untouched(e, q, pos[p] + 1, at))
-            return 0;
-        if (overlaps(e, c, q) && !(storage(e->p, c) == storage(e->p, q) && shape_eq(N(e->g, q)->shape, N(e->g, c)->shape)))
-            return 0;
-    }
-    return 1;
-}
-
-static int elem_depth(E *e, Ref p)
-{
-    int d = 0;
-    Node *x = N(e->g, p);
-    for (int k = 0; k < op_nin[x->op]; k++)
-        if (e->fused[x->in[k]] == p) {
-            int t = elem_depth(e, x->in[k]);
-            d = t > d ? t : d;
-        }
-    return d + 1;
-}
-
-static int elem_fusable(E *e, Ref p, Ref c, const int *uses, const int *pos)
-{
-    if (uses[p] != 1 || e->p->slot[p].home != H_WORK || !elem_fusable_reader(e, p))
-        return 0;
-    if (!shape_eq(N(e->g, p)->shape, N(e->g, c)->shape) || pos[p] >= pos[c] || elem_depth(e, p) > 6)
-        return 0;
-    return reads_last(e, p, c, pos[c], pos);
-}
-
-/* decides the fusions of the function being written: e->fused[t] = the product computing t */
-static void plan_fusions(E *e)
-{
-    Graph *g = e->g;
-    Model *m = e->m;
-    e->fused = arena_alloc(g->arena, sizeof(Ref) * (size_t)g->n);
-    memset(e->fused, 0, sizeof(Ref) * (size_t)g->n);
-    e->fz = arena_alloc(g->arena, sizeof(Fusion) * (size_t)g->n);
-    memset(e->fz, 0, sizeof(Fusion) * (size_t)g->n);
-    if (getenv("GRADC_NO_FUSION"))
-        return;
-    int *uses = xcalloc((size_t)g->n, sizeof(int)), *pos = xcalloc((size_t)g->n, sizeof(int));
-    for (int i = 0; i < e->p->norder; i++) {
-        Node *x = N(g, e->p->order[i]);
-        pos[e->p->order[i]] = i;
-        for (int j = 0; j < op_nin[x->op]; j++)
-            uses[x->in[j]]++;
-    }
-    if (m->loss)
-        uses[m->loss]++;
-    if (m->output)
-        uses[m->output]++;
-    for (int i = 0; i < m->nparams; i++)
-        if (m->grads[i])
-            uses[m->grads[i]]++;
-    for (int i = 0; i < e->p->norder; i++) {
-        Ref r = e->p->order[i];
-        Op op = N(g, r)->op;
-        if ((op != OP_MATMUL && op != OP_CONV2D && op != OP_MAXPOOL_BWD) || e->p->slot[r].home != H_WORK)
-            continue;
-        Fusion f = fusion_of(e, r, uses, pos);
-        if (!f.last)
-            continue;
-        /* the nodes computed along: the reader(s) up to the last */
-        e->fz[r] = f;
-        e->fused[f.last] = r;
-        if (f.act == 1)
-            e->fused[N(g, f.last)->in[0]] = r;
-    }
-    /* element-wise chains: a producer read once, by the next element-wise
-     * node over the same elements, is computed inside that node's loop */
-    for (int i = 0; i < e->p->norder; i++) {
-        Ref c = e->p->order[i];
-        Node *x = N(g, c);
-        if (!elem_fusable_reader(e, c))
-            continue;
-        for (int k = 0; k < op_nin[x->op]; k++) {
-            Ref q = x->in[k];
-            if (k == 1 && x->in[1] == x->in[0])
-                continue;
-            if (elem_fusable(e, q, c, uses, pos))
-                e->fused[q] = c;
-        }
-    }
-    free(uses);
-    free(pos);
 }
 
 /* What a product computes along (fusion_of): the comments of the nodes it
@@ -1345,7 +1070,7 @@ static void emit_node(E *e, Ref r)
     const char *dst = e->var[r];
     if (conv_op(x->op)) { /* the convolution family writes itself (conv.c) */
         char a[64], b[64], sc[64];
-        OpEmit oe = {e->out, e->T, e->prefix, e->g, r, dst, {NULL, NULL}, NULL, e->train, NULL, 0};
+        OpEmit oe = {e->out, e->T, e->prefix, e->g, r, dst, {NULL, NULL}, NULL, e->train, NULL, 0, e->kernels[r]};
         const char *al;
         char bias[64];
         Fusion f = fusion_args(e, r, &oe.dst, &al, bias, sizeof bias);
@@ -1396,13 +1121,98 @@ static void emit_copy(E *e, Ref r, const char *dst, int per_example)
 
 /* ------------------------------------------------------- functions */
 
-static void declare_vars(E *e)
+/* Names the emitted functions' locals take (every emitter's, kernels'
+ * too): a param pointer never takes one of them, so no block's local hides
+ * it. */
+static const char *const emit_locals[] = {
+    "a", "a_", "ac", "acc", "acc1", "acc2", "acc3", "act", "ai", "ak", "al", "alpha", "ar", "at", "av", "b", "b_",
+    "bend", "best", "bias", "bias_", "big", "bits", "bj", "bk", "blk", "bo", "br", "bt", "bv", "c", "c0", "ci", "col",
+    "cp", "cr", "ct", "dr", "drow", "dst", "dw", "dx", "dxb", "dxh", "dy", "dy_", "dyb", "e", "f", "fn", "g", "ge",
+    "grad", "gt", "h", "hp", "i", "i0", "i1", "i2", "i3", "ic", "ii", "ip", "ir", "j", "j0", "jc", "jj", "jp", "jr", "k",
+    "k0", "kc", "kcmax", "keep0", "kf", "kfull", "kk", "kstep", "kx", "ky", "l", "l0", "l_", "lda", "ldb", "ldc",
+    "lim", "m", "mc", "mpan", "mr", "n", "n1", "nc", "neg", "nj", "noscratch_", "npan", "nr", "nt", "o", "o_", "or_",
+    "out", "ov", "ox", "oy", "p", "p0", "p1", "params", "pc", "pf", "pk", "pr", "q", "r", "row", "rr", "s", "s0", "s1",
+    "s2", "s3", "scratch_", "seed", "site", "sk", "ska", "sl", "src", "t", "train", "u", "unused_", "v", "VL", "w",
+    "work", "wp", "wr", "x", "xp", "y", "zero", "L", NULL};
+
+static int emit_local(const char *name)
 {
+    for (int i = 0; emit_locals[i]; i++)
+        if (!strcmp(name, emit_locals[i]))
+            return 1;
+    return 0;
+}
+
+/* The pointer of each param in the functions: its own name where that
+ * cannot clash with C, the generated names or another param, else p_NAME
+ * (p_NAME_2, ...). */
+static void name_params(E *e)
+{
+    Model *m = e->m;
+    Arena *a = e->g->arena;
+    e->pvar = arena_alloc(a, sizeof(char *) * (size_t)(m->nparams ? m->nparams : 1));
+    size_t lp = strlen(e->prefix);
+    for (int i = 0; i < m->nparams; i++) {
+        const char *nm = mangle(a, "", m->params[i]->name);
+        int bad = c_reserved(nm) || emit_local(nm) || !strncmp(nm, e->prefix, lp) || !strncmp(nm, e->PREFIX, lp) ||
+                  !strncmp(nm, "gradc_", 6) || !strncmp(nm, "GRADC_", 6) || (nm[0] && nm[1] == '_') ||
+                  ((nm[0] == 't' || nm[0] == 'f' || nm[0] == 'p') && isdigit((unsigned char)nm[1]));
+        const char *name = bad ? arena_printf(a, "p_%s", nm) : nm;
+        for (int k = 2;; k++) {
+            int clash = 0;
+            for (int j = 0; j < i && !clash; j++)
+                clash = !strcmp(e->pvar[j], name);
+            if (!clash)
+                break;
+            name = arena_printf(a, "p_%s_%d", nm, k);
+        }
+        e->pvar[i] = name;
+    }
+}
+
+/* the storage nodes positions lo..hi of the plan read or write, and what
+ * the part returns or copies (extra, 0-terminated) */
+static unsigned char *part_uses(E *e, int lo, int hi, const Ref *extra)
+{
+    Graph *g = e->g;
+    unsigned char *used = xcalloc((size_t)g->n, 1);
+    for (int i = lo; i < hi; i++) {
+        Ref r = e->p->order[i];
+        Node *x = N(g, r);
+        used[storage(e->p, r)] = 1;
+        for (int k = 0; k < op_nin[x->op]; k++)
+            used[storage(e->p, x->in[k])] = 1;
+        if (e->fz[r].bias)
+            used[storage(e->p, e->fz[r].bias)] = 1;
+    }
+    for (; extra && *extra; extra++)
+        used[storage(e->p, *extra)] = 1;
+    return used;
+}
+
+/* the pointers a part uses: params by name, the nodes' storage */
+static void declare_part(E *e, const unsigned char *used)
+{
+    Model *m = e->m;
     char sh[64], l[96];
+    for (int i = 0; i < m->nparams; i++) {
+        Sym *y = m->params[i];
+        Ref r = y->ref;
+        if (!r || !used[r] || e->p->slot[r].home != H_PARAMS)
+            continue;
+        const char *up = mangle(e->g->arena, "", y->name);
+        char *U = arena_strdup(e->g->arena, up);
+        for (char *q = U; *q; q++)
+            *q = (char)toupper((unsigned char)*q);
+        emitf(e, 1, "const %s *restrict %s = params + %sPARAM_%s_OFFSET; /* %s %s */", e->T, e->pvar[i], e->PREFIX, U,
+              y->name, shape_str(y->shape, sh, sizeof sh));
+    }
     for (int i = 0; i < e->p->norder; i++) {
         Ref r = e->p->order[i];
         Slot *s = &e->p->slot[r];
         const char *where = NULL;
+        if (!used[r])
+            continue;
         if (s->home == H_WORK)
             where = arena_printf(e->g->arena, "w + %zu", s->offset);
         else if (s->home == H_GRAD)
@@ -1411,83 +1221,144 @@ static void declare_vars(E *e)
             where = "out";
         if (!where)
             continue;
-        if (e->fz && ((e->fz[r].last) || (e->fused[r] && e->fz[e->fused[r]].last != r)))
+        if ((e->fz[r].last) || (e->fused[r] && e->fz[e->fused[r]].last != r))
             continue; /* computed along with a product, in another's storage */
         emitf(e, 1, "%s *const %s = %s; /* %s %s */", e->T, e->var[r], where,
               node_label(e->m, r, l, sizeof l), shape_str(N(e->g, r)->shape, sh, sizeof sh));
     }
 }
 
-/* One function of the generated pair. seeded: the training variant that
- * takes a seed for dropout's masks (models with dropout, conv.c): loss_seeded
- * is the training-mode loss, loss_grad_seeded the body of loss_grad. */
-static void emit_fn(E *e, FnKind fn, int seeded)
+/* The nodes of one part (SEG_*), with the pointers they use; dropout in
+ * the mode train says (0 evaluation, 1 training, 2 the argument train). */
+static void emit_part_body(E *e, int seg, int train, const Ref *extra)
+{
+    int lo = e->p->seg_start[seg], hi = e->p->seg_start[seg + 1];
+    unsigned char *used = part_uses(e, lo, hi, extra);
+    declare_part(e, used);
+    free(used);
+    e->train = train;
+    for (int i = lo; i < hi; i++)
+        emit_node(e, e->p->order[i]);
+}
+
+/* the head of a part: static RET PREFIXNAME(ARGS) with its mode arguments */
+static void part_head(E *e, const char *what, const char *ret, const char *name, const char *args, int mode)
+{
+    fprintf(e->out, "/* %s */\n", what);
+    fprintf(e->out, "static %s %s%s(%s%s)\n{\n", ret, e->prefix, name, args,
+            e->drop && mode ? ", int train, uint64_t seed" : "");
+}
+
+static void emit_parts(E *e, int predict_only)
 {
     Model *m = e->m;
     const char *T = e->T;
-    name_vars(e);
-    plan_fusions(e);
-    const char *P = e->prefix;
-    const char *sfx = seeded ? "_seeded" : "", *sarg = seeded ? ", uint64_t seed" : "";
-    e->train = seeded || fn == FN_LOSS_GRAD;
-    if (fn == FN_LOSS)
-        fprintf(e->out, "%s %sloss%s(const %s *params, const %s *x, const %s *y, size_t n, void *work%s)\n{\n",
-                T, P, sfx, T, T, T, sarg);
-    else if (fn == FN_LOSS_GRAD)
-        fprintf(e->out,
-                "%s %sloss_grad%s(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n"
-                "        void *work%s)\n{\n",
-                T, P, sfx, T, T, T, T, sarg);
-    else
-        fprintf(e->out, "void %spredict(const %s *params, const %s *x, size_t n, %s *out, void *work)\n{\n",
-                P, T, T, T);
-    emitf(e, 1, "%s *const w = (%s *)work;", T, T);
-    if (fn == FN_PREDICT) {
-        emitf(e, 1, "(void)params; (void)x; (void)w;");
-        emitf(e, 1, "if (n == 0 || n > %sMAX_BATCH) return;", e->PREFIX);
-    } else {
-        emitf(e, 1, "(void)params; (void)x; (void)y; (void)w;%s", seeded ? " (void)seed;" : "");
-        emitf(e, 1, "if (n == 0 || n > %sMAX_BATCH) return NAN;", e->PREFIX);
-    }
-    declare_vars(e);
-    fprintf(e->out, "\n    // ---- forward\n");
-    int bw = 0;
-    for (int i = 0; i < e->p->norder; i++) {
-        Ref r = e->p->order[i];
-        if (N(e->g, r)->backward && !bw) {
-            fprintf(e->out, "\n    // ---- backward\n");
-            bw = 1;
-        }
-        emit_node(e, r);
-    }
+    char a[512];
+    /* forward */
+    snprintf(a, sizeof a, "const %s *params, const %s *x, size_t n, %s *w", T, T, T);
+    part_head(e, "the forward pass: from the inputs to what both the loss and the prediction need", "void",
+              "forward", a, 1);
+    emitf(e, 1, "(void)params; (void)x; (void)n; (void)w;%s", e->drop ? " (void)train; (void)seed;" : "");
+    emit_part_body(e, SEG_FORWARD, e->drop ? 2 : 0, NULL);
+    fprintf(e->out, "}\n\n");
+    if (predict_only)
+        return;
+    /* objective */
+    snprintf(a, sizeof a, "const %s *params, const %s *x, const %s *y, size_t n, %s *w", T, T, T, T);
+    part_head(e, "the objective: the loss of the batch, after forward", T, "objective", a, 1);
+    emitf(e, 1, "(void)params; (void)x; (void)y; (void)n; (void)w;%s", e->drop ? " (void)train; (void)seed;" : "");
+    Ref ex[2] = {m->loss, 0};
+    emit_part_body(e, SEG_OBJECTIVE, e->drop ? 2 : 0, ex);
     char p[64];
-    if (fn == FN_LOSS_GRAD) {
-        int hdr = 0;
-        for (int i = 0; i < m->nparams; i++) {
-            Ref r = m->grads[i];
-            Sym *y = m->params[i];
-            int n = shape_numel_static(y->shape);
-            if (r && e->p->slot[r].home == H_GRAD && e->p->slot[r].offset == y->offset)
-                continue;
-            if (!hdr++)
-                fprintf(e->out, "\n    // ---- gradients not computed in place\n");
-            if (!r) {
-                emitf(e, 1, "for (size_t i = 0; i < %d; i++) grad[%zu + i] = 0; /* d_%s: %s */", n,
-                      y->offset, y->name, "does not reach the objective");
-            } else {
-                emit_copy(e, r, arena_printf(e->g->arena, "(grad + %zu)", y->offset), 0);
-            }
-        }
+    if (is_inline(e, m->loss))
+        emitf(e, 1, "return %s;", inline_val(e, m->loss, p, sizeof p));
+    else
+        emitf(e, 1, "return %s[0];", ptr(e, m->loss, p, sizeof p));
+    fprintf(e->out, "}\n\n");
+    /* backward */
+    snprintf(a, sizeof a, "const %s *params, const %s *x, const %s *y, size_t n, %s *grad, %s *w%s", T, T, T, T, T,
+             e->drop ? ", uint64_t seed" : "");
+    fprintf(e->out, "/* the backward pass: the gradient of the loss, after forward and objective */\n");
+    fprintf(e->out, "static void %sbackward(%s)\n{\n", e->prefix, a);
+    emitf(e, 1, "(void)params; (void)x; (void)y; (void)n; (void)grad; (void)w;%s", e->drop ? " (void)seed;" : "");
+    Ref *gx = xcalloc((size_t)m->nparams + 1, sizeof(Ref));
+    for (int i = 0, k = 0; i < m->nparams; i++)
+        if (m->grads[i])
+            gx[k++] = m->grads[i];
+    emit_part_body(e, SEG_BACKWARD, 1, gx);
+    free(gx);
+    int hdr = 0;
+    for (int i = 0; i < m->nparams; i++) {
+        Ref r = m->grads[i];
+        Sym *y = m->params[i];
+        int k = shape_numel_static(y->shape);
+        if (r && e->p->slot[r].home == H_GRAD && e->p->slot[r].offset == y->offset)
+            continue;
+        if (!hdr++)
+            fprintf(e->out, "\n    // ---- gradients not computed in place\n");
+        if (!r)
+            emitf(e, 1, "for (size_t i = 0; i < %d; i++) grad[%zu + i] = 0; /* d_%s: %s */", k, y->offset, y->name,
+                  "does not reach the objective");
+        else
+            emit_copy(e, r, arena_printf(e->g->arena, "(grad + %zu)", y->offset), 0);
     }
-    if (fn == FN_PREDICT) {
-        if (m->output && e->p->slot[m->output].home != H_OUT)
+    fprintf(e->out, "}\n\n");
+}
+
+/* loss, loss_grad and predict (and the seeded pair) over the parts */
+static void emit_api(E *e, int predict_only)
+{
+    Model *m = e->m;
+    const char *T = e->T, *P = e->prefix, *U = e->PREFIX;
+    const char *ev = e->drop ? ", 0, 0" : "", *tr = e->drop ? ", 1, seed" : "";
+    if (!predict_only) {
+        for (int seeded = 0; seeded <= e->drop; seeded++) {
+            fprintf(e->out, "%s %sloss%s(const %s *params, const %s *x, const %s *y, size_t n, void *work%s)\n{\n", T, P,
+                    seeded ? "_seeded" : "", T, T, T, seeded ? ", uint64_t seed" : "");
+            emitf(e, 1, "%s *const w = (%s *)work;", T, T);
+            emitf(e, 1, "if (n == 0 || n > %sMAX_BATCH) return NAN;", U);
+            emitf(e, 1, "%sforward(params, x, n, w%s);", P, seeded ? tr : ev);
+            emitf(e, 1, "return %sobjective(params, x, y, n, w%s);", P, seeded ? tr : ev);
+            fprintf(e->out, "}\n\n");
+        }
+        fprintf(e->out, "%s %sloss_grad%s(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n"
+                        "        void *work%s)\n{\n",
+                T, P, e->drop ? "_seeded" : "", T, T, T, T, e->drop ? ", uint64_t seed" : "");
+        emitf(e, 1, "%s *const w = (%s *)work;", T, T);
+        emitf(e, 1, "if (n == 0 || n > %sMAX_BATCH) return NAN;", U);
+        emitf(e, 1, "%sforward(params, x, n, w%s);", P, e->drop ? tr : "");
+        emitf(e, 1, "const %s L = %sobjective(params, x, y, n, w%s);", T, P, e->drop ? tr : "");
+        emitf(e, 1, "%sbackward(params, x, y, n, grad, w%s);", P, e->drop ? ", seed" : "");
+        emitf(e, 1, "return L;");
+        fprintf(e->out, "}\n\n");
+        if (e->drop) /* loss_grad: seeded by the batch */
+            fprintf(e->out,
+                    "%s %sloss_grad(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n"
+                    "        void *work)\n{\n"
+                    "    return %sloss_grad_seeded(params, x, y, n, grad, work, %sbatch_seed(x, n));\n}\n\n",
+                    T, P, T, T, T, T, P, P);
+    }
+    fprintf(e->out, "void %spredict(const %s *params, const %s *x, size_t n, %s *out, void *work)\n{\n", P, T, T, T);
+    emitf(e, 1, "%s *const w = (%s *)work;", T, T);
+    emitf(e, 1, "if (n == 0 || n > %sMAX_BATCH) return;", U);
+    emitf(e, 1, "%sforward(params, x, n, w%s);", P, ev);
+    int lo = e->p->seg_start[SEG_PREDICT], hi = e->p->seg_start[SEG_PREDICT + 1];
+    int copy = m->output && e->p->slot[m->output].home != H_OUT;
+    if (lo < hi || copy) {
+        Ref ex[2] = {m->output, 0};
+        unsigned char *used = part_uses(e, lo, hi, ex);
+        if (lo < hi)
+            fprintf(e->out, "\n    // ---- what only the prediction needs\n");
+        declare_part(e, used);
+        free(used);
+        emitf(e, 1, "(void)params; (void)x;");
+        e->train = 0;
+        for (int i = lo; i < hi; i++)
+            emit_node(e, e->p->order[i]);
+        if (copy)
             emit_copy(e, m->output, "out", 1);
     } else {
-        Ref r = m->loss;
-        if (is_inline(e, r))
-            emitf(e, 1, "return %s;", inline_val(e, r, p, sizeof p));
-        else
-            emitf(e, 1, "return %s[0];", ptr(e, r, p, sizeof p));
+        emitf(e, 1, "(void)out;");
     }
     fprintf(e->out, "}\n\n");
 }
@@ -1571,16 +1442,30 @@ static void prefixes(E *e, Model *m)
     e->PREFIX = P;
 }
 
+static E e_make(Model *m, const EmitOptions *o, FILE *out)
+{
+    E e = {.m = m, .g = &m->g, .out = out, .o_out = out, .T = m->is_double ? "double" : "float", .fs = m->is_double ? "" : "f", .o = o};
+    prefixes(&e, m);
+    return e;
+}
+
 static size_t workspace_bytes(Model *m, Plan plans[FN_COUNT], const EmitOptions *o)
 {
     size_t w = 0;
-    for (int i = 0; i < FN_COUNT; i++)
-        if (plans[i].work_elems > w && (!o || !o->predict_only || i == FN_PREDICT))
-            w = plans[i].work_elems;
+    if (o && o->scalar) { /* emit_scalar.c writes each function from its own plan */
+        for (int i = 0; i < FN_COUNT; i++)
+            if (plans[i].work_elems > w && (!o->predict_only || i == FN_PREDICT))
+                w = plans[i].work_elems;
+        w *= m->is_double ? 8 : 4;
+        return w < 64 ? 64 : w;
+    }
+    Plan all;
+    plan_build_all(m, o && o->predict_only, &all);
+    w = all.work_elems;
     int kernel, vec;
-    size_t pack = gemm_needs(m, plans, o, &kernel, &vec);
+    size_t pack = gemm_needs(m, &all, o, &kernel, &vec);
     if (pack)
-        w = gemm_pack_offset(plans, o) + pack;
+        w = gemm_pack_offset(&all) + pack;
     w *= m->is_double ? 8 : 4;
     return w < 64 ? 64 : w;
 }
@@ -1597,8 +1482,7 @@ static void header_comment(E *e, const char *what)
 
 void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
 {
-    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL, 0, 0, NULL, NULL};
-    prefixes(&e, m);
+    E e = e_make(m, o, out);
     const char *T = e.T, *P = e.prefix, *U = e.PREFIX;
     header_comment(&e, ".h");
     fprintf(out, "#ifndef %sH\n#define %sH\n\n#include <stddef.h>\n#include <stdint.h>\n\n", U, U);
@@ -1655,8 +1539,7 @@ void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
 
 void emit_c_prelude(Model *m, const EmitOptions *o, FILE *out)
 {
-    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL, 0, 0, NULL, NULL};
-    prefixes(&e, m);
+    E e = e_make(m, o, out);
     header_comment(&e, ".c");
     fprintf(out, "#include \"%s.h\"\n\n#include <math.h>\n\n", m->cname);
     if (o && o->embed)
@@ -1727,35 +1610,42 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
         emit_scalar_c(m, plans, o, out);
         return;
     }
-    E e = {m, &m->g, NULL, out, m->is_double ? "double" : "float", m->is_double ? "" : "f", o, NULL, NULL, NULL, 0, 0, NULL, NULL};
-    prefixes(&e, m);
+    E e = e_make(m, o, out);
+    int predict_only = o && o->predict_only;
+    Plan all;
+    plan_build_all(m, predict_only, &all);
+    e.p = &all;
     emit_c_prelude(m, o, out);
+    /* the generic kernels are written aside, declared here and defined
+     * after the model's own code */
+    char *ktext = NULL;
+    size_t klen = 0;
+    FILE *ks = open_memstream(&ktext, &klen);
+    if (!ks)
+        die("out of memory");
+    e.out = out = ks;
     int vm = 0;
-    for (int f = 0; f < FN_COUNT; f++)
-        for (int i = 0; i < plans[f].norder && !(o && o->predict_only && f != FN_PREDICT); i++) {
-            int u = op_uses_vmath(N(&m->g, plans[f].order[i])->op);
-            vm = u > vm ? u : vm;
-        }
+    for (int i = 0; i < all.norder; i++) {
+        int u = op_uses_vmath(N(&m->g, all.order[i])->op);
+        vm = u > vm ? u : vm;
+    }
     if (vm && !m->is_double)
         emit_vmath(&e, vm == 2);
-    int drop = conv_has_dropout(&m->g) && !(o && o->predict_only);
-    if (drop)
+    e.drop = conv_has_dropout(&m->g) && !predict_only;
+    if (e.drop)
         conv_emit_helpers(out, e.prefix, e.T);
-    /* the convolution family's kernels, one per node a function computes */
-    unsigned char *kernel = xcalloc((size_t)m->g.n, 1);
-    for (int f = 0; f < FN_COUNT; f++)
-        for (int i = 0; i < plans[f].norder && !(o && o->predict_only && f != FN_PREDICT); i++) {
-            Ref r = plans[f].order[i];
-            if (!conv_op(N(&m->g, r)->op) || kernel[r])
-                continue;
-            kernel[r] = 1;
-            OpEmit oe = {out, e.T, e.prefix, &m->g, r, NULL, {NULL, NULL}, NULL, 0, NULL, 0};
-            conv_emit_kernel(&oe);
-        }
-    free(kernel);
+    /* the convolution family's kernels, one per node computed */
+    e.kernels = conv_kernel_names(m, e.prefix);
+    for (int i = 0; i < all.norder; i++) {
+        Ref r = all.order[i];
+        if (!conv_op(N(&m->g, r)->op))
+            continue;
+        OpEmit oe = {out, e.T, e.prefix, &m->g, r, NULL, {NULL, NULL}, NULL, 0, NULL, 0, e.kernels[r]};
+        conv_emit_kernel(&oe);
+    }
     int gk, vec;
-    if (gemm_needs(m, plans, o, &gk, &vec)) {
-        e.pack_off = gemm_pack_offset(plans, o);
+    if (gemm_needs(m, &all, o, &gk, &vec)) {
+        e.pack_off = gemm_pack_offset(&all);
         if (gk)
             emit_gemm_kernel(&e);
     }
@@ -1763,22 +1653,28 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
         vec_prelude(out, e.T, &m->g);
     if (vec & 2)
         vec_gemm_function(out, e.T, e.prefix);
-    static const FnKind order[] = {FN_LOSS, FN_LOSS_GRAD, FN_PREDICT};
-    for (int i = 0; i < 3; i++) {
-        e.p = &plans[order[i]];
-        if (o && o->predict_only && order[i] != FN_PREDICT)
-            continue;
-        if (order[i] != FN_LOSS_GRAD || !drop)
-            emit_fn(&e, order[i], 0);
-        if (order[i] != FN_PREDICT && drop)
-            emit_fn(&e, order[i], 1);
-        if (order[i] == FN_LOSS_GRAD && drop) { /* loss_grad: seeded by the batch */
-            const char *T = e.T, *P = e.prefix;
-            fprintf(out,
-                    "%s %sloss_grad(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n"
-                    "        void *work)\n{\n"
-                    "    return %sloss_grad_seeded(params, x, y, n, grad, work, %sbatch_seed(x, n));\n}\n\n",
-                    T, P, T, T, T, T, P, P);
-        }
+    if (fclose(ks) != 0)
+        die("out of memory");
+    e.out = out = e.o_out;
+    FILE *defs = tmpfile();
+    if (!defs)
+        die("cannot create a temporary file: %s", strerror(errno));
+    split_definitions(ktext, out, defs);
+    free(ktext);
+    name_vars(&e);
+    name_params(&e);
+    e.fused = all.fused;
+    e.fz = all.fz;
+    fprintf(out, "\n/* ---------------------------------------------------------- the model */\n\n");
+    emit_parts(&e, predict_only);
+    emit_api(&e, predict_only);
+    if (ftell(defs) > 0) {
+        fprintf(out, "/* ------------------------------------------------- the generic kernels */\n\n");
+        rewind(defs);
+        char buf[8192];
+        size_t k;
+        while ((k = fread(buf, 1, sizeof buf, defs)) > 0)
+            fwrite(buf, 1, k, out);
     }
+    fclose(defs);
 }

@@ -412,7 +412,11 @@ void simplify(Model *m, int level, FILE *explain);
 
 /* ---------------------------------------------------------------- plan.c */
 
-typedef enum FnKind { FN_LOSS, FN_LOSS_GRAD, FN_PREDICT, FN_COUNT } FnKind;
+/* FN_ALL: the functions together, the forward pass shared (plan_build_all) */
+typedef enum FnKind { FN_LOSS, FN_LOSS_GRAD, FN_PREDICT, FN_COUNT, FN_ALL = FN_COUNT } FnKind;
+
+/* The parts of the functions together, in order (Plan.seg) */
+enum { SEG_NONE, SEG_FORWARD, SEG_PREDICT, SEG_OBJECTIVE, SEG_BACKWARD };
 
 /* Where a node's value lives in one emitted function. */
 typedef enum Home { H_NONE, H_WORK, H_PARAMS, H_X, H_Y, H_GRAD, H_OUT, H_ALIAS, H_INLINE } Home;
@@ -425,6 +429,17 @@ typedef struct Slot {
                         only while the op runs; see conv_scratch() */
 } Slot;
 
+/* What a product, a convolution or a max-pool's adjoint computes along
+ * (fuse.c). */
+typedef struct Fusion {
+    Ref last;        /* the node whose storage it writes, or 0 */
+    Ref alpha;       /* a single value scaling the product, or 0 */
+    Ref bias;        /* a vector added along the rows (a product's) or per
+                        output channel (a convolution's), or 0 */
+    int act;         /* 1: relu after the bias; 2: a MAXPOOL_BWD's reader
+                        RELU_BWD(its own input, it) (conv_fusable) */
+} Fusion;
+
 typedef struct Plan {
     FnKind fn;       /* which function */
     Ref *order;      /* nodes to compute, in order */
@@ -432,9 +447,26 @@ typedef struct Plan {
     Slot *slot;      /* per node (indexed by Ref) */
     size_t work_elems;   /* workspace with reuse, in elements */
     size_t work_noreuse; /* the same without reuse */
+    unsigned char *seg;  /* FN_ALL: per node, its part (SEG_*) */
+    Ref *fused;          /* per node: the node that computes it along, or 0 */
+    Fusion *fz;          /* per product: what it computes along */
+    int seg_start[SEG_BACKWARD + 2]; /* FN_ALL: where each part starts in order */
 } Plan;
 
 void plan_build(Model *m, FnKind fn, Plan *p);
+/* The functions together (FN_ALL); with predict_only, predict's alone. */
+void plan_build_all(Model *m, int predict_only, Plan *p);
+
+/* ---------------------------------------------------------------- fuse.c */
+
+/* Decides p's fusions (p->fused, p->fz) from its order and homes, before
+ * its storage is placed; root: the nodes the functions return. */
+void fuse_plan(Model *m, Plan *p, const unsigned char *root);
+/* whether node r has no storage of its own: computed along with another */
+int fuse_away(const Plan *p, Ref r);
+/* whether element-wise node r is written as one flat loop (every operand
+ * of its shape, a single value or inline) */
+int fuse_elem_flat(const Plan *p, Graph *g, Ref r);
 
 /* ---------------------------------------------------------------- conv.c */
 
@@ -474,12 +506,17 @@ typedef struct OpEmit {
     const char *dst;     /* its storage, a pointer expression */
     const char *in[2];   /* its operands' storage */
     const char *scratch; /* its scratch (conv_scratch() elements), or NULL */
-    int train;           /* training mode: dropout masks (needs `seed`) */
+    int train;           /* dropout: 0 identity, 1 masks (needs `seed`), 2 as the argument `train` says */
     const char *bias;    /* CONV2D: a bias per output channel added in its
                             epilogue (NULL: none); see conv_fusable() */
     int relu;            /* CONV2D: relu applied after the bias; MAXPOOL_BWD:
                             the relu_bwd of its own input applied to its output */
+    const char *kernel;  /* the name of its kernel (conv_kernel_names) */
 } OpEmit;
+/* The names of the family's kernels, per node (NULL for other nodes),
+ * after the model's names: "seed_conv_c1", "seed_conv_c1_backward_input",
+ * "seed_maxpool_p1_backward"; unique within the graph. */
+const char **conv_kernel_names(Model *m, const char *prefix);
 /* The statement of node o->r in a function: a call of its kernel (dropout
  * is written in place). */
 void conv_emit(const OpEmit *o);
@@ -529,6 +566,11 @@ int op_uses_vmath(Op op);
 /* Whether generated C must not use name as an identifier of its own (a
  * keyword, a libm or libc name, a name reserved to the implementation). */
 int c_reserved(const char *name);
+/* Splits generated C (functions, types, data, directives at file scope)
+ * into what declares it, in order (directives, types, data, a prototype
+ * per function), and the function definitions, under the same
+ * conditionals: the model's code can then come between the two. */
+void split_definitions(const char *text, FILE *decls, FILE *defs);
 
 /* -------------------------------------------------------------- emitters */
 

@@ -63,53 +63,120 @@ static size_t place(Interval *live, int *nlive, size_t size, int end)
     return off;
 }
 
+/* marks with bit what root reaches */
+static void reach(Graph *g, Ref root, unsigned char *need, unsigned char bit)
+{
+    if (!root)
+        return;
+    need[root] |= bit;
+    for (Ref r = root; r >= 1; r--)
+        if (need[r] & bit)
+            for (int i = 0; i < op_nin[N(g, r)->op]; i++)
+                need[N(g, r)->in[i]] |= bit;
+}
+
+static void place_all(Model *m, Plan *p, const unsigned char *root);
+
 void plan_build(Model *m, FnKind fn, Plan *p)
 {
     Graph *g = &m->g;
     int n = g->n;
     memset(p, 0, sizeof *p);
     p->fn = fn;
-    p->slot = arena_alloc(g->arena, sizeof(Slot) * (size_t)n);
     unsigned char *need = xcalloc((size_t)n, 1);
     unsigned char *root = xcalloc((size_t)n, 1);
 
     /* the roots and what they reach */
-    int nroots = 0;
-    Ref *rootv = xmalloc(sizeof(Ref) * (size_t)(m->nparams + 2));
     if (fn == FN_PREDICT) {
-        rootv[nroots++] = m->output;
+        reach(g, m->output, need, 1);
+        root[m->output] = 1;
     } else {
-        rootv[nroots++] = m->loss;
+        reach(g, m->loss, need, 1);
+        root[m->loss] = 1;
         for (int i = 0; fn == FN_LOSS_GRAD && i < m->nparams; i++)
-            if (m->grads[i])
-                rootv[nroots++] = m->grads[i];
+            if (m->grads[i]) {
+                reach(g, m->grads[i], need, 1);
+                root[m->grads[i]] = 1;
+            }
     }
-    for (int i = 0; i < nroots; i++)
-        if (rootv[i])
-            need[rootv[i]] = root[rootv[i]] = 1;
-    for (Ref r = n - 1; r >= 1; r--)
-        if (need[r])
-            for (int i = 0; i < op_nin[N(g, r)->op]; i++)
-                need[N(g, r)->in[i]] = 1;
-
+    root[0] = 0;
     p->order = arena_alloc(g->arena, sizeof(Ref) * (size_t)n);
-    int *pos = xcalloc((size_t)n, sizeof(int));
     for (Ref r = 1; r < n; r++)
-        if (need[r]) {
-            pos[r] = p->norder;
+        if (need[r])
             p->order[p->norder++] = r;
-        }
+    place_all(m, p, root);
+    free(need);
+    free(root);
+}
+
+/* The functions together: the nodes in the order forward (what both the
+ * prediction and the loss need), predict's own, the objective's own
+ * (what the loss needs and the prediction does not) and the backward pass
+ * (what only the gradients need). Each part reads only the parts before it
+ * (predict's never read by the others), so loss runs forward + objective,
+ * predict forward + its own, loss_grad all but predict's, in one placement.
+ * With predict_only, forward and predict's own alone. */
+void plan_build_all(Model *m, int predict_only, Plan *p)
+{
+    Graph *g = &m->g;
+    int n = g->n;
+    memset(p, 0, sizeof *p);
+    p->fn = FN_ALL;
+    enum { NP = 1, NL = 2, NG = 4 };
+    unsigned char *need = xcalloc((size_t)n, 1);
+    unsigned char *root = xcalloc((size_t)n, 1);
+    reach(g, m->output, need, NP);
+    root[m->output] = 1;
+    if (!predict_only) {
+        reach(g, m->loss, need, NL);
+        root[m->loss] = 1;
+        for (int i = 0; i < m->nparams; i++)
+            if (m->grads[i]) {
+                reach(g, m->grads[i], need, NG);
+                root[m->grads[i]] = 1;
+            }
+    }
+    root[0] = 0;
+    p->seg = arena_alloc(g->arena, (size_t)n);
+    memset(p->seg, SEG_NONE, (size_t)n);
+    for (Ref r = 1; r < n; r++) {
+        unsigned char k = need[r];
+        if (!k)
+            continue;
+        if (k & NP)
+            p->seg[r] = predict_only || (k & (NL | NG)) ? SEG_FORWARD : SEG_PREDICT;
+        else
+            p->seg[r] = k & NL ? SEG_OBJECTIVE : SEG_BACKWARD;
+    }
+    p->order = arena_alloc(g->arena, sizeof(Ref) * (size_t)n);
+    for (int s = SEG_FORWARD; s <= SEG_BACKWARD; s++) {
+        p->seg_start[s] = p->norder;
+        for (Ref r = 1; r < n; r++)
+            if (p->seg[r] == s)
+                p->order[p->norder++] = r;
+    }
+    p->seg_start[SEG_BACKWARD + 1] = p->norder;
+    place_all(m, p, root);
+    free(need);
+    free(root);
+}
+
+/* homes and workspace offsets of p's nodes, in p->order */
+static void place_all(Model *m, Plan *p, const unsigned char *root)
+{
+    Graph *g = &m->g;
+    int n = g->n;
+    FnKind fn = p->fn;
+    p->slot = arena_alloc(g->arena, sizeof(Slot) * (size_t)n);
+    memset(p->slot, 0, sizeof(Slot) * (size_t)n);
 
     /* which nodes have only elementwise users: constants can be inlined */
     unsigned char *nonelem = xcalloc((size_t)n, 1);
-    int *last = xcalloc((size_t)n, sizeof(int));
     for (int i = 0; i < p->norder; i++) {
         Node *x = N(g, p->order[i]);
-        for (int k = 0; k < op_nin[x->op]; k++) {
+        for (int k = 0; k < op_nin[x->op]; k++)
             if (!(op_flags[x->op] & OPF_ELEMWISE) && x->op != OP_EXPAND)
                 nonelem[x->in[k]] = 1;
-            last[x->in[k]] = i;
-        }
     }
 
     /* homes */
@@ -152,31 +219,76 @@ void plan_build(Model *m, FnKind fn, Plan *p)
         }
         s->home = H_WORK; /* placed below */
     }
-    /* gradients and outputs straight into the caller's arrays */
-    if (fn == FN_LOSS_GRAD)
+    /* gradients and outputs straight into the caller's arrays (in the
+     * functions together, only where no other function computes them) */
+    if (fn == FN_LOSS_GRAD || fn == FN_ALL)
         for (int i = 0; i < m->nparams; i++) {
             Ref r = m->grads[i];
-            if (r && p->slot[r].home == H_WORK) {
+            if (r && p->slot[r].home == H_WORK && (fn != FN_ALL || p->seg[r] == SEG_BACKWARD)) {
                 p->slot[r].home = H_GRAD;
                 p->slot[r].offset = m->params[i]->offset;
             }
         }
-    if (fn == FN_PREDICT && m->output && p->slot[m->output].home == H_WORK &&
-        shape_has_batch(N(g, m->output)->shape))
+    if ((fn == FN_PREDICT || (fn == FN_ALL && p->seg[m->output] == SEG_PREDICT)) && m->output &&
+        p->slot[m->output].home == H_WORK && shape_has_batch(N(g, m->output)->shape))
         p->slot[m->output].home = H_OUT;
 
-    /* storage lifetimes: an alias keeps its storage alive */
+    /* the fusions, before any storage is placed (fuse.c) */
+    p->fused = arena_alloc(g->arena, sizeof(Ref) * (size_t)n);
+    memset(p->fused, 0, sizeof(Ref) * (size_t)n);
+    p->fz = arena_alloc(g->arena, sizeof(Fusion) * (size_t)n);
+    memset(p->fz, 0, sizeof(Fusion) * (size_t)n);
+    if (fn == FN_ALL)
+        fuse_plan(m, p, root);
+
+    /* where each node is computed: a node computed along with another at
+     * that one's position (a product's readers at the product's, an
+     * element-wise producer at its reader's) */
+    int *at = xcalloc((size_t)n, sizeof(int));
+    for (int i = 0; i < p->norder; i++)
+        at[p->order[i]] = i;
+    for (int i = p->norder - 1; i >= 0; i--) { /* readers come later */
+        Ref r = p->order[i], f = p->fused[r];
+        if (f && at[f] > i)
+            at[r] = at[f];
+    }
+    for (int i = 0; i < p->norder; i++) { /* a product's readers, at the product */
+        Ref r = p->order[i], f = p->fused[r];
+        if (f && at[f] < i)
+            at[r] = at[f];
+    }
+    /* storage lifetimes: from where a value is computed to where it is
+     * last read; an alias keeps its storage alive */
+    int *last = xcalloc((size_t)n, sizeof(int));
+    for (int i = 0; i < p->norder; i++) {
+        Ref c = p->order[i];
+        Node *x = N(g, c);
+        for (int k = 0; k < op_nin[x->op]; k++)
+            if (last[x->in[k]] < at[c])
+                last[x->in[k]] = at[c];
+        if (p->fz[c].bias && last[p->fz[c].bias] < at[c])
+            last[p->fz[c].bias] = at[c];
+    }
     int *end = xcalloc((size_t)n, sizeof(int));
     for (int i = 0; i < p->norder; i++) {
         Ref r = p->order[i];
         int e = root[r] ? p->norder : last[r];
-        if (e < i)
-            e = i;
+        if (e < at[r])
+            e = at[r];
         Ref st = storage_of(p, r);
         if (e > end[st])
             end[st] = e;
         if (end[r] < e)
             end[r] = e;
+    }
+    /* the nodes whose storage starts at each position */
+    int *first = xmalloc(sizeof(int) * (size_t)(p->norder + 1)), *next = xmalloc(sizeof(int) * (size_t)p->norder);
+    for (int i = 0; i <= p->norder; i++)
+        first[i] = -1;
+    for (int i = p->norder - 1; i >= 0; i--) {
+        Ref r = p->order[i];
+        next[i] = first[at[r]];
+        first[at[r]] = i;
     }
 
     /* first fit over live intervals; an op's scratch (conv.c) is an
@@ -191,14 +303,17 @@ void plan_build(Model *m, FnKind fn, Plan *p)
             if (live[j].end >= i)
                 live[k++] = live[j];
         nlive = k;
-        Ref r = p->order[i];
-        if (p->slot[r].home == H_WORK) {
-            size_t size = round_up(elems(m, N(g, r)->shape));
+        for (int j = first[i]; j >= 0; j = next[j]) {
+            Ref t = p->order[j];
+            if (p->slot[t].home != H_WORK || fuse_away(p, t))
+                continue;
+            size_t size = round_up(elems(m, N(g, t)->shape));
             total += size;
-            p->slot[r].offset = place(live, &nlive, size, end[r]);
-            if (p->slot[r].offset + size > peak)
-                peak = p->slot[r].offset + size;
+            p->slot[t].offset = place(live, &nlive, size, end[t]);
+            if (p->slot[t].offset + size > peak)
+                peak = p->slot[t].offset + size;
         }
+        Ref r = p->order[i];
         size_t scratch = round_up(conv_scratch(g, r));
         if (scratch && p->slot[r].home != H_PARAMS && p->slot[r].home != H_X &&
             p->slot[r].home != H_Y && p->slot[r].home != H_INLINE && p->slot[r].home != H_ALIAS) {
@@ -208,15 +323,13 @@ void plan_build(Model *m, FnKind fn, Plan *p)
                 peak = p->slot[r].scratch + scratch;
         }
     }
-    (void)pos;
     p->work_elems = peak;
     p->work_noreuse = total;
+    free(first);
+    free(next);
+    free(at);
     free(live);
     free(end);
     free(last);
     free(nonelem);
-    free(pos);
-    free(need);
-    free(root);
-    free(rootv);
 }

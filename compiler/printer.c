@@ -162,3 +162,160 @@ int c_reserved(const char *name)
             return 1;
     return template_call(name);
 }
+
+/* ------------------------------------------- declarations, definitions */
+
+/* the change of brace depth along line s, outside comments, strings and
+ * characters; *in_comment carries a block comment over lines */
+static int brace_delta(const char *s, int *in_comment)
+{
+    int d = 0;
+    for (; *s; s++) {
+        if (*in_comment) {
+            if (s[0] == '*' && s[1] == '/') {
+                *in_comment = 0;
+                s++;
+            }
+        } else if (s[0] == '/' && s[1] == '*') {
+            *in_comment = 1;
+            s++;
+        } else if (s[0] == '/' && s[1] == '/') {
+            break;
+        } else if (*s == '"' || *s == '\'') {
+            char q = *s;
+            for (s++; *s && *s != q; s++)
+                if (*s == '\\' && s[1])
+                    s++;
+            if (!*s)
+                break;
+        } else if (*s == '{') {
+            d++;
+        } else if (*s == '}') {
+            d--;
+        }
+    }
+    return d;
+}
+
+/* the last character of s outside comments and blanks, 0 if none */
+static char last_code(const char *s)
+{
+    char last = 0;
+    int c = 0;
+    for (; *s; s++) {
+        if (c) {
+            if (s[0] == '*' && s[1] == '/') {
+                c = 0;
+                s++;
+            }
+        } else if (s[0] == '/' && s[1] == '*') {
+            c = 1;
+            s++;
+        } else if (!isspace((unsigned char)*s)) {
+            last = *s;
+        }
+    }
+    return last;
+}
+
+static int is_conditional(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s != '#')
+        return 0;
+    s++;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return !strncmp(s, "if", 2) || !strncmp(s, "elif", 4) || !strncmp(s, "else", 4) || !strncmp(s, "endif", 5);
+}
+
+void split_definitions(const char *text, FILE *decls, FILE *defs)
+{
+    /* an item: the lines from the end of the previous one (comments
+     * before it included) to the line where it closes at depth 0 */
+    size_t cap = 4096, len = 0;
+    char *item = xmalloc(cap);
+    size_t head_end = 0; /* item's length when its first brace opened */
+    int depth = 0, in_comment = 0, cont = 0, opened = 0;
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+        char *line = xmalloc(n + 1);
+        memcpy(line, p, n);
+        line[n] = 0;
+        p += n;
+        if (depth == 0 && !in_comment && (cont || line[0] == '#')) {
+            /* a directive at file scope: conditionals in both parts (the
+             * definitions stay under their condition), others declare */
+            if (!cont && is_conditional(line)) {
+                fputs(line, decls);
+                fputs(line, defs);
+            } else {
+                fputs(line, decls);
+            }
+            cont = n >= 2 && line[n - 2] == '\\';
+            free(line);
+            continue;
+        }
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            item = xrealloc(item, cap);
+        }
+        int was = depth;
+        depth += brace_delta(line, &in_comment);
+        if (was == 0 && depth > 0 && !opened) {
+            opened = 1;
+            head_end = len + (size_t)(strchr(line, '{') - line);
+        }
+        memcpy(item + len, line, n);
+        len += n;
+        item[len] = 0;
+        free(line);
+        if (depth > 0 || in_comment)
+            continue;
+        /* the item ends at a line that closes it: '}' or ';' at depth 0
+         * (a comment goes with what follows it) */
+        char last = last_code(item);
+        if (!last) {
+            if (!strstr(item, "/*")) { /* blank lines between items */
+                fputs(item, decls);
+                len = 0;
+            }
+            continue;
+        }
+        if (last != '}' && last != ';')
+            continue;
+        if (opened && last == '}') {
+            /* a function definition: its prototype declares it */
+            size_t h = head_end;
+            while (h > 0 && (item[h - 1] == ' ' || item[h - 1] == '\n'))
+                h--;
+            /* the prototype without the comments before it */
+            size_t start = 0;
+            for (size_t k = 0; k < h; k++) {
+                if (item[k] == '/' && item[k + 1] == '*') {
+                    const char *c = strstr(item + k + 2, "*/");
+                    if (!c || (size_t)(c - item) >= h)
+                        break;
+                    k = (size_t)(c - item) + 1;
+                    start = k + 1;
+                }
+            }
+            while (start < h && (item[start] == '\n' || item[start] == ' '))
+                start++;
+            fwrite(item + start, 1, h - start, decls);
+            fputs(";\n", decls);
+            fputs(item, defs);
+            fputc('\n', defs);
+        } else {
+            fputs(item, decls);
+        }
+        len = 0;
+        opened = 0;
+    }
+    if (len)
+        fputs(item, decls);
+    free(item);
+}

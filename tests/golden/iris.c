@@ -33,17 +33,17 @@ void iris_init(float *params, uint64_t seed)
         params[12 + i] = (float)(0);
 }
 
-float iris_loss(const float *params, const float *x, const float *y, size_t n, void *work)
-{
-    float *const w = (float *)work;
-    (void)params; (void)x; (void)y; (void)w;
-    if (n == 0 || n > IRIS_MAX_BATCH) return NAN;
-    float *const v_z = w + 48; /* z [B,3] */
-    float *const t7 = w + 0; /* t7 [B] */
-    float *const t8 = w + 16; /* t8 [] */
-    float *const v_L = w + 0; /* L [] */
 
-    // ---- forward
+/* ---------------------------------------------------------- the model */
+
+/* the forward pass: from the inputs to what both the loss and the prediction need */
+static void iris_forward(const float *params, const float *x, size_t n, float *w)
+{
+    (void)params; (void)x; (void)n; (void)w;
+    const float *restrict W = params + IRIS_PARAM_W_OFFSET; /* W [3,4] */
+    const float *restrict p_b = params + IRIS_PARAM_B_OFFSET; /* b [3] */
+    float *const v_z = w + 0; /* z [B,3] */
+    float *const v_output = w + 48; /* output [B,3] */
     /* t5 = x · Wᵀ   [B,3]   iris.nn:11 */
     /* z = t5 + b   [B,3]   iris.nn:11 */
     {
@@ -51,7 +51,7 @@ float iris_loss(const float *params, const float *x, const float *y, size_t n, v
         float *restrict bt = w + 192; /* B in [K][N] order */
         for (size_t j = 0; j < 3; j++)
             for (size_t k = 0; k < 4; k++)
-                bt[k * 3 + j] = (params + 0)[j * 4 + k * 1];
+                bt[k * 3 + j] = W[j * 4 + k * 1];
         const float *b_ = bt;
         float *restrict o = v_z;
         for (size_t i = 0; i < n; i++) {
@@ -65,11 +65,36 @@ float iris_loss(const float *params, const float *x, const float *y, size_t n, v
             }
             for (size_t j = 0; j < 3; j++) {
                 float t = acc[j];
-                t = t + (params + 12)[j];
+                t = t + p_b[j];
                 o[i * 3 + j] = t;
             }
         }
     }
+    /* output = softmax(z)   [B,3]   iris.nn:14 */
+    {
+        float *restrict o = v_output;
+        const float *a_ = v_z;
+        for (size_t r = 0; r < n; r++) {
+            const float *z = a_ + r * 3;
+            float m = z[0], s = 0;
+            for (size_t c = 1; c < 3; c++)
+                if (z[c] > m) m = z[c];
+            for (size_t c = 0; c < 3; c++)
+                s += expf(z[c] - m);
+            for (size_t c = 0; c < 3; c++)
+                o[r * 3 + c] = expf(z[c] - m) / s;
+        }
+    }
+}
+
+/* the objective: the loss of the batch, after forward */
+static float iris_objective(const float *params, const float *x, const float *y, size_t n, float *w)
+{
+    (void)params; (void)x; (void)y; (void)n; (void)w;
+    float *const v_z = w + 0; /* z [B,3] */
+    float *const t7 = w + 96; /* t7 [B] */
+    float *const t8 = w + 0; /* t8 [] */
+    float *const v_L = w + 16; /* L [] */
     /* t7 = cross_entropy(z, species)   [B]   iris.nn:13 */
     {
         float *restrict o = t7;
@@ -116,111 +141,17 @@ float iris_loss(const float *params, const float *x, const float *y, size_t n, v
     return v_L[0];
 }
 
-float iris_loss_grad(const float *params, const float *x, const float *y, size_t n, float *grad,
-        void *work)
+/* the backward pass: the gradient of the loss, after forward and objective */
+static void iris_backward(const float *params, const float *x, const float *y, size_t n, float *grad, float *w)
 {
-    float *const w = (float *)work;
-    (void)params; (void)x; (void)y; (void)w;
-    if (n == 0 || n > IRIS_MAX_BATCH) return NAN;
-    float *const v_z = w + 48; /* z [B,3] */
-    float *const t7 = w + 0; /* t7 [B] */
-    float *const t8 = w + 16; /* t8 [] */
-    float *const v_L = w + 0; /* L [] */
-    float *const v_output = w + 96; /* output [B,3] */
-    float *const t13 = w + 16; /* t13 [B,3] */
+    (void)params; (void)x; (void)y; (void)n; (void)grad; (void)w;
+    float *const v_output = w + 48; /* output [B,3] */
+    float *const t13 = w + 96; /* t13 [B,3] */
     float *const d_z = w + 144; /* dL/dz [B,3] */
-    float *const d_b = w + 16; /* dL/db [3] */
-    float *const t17 = w + 48; /* t17 [] */
+    float *const d_b = w + 0; /* dL/db [3] */
+    float *const t17 = w + 32; /* t17 [] */
     float *const v_grad_W = grad + 0; /* grad W [3,4] */
     float *const v_grad_b = grad + 12; /* grad b [3] */
-
-    // ---- forward
-    /* t5 = x · Wᵀ   [B,3]   iris.nn:11 */
-    /* z = t5 + b   [B,3]   iris.nn:11 */
-    {
-        const float *a_ = x;
-        float *restrict bt = w + 192; /* B in [K][N] order */
-        for (size_t j = 0; j < 3; j++)
-            for (size_t k = 0; k < 4; k++)
-                bt[k * 3 + j] = (params + 0)[j * 4 + k * 1];
-        const float *b_ = bt;
-        float *restrict o = v_z;
-        for (size_t i = 0; i < n; i++) {
-            float acc[3];
-            for (size_t q = 0; q < 3; q++)
-                acc[q] = 0;
-            for (size_t k = 0; k < 4; k++) {
-                const float v = a_[i * 4 + k * 1];
-                for (size_t j = 0; j < 3; j++)
-                    acc[j] += v * b_[k * 3 + j];
-            }
-            for (size_t j = 0; j < 3; j++) {
-                float t = acc[j];
-                t = t + (params + 12)[j];
-                o[i * 3 + j] = t;
-            }
-        }
-    }
-    /* t7 = cross_entropy(z, species)   [B]   iris.nn:13 */
-    {
-        float *restrict o = t7;
-        const float *a_ = v_z;
-        const float *l_ = y;
-        for (size_t r = 0; r < n; r++) {
-            const float *z = a_ + r * 3;
-            float m = z[0], s = 0;
-            for (size_t c = 1; c < 3; c++)
-                if (z[c] > m) m = z[c];
-            for (size_t c = 0; c < 3; c++)
-                s += expf(z[c] - m);
-            long k = (long)l_[r];
-            k = k < 0 ? 0 : k >= 3 ? 2 : k;
-            o[r] = m + logf(s) - z[k];
-        }
-    }
-    /* t8 = Σ_batch t7   []   iris.nn:13 */
-    {
-        float *restrict o = t8;
-        const float *a_ = t7;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        size_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-            s0 += a_[i];
-            s1 += a_[i + 1];
-            s2 += a_[i + 2];
-            s3 += a_[i + 3];
-        }
-        for (; i < n; i++)
-            s0 += a_[i];
-        o[0] = (s0 + s1) + (s2 + s3);
-    }
-    /* L = t8/n   []   iris.nn:13 */
-    {
-        float *restrict o = v_L;
-        const float *a_ = t8;
-        for (size_t i = 0; i < 1; i++) {
-            const float a = a_[i];
-            const float b = (float)n;
-            o[i] = a / b;
-        }
-    }
-    /* output = softmax(z)   [B,3]   iris.nn:14 */
-    {
-        float *restrict o = v_output;
-        const float *a_ = v_z;
-        for (size_t r = 0; r < n; r++) {
-            const float *z = a_ + r * 3;
-            float m = z[0], s = 0;
-            for (size_t c = 1; c < 3; c++)
-                if (z[c] > m) m = z[c];
-            for (size_t c = 0; c < 3; c++)
-                s += expf(z[c] - m);
-            for (size_t c = 0; c < 3; c++)
-                o[r * 3 + c] = expf(z[c] - m) / s;
-        }
-    }
-
-    // ---- backward
     /* t13 = onehot(species)   [B,3]   iris.nn:13 */
     {
         float *restrict o = t13;
@@ -310,57 +241,33 @@ float iris_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    return v_L[0];
+}
+
+float iris_loss(const float *params, const float *x, const float *y, size_t n, void *work)
+{
+    float *const w = (float *)work;
+    if (n == 0 || n > IRIS_MAX_BATCH) return NAN;
+    iris_forward(params, x, n, w);
+    return iris_objective(params, x, y, n, w);
+}
+
+float iris_loss_grad(const float *params, const float *x, const float *y, size_t n, float *grad,
+        void *work)
+{
+    float *const w = (float *)work;
+    if (n == 0 || n > IRIS_MAX_BATCH) return NAN;
+    iris_forward(params, x, n, w);
+    const float L = iris_objective(params, x, y, n, w);
+    iris_backward(params, x, y, n, grad, w);
+    return L;
 }
 
 void iris_predict(const float *params, const float *x, size_t n, float *out, void *work)
 {
     float *const w = (float *)work;
-    (void)params; (void)x; (void)w;
     if (n == 0 || n > IRIS_MAX_BATCH) return;
-    float *const v_z = w + 48; /* z [B,3] */
-    float *const v_output = out; /* output [B,3] */
-
-    // ---- forward
-    /* t5 = x · Wᵀ   [B,3]   iris.nn:11 */
-    /* z = t5 + b   [B,3]   iris.nn:11 */
-    {
-        const float *a_ = x;
-        float *restrict bt = w + 192; /* B in [K][N] order */
-        for (size_t j = 0; j < 3; j++)
-            for (size_t k = 0; k < 4; k++)
-                bt[k * 3 + j] = (params + 0)[j * 4 + k * 1];
-        const float *b_ = bt;
-        float *restrict o = v_z;
-        for (size_t i = 0; i < n; i++) {
-            float acc[3];
-            for (size_t q = 0; q < 3; q++)
-                acc[q] = 0;
-            for (size_t k = 0; k < 4; k++) {
-                const float v = a_[i * 4 + k * 1];
-                for (size_t j = 0; j < 3; j++)
-                    acc[j] += v * b_[k * 3 + j];
-            }
-            for (size_t j = 0; j < 3; j++) {
-                float t = acc[j];
-                t = t + (params + 12)[j];
-                o[i * 3 + j] = t;
-            }
-        }
-    }
-    /* output = softmax(z)   [B,3]   iris.nn:14 */
-    {
-        float *restrict o = v_output;
-        const float *a_ = v_z;
-        for (size_t r = 0; r < n; r++) {
-            const float *z = a_ + r * 3;
-            float m = z[0], s = 0;
-            for (size_t c = 1; c < 3; c++)
-                if (z[c] > m) m = z[c];
-            for (size_t c = 0; c < 3; c++)
-                s += expf(z[c] - m);
-            for (size_t c = 0; c < 3; c++)
-                o[r * 3 + c] = expf(z[c] - m) / s;
-        }
-    }
+    iris_forward(params, x, n, w);
+    float *const v_output = w + 48; /* output [B,3] */
+    (void)params; (void)x;
+    for (size_t i = 0; i < n * 3; i++) out[i] = v_output[i];
 }

@@ -37,7 +37,231 @@ void linreg_init(float *params, uint64_t seed)
 #define GRADC_VEC_float 1
 /* a vector of float that may sit at any float's address */
 typedef float gradc_vfloat __attribute__((vector_size(GRADC_VBYTES), aligned(sizeof(float)), may_alias));
+#if defined(__FMA__) && GRADC_VBYTES == 64
+#include <immintrin.h>
+#define GRADC_VFMA_float(c, s, b) ((gradc_vfloat)_mm512_fmadd_ps(_mm512_set1_ps(s), (__m512)(b), (__m512)(c)))
+#elif defined(__FMA__) && GRADC_VBYTES == 32
+#include <immintrin.h>
+#define GRADC_VFMA_float(c, s, b) ((gradc_vfloat)_mm256_fmadd_ps(_mm256_set1_ps(s), (__m256)(b), (__m256)(c)))
+#else
+#define GRADC_VFMA_float(c, s, b) ((c) + (s) * (b))
 #endif
+#endif
+static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda, size_t ska,
+    const float *b, size_t ldb, float *restrict c, size_t ldc, float *restrict scratch);
+
+
+/* ---------------------------------------------------------- the model */
+
+/* the forward pass: from the inputs to what both the loss and the prediction need */
+static void linreg_forward(const float *params, const float *x, size_t n, float *w)
+{
+    (void)params; (void)x; (void)n; (void)w;
+    const float *restrict p_w = params + LINREG_PARAM_W_OFFSET; /* w [10,1] */
+    const float *restrict p_b = params + LINREG_PARAM_B_OFFSET; /* b [1] */
+    float *const v_yhat = w + 0; /* yhat [B,1] */
+    /* t5 = x · w   [B,1]   linreg.nn:13 */
+    /* yhat = t5 + b   [B,1]   linreg.nn:13 */
+    {
+        const float *a_ = x;
+        const float *b_ = p_w;
+        float *restrict o = v_yhat;
+        for (size_t i = 0; i < n; i++) {
+            float acc[4];
+            for (size_t q = 0; q < 4; q++)
+                acc[q] = 0;
+            size_t k = 0;
+            for (; k + 4 <= 10; k += 4) {
+                for (size_t s = 0; s < 4; s++) {
+                    const size_t kk = k + s;
+                    const float v = a_[i * 10 + kk * 1];
+                    for (size_t j = 0; j < 1; j++)
+                        acc[s * 1 + j] += v * b_[kk * 1 + j * 1];
+                }
+            }
+            for (; k < 10; k++) {
+                for (size_t s = 0; s < 1; s++) {
+                    const size_t kk = k + s;
+                    const float v = a_[i * 10 + kk * 1];
+                    for (size_t j = 0; j < 1; j++)
+                        acc[s * 1 + j] += v * b_[kk * 1 + j * 1];
+                }
+            }
+            for (size_t j = 0; j < 1; j++) {
+                float t = acc[j];
+                for (size_t u = 1; u < 4; u++)
+                    t += acc[u * 1 + j];
+                t = t + p_b[j];
+                o[i * 1 + j] = t;
+            }
+        }
+    }
+}
+
+/* the objective: the loss of the batch, after forward */
+static float linreg_objective(const float *params, const float *x, const float *y, size_t n, float *w)
+{
+    (void)params; (void)x; (void)y; (void)n; (void)w;
+    float *const v_yhat = w + 0; /* yhat [B,1] */
+    float *const t7 = w + 256; /* t7 [B,1] */
+    float *const t8 = w + 512; /* t8 [B,1] */
+    float *const t10 = w + 768; /* t10 [] */
+    float *const v_L = w + 512; /* L [] */
+    /* t7 = yhat - y   [B,1]   linreg.nn:15 */
+    {
+        float *restrict o = t7;
+        const float *a_ = v_yhat;
+        const float *b_ = y;
+        for (size_t i = 0; i < n; i++) {
+            const float a = a_[i];
+            const float b = b_[i];
+            o[i] = a - b;
+        }
+    }
+    /* t8 = square(t7)   [B,1]   linreg.nn:15 */
+    {
+        float *restrict o = t8;
+        const float *a_ = t7;
+        for (size_t i = 0; i < n; i++) {
+            const float a = a_[i];
+            o[i] = a * a;
+        }
+    }
+    /* t10 = Σ_batch t8   []   linreg.nn:15 */
+    {
+        float *restrict o = t10;
+        const float *a_ = t8;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
+        }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
+    }
+    /* L = t10/n   []   linreg.nn:15 */
+    {
+        float *restrict o = v_L;
+        const float *a_ = t10;
+        for (size_t i = 0; i < 1; i++) {
+            const float a = a_[i];
+            const float b = (float)n;
+            o[i] = a / b;
+        }
+    }
+    return v_L[0];
+}
+
+/* the backward pass: the gradient of the loss, after forward and objective */
+static void linreg_backward(const float *params, const float *x, const float *y, size_t n, float *grad, float *w)
+{
+    (void)params; (void)x; (void)y; (void)n; (void)grad; (void)w;
+    float *const t7 = w + 256; /* t7 [B,1] */
+    float *const t14 = w + 528; /* t14 [1] */
+    float *const t18 = w + 256; /* t18 [] */
+    float *const v_grad_w = grad + 0; /* grad w [10,1] */
+    float *const v_grad_b = grad + 10; /* grad b [1] */
+    /* t14 = Σ_batch t7   [1]   linreg.nn:13 */
+    {
+        float *restrict o = t14;
+        const float *a_ = t7;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
+        }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
+    }
+    /* t16 = xᵀ · t7   [10,1]   linreg.nn:13 */
+    /* grad w = t16·t18   [10,1]   linreg.nn:15 */
+    {
+        float ct[10];
+        linreg_vgemm(1, 10, n, t7, 1, 1, x, 10, ct, 10, w + 1040);
+        float *restrict o = v_grad_w;
+        for (size_t i = 0; i < 10; i++)
+            for (size_t j = 0; j < 1; j++) {
+                float t = ct[j * 10 + i];
+                t = (2.0f / (float)n) * t;
+                o[i * 1 + j] = t;
+            }
+    }
+    /* t18 = 2/n   []   linreg.nn:15 */
+    {
+        float *restrict o = t18;
+        for (size_t i = 0; i < 1; i++) {
+            const float a = 2.0f;
+            const float b = (float)n;
+            o[i] = a / b;
+        }
+    }
+    /* grad b = t14·t18   [1]   linreg.nn:15 */
+    {
+        float *restrict o = v_grad_b;
+        const float *a_ = t14;
+        const float *b_ = t18;
+        for (size_t i = 0; i < 1; i++) {
+            const float a = a_[i];
+            const float b = b_[0];
+            o[i] = a * b;
+        }
+    }
+}
+
+float linreg_loss(const float *params, const float *x, const float *y, size_t n, void *work)
+{
+    float *const w = (float *)work;
+    if (n == 0 || n > LINREG_MAX_BATCH) return NAN;
+    linreg_forward(params, x, n, w);
+    return linreg_objective(params, x, y, n, w);
+}
+
+float linreg_loss_grad(const float *params, const float *x, const float *y, size_t n, float *grad,
+        void *work)
+{
+    float *const w = (float *)work;
+    if (n == 0 || n > LINREG_MAX_BATCH) return NAN;
+    linreg_forward(params, x, n, w);
+    const float L = linreg_objective(params, x, y, n, w);
+    linreg_backward(params, x, y, n, grad, w);
+    return L;
+}
+
+void linreg_predict(const float *params, const float *x, size_t n, float *out, void *work)
+{
+    float *const w = (float *)work;
+    if (n == 0 || n > LINREG_MAX_BATCH) return;
+    linreg_forward(params, x, n, w);
+    float *const v_yhat = w + 0; /* yhat [B,1] */
+    (void)params; (void)x;
+    for (size_t i = 0; i < n; i++) out[i] = v_yhat[i];
+}
+
+/* ------------------------------------------------- the generic kernels */
+
+#if !defined(GRADC_VEC_PRELUDE)
+#if defined(__GNUC__) && !defined(GRADC_NO_VEC)
+#if defined(__AVX512F__)
+#elif defined(__AVX__)
+#else
+#endif
+#endif
+#endif
+#if defined(GRADC_VEC) && !defined(GRADC_VEC_float)
+#if defined(__FMA__) && GRADC_VBYTES == 64
+#elif defined(__FMA__) && GRADC_VBYTES == 32
+#else
+#endif
+#endif
+/* c + s * b (b a vector, s a scalar), fused where the target has FMA */
 
 /* C = A·B for the small products: A(i,k) = a[i*lda + k*ska], B(k,j) = b[k*ldb + j],
    C(i,j) = c[i*ldc + j]; scratch: K*16 elements */
@@ -75,7 +299,7 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                         for (size_t r = 0; r < 8; r++) {
                             const float s = ak[r * lda];
 #pragma GCC unroll 16
-                            for (int v = 0; v < GRADC_NV; v++) acc[r][v] += s * bv[v];
+                            for (int v = 0; v < GRADC_NV; v++) acc[r][v] = GRADC_VFMA_float(acc[r][v], s, bv[v]);
                         }
                     }
 #pragma GCC unroll 16
@@ -99,32 +323,32 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                             const float *bk = b + (k + 0) * ldb + j0;
                             const float s = ar[(k + 0) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < GRADC_NV; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < GRADC_NV; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = b + (k + 1) * ldb + j0;
                             const float s = ar[(k + 1) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < GRADC_NV; v++) acc1[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < GRADC_NV; v++) acc1[v] = GRADC_VFMA_float(acc1[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = b + (k + 2) * ldb + j0;
                             const float s = ar[(k + 2) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < GRADC_NV; v++) acc2[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < GRADC_NV; v++) acc2[v] = GRADC_VFMA_float(acc2[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = b + (k + 3) * ldb + j0;
                             const float s = ar[(k + 3) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < GRADC_NV; v++) acc3[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < GRADC_NV; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
                     for (; k < K; k++) {
                         const float *bk = b + k * ldb + j0;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16
-                        for (int v = 0; v < GRADC_NV; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                        for (int v = 0; v < GRADC_NV; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                     }
 #pragma GCC unroll 16
                     for (int v = 0; v < GRADC_NV; v++) acc[0][v] = (acc[0][v] + acc1[v]) + (acc2[v] + acc3[v]);
@@ -160,7 +384,7 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                         for (size_t r = 0; r < 8; r++) {
                             const float s = ak[r * lda];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc[r][v] += s * bv[v];
+                            for (int v = 0; v < 1; v++) acc[r][v] = GRADC_VFMA_float(acc[r][v], s, bv[v]);
                         }
                     }
 #pragma GCC unroll 16
@@ -184,32 +408,32 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                             const float *bk = b + (k + 0) * ldb + j0;
                             const float s = ar[(k + 0) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = b + (k + 1) * ldb + j0;
                             const float s = ar[(k + 1) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc1[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc1[v] = GRADC_VFMA_float(acc1[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = b + (k + 2) * ldb + j0;
                             const float s = ar[(k + 2) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc2[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc2[v] = GRADC_VFMA_float(acc2[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = b + (k + 3) * ldb + j0;
                             const float s = ar[(k + 3) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc3[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
                     for (; k < K; k++) {
                         const float *bk = b + k * ldb + j0;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16
-                        for (int v = 0; v < 1; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                        for (int v = 0; v < 1; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                     }
 #pragma GCC unroll 16
                     for (int v = 0; v < 1; v++) acc[0][v] = (acc[0][v] + acc1[v]) + (acc2[v] + acc3[v]);
@@ -254,7 +478,7 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                         for (size_t r = 0; r < 8; r++) {
                             const float s = ak[r * lda];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc[r][v] += s * bv[v];
+                            for (int v = 0; v < 1; v++) acc[r][v] = GRADC_VFMA_float(acc[r][v], s, bv[v]);
                         }
                     }
 #pragma GCC unroll 16
@@ -275,32 +499,32 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                             const float *bk = (k + 0) < kf ? b + (k + 0) * ldb + j0 : pk + (k + 0) * VL;
                             const float s = ar[(k + 0) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = (k + 1) < kf ? b + (k + 1) * ldb + j0 : pk + (k + 1) * VL;
                             const float s = ar[(k + 1) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc1[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc1[v] = GRADC_VFMA_float(acc1[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = (k + 2) < kf ? b + (k + 2) * ldb + j0 : pk + (k + 2) * VL;
                             const float s = ar[(k + 2) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc2[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc2[v] = GRADC_VFMA_float(acc2[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = (k + 3) < kf ? b + (k + 3) * ldb + j0 : pk + (k + 3) * VL;
                             const float s = ar[(k + 3) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc3[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
                     for (; k < K; k++) {
                         const float *bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16
-                        for (int v = 0; v < 1; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                        for (int v = 0; v < 1; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                     }
 #pragma GCC unroll 16
                     for (int v = 0; v < 1; v++) acc[0][v] = (acc[0][v] + acc1[v]) + (acc2[v] + acc3[v]);
@@ -324,300 +548,4 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
         }
     }
 #endif
-}
-
-float linreg_loss(const float *params, const float *x, const float *y, size_t n, void *work)
-{
-    float *const w = (float *)work;
-    (void)params; (void)x; (void)y; (void)w;
-    if (n == 0 || n > LINREG_MAX_BATCH) return NAN;
-    float *const v_yhat = w + 256; /* yhat [B,1] */
-    float *const t7 = w + 0; /* t7 [B,1] */
-    float *const t8 = w + 256; /* t8 [B,1] */
-    float *const t10 = w + 0; /* t10 [] */
-    float *const v_L = w + 16; /* L [] */
-
-    // ---- forward
-    /* t5 = x · w   [B,1]   linreg.nn:13 */
-    /* yhat = t5 + b   [B,1]   linreg.nn:13 */
-    {
-        const float *a_ = x;
-        const float *b_ = (params + 0);
-        float *restrict o = v_yhat;
-        for (size_t i = 0; i < n; i++) {
-            float acc[4];
-            for (size_t q = 0; q < 4; q++)
-                acc[q] = 0;
-            size_t k = 0;
-            for (; k + 4 <= 10; k += 4) {
-                for (size_t s = 0; s < 4; s++) {
-                    const size_t kk = k + s;
-                    const float v = a_[i * 10 + kk * 1];
-                    for (size_t j = 0; j < 1; j++)
-                        acc[s * 1 + j] += v * b_[kk * 1 + j * 1];
-                }
-            }
-            for (; k < 10; k++) {
-                for (size_t s = 0; s < 1; s++) {
-                    const size_t kk = k + s;
-                    const float v = a_[i * 10 + kk * 1];
-                    for (size_t j = 0; j < 1; j++)
-                        acc[s * 1 + j] += v * b_[kk * 1 + j * 1];
-                }
-            }
-            for (size_t j = 0; j < 1; j++) {
-                float t = acc[j];
-                for (size_t u = 1; u < 4; u++)
-                    t += acc[u * 1 + j];
-                t = t + (params + 10)[j];
-                o[i * 1 + j] = t;
-            }
-        }
-    }
-    /* t7 = yhat - y   [B,1]   linreg.nn:15 */
-    {
-        float *restrict o = t7;
-        const float *a_ = v_yhat;
-        const float *b_ = y;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[i];
-            o[i] = a - b;
-        }
-    }
-    /* t8 = square(t7)   [B,1]   linreg.nn:15 */
-    {
-        float *restrict o = t8;
-        const float *a_ = t7;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            o[i] = a * a;
-        }
-    }
-    /* t10 = Σ_batch t8   []   linreg.nn:15 */
-    {
-        float *restrict o = t10;
-        const float *a_ = t8;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        size_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-            s0 += a_[i];
-            s1 += a_[i + 1];
-            s2 += a_[i + 2];
-            s3 += a_[i + 3];
-        }
-        for (; i < n; i++)
-            s0 += a_[i];
-        o[0] = (s0 + s1) + (s2 + s3);
-    }
-    /* L = t10/n   []   linreg.nn:15 */
-    {
-        float *restrict o = v_L;
-        const float *a_ = t10;
-        for (size_t i = 0; i < 1; i++) {
-            const float a = a_[i];
-            const float b = (float)n;
-            o[i] = a / b;
-        }
-    }
-    return v_L[0];
-}
-
-float linreg_loss_grad(const float *params, const float *x, const float *y, size_t n, float *grad,
-        void *work)
-{
-    float *const w = (float *)work;
-    (void)params; (void)x; (void)y; (void)w;
-    if (n == 0 || n > LINREG_MAX_BATCH) return NAN;
-    float *const v_yhat = w + 256; /* yhat [B,1] */
-    float *const t7 = w + 0; /* t7 [B,1] */
-    float *const t8 = w + 256; /* t8 [B,1] */
-    float *const t10 = w + 512; /* t10 [] */
-    float *const v_L = w + 256; /* L [] */
-    float *const t14 = w + 272; /* t14 [1] */
-    float *const t18 = w + 0; /* t18 [] */
-    float *const v_grad_w = grad + 0; /* grad w [10,1] */
-    float *const v_grad_b = grad + 10; /* grad b [1] */
-
-    // ---- forward
-    /* t5 = x · w   [B,1]   linreg.nn:13 */
-    /* yhat = t5 + b   [B,1]   linreg.nn:13 */
-    {
-        const float *a_ = x;
-        const float *b_ = (params + 0);
-        float *restrict o = v_yhat;
-        for (size_t i = 0; i < n; i++) {
-            float acc[4];
-            for (size_t q = 0; q < 4; q++)
-                acc[q] = 0;
-            size_t k = 0;
-            for (; k + 4 <= 10; k += 4) {
-                for (size_t s = 0; s < 4; s++) {
-                    const size_t kk = k + s;
-                    const float v = a_[i * 10 + kk * 1];
-                    for (size_t j = 0; j < 1; j++)
-                        acc[s * 1 + j] += v * b_[kk * 1 + j * 1];
-                }
-            }
-            for (; k < 10; k++) {
-                for (size_t s = 0; s < 1; s++) {
-                    const size_t kk = k + s;
-                    const float v = a_[i * 10 + kk * 1];
-                    for (size_t j = 0; j < 1; j++)
-                        acc[s * 1 + j] += v * b_[kk * 1 + j * 1];
-                }
-            }
-            for (size_t j = 0; j < 1; j++) {
-                float t = acc[j];
-                for (size_t u = 1; u < 4; u++)
-                    t += acc[u * 1 + j];
-                t = t + (params + 10)[j];
-                o[i * 1 + j] = t;
-            }
-        }
-    }
-    /* t7 = yhat - y   [B,1]   linreg.nn:15 */
-    {
-        float *restrict o = t7;
-        const float *a_ = v_yhat;
-        const float *b_ = y;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[i];
-            o[i] = a - b;
-        }
-    }
-    /* t8 = square(t7)   [B,1]   linreg.nn:15 */
-    {
-        float *restrict o = t8;
-        const float *a_ = t7;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            o[i] = a * a;
-        }
-    }
-    /* t10 = Σ_batch t8   []   linreg.nn:15 */
-    {
-        float *restrict o = t10;
-        const float *a_ = t8;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        size_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-            s0 += a_[i];
-            s1 += a_[i + 1];
-            s2 += a_[i + 2];
-            s3 += a_[i + 3];
-        }
-        for (; i < n; i++)
-            s0 += a_[i];
-        o[0] = (s0 + s1) + (s2 + s3);
-    }
-    /* L = t10/n   []   linreg.nn:15 */
-    {
-        float *restrict o = v_L;
-        const float *a_ = t10;
-        for (size_t i = 0; i < 1; i++) {
-            const float a = a_[i];
-            const float b = (float)n;
-            o[i] = a / b;
-        }
-    }
-
-    // ---- backward
-    /* t14 = Σ_batch t7   [1]   linreg.nn:13 */
-    {
-        float *restrict o = t14;
-        const float *a_ = t7;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        size_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-            s0 += a_[i];
-            s1 += a_[i + 1];
-            s2 += a_[i + 2];
-            s3 += a_[i + 3];
-        }
-        for (; i < n; i++)
-            s0 += a_[i];
-        o[0] = (s0 + s1) + (s2 + s3);
-    }
-    /* t16 = xᵀ · t7   [10,1]   linreg.nn:13 */
-    /* grad w = t16·t18   [10,1]   linreg.nn:15 */
-    {
-        float ct[10];
-        linreg_vgemm(1, 10, n, t7, 1, 1, x, 10, ct, 10, w + 784);
-        float *restrict o = v_grad_w;
-        for (size_t i = 0; i < 10; i++)
-            for (size_t j = 0; j < 1; j++) {
-                float t = ct[j * 10 + i];
-                t = (2.0f / (float)n) * t;
-                o[i * 1 + j] = t;
-            }
-    }
-    /* t18 = 2/n   []   linreg.nn:15 */
-    {
-        float *restrict o = t18;
-        for (size_t i = 0; i < 1; i++) {
-            const float a = 2.0f;
-            const float b = (float)n;
-            o[i] = a / b;
-        }
-    }
-    /* grad b = t14·t18   [1]   linreg.nn:15 */
-    {
-        float *restrict o = v_grad_b;
-        const float *a_ = t14;
-        const float *b_ = t18;
-        for (size_t i = 0; i < 1; i++) {
-            const float a = a_[i];
-            const float b = b_[0];
-            o[i] = a * b;
-        }
-    }
-    return v_L[0];
-}
-
-void linreg_predict(const float *params, const float *x, size_t n, float *out, void *work)
-{
-    float *const w = (float *)work;
-    (void)params; (void)x; (void)w;
-    if (n == 0 || n > LINREG_MAX_BATCH) return;
-    float *const v_yhat = out; /* yhat [B,1] */
-
-    // ---- forward
-    /* t5 = x · w   [B,1]   linreg.nn:13 */
-    /* yhat = t5 + b   [B,1]   linreg.nn:13 */
-    {
-        const float *a_ = x;
-        const float *b_ = (params + 0);
-        float *restrict o = v_yhat;
-        for (size_t i = 0; i < n; i++) {
-            float acc[4];
-            for (size_t q = 0; q < 4; q++)
-                acc[q] = 0;
-            size_t k = 0;
-            for (; k + 4 <= 10; k += 4) {
-                for (size_t s = 0; s < 4; s++) {
-                    const size_t kk = k + s;
-                    const float v = a_[i * 10 + kk * 1];
-                    for (size_t j = 0; j < 1; j++)
-                        acc[s * 1 + j] += v * b_[kk * 1 + j * 1];
-                }
-            }
-            for (; k < 10; k++) {
-                for (size_t s = 0; s < 1; s++) {
-                    const size_t kk = k + s;
-                    const float v = a_[i * 10 + kk * 1];
-                    for (size_t j = 0; j < 1; j++)
-                        acc[s * 1 + j] += v * b_[kk * 1 + j * 1];
-                }
-            }
-            for (size_t j = 0; j < 1; j++) {
-                float t = acc[j];
-                for (size_t u = 1; u < 4; u++)
-                    t += acc[u * 1 + j];
-                t = t + (params + 10)[j];
-                o[i * 1 + j] = t;
-            }
-        }
-    }
 }

@@ -12,7 +12,7 @@
 #define LINREG_TARGET_SIZE 1 /* per example; a class target counts as one */
 #define LINREG_OUTPUT_SIZE 1
 #define LINREG_MAX_BATCH 256 /* the compiled batch; any n <= it works */
-#define LINREG_WORKSPACE_BYTES 54336 /* scratch for one call, caller-provided */
+#define LINREG_WORKSPACE_BYTES 55360 /* scratch for one call, caller-provided */
 
 /* params: offsets and sizes */
 #define LINREG_PARAM_W_OFFSET 0 /* w [10,1] */

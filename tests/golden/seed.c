@@ -54,16 +54,529 @@ void seed_init(float *params, uint64_t seed)
         params[784 + i] = (float)(0);
 }
 
-/* e^x and log(1 + u) for sigmoid, softplus and bce: branch-free, so that their loops
-   vectorize; about 1 ulp (Cephes' polynomials; tests/test_vmath.c) */
-/* inlined into every loop, whatever the optimizer's estimate of their size
- * (gcc -O2 would call them from a loop with several of them, which then
- * does not vectorize) */
 #if defined(__GNUC__)
 #define SEED_VM_INLINE static inline __attribute__((always_inline))
 #else
 #define SEED_VM_INLINE static inline
 #endif
+SEED_VM_INLINE float seed_vm_expf(float x);
+
+SEED_VM_INLINE float seed_vm_log1p(float u);
+
+/* The matrix product: C = alpha*A*B (+ C), blocked, panels in the workspace. */
+typedef float seed_gk_real;
+#define SEED_GK_IS_FLOAT 1
+#define SEED_GK_KC 256 /* the blocks: inner, rows, columns */
+#define SEED_GK_MC 96
+#define SEED_GK_NC 2048
+#if !defined(SEED_GK_PORTABLE) && defined(__AVX512F__) && SEED_GK_IS_FLOAT
+#include <immintrin.h>
+#define SEED_GK_MR 8
+#define SEED_GK_NR 32
+#define SEED_GK_AVX512 1
+#elif !defined(SEED_GK_PORTABLE) && defined(__AVX2__) && defined(__FMA__) && SEED_GK_IS_FLOAT
+#include <immintrin.h>
+#define SEED_GK_MR 6
+#define SEED_GK_NR 16
+#define SEED_GK_AVX2 1
+#else
+#define SEED_GK_MR 4
+#define SEED_GK_NR 16
+#endif
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+#define SEED_GK_MIN(a, b) ((a) < (b) ? (a) : (b))
+#ifndef SEED_GK_NT_MIN
+#define SEED_GK_NT_MIN (1L << 21)
+#endif
+#ifndef SEED_GK_KC
+#define SEED_GK_KC 256
+#endif
+#ifndef SEED_GK_MC
+#define SEED_GK_MC 96
+#endif
+#ifndef SEED_GK_NC
+#define SEED_GK_NC 2048
+#endif
+
+#if defined(SEED_GK_AVX512)
+static void seed_gk_tr16(const float *s, long sl, float *p, long pl);
+#endif
+
+#if (defined(SEED_GK_AVX512) || defined(SEED_GK_AVX2)) && !defined(SEED_GK_NO_PREFETCH)
+#define SEED_GK_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#else
+#define SEED_GK_PREFETCH(p) ((void)(p))
+#endif
+static void seed_gk_pack(long n, long kc, const seed_gk_real *s, long sl, long sk, int W, seed_gk_real *p, const seed_gk_real *next);
+
+static void seed_gk_pack_rows(long nc, long kc, long p0, long p1, const seed_gk_real *s, long sk, int W, seed_gk_real *p);
+
+#if defined(SEED_GK_AVX512)
+static void seed_gk_kernel(long kc, const float *a, const float *b, float *c, long ldc, long mr, long nr, float alpha,
+                      int acc, const float *bias, int act);
+#elif defined(SEED_GK_AVX2)
+static void seed_gk_kernel(long kc, const float *a, const float *b, float *c, long ldc, long mr, long nr, float alpha,
+                      int acc, const float *bias, int act);
+#else
+static void seed_gk_kernel(long kc, const seed_gk_real *a, const seed_gk_real *b, seed_gk_real *c, long ldc, long mr, long nr,
+                      seed_gk_real alpha, int acc, const seed_gk_real *bias, int act);
+#endif
+
+#define SEED_GK_PACK_ELEMS(M, N, K) (SEED_GK_MIN(K, SEED_GK_KC) * (SEED_GK_MIN(N, SEED_GK_NC) + 32 + SEED_GK_MIN(M, SEED_GK_MC) + 8))
+static void seed_gk_gemm(long M, long N, long K, seed_gk_real alpha, const seed_gk_real *a, long ai, long ak, const seed_gk_real *b,
+                    long bk, long bj, int acc, seed_gk_real *c, long ldc, const seed_gk_real *bias, int act, seed_gk_real *pack);
+
+#if !defined(GRADC_VEC_PRELUDE)
+#define GRADC_VEC_PRELUDE 1
+#if defined(__GNUC__) && !defined(GRADC_NO_VEC)
+#define GRADC_VEC 1
+#if defined(__AVX512F__)
+#define GRADC_VBYTES 64
+#define GRADC_NV 2 /* vectors per row of a register tile */
+#elif defined(__AVX__)
+#define GRADC_VBYTES 32
+#define GRADC_NV 1
+#else
+#define GRADC_VBYTES 16
+#define GRADC_NV 1
+#endif
+#endif
+#endif
+#if defined(GRADC_VEC) && !defined(GRADC_VEC_float)
+#define GRADC_VEC_float 1
+/* a vector of float that may sit at any float's address */
+typedef float gradc_vfloat __attribute__((vector_size(GRADC_VBYTES), aligned(sizeof(float)), may_alias));
+#if defined(__FMA__) && GRADC_VBYTES == 64
+#include <immintrin.h>
+#define GRADC_VFMA_float(c, s, b) ((gradc_vfloat)_mm512_fmadd_ps(_mm512_set1_ps(s), (__m512)(b), (__m512)(c)))
+#elif defined(__FMA__) && GRADC_VBYTES == 32
+#include <immintrin.h>
+#define GRADC_VFMA_float(c, s, b) ((gradc_vfloat)_mm256_fmadd_ps(_mm256_set1_ps(s), (__m256)(b), (__m256)(c)))
+#else
+#define GRADC_VFMA_float(c, s, b) ((c) + (s) * (b))
+#endif
+#endif
+static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda, size_t ska,
+    const float *b, size_t ldb, float *restrict c, size_t ldc, float *restrict scratch);
+
+
+/* ---------------------------------------------------------- the model */
+
+/* the forward pass: from the inputs to what both the loss and the prediction need */
+static void seed_forward(const float *params, const float *x, size_t n, float *w)
+{
+    (void)params; (void)x; (void)n; (void)w;
+    const float *restrict W1 = params + SEED_PARAM_W1_OFFSET; /* W1 [16,30] */
+    const float *restrict b1 = params + SEED_PARAM_B1_OFFSET; /* b1 [16] */
+    const float *restrict W2 = params + SEED_PARAM_W2_OFFSET; /* W2 [16,16] */
+    const float *restrict b2 = params + SEED_PARAM_B2_OFFSET; /* b2 [16] */
+    const float *restrict W3 = params + SEED_PARAM_W3_OFFSET; /* W3 [1,16] */
+    const float *restrict b3 = params + SEED_PARAM_B3_OFFSET; /* b3 [1] */
+    float *const v_a1 = w + 0; /* a1 [B,16] */
+    float *const v_a2 = w + 512; /* a2 [B,16] */
+    float *const v_z3 = w + 1024; /* z3 [B,1] */
+    float *const v_yhat = w + 1056; /* yhat [B,1] */
+    /* t9 = x · W1ᵀ   [B,16]   seed.nn:16 */
+    /* z1 = t9 + b1   [B,16]   seed.nn:16 */
+    /* a1 = relu(z1)   [B,16]   seed.nn:17 */
+    {
+        float *restrict bt = w + 2144; /* B in [K][N] order */
+        for (size_t j = 0; j < 16; j++)
+            for (size_t k = 0; k < 30; k++)
+                bt[k * 16 + j] = W1[j * 30 + k * 1];
+        seed_vgemm(n, 16, 30, x, 30, 1, bt, 16, v_a1, 16, w + 2624);
+        float *restrict o = v_a1;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < 16; j++) {
+                float t = o[i * 16 + j];
+                t = t + b1[j];
+                o[i * 16 + j] = t > 0 ? t : 0;
+            }
+    }
+    /* t12 = a1 · W2ᵀ   [B,16]   seed.nn:18 */
+    /* z2 = t12 + b2   [B,16]   seed.nn:18 */
+    /* a2 = relu(z2)   [B,16]   seed.nn:19 */
+    {
+        float *restrict bt = w + 2144; /* B in [K][N] order */
+        for (size_t j = 0; j < 16; j++)
+            for (size_t k = 0; k < 16; k++)
+                bt[k * 16 + j] = W2[j * 16 + k * 1];
+        seed_vgemm(n, 16, 16, v_a1, 16, 1, bt, 16, v_a2, 16, w + 2400);
+        float *restrict o = v_a2;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < 16; j++) {
+                float t = o[i * 16 + j];
+                t = t + b2[j];
+                o[i * 16 + j] = t > 0 ? t : 0;
+            }
+    }
+    /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
+    /* z3 = t15 + b3   [B,1]   seed.nn:20 */
+    {
+        const float *a_ = v_a2;
+        const float *b_ = W3;
+        float *restrict o = v_z3;
+        for (size_t i = 0; i < n; i++) {
+            float acc[4];
+            for (size_t q = 0; q < 4; q++)
+                acc[q] = 0;
+            size_t k = 0;
+            for (; k + 4 <= 16; k += 4) {
+                for (size_t s = 0; s < 4; s++) {
+                    const size_t kk = k + s;
+                    const float v = a_[i * 16 + kk * 1];
+                    for (size_t j = 0; j < 1; j++)
+                        acc[s * 1 + j] += v * b_[kk * 1 + j * 16];
+                }
+            }
+            for (; k < 16; k++) {
+                for (size_t s = 0; s < 1; s++) {
+                    const size_t kk = k + s;
+                    const float v = a_[i * 16 + kk * 1];
+                    for (size_t j = 0; j < 1; j++)
+                        acc[s * 1 + j] += v * b_[kk * 1 + j * 16];
+                }
+            }
+            for (size_t j = 0; j < 1; j++) {
+                float t = acc[j];
+                for (size_t u = 1; u < 4; u++)
+                    t += acc[u * 1 + j];
+                t = t + b3[j];
+                o[i * 1 + j] = t;
+            }
+        }
+    }
+    /* yhat = sigmoid(z3)   [B,1]   seed.nn:21 */
+    {
+        float *restrict o = v_yhat;
+        const float *a_ = v_z3;
+        for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
+            float ov[16];
+            for (size_t j = 0; j < 16; j++) {
+                const size_t i = blk * 16 + j;
+                const float a = a_[i];
+                ov[j] = 1 / (1 + seed_vm_expf(-a));
+            }
+            for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
+        }
+        for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
+            const float a = a_[i];
+            o[i] = 1 / (1 + seed_vm_expf(-a));
+        }
+    }
+}
+
+/* the objective: the loss of the batch, after forward */
+static float seed_objective(const float *params, const float *x, const float *y, size_t n, float *w)
+{
+    (void)params; (void)x; (void)y; (void)n; (void)w;
+    float *const v_z3 = w + 1024; /* z3 [B,1] */
+    float *const t18 = w + 1088; /* t18 [B,1] */
+    float *const t20 = w + 1024; /* t20 [] */
+    float *const v_L = w + 1040; /* L [] */
+    /* t18 = bce_logits(z3, y)   [B,1]   seed.nn:23 */
+    {
+        float *restrict o = t18;
+        const float *a_ = v_z3;
+        const float *b_ = y;
+        for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
+            float ov[16];
+            for (size_t j = 0; j < 16; j++) {
+                const size_t i = blk * 16 + j;
+                const float a = a_[i];
+                const float b = b_[i];
+                ov[j] = (a > 0 ? a : 0) + seed_vm_log1p(seed_vm_expf(-fabsf(a))) - b * a;
+            }
+            for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
+        }
+        for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
+            const float a = a_[i];
+            const float b = b_[i];
+            o[i] = (a > 0 ? a : 0) + seed_vm_log1p(seed_vm_expf(-fabsf(a))) - b * a;
+        }
+    }
+    /* t20 = Σ_batch t18   []   seed.nn:23 */
+    {
+        float *restrict o = t20;
+        const float *a_ = t18;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
+        }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
+    }
+    /* L = t20/n   []   seed.nn:23 */
+    {
+        float *restrict o = v_L;
+        const float *a_ = t20;
+        for (size_t i = 0; i < 1; i++) {
+            const float a = a_[i];
+            const float b = (float)n;
+            o[i] = a / b;
+        }
+    }
+    return v_L[0];
+}
+
+/* the backward pass: the gradient of the loss, after forward and objective */
+static void seed_backward(const float *params, const float *x, const float *y, size_t n, float *grad, float *w)
+{
+    (void)params; (void)x; (void)y; (void)n; (void)grad; (void)w;
+    const float *restrict W2 = params + SEED_PARAM_W2_OFFSET; /* W2 [16,16] */
+    const float *restrict W3 = params + SEED_PARAM_W3_OFFSET; /* W3 [1,16] */
+    float *const v_a1 = w + 0; /* a1 [B,16] */
+    float *const v_a2 = w + 512; /* a2 [B,16] */
+    float *const v_yhat = w + 1056; /* yhat [B,1] */
+    float *const d_z3 = w + 1088; /* dL/dz3 [B,1] */
+    float *const d_b3 = w + 1024; /* dL/db3 [1] */
+    float *const d_a2 = w + 1120; /* dL/da2 [B,16] */
+    float *const d_z2 = w + 1632; /* dL/dz2 [B,16] */
+    float *const d_b2 = w + 512; /* dL/db2 [16] */
+    float *const d_a1 = w + 1088; /* dL/da1 [B,16] */
+    float *const d_z1 = w + 1600; /* dL/dz1 [B,16] */
+    float *const d_b1 = w + 0; /* dL/db1 [16] */
+    float *const t35 = w + 16; /* t35 [] */
+    float *const v_grad_W1 = grad + 0; /* grad W1 [16,30] */
+    float *const v_grad_b1 = grad + 480; /* grad b1 [16] */
+    float *const v_grad_W2 = grad + 496; /* grad W2 [16,16] */
+    float *const v_grad_b2 = grad + 752; /* grad b2 [16] */
+    float *const v_grad_W3 = grad + 768; /* grad W3 [1,16] */
+    float *const v_grad_b3 = grad + 784; /* grad b3 [1] */
+    /* dL/dz3 = yhat - y   [B,1]   seed.nn:23 */
+    {
+        float *restrict o = d_z3;
+        const float *a_ = v_yhat;
+        const float *b_ = y;
+        for (size_t i = 0; i < n; i++) {
+            const float a = a_[i];
+            const float b = b_[i];
+            o[i] = a - b;
+        }
+    }
+    /* dL/db3 = Σ_batch dL/dz3   [1]   seed.nn:20 */
+    {
+        float *restrict o = d_b3;
+        const float *a_ = d_z3;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += a_[i];
+            s1 += a_[i + 1];
+            s2 += a_[i + 2];
+            s3 += a_[i + 3];
+        }
+        for (; i < n; i++)
+            s0 += a_[i];
+        o[0] = (s0 + s1) + (s2 + s3);
+    }
+    /* dL/da2 = dL/dz3 · W3   [B,16]   seed.nn:20 */
+    {
+        seed_vgemm(n, 16, 1, d_z3, 1, 1, W3, 16, d_a2, 16, w + 2160);
+    }
+    /* dL/dW3 = dL/dz3ᵀ · a2   [1,16]   seed.nn:20 */
+    /* grad W3 = dL/dW3·t35   [1,16]   seed.nn:23 */
+    {
+        seed_vgemm(1, 16, n, d_z3, 1, 1, v_a2, 16, v_grad_W3, 16, w + 2656);
+        float *restrict o = v_grad_W3;
+        for (size_t i = 0; i < 1; i++)
+            for (size_t j = 0; j < 16; j++) {
+                float t = o[i * 16 + j];
+                t = (1.0f / (float)n) * t;
+                o[i * 16 + j] = t;
+            }
+    }
+    /* dL/dz2 = dL/da2 ⊙ [a2 > 0]   [B,16]   seed.nn:19 */
+    {
+        float *restrict o = d_z2;
+        const float *a_ = v_a2;
+        const float *b_ = d_a2;
+        for (size_t i = 0; i < n * 16; i++) {
+            const float a = a_[i];
+            const float b = b_[i];
+            o[i] = a > 0 ? b : 0;
+        }
+    }
+    /* dL/db2 = Σ_batch dL/dz2   [16]   seed.nn:18 */
+    {
+        float *restrict o = d_b2;
+        const float *a_ = d_z2;
+        size_t c0 = 0;
+#ifdef GRADC_VEC
+        enum { VL = GRADC_VBYTES / (int)sizeof(float) };
+        for (; c0 + VL <= 16; c0 += VL) {
+            const gradc_vfloat zero = {0};
+            gradc_vfloat s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+            size_t i0 = 0;
+            for (; i0 + 4 <= n; i0 += 4) {
+                s0 += *(const gradc_vfloat *)(a_ + (i0 + 0) * 16 + c0);
+                s1 += *(const gradc_vfloat *)(a_ + (i0 + 1) * 16 + c0);
+                s2 += *(const gradc_vfloat *)(a_ + (i0 + 2) * 16 + c0);
+                s3 += *(const gradc_vfloat *)(a_ + (i0 + 3) * 16 + c0);
+            }
+            for (; i0 < n; i0++)
+                s0 += *(const gradc_vfloat *)(a_ + i0 * 16 + c0);
+            *(gradc_vfloat *)(o + c0) = (s0 + s1) + (s2 + s3);
+        }
+#else
+        for (; c0 < 16; c0++) {
+            float t = 0;
+            for (size_t i0 = 0; i0 < n; i0++)
+                t += a_[i0 * 16 + c0];
+            o[c0] = t;
+        }
+#endif
+    }
+    /* dL/da1 = dL/dz2 · W2   [B,16]   seed.nn:18 */
+    {
+        seed_vgemm(n, 16, 16, d_z2, 16, 1, W2, 16, d_a1, 16, w + 2400);
+    }
+    /* dL/dW2 = dL/dz2ᵀ · a1   [16,16]   seed.nn:18 */
+    /* grad W2 = dL/dW2·t35   [16,16]   seed.nn:23 */
+    {
+        seed_vgemm(16, 16, n, d_z2, 1, 16, v_a1, 16, v_grad_W2, 16, w + 2656);
+        float *restrict o = v_grad_W2;
+        for (size_t i = 0; i < 16; i++)
+            for (size_t j = 0; j < 16; j++) {
+                float t = o[i * 16 + j];
+                t = (1.0f / (float)n) * t;
+                o[i * 16 + j] = t;
+            }
+    }
+    /* dL/dz1 = dL/da1 ⊙ [a1 > 0]   [B,16]   seed.nn:17 */
+    {
+        float *restrict o = d_z1;
+        const float *a_ = v_a1;
+        const float *b_ = d_a1;
+        for (size_t i = 0; i < n * 16; i++) {
+            const float a = a_[i];
+            const float b = b_[i];
+            o[i] = a > 0 ? b : 0;
+        }
+    }
+    /* dL/db1 = Σ_batch dL/dz1   [16]   seed.nn:16 */
+    {
+        float *restrict o = d_b1;
+        const float *a_ = d_z1;
+        size_t c0 = 0;
+#ifdef GRADC_VEC
+        enum { VL = GRADC_VBYTES / (int)sizeof(float) };
+        for (; c0 + VL <= 16; c0 += VL) {
+            const gradc_vfloat zero = {0};
+            gradc_vfloat s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+            size_t i0 = 0;
+            for (; i0 + 4 <= n; i0 += 4) {
+                s0 += *(const gradc_vfloat *)(a_ + (i0 + 0) * 16 + c0);
+                s1 += *(const gradc_vfloat *)(a_ + (i0 + 1) * 16 + c0);
+                s2 += *(const gradc_vfloat *)(a_ + (i0 + 2) * 16 + c0);
+                s3 += *(const gradc_vfloat *)(a_ + (i0 + 3) * 16 + c0);
+            }
+            for (; i0 < n; i0++)
+                s0 += *(const gradc_vfloat *)(a_ + i0 * 16 + c0);
+            *(gradc_vfloat *)(o + c0) = (s0 + s1) + (s2 + s3);
+        }
+#else
+        for (; c0 < 16; c0++) {
+            float t = 0;
+            for (size_t i0 = 0; i0 < n; i0++)
+                t += a_[i0 * 16 + c0];
+            o[c0] = t;
+        }
+#endif
+    }
+    /* dL/dW1 = dL/dz1ᵀ · x   [16,30]   seed.nn:16 */
+    /* grad W1 = dL/dW1·t35   [16,30]   seed.nn:23 */
+    seed_gk_gemm(16, 30, (long)n, (1.0f / (float)n), d_z1, 1, 16, x, 30, 1, 0, v_grad_W1, 30, NULL, 0, w + 2144);
+    /* t35 = 1/n   []   seed.nn:23 */
+    {
+        float *restrict o = t35;
+        for (size_t i = 0; i < 1; i++) {
+            const float a = 1.0f;
+            const float b = (float)n;
+            o[i] = a / b;
+        }
+    }
+    /* grad b1 = dL/db1·t35   [16]   seed.nn:23 */
+    {
+        float *restrict o = v_grad_b1;
+        const float *a_ = d_b1;
+        const float *b_ = t35;
+        for (size_t i = 0; i < 16; i++) {
+            const float a = a_[i];
+            const float b = b_[0];
+            o[i] = a * b;
+        }
+    }
+    /* grad b2 = dL/db2·t35   [16]   seed.nn:23 */
+    {
+        float *restrict o = v_grad_b2;
+        const float *a_ = d_b2;
+        const float *b_ = t35;
+        for (size_t i = 0; i < 16; i++) {
+            const float a = a_[i];
+            const float b = b_[0];
+            o[i] = a * b;
+        }
+    }
+    /* grad b3 = dL/db3·t35   [1]   seed.nn:23 */
+    {
+        float *restrict o = v_grad_b3;
+        const float *a_ = d_b3;
+        const float *b_ = t35;
+        for (size_t i = 0; i < 1; i++) {
+            const float a = a_[i];
+            const float b = b_[0];
+            o[i] = a * b;
+        }
+    }
+}
+
+float seed_loss(const float *params, const float *x, const float *y, size_t n, void *work)
+{
+    float *const w = (float *)work;
+    if (n == 0 || n > SEED_MAX_BATCH) return NAN;
+    seed_forward(params, x, n, w);
+    return seed_objective(params, x, y, n, w);
+}
+
+float seed_loss_grad(const float *params, const float *x, const float *y, size_t n, float *grad,
+        void *work)
+{
+    float *const w = (float *)work;
+    if (n == 0 || n > SEED_MAX_BATCH) return NAN;
+    seed_forward(params, x, n, w);
+    const float L = seed_objective(params, x, y, n, w);
+    seed_backward(params, x, y, n, grad, w);
+    return L;
+}
+
+void seed_predict(const float *params, const float *x, size_t n, float *out, void *work)
+{
+    float *const w = (float *)work;
+    if (n == 0 || n > SEED_MAX_BATCH) return;
+    seed_forward(params, x, n, w);
+    float *const v_yhat = w + 1056; /* yhat [B,1] */
+    (void)params; (void)x;
+    for (size_t i = 0; i < n; i++) out[i] = v_yhat[i];
+}
+
+/* ------------------------------------------------- the generic kernels */
+
+#if defined(__GNUC__)
+#else
+#endif
+/* e^x and log(1 + u) for sigmoid, softplus and bce: branch-free, so that their loops
+   vectorize; about 1 ulp (Cephes' polynomials; tests/test_vmath.c) */
+/* inlined into every loop, whatever the optimizer's estimate of their size
+ * (gcc -O2 would call them from a loop with several of them, which then
+ * does not vectorize) */
 
 /* e^x: x = n·ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so that r is
  * exact), e^r by a degree-7 polynomial, times 2^n built in the exponent
@@ -148,43 +661,20 @@ SEED_VM_INLINE float seed_vm_log1p(float u)
     return r.f;
 }
 
-/* The matrix product: C = alpha*A*B (+ C), blocked, panels in the workspace. */
-typedef float seed_gk_real;
-#define SEED_GK_IS_FLOAT 1
-#define SEED_GK_KC 256 /* the blocks: inner, rows, columns */
-#define SEED_GK_MC 96
-#define SEED_GK_NC 2048
 #if !defined(SEED_GK_PORTABLE) && defined(__AVX512F__) && SEED_GK_IS_FLOAT
-#include <immintrin.h>
-#define SEED_GK_MR 8
-#define SEED_GK_NR 32
-#define SEED_GK_AVX512 1
 #elif !defined(SEED_GK_PORTABLE) && defined(__AVX2__) && defined(__FMA__) && SEED_GK_IS_FLOAT
-#include <immintrin.h>
-#define SEED_GK_MR 6
-#define SEED_GK_NR 16
-#define SEED_GK_AVX2 1
 #else
-#define SEED_GK_MR 4
-#define SEED_GK_NR 16
 #endif
 #if defined(_OPENMP)
-#include <omp.h>
 #endif
-#define SEED_GK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #ifndef SEED_GK_NT_MIN
-#define SEED_GK_NT_MIN (1L << 21)
 #endif
 #ifndef SEED_GK_KC
-#define SEED_GK_KC 256
 #endif
 #ifndef SEED_GK_MC
-#define SEED_GK_MC 96
 #endif
 #ifndef SEED_GK_NC
-#define SEED_GK_NC 2048
 #endif
-
 #if defined(SEED_GK_AVX512)
 /* p[k*pl + l] = s[l*sl + k] for l, k < 16: a 16 x 16 block transposed in
  * registers (four rounds of shuffles), for panels whose lines run along k */
@@ -216,8 +706,11 @@ static void seed_gk_tr16(const float *s, long sl, float *p, long pl)
     for (int i = 0; i < 16; i++)
         _mm512_storeu_ps(p + i * pl, r[i]);
 }
-#endif
 
+#endif
+#if (defined(SEED_GK_AVX512) || defined(SEED_GK_AVX2)) && !defined(SEED_GK_NO_PREFETCH)
+#else
+#endif
 /* Packs one panel: n <= W lines (rows of A, columns of B) by kc, line l at
  * k being s[l*sl + k*sk], into p[k*W + l], k-major, lines n..W-1 zero. A
  * whole panel gets loops of constant length: lines that run along k (sk ==
@@ -226,11 +719,6 @@ static void seed_gk_tr16(const float *s, long sl, float *p, long pl)
  * serve), the same lines of the panel packed next (next, if not NULL)
  * fetched as they go: a layer's weights come from memory, and the 16 runs
  * of kc elements are too short for the hardware to fetch ahead. */
-#if (defined(SEED_GK_AVX512) || defined(SEED_GK_AVX2)) && !defined(SEED_GK_NO_PREFETCH)
-#define SEED_GK_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
-#else
-#define SEED_GK_PREFETCH(p) ((void)(p))
-#endif
 static void seed_gk_pack(long n, long kc, const seed_gk_real *s, long sl, long sk, int W, seed_gk_real *p, const seed_gk_real *next)
 {
 #if defined(SEED_GK_AVX512)
@@ -349,6 +837,7 @@ static void seed_gk_kernel(long kc, const float *a, const float *b, float *c, lo
         }
     }
 }
+
 #elif defined(SEED_GK_AVX2)
 /* 6 x 16 tile: 12 accumulators */
 static void seed_gk_kernel(long kc, const float *a, const float *b, float *c, long ldc, long mr, long nr, float alpha,
@@ -380,6 +869,7 @@ static void seed_gk_kernel(long kc, const float *a, const float *b, float *c, lo
             c[i * ldc + j] = (act & 1) && v < 0 ? 0.0f : v;
         }
 }
+
 #else
 /* portable: a 4 x 16 tile in a local array that compilers keep in vector registers */
 static void seed_gk_kernel(long kc, const seed_gk_real *a, const seed_gk_real *b, seed_gk_real *c, long ldc, long mr, long nr,
@@ -402,10 +892,9 @@ static void seed_gk_kernel(long kc, const seed_gk_real *a, const seed_gk_real *b
             c[i * ldc + j] = (act & 1) && v < 0 ? 0 : v;
         }
 }
-#endif
 
+#endif
 /* the panel elements a product of these sizes needs (an upper bound for every kernel) */
-#define SEED_GK_PACK_ELEMS(M, N, K) (SEED_GK_MIN(K, SEED_GK_KC) * (SEED_GK_MIN(N, SEED_GK_NC) + 32 + SEED_GK_MIN(M, SEED_GK_MC) + 8))
 
 static void seed_gk_gemm(long M, long N, long K, seed_gk_real alpha, const seed_gk_real *a, long ai, long ak, const seed_gk_real *b,
                     long bk, long bj, int acc, seed_gk_real *c, long ldc, const seed_gk_real *bias, int act, seed_gk_real *pack)
@@ -493,26 +982,20 @@ static void seed_gk_gemm(long M, long N, long K, seed_gk_real alpha, const seed_
 }
 
 #if !defined(GRADC_VEC_PRELUDE)
-#define GRADC_VEC_PRELUDE 1
 #if defined(__GNUC__) && !defined(GRADC_NO_VEC)
-#define GRADC_VEC 1
 #if defined(__AVX512F__)
-#define GRADC_VBYTES 64
-#define GRADC_NV 2 /* vectors per row of a register tile */
 #elif defined(__AVX__)
-#define GRADC_VBYTES 32
-#define GRADC_NV 1
 #else
-#define GRADC_VBYTES 16
-#define GRADC_NV 1
 #endif
 #endif
 #endif
 #if defined(GRADC_VEC) && !defined(GRADC_VEC_float)
-#define GRADC_VEC_float 1
-/* a vector of float that may sit at any float's address */
-typedef float gradc_vfloat __attribute__((vector_size(GRADC_VBYTES), aligned(sizeof(float)), may_alias));
+#if defined(__FMA__) && GRADC_VBYTES == 64
+#elif defined(__FMA__) && GRADC_VBYTES == 32
+#else
 #endif
+#endif
+/* c + s * b (b a vector, s a scalar), fused where the target has FMA */
 
 /* C = A·B for the small products: A(i,k) = a[i*lda + k*ska], B(k,j) = b[k*ldb + j],
    C(i,j) = c[i*ldc + j]; scratch: K*16 elements */
@@ -550,7 +1033,7 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                         for (size_t r = 0; r < 8; r++) {
                             const float s = ak[r * lda];
 #pragma GCC unroll 16
-                            for (int v = 0; v < GRADC_NV; v++) acc[r][v] += s * bv[v];
+                            for (int v = 0; v < GRADC_NV; v++) acc[r][v] = GRADC_VFMA_float(acc[r][v], s, bv[v]);
                         }
                     }
 #pragma GCC unroll 16
@@ -574,32 +1057,32 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                             const float *bk = b + (k + 0) * ldb + j0;
                             const float s = ar[(k + 0) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < GRADC_NV; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < GRADC_NV; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = b + (k + 1) * ldb + j0;
                             const float s = ar[(k + 1) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < GRADC_NV; v++) acc1[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < GRADC_NV; v++) acc1[v] = GRADC_VFMA_float(acc1[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = b + (k + 2) * ldb + j0;
                             const float s = ar[(k + 2) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < GRADC_NV; v++) acc2[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < GRADC_NV; v++) acc2[v] = GRADC_VFMA_float(acc2[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = b + (k + 3) * ldb + j0;
                             const float s = ar[(k + 3) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < GRADC_NV; v++) acc3[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < GRADC_NV; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
                     for (; k < K; k++) {
                         const float *bk = b + k * ldb + j0;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16
-                        for (int v = 0; v < GRADC_NV; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                        for (int v = 0; v < GRADC_NV; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                     }
 #pragma GCC unroll 16
                     for (int v = 0; v < GRADC_NV; v++) acc[0][v] = (acc[0][v] + acc1[v]) + (acc2[v] + acc3[v]);
@@ -635,7 +1118,7 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                         for (size_t r = 0; r < 8; r++) {
                             const float s = ak[r * lda];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc[r][v] += s * bv[v];
+                            for (int v = 0; v < 1; v++) acc[r][v] = GRADC_VFMA_float(acc[r][v], s, bv[v]);
                         }
                     }
 #pragma GCC unroll 16
@@ -659,32 +1142,32 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                             const float *bk = b + (k + 0) * ldb + j0;
                             const float s = ar[(k + 0) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = b + (k + 1) * ldb + j0;
                             const float s = ar[(k + 1) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc1[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc1[v] = GRADC_VFMA_float(acc1[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = b + (k + 2) * ldb + j0;
                             const float s = ar[(k + 2) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc2[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc2[v] = GRADC_VFMA_float(acc2[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = b + (k + 3) * ldb + j0;
                             const float s = ar[(k + 3) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc3[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
                     for (; k < K; k++) {
                         const float *bk = b + k * ldb + j0;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16
-                        for (int v = 0; v < 1; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                        for (int v = 0; v < 1; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                     }
 #pragma GCC unroll 16
                     for (int v = 0; v < 1; v++) acc[0][v] = (acc[0][v] + acc1[v]) + (acc2[v] + acc3[v]);
@@ -729,7 +1212,7 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                         for (size_t r = 0; r < 8; r++) {
                             const float s = ak[r * lda];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc[r][v] += s * bv[v];
+                            for (int v = 0; v < 1; v++) acc[r][v] = GRADC_VFMA_float(acc[r][v], s, bv[v]);
                         }
                     }
 #pragma GCC unroll 16
@@ -750,32 +1233,32 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                             const float *bk = (k + 0) < kf ? b + (k + 0) * ldb + j0 : pk + (k + 0) * VL;
                             const float s = ar[(k + 0) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = (k + 1) < kf ? b + (k + 1) * ldb + j0 : pk + (k + 1) * VL;
                             const float s = ar[(k + 1) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc1[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc1[v] = GRADC_VFMA_float(acc1[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = (k + 2) < kf ? b + (k + 2) * ldb + j0 : pk + (k + 2) * VL;
                             const float s = ar[(k + 2) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc2[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc2[v] = GRADC_VFMA_float(acc2[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
                             const float *bk = (k + 3) < kf ? b + (k + 3) * ldb + j0 : pk + (k + 3) * VL;
                             const float s = ar[(k + 3) * ska];
 #pragma GCC unroll 16
-                            for (int v = 0; v < 1; v++) acc3[v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                            for (int v = 0; v < 1; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
                     for (; k < K; k++) {
                         const float *bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16
-                        for (int v = 0; v < 1; v++) acc[0][v] += s * *(const gradc_vfloat *)(bk + v * VL);
+                        for (int v = 0; v < 1; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                     }
 #pragma GCC unroll 16
                     for (int v = 0; v < 1; v++) acc[0][v] = (acc[0][v] + acc1[v]) + (acc2[v] + acc3[v]);
@@ -799,594 +1282,4 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
         }
     }
 #endif
-}
-
-float seed_loss(const float *params, const float *x, const float *y, size_t n, void *work)
-{
-    float *const w = (float *)work;
-    (void)params; (void)x; (void)y; (void)w;
-    if (n == 0 || n > SEED_MAX_BATCH) return NAN;
-    float *const v_a1 = w + 0; /* a1 [B,16] */
-    float *const v_a2 = w + 512; /* a2 [B,16] */
-    float *const v_z3 = w + 32; /* z3 [B,1] */
-    float *const t18 = w + 0; /* t18 [B,1] */
-    float *const t20 = w + 32; /* t20 [] */
-    float *const v_L = w + 0; /* L [] */
-
-    // ---- forward
-    /* t9 = x · W1ᵀ   [B,16]   seed.nn:16 */
-    /* z1 = t9 + b1   [B,16]   seed.nn:16 */
-    /* a1 = relu(z1)   [B,16]   seed.nn:17 */
-    {
-        float *restrict bt = w + 2144; /* B in [K][N] order */
-        for (size_t j = 0; j < 16; j++)
-            for (size_t k = 0; k < 30; k++)
-                bt[k * 16 + j] = (params + 0)[j * 30 + k * 1];
-        seed_vgemm(n, 16, 30, x, 30, 1, bt, 16, v_a1, 16, w + 2624);
-        float *restrict o = v_a1;
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < 16; j++) {
-                float t = o[i * 16 + j];
-                t = t + (params + 480)[j];
-                o[i * 16 + j] = t > 0 ? t : 0;
-            }
-    }
-    /* t12 = a1 · W2ᵀ   [B,16]   seed.nn:18 */
-    /* z2 = t12 + b2   [B,16]   seed.nn:18 */
-    /* a2 = relu(z2)   [B,16]   seed.nn:19 */
-    {
-        float *restrict bt = w + 2144; /* B in [K][N] order */
-        for (size_t j = 0; j < 16; j++)
-            for (size_t k = 0; k < 16; k++)
-                bt[k * 16 + j] = (params + 496)[j * 16 + k * 1];
-        seed_vgemm(n, 16, 16, v_a1, 16, 1, bt, 16, v_a2, 16, w + 2400);
-        float *restrict o = v_a2;
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < 16; j++) {
-                float t = o[i * 16 + j];
-                t = t + (params + 752)[j];
-                o[i * 16 + j] = t > 0 ? t : 0;
-            }
-    }
-    /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
-    /* z3 = t15 + b3   [B,1]   seed.nn:20 */
-    {
-        const float *a_ = v_a2;
-        const float *b_ = (params + 768);
-        float *restrict o = v_z3;
-        for (size_t i = 0; i < n; i++) {
-            float acc[4];
-            for (size_t q = 0; q < 4; q++)
-                acc[q] = 0;
-            size_t k = 0;
-            for (; k + 4 <= 16; k += 4) {
-                for (size_t s = 0; s < 4; s++) {
-                    const size_t kk = k + s;
-                    const float v = a_[i * 16 + kk * 1];
-                    for (size_t j = 0; j < 1; j++)
-                        acc[s * 1 + j] += v * b_[kk * 1 + j * 16];
-                }
-            }
-            for (; k < 16; k++) {
-                for (size_t s = 0; s < 1; s++) {
-                    const size_t kk = k + s;
-                    const float v = a_[i * 16 + kk * 1];
-                    for (size_t j = 0; j < 1; j++)
-                        acc[s * 1 + j] += v * b_[kk * 1 + j * 16];
-                }
-            }
-            for (size_t j = 0; j < 1; j++) {
-                float t = acc[j];
-                for (size_t u = 1; u < 4; u++)
-                    t += acc[u * 1 + j];
-                t = t + (params + 784)[j];
-                o[i * 1 + j] = t;
-            }
-        }
-    }
-    /* t18 = bce_logits(z3, y)   [B,1]   seed.nn:23 */
-    {
-        float *restrict o = t18;
-        const float *a_ = v_z3;
-        const float *b_ = y;
-        for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
-            float ov[16];
-            for (size_t j = 0; j < 16; j++) {
-                const size_t i = blk * 16 + j;
-                const float a = a_[i];
-                const float b = b_[i];
-                ov[j] = (a > 0 ? a : 0) + seed_vm_log1p(seed_vm_expf(-fabsf(a))) - b * a;
-            }
-            for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
-        }
-        for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[i];
-            o[i] = (a > 0 ? a : 0) + seed_vm_log1p(seed_vm_expf(-fabsf(a))) - b * a;
-        }
-    }
-    /* t20 = Σ_batch t18   []   seed.nn:23 */
-    {
-        float *restrict o = t20;
-        const float *a_ = t18;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        size_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-            s0 += a_[i];
-            s1 += a_[i + 1];
-            s2 += a_[i + 2];
-            s3 += a_[i + 3];
-        }
-        for (; i < n; i++)
-            s0 += a_[i];
-        o[0] = (s0 + s1) + (s2 + s3);
-    }
-    /* L = t20/n   []   seed.nn:23 */
-    {
-        float *restrict o = v_L;
-        const float *a_ = t20;
-        for (size_t i = 0; i < 1; i++) {
-            const float a = a_[i];
-            const float b = (float)n;
-            o[i] = a / b;
-        }
-    }
-    return v_L[0];
-}
-
-float seed_loss_grad(const float *params, const float *x, const float *y, size_t n, float *grad,
-        void *work)
-{
-    float *const w = (float *)work;
-    (void)params; (void)x; (void)y; (void)w;
-    if (n == 0 || n > SEED_MAX_BATCH) return NAN;
-    float *const v_a1 = w + 0; /* a1 [B,16] */
-    float *const v_a2 = w + 512; /* a2 [B,16] */
-    float *const v_z3 = w + 1056; /* z3 [B,1] */
-    float *const v_yhat = w + 1024; /* yhat [B,1] */
-    float *const t18 = w + 1088; /* t18 [B,1] */
-    float *const t20 = w + 1056; /* t20 [] */
-    float *const v_L = w + 1072; /* L [] */
-    float *const d_z3 = w + 1088; /* dL/dz3 [B,1] */
-    float *const d_b3 = w + 1024; /* dL/db3 [1] */
-    float *const d_a2 = w + 1120; /* dL/da2 [B,16] */
-    float *const d_z2 = w + 1632; /* dL/dz2 [B,16] */
-    float *const d_b2 = w + 512; /* dL/db2 [16] */
-    float *const d_a1 = w + 1088; /* dL/da1 [B,16] */
-    float *const d_z1 = w + 1600; /* dL/dz1 [B,16] */
-    float *const d_b1 = w + 0; /* dL/db1 [16] */
-    float *const t35 = w + 496; /* t35 [] */
-    float *const v_grad_W1 = grad + 0; /* grad W1 [16,30] */
-    float *const v_grad_b1 = grad + 480; /* grad b1 [16] */
-    float *const v_grad_W2 = grad + 496; /* grad W2 [16,16] */
-    float *const v_grad_b2 = grad + 752; /* grad b2 [16] */
-    float *const v_grad_W3 = grad + 768; /* grad W3 [1,16] */
-    float *const v_grad_b3 = grad + 784; /* grad b3 [1] */
-
-    // ---- forward
-    /* t9 = x · W1ᵀ   [B,16]   seed.nn:16 */
-    /* z1 = t9 + b1   [B,16]   seed.nn:16 */
-    /* a1 = relu(z1)   [B,16]   seed.nn:17 */
-    {
-        float *restrict bt = w + 2144; /* B in [K][N] order */
-        for (size_t j = 0; j < 16; j++)
-            for (size_t k = 0; k < 30; k++)
-                bt[k * 16 + j] = (params + 0)[j * 30 + k * 1];
-        seed_vgemm(n, 16, 30, x, 30, 1, bt, 16, v_a1, 16, w + 2624);
-        float *restrict o = v_a1;
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < 16; j++) {
-                float t = o[i * 16 + j];
-                t = t + (params + 480)[j];
-                o[i * 16 + j] = t > 0 ? t : 0;
-            }
-    }
-    /* t12 = a1 · W2ᵀ   [B,16]   seed.nn:18 */
-    /* z2 = t12 + b2   [B,16]   seed.nn:18 */
-    /* a2 = relu(z2)   [B,16]   seed.nn:19 */
-    {
-        float *restrict bt = w + 2144; /* B in [K][N] order */
-        for (size_t j = 0; j < 16; j++)
-            for (size_t k = 0; k < 16; k++)
-                bt[k * 16 + j] = (params + 496)[j * 16 + k * 1];
-        seed_vgemm(n, 16, 16, v_a1, 16, 1, bt, 16, v_a2, 16, w + 2400);
-        float *restrict o = v_a2;
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < 16; j++) {
-                float t = o[i * 16 + j];
-                t = t + (params + 752)[j];
-                o[i * 16 + j] = t > 0 ? t : 0;
-            }
-    }
-    /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
-    /* z3 = t15 + b3   [B,1]   seed.nn:20 */
-    {
-        const float *a_ = v_a2;
-        const float *b_ = (params + 768);
-        float *restrict o = v_z3;
-        for (size_t i = 0; i < n; i++) {
-            float acc[4];
-            for (size_t q = 0; q < 4; q++)
-                acc[q] = 0;
-            size_t k = 0;
-            for (; k + 4 <= 16; k += 4) {
-                for (size_t s = 0; s < 4; s++) {
-                    const size_t kk = k + s;
-                    const float v = a_[i * 16 + kk * 1];
-                    for (size_t j = 0; j < 1; j++)
-                        acc[s * 1 + j] += v * b_[kk * 1 + j * 16];
-                }
-            }
-            for (; k < 16; k++) {
-                for (size_t s = 0; s < 1; s++) {
-                    const size_t kk = k + s;
-                    const float v = a_[i * 16 + kk * 1];
-                    for (size_t j = 0; j < 1; j++)
-                        acc[s * 1 + j] += v * b_[kk * 1 + j * 16];
-                }
-            }
-            for (size_t j = 0; j < 1; j++) {
-                float t = acc[j];
-                for (size_t u = 1; u < 4; u++)
-                    t += acc[u * 1 + j];
-                t = t + (params + 784)[j];
-                o[i * 1 + j] = t;
-            }
-        }
-    }
-    /* yhat = sigmoid(z3)   [B,1]   seed.nn:21 */
-    {
-        float *restrict o = v_yhat;
-        const float *a_ = v_z3;
-        for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
-            float ov[16];
-            for (size_t j = 0; j < 16; j++) {
-                const size_t i = blk * 16 + j;
-                const float a = a_[i];
-                ov[j] = 1 / (1 + seed_vm_expf(-a));
-            }
-            for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
-        }
-        for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
-            const float a = a_[i];
-            o[i] = 1 / (1 + seed_vm_expf(-a));
-        }
-    }
-    /* t18 = bce_logits(z3, y)   [B,1]   seed.nn:23 */
-    {
-        float *restrict o = t18;
-        const float *a_ = v_z3;
-        const float *b_ = y;
-        for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
-            float ov[16];
-            for (size_t j = 0; j < 16; j++) {
-                const size_t i = blk * 16 + j;
-                const float a = a_[i];
-                const float b = b_[i];
-                ov[j] = (a > 0 ? a : 0) + seed_vm_log1p(seed_vm_expf(-fabsf(a))) - b * a;
-            }
-            for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
-        }
-        for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[i];
-            o[i] = (a > 0 ? a : 0) + seed_vm_log1p(seed_vm_expf(-fabsf(a))) - b * a;
-        }
-    }
-    /* t20 = Σ_batch t18   []   seed.nn:23 */
-    {
-        float *restrict o = t20;
-        const float *a_ = t18;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        size_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-            s0 += a_[i];
-            s1 += a_[i + 1];
-            s2 += a_[i + 2];
-            s3 += a_[i + 3];
-        }
-        for (; i < n; i++)
-            s0 += a_[i];
-        o[0] = (s0 + s1) + (s2 + s3);
-    }
-    /* L = t20/n   []   seed.nn:23 */
-    {
-        float *restrict o = v_L;
-        const float *a_ = t20;
-        for (size_t i = 0; i < 1; i++) {
-            const float a = a_[i];
-            const float b = (float)n;
-            o[i] = a / b;
-        }
-    }
-
-    // ---- backward
-    /* dL/dz3 = yhat - y   [B,1]   seed.nn:23 */
-    {
-        float *restrict o = d_z3;
-        const float *a_ = v_yhat;
-        const float *b_ = y;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[i];
-            o[i] = a - b;
-        }
-    }
-    /* dL/db3 = Σ_batch dL/dz3   [1]   seed.nn:20 */
-    {
-        float *restrict o = d_b3;
-        const float *a_ = d_z3;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        size_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-            s0 += a_[i];
-            s1 += a_[i + 1];
-            s2 += a_[i + 2];
-            s3 += a_[i + 3];
-        }
-        for (; i < n; i++)
-            s0 += a_[i];
-        o[0] = (s0 + s1) + (s2 + s3);
-    }
-    /* dL/da2 = dL/dz3 · W3   [B,16]   seed.nn:20 */
-    {
-        seed_vgemm(n, 16, 1, d_z3, 1, 1, (params + 768), 16, d_a2, 16, w + 2160);
-    }
-    /* dL/dW3 = dL/dz3ᵀ · a2   [1,16]   seed.nn:20 */
-    /* grad W3 = dL/dW3·t35   [1,16]   seed.nn:23 */
-    {
-        seed_vgemm(1, 16, n, d_z3, 1, 1, v_a2, 16, v_grad_W3, 16, w + 2656);
-        float *restrict o = v_grad_W3;
-        for (size_t i = 0; i < 1; i++)
-            for (size_t j = 0; j < 16; j++) {
-                float t = o[i * 16 + j];
-                t = (1.0f / (float)n) * t;
-                o[i * 16 + j] = t;
-            }
-    }
-    /* dL/dz2 = dL/da2 ⊙ [a2 > 0]   [B,16]   seed.nn:19 */
-    {
-        float *restrict o = d_z2;
-        const float *a_ = v_a2;
-        const float *b_ = d_a2;
-        for (size_t i = 0; i < n * 16; i++) {
-            const float a = a_[i];
-            const float b = b_[i];
-            o[i] = a > 0 ? b : 0;
-        }
-    }
-    /* dL/db2 = Σ_batch dL/dz2   [16]   seed.nn:18 */
-    {
-        float *restrict o = d_b2;
-        const float *a_ = d_z2;
-        size_t c0 = 0;
-#ifdef GRADC_VEC
-        enum { VL = GRADC_VBYTES / (int)sizeof(float) };
-        for (; c0 + VL <= 16; c0 += VL) {
-            const gradc_vfloat zero = {0};
-            gradc_vfloat s0 = zero, s1 = zero, s2 = zero, s3 = zero;
-            size_t i0 = 0;
-            for (; i0 + 4 <= n; i0 += 4) {
-                s0 += *(const gradc_vfloat *)(a_ + (i0 + 0) * 16 + c0);
-                s1 += *(const gradc_vfloat *)(a_ + (i0 + 1) * 16 + c0);
-                s2 += *(const gradc_vfloat *)(a_ + (i0 + 2) * 16 + c0);
-                s3 += *(const gradc_vfloat *)(a_ + (i0 + 3) * 16 + c0);
-            }
-            for (; i0 < n; i0++)
-                s0 += *(const gradc_vfloat *)(a_ + i0 * 16 + c0);
-            *(gradc_vfloat *)(o + c0) = (s0 + s1) + (s2 + s3);
-        }
-#else
-        for (; c0 < 16; c0++) {
-            float t = 0;
-            for (size_t i0 = 0; i0 < n; i0++)
-                t += a_[i0 * 16 + c0];
-            o[c0] = t;
-        }
-#endif
-    }
-    /* dL/da1 = dL/dz2 · W2   [B,16]   seed.nn:18 */
-    {
-        seed_vgemm(n, 16, 16, d_z2, 16, 1, (params + 496), 16, d_a1, 16, w + 2400);
-    }
-    /* dL/dW2 = dL/dz2ᵀ · a1   [16,16]   seed.nn:18 */
-    /* grad W2 = dL/dW2·t35   [16,16]   seed.nn:23 */
-    {
-        seed_vgemm(16, 16, n, d_z2, 1, 16, v_a1, 16, v_grad_W2, 16, w + 2656);
-        float *restrict o = v_grad_W2;
-        for (size_t i = 0; i < 16; i++)
-            for (size_t j = 0; j < 16; j++) {
-                float t = o[i * 16 + j];
-                t = (1.0f / (float)n) * t;
-                o[i * 16 + j] = t;
-            }
-    }
-    /* dL/dz1 = dL/da1 ⊙ [a1 > 0]   [B,16]   seed.nn:17 */
-    {
-        float *restrict o = d_z1;
-        const float *a_ = v_a1;
-        const float *b_ = d_a1;
-        for (size_t i = 0; i < n * 16; i++) {
-            const float a = a_[i];
-            const float b = b_[i];
-            o[i] = a > 0 ? b : 0;
-        }
-    }
-    /* dL/db1 = Σ_batch dL/dz1   [16]   seed.nn:16 */
-    {
-        float *restrict o = d_b1;
-        const float *a_ = d_z1;
-        size_t c0 = 0;
-#ifdef GRADC_VEC
-        enum { VL = GRADC_VBYTES / (int)sizeof(float) };
-        for (; c0 + VL <= 16; c0 += VL) {
-            const gradc_vfloat zero = {0};
-            gradc_vfloat s0 = zero, s1 = zero, s2 = zero, s3 = zero;
-            size_t i0 = 0;
-            for (; i0 + 4 <= n; i0 += 4) {
-                s0 += *(const gradc_vfloat *)(a_ + (i0 + 0) * 16 + c0);
-                s1 += *(const gradc_vfloat *)(a_ + (i0 + 1) * 16 + c0);
-                s2 += *(const gradc_vfloat *)(a_ + (i0 + 2) * 16 + c0);
-                s3 += *(const gradc_vfloat *)(a_ + (i0 + 3) * 16 + c0);
-            }
-            for (; i0 < n; i0++)
-                s0 += *(const gradc_vfloat *)(a_ + i0 * 16 + c0);
-            *(gradc_vfloat *)(o + c0) = (s0 + s1) + (s2 + s3);
-        }
-#else
-        for (; c0 < 16; c0++) {
-            float t = 0;
-            for (size_t i0 = 0; i0 < n; i0++)
-                t += a_[i0 * 16 + c0];
-            o[c0] = t;
-        }
-#endif
-    }
-    /* dL/dW1 = dL/dz1ᵀ · x   [16,30]   seed.nn:16 */
-    /* grad W1 = dL/dW1·t35   [16,30]   seed.nn:23 */
-    seed_gk_gemm(16, 30, (long)n, (1.0f / (float)n), d_z1, 1, 16, x, 30, 1, 0, v_grad_W1, 30, NULL, 0, w + 2144);
-    /* t35 = 1/n   []   seed.nn:23 */
-    {
-        float *restrict o = t35;
-        for (size_t i = 0; i < 1; i++) {
-            const float a = 1.0f;
-            const float b = (float)n;
-            o[i] = a / b;
-        }
-    }
-    /* grad b1 = dL/db1·t35   [16]   seed.nn:23 */
-    {
-        float *restrict o = v_grad_b1;
-        const float *a_ = d_b1;
-        const float *b_ = t35;
-        for (size_t i = 0; i < 16; i++) {
-            const float a = a_[i];
-            const float b = b_[0];
-            o[i] = a * b;
-        }
-    }
-    /* grad b2 = dL/db2·t35   [16]   seed.nn:23 */
-    {
-        float *restrict o = v_grad_b2;
-        const float *a_ = d_b2;
-        const float *b_ = t35;
-        for (size_t i = 0; i < 16; i++) {
-            const float a = a_[i];
-            const float b = b_[0];
-            o[i] = a * b;
-        }
-    }
-    /* grad b3 = dL/db3·t35   [1]   seed.nn:23 */
-    {
-        float *restrict o = v_grad_b3;
-        const float *a_ = d_b3;
-        const float *b_ = t35;
-        for (size_t i = 0; i < 1; i++) {
-            const float a = a_[i];
-            const float b = b_[0];
-            o[i] = a * b;
-        }
-    }
-    return v_L[0];
-}
-
-void seed_predict(const float *params, const float *x, size_t n, float *out, void *work)
-{
-    float *const w = (float *)work;
-    (void)params; (void)x; (void)w;
-    if (n == 0 || n > SEED_MAX_BATCH) return;
-    float *const v_a1 = w + 0; /* a1 [B,16] */
-    float *const v_a2 = w + 512; /* a2 [B,16] */
-    float *const v_z3 = w + 32; /* z3 [B,1] */
-    float *const v_yhat = out; /* yhat [B,1] */
-
-    // ---- forward
-    /* t9 = x · W1ᵀ   [B,16]   seed.nn:16 */
-    /* z1 = t9 + b1   [B,16]   seed.nn:16 */
-    /* a1 = relu(z1)   [B,16]   seed.nn:17 */
-    {
-        float *restrict bt = w + 2144; /* B in [K][N] order */
-        for (size_t j = 0; j < 16; j++)
-            for (size_t k = 0; k < 30; k++)
-                bt[k * 16 + j] = (params + 0)[j * 30 + k * 1];
-        seed_vgemm(n, 16, 30, x, 30, 1, bt, 16, v_a1, 16, w + 2624);
-        float *restrict o = v_a1;
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < 16; j++) {
-                float t = o[i * 16 + j];
-                t = t + (params + 480)[j];
-                o[i * 16 + j] = t > 0 ? t : 0;
-            }
-    }
-    /* t12 = a1 · W2ᵀ   [B,16]   seed.nn:18 */
-    /* z2 = t12 + b2   [B,16]   seed.nn:18 */
-    /* a2 = relu(z2)   [B,16]   seed.nn:19 */
-    {
-        float *restrict bt = w + 2144; /* B in [K][N] order */
-        for (size_t j = 0; j < 16; j++)
-            for (size_t k = 0; k < 16; k++)
-                bt[k * 16 + j] = (params + 496)[j * 16 + k * 1];
-        seed_vgemm(n, 16, 16, v_a1, 16, 1, bt, 16, v_a2, 16, w + 2400);
-        float *restrict o = v_a2;
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < 16; j++) {
-                float t = o[i * 16 + j];
-                t = t + (params + 752)[j];
-                o[i * 16 + j] = t > 0 ? t : 0;
-            }
-    }
-    /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
-    /* z3 = t15 + b3   [B,1]   seed.nn:20 */
-    {
-        const float *a_ = v_a2;
-        const float *b_ = (params + 768);
-        float *restrict o = v_z3;
-        for (size_t i = 0; i < n; i++) {
-            float acc[4];
-            for (size_t q = 0; q < 4; q++)
-                acc[q] = 0;
-            size_t k = 0;
-            for (; k + 4 <= 16; k += 4) {
-                for (size_t s = 0; s < 4; s++) {
-                    const size_t kk = k + s;
-                    const float v = a_[i * 16 + kk * 1];
-                    for (size_t j = 0; j < 1; j++)
-                        acc[s * 1 + j] += v * b_[kk * 1 + j * 16];
-                }
-            }
-            for (; k < 16; k++) {
-                for (size_t s = 0; s < 1; s++) {
-                    const size_t kk = k + s;
-                    const float v = a_[i * 16 + kk * 1];
-                    for (size_t j = 0; j < 1; j++)
-                        acc[s * 1 + j] += v * b_[kk * 1 + j * 16];
-                }
-            }
-            for (size_t j = 0; j < 1; j++) {
-                float t = acc[j];
-                for (size_t u = 1; u < 4; u++)
-                    t += acc[u * 1 + j];
-                t = t + (params + 784)[j];
-                o[i * 1 + j] = t;
-            }
-        }
-    }
-    /* yhat = sigmoid(z3)   [B,1]   seed.nn:21 */
-    {
-        float *restrict o = v_yhat;
-        const float *a_ = v_z3;
-        for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
-            float ov[16];
-            for (size_t j = 0; j < 16; j++) {
-                const size_t i = blk * 16 + j;
-                const float a = a_[i];
-                ov[j] = 1 / (1 + seed_vm_expf(-a));
-            }
-            for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
-        }
-        for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
-            const float a = a_[i];
-            o[i] = 1 / (1 + seed_vm_expf(-a));
-        }
-    }
 }

@@ -29,292 +29,31 @@ void tiny_init(float *params, uint64_t seed)
         params[5 + i] = (float)(0);
 }
 
-/* e^x for sigmoid, softplus and bce: branch-free, so that their loops
-   vectorize; about 1 ulp (Cephes' polynomials; tests/test_vmath.c) */
-/* inlined into every loop, whatever the optimizer's estimate of their size
- * (gcc -O2 would call them from a loop with several of them, which then
- * does not vectorize) */
 #if defined(__GNUC__)
 #define TINY_VM_INLINE static inline __attribute__((always_inline))
 #else
 #define TINY_VM_INLINE static inline
 #endif
+TINY_VM_INLINE float tiny_vm_expf(float x);
 
-/* e^x: x = n·ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so that r is
- * exact), e^r by a degree-7 polynomial, times 2^n built in the exponent
- * bits in two halves, so that past the largest float comes inf. Results
- * below the smallest normal float are 0 (as with flush-to-zero: no
- * subnormal arithmetic, which costs a hundred cycles an operation on some
- * processors; sigmoid, softplus and bce need no e^x that small). A NaN
- * goes through. Written with integer min and bit operations, not selects:
- * the compiler would split a select on x into two copies of the body (one
- * for the clamped constant), and such a loop no longer vectorizes. */
-TINY_VM_INLINE float tiny_vm_expf(float x)
+
+
+/* ---------------------------------------------------------- the model */
+
+/* the forward pass: from the inputs to what both the loss and the prediction need */
+static void tiny_forward(const float *params, const float *x, size_t n, float *w)
 {
-    union {
-        int i;
-        unsigned u;
-        float f;
-    } v, lo, hi, s1, s2, r;
-    lo.f = 87.3365479f; /* -log(smallest normal float), rounded down */
-    hi.f = 89.0f;
-    v.f = x;
-    /* |x| clamped to 87.34 (x < 0) or 89 (x > 0), a NaN to one of them */
-    unsigned neg = v.u >> 31;
-    int lim = hi.i + (int)neg * (lo.i - hi.i), mag = v.i & 0x7fffffff;
-    mag = mag < lim ? mag : lim;
-    v.i = (int)(neg << 31) | mag;
-    float xc = v.f;
-    float t = xc * 1.44269504088896341f;
-    float fn = (t + 12582912.0f) - 12582912.0f; /* rounded to the nearest integer (1.5·2^23) */
-    int n = (int)fn;
-    float rr = xc - fn * 0.693359375f + fn * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * rr + 1.3981999507e-3f;
-    p = p * rr + 8.3334519073e-3f;
-    p = p * rr + 4.1665795894e-2f;
-    p = p * rr + 1.6666665459e-1f;
-    p = p * rr + 5.0000001201e-1f;
-    p = p * (rr * rr) + rr + 1.0f;
-    int n1 = n / 2, n2 = n - n1; /* each in [-64, 64]: a normal float */
-    s1.i = (n1 + 127) << 23;
-    s2.i = (n2 + 127) << 23;
-    r.f = p * s1.f * s2.f;
-    /* 0 below the smallest normal (x < -87.34), x itself if a NaN */
-    int tiny = x < -87.3365479f, nan = x != x;
-    r.i &= tiny - 1;
-    v.f = x;
-    r.i = (r.i & (nan - 1)) | (v.i & -nan);
-    return r.f;
-}
-
-
-float tiny_loss(const float *params, const float *x, const float *y, size_t n, void *work)
-{
-    float *const w = (float *)work;
-    (void)params; (void)x; (void)y; (void)w;
-    if (n == 0 || n > TINY_MAX_BATCH) return NAN;
+    (void)params; (void)x; (void)n; (void)w;
+    const float *restrict w1 = params + TINY_PARAM_W1_OFFSET; /* w1 [1] */
+    const float *restrict w2 = params + TINY_PARAM_W2_OFFSET; /* w2 [1] */
+    const float *restrict b1 = params + TINY_PARAM_B1_OFFSET; /* b1 [1] */
+    const float *restrict w3 = params + TINY_PARAM_W3_OFFSET; /* w3 [1] */
+    const float *restrict w4 = params + TINY_PARAM_W4_OFFSET; /* w4 [1] */
+    const float *restrict b2 = params + TINY_PARAM_B2_OFFSET; /* b2 [1] */
     float *const v_x1 = w + 0; /* x1 [B,1] */
     float *const v_x2 = w + 16; /* x2 [B,1] */
-    float *const t11 = w + 48; /* t11 [B,1] */
-    float *const t15 = w + 32; /* t15 [B,1] */
-    float *const t16 = w + 16; /* t16 [B,1] */
-    float *const t17 = w + 0; /* t17 [B,1] */
-    float *const v_yhat = w + 16; /* yhat [B,1] */
-    float *const t19 = w + 0; /* t19 [B,1] */
-    float *const t20 = w + 16; /* t20 [B,1] */
-    float *const t22 = w + 0; /* t22 [] */
-    float *const v_L = w + 16; /* L [] */
-
-    // ---- forward
-    /* x1 = input()   [B,1]   tiny.nn:8 */
-    for (size_t r = 0; r < n; r++)
-        for (size_t j = 0; j < 1; j++)
-            v_x1[r * 1 + j] = x[r * 2 + 0 + j];
-    /* x2 = input()   [B,1]   tiny.nn:9 */
-    for (size_t r = 0; r < n; r++)
-        for (size_t j = 0; j < 1; j++)
-            v_x2[r * 1 + j] = x[r * 2 + 1 + j];
-    /* t11 = x2·w2   [B,1]   tiny.nn:19 */
-    {
-        float *restrict o = t11;
-        const float *a_ = v_x2;
-        const float *b_ = (params + 1);
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[0];
-            o[i] = a * b;
-        }
-    }
-    /* t15 = w3·h   [B,1]   tiny.nn:21 */
-    {
-        float *restrict o = t15;
-        const float *a_ = (params + 3);
-        const float *p13_0 = (params + 2);
-        const float *p10_0 = v_x1;
-        const float *p10_1 = (params + 0);
-        const float *p12_1 = t11;
-        for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
-            float ov[16];
-            for (size_t j = 0; j < 16; j++) {
-                const size_t i = blk * 16 + j;
-                float f10;
-                {
-                    const float a = p10_0[i];
-                    const float b = p10_1[0];
-                    f10 = a * b;
-                }
-                float f12;
-                {
-                    const float a = f10;
-                    const float b = p12_1[i];
-                    f12 = a + b;
-                }
-                float f13;
-                {
-                    const float a = p13_0[0];
-                    const float b = f12;
-                    f13 = a + b;
-                }
-                float f14;
-                {
-                    const float a = f13;
-                    f14 = 1 / (1 + tiny_vm_expf(-a));
-                }
-                const float a = a_[0];
-                const float b = f14;
-                ov[j] = a * b;
-            }
-            for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
-        }
-        for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
-            float f10;
-            {
-                const float a = p10_0[i];
-                const float b = p10_1[0];
-                f10 = a * b;
-            }
-            float f12;
-            {
-                const float a = f10;
-                const float b = p12_1[i];
-                f12 = a + b;
-            }
-            float f13;
-            {
-                const float a = p13_0[0];
-                const float b = f12;
-                f13 = a + b;
-            }
-            float f14;
-            {
-                const float a = f13;
-                f14 = 1 / (1 + tiny_vm_expf(-a));
-            }
-            const float a = a_[0];
-            const float b = f14;
-            o[i] = a * b;
-        }
-    }
-    /* t16 = x1·w4   [B,1]   tiny.nn:21 */
-    {
-        float *restrict o = t16;
-        const float *a_ = v_x1;
-        const float *b_ = (params + 4);
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[0];
-            o[i] = a * b;
-        }
-    }
-    /* t17 = t15 + t16   [B,1]   tiny.nn:21 */
-    {
-        float *restrict o = t17;
-        const float *a_ = t15;
-        const float *b_ = t16;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[i];
-            o[i] = a + b;
-        }
-    }
-    /* yhat = t17 + b2   [B,1]   tiny.nn:21 */
-    {
-        float *restrict o = v_yhat;
-        const float *a_ = (params + 5);
-        const float *b_ = t17;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[0];
-            const float b = b_[i];
-            o[i] = a + b;
-        }
-    }
-    /* t19 = yhat - y   [B,1]   tiny.nn:23 */
-    {
-        float *restrict o = t19;
-        const float *a_ = v_yhat;
-        const float *b_ = y;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[i];
-            o[i] = a - b;
-        }
-    }
-    /* t20 = square(t19)   [B,1]   tiny.nn:23 */
-    {
-        float *restrict o = t20;
-        const float *a_ = t19;
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            o[i] = a * a;
-        }
-    }
-    /* t22 = Σ_batch t20   []   tiny.nn:23 */
-    {
-        float *restrict o = t22;
-        const float *a_ = t20;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        size_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-            s0 += a_[i];
-            s1 += a_[i + 1];
-            s2 += a_[i + 2];
-            s3 += a_[i + 3];
-        }
-        for (; i < n; i++)
-            s0 += a_[i];
-        o[0] = (s0 + s1) + (s2 + s3);
-    }
-    /* L = t22/n   []   tiny.nn:23 */
-    {
-        float *restrict o = v_L;
-        const float *a_ = t22;
-        for (size_t i = 0; i < 1; i++) {
-            const float a = a_[i];
-            const float b = (float)n;
-            o[i] = a / b;
-        }
-    }
-    return v_L[0];
-}
-
-float tiny_loss_grad(const float *params, const float *x, const float *y, size_t n, float *grad,
-        void *work)
-{
-    float *const w = (float *)work;
-    (void)params; (void)x; (void)y; (void)w;
-    if (n == 0 || n > TINY_MAX_BATCH) return NAN;
-    float *const v_x1 = w + 0; /* x1 [B,1] */
-    float *const v_x2 = w + 16; /* x2 [B,1] */
-    float *const v_h = w + 48; /* h [B,1] */
-    float *const v_yhat = w + 32; /* yhat [B,1] */
-    float *const t19 = w + 64; /* t19 [B,1] */
-    float *const t20 = w + 32; /* t20 [B,1] */
-    float *const t22 = w + 80; /* t22 [] */
-    float *const v_L = w + 32; /* L [] */
-    float *const d_yhat = w + 80; /* dL/dyhat [B,1] */
-    float *const t28 = w + 96; /* t28 [1] */
-    float *const t30 = w + 64; /* t30 [B,1] */
-    float *const d_w4 = w + 112; /* dL/dw4 [1] */
-    float *const t32 = w + 64; /* t32 [B,1] */
-    float *const d_w3 = w + 128; /* dL/dw3 [1] */
-    float *const t36 = w + 144; /* t36 [B,1] */
-    float *const d_z = w + 48; /* dL/dz [B,1] */
-    float *const d_b1 = w + 64; /* dL/db1 [1] */
-    float *const t39 = w + 80; /* t39 [B,1] */
-    float *const d_w2 = w + 16; /* dL/dw2 [1] */
-    float *const t41 = w + 80; /* t41 [B,1] */
-    float *const d_w1 = w + 0; /* dL/dw1 [1] */
-    float *const t43 = w + 48; /* t43 [] */
-    float *const v_grad_w1 = grad + 0; /* grad w1 [1] */
-    float *const v_grad_w2 = grad + 1; /* grad w2 [1] */
-    float *const v_grad_b1 = grad + 2; /* grad b1 [1] */
-    float *const v_grad_w3 = grad + 3; /* grad w3 [1] */
-    float *const v_grad_w4 = grad + 4; /* grad w4 [1] */
-    float *const t49 = w + 0; /* t49 [] */
-    float *const v_grad_b2 = grad + 5; /* grad b2 [1] */
-
-    // ---- forward
+    float *const v_h = w + 32; /* h [B,1] */
+    float *const v_yhat = w + 48; /* yhat [B,1] */
     /* x1 = input()   [B,1]   tiny.nn:8 */
     for (size_t r = 0; r < n; r++)
         for (size_t j = 0; j < 1; j++)
@@ -326,11 +65,11 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
     /* h = sigmoid(z)   [B,1]   tiny.nn:20 */
     {
         float *restrict o = v_h;
-        const float *p13_0 = (params + 2);
+        const float *p13_0 = b1;
         const float *p10_0 = v_x1;
-        const float *p10_1 = (params + 0);
+        const float *p10_1 = w1;
         const float *p11_0 = v_x2;
-        const float *p11_1 = (params + 1);
+        const float *p11_1 = w2;
         for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
             float ov[16];
             for (size_t j = 0; j < 16; j++) {
@@ -396,11 +135,11 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
     /* yhat = t17 + b2   [B,1]   tiny.nn:21 */
     {
         float *restrict o = v_yhat;
-        const float *a_ = (params + 5);
-        const float *p15_0 = (params + 3);
+        const float *a_ = b2;
+        const float *p15_0 = w3;
         const float *p15_1 = v_h;
         const float *p16_0 = v_x1;
-        const float *p16_1 = (params + 4);
+        const float *p16_1 = w4;
         for (size_t i = 0; i < n; i++) {
             float f15;
             {
@@ -425,6 +164,17 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a + b;
         }
     }
+}
+
+/* the objective: the loss of the batch, after forward */
+static float tiny_objective(const float *params, const float *x, const float *y, size_t n, float *w)
+{
+    (void)params; (void)x; (void)y; (void)n; (void)w;
+    float *const v_yhat = w + 48; /* yhat [B,1] */
+    float *const t19 = w + 64; /* t19 [B,1] */
+    float *const t20 = w + 80; /* t20 [B,1] */
+    float *const t22 = w + 96; /* t22 [] */
+    float *const v_L = w + 80; /* L [] */
     /* t19 = yhat - y   [B,1]   tiny.nn:23 */
     {
         float *restrict o = t19;
@@ -471,8 +221,38 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a / b;
         }
     }
+    return v_L[0];
+}
 
-    // ---- backward
+/* the backward pass: the gradient of the loss, after forward and objective */
+static void tiny_backward(const float *params, const float *x, const float *y, size_t n, float *grad, float *w)
+{
+    (void)params; (void)x; (void)y; (void)n; (void)grad; (void)w;
+    const float *restrict w3 = params + TINY_PARAM_W3_OFFSET; /* w3 [1] */
+    float *const v_x1 = w + 0; /* x1 [B,1] */
+    float *const v_x2 = w + 16; /* x2 [B,1] */
+    float *const v_h = w + 32; /* h [B,1] */
+    float *const t19 = w + 64; /* t19 [B,1] */
+    float *const d_yhat = w + 96; /* dL/dyhat [B,1] */
+    float *const t28 = w + 112; /* t28 [1] */
+    float *const t30 = w + 64; /* t30 [B,1] */
+    float *const d_w4 = w + 128; /* dL/dw4 [1] */
+    float *const t32 = w + 64; /* t32 [B,1] */
+    float *const d_w3 = w + 144; /* dL/dw3 [1] */
+    float *const d_z = w + 64; /* dL/dz [B,1] */
+    float *const d_b1 = w + 32; /* dL/db1 [1] */
+    float *const t39 = w + 96; /* t39 [B,1] */
+    float *const d_w2 = w + 16; /* dL/dw2 [1] */
+    float *const t41 = w + 96; /* t41 [B,1] */
+    float *const d_w1 = w + 0; /* dL/dw1 [1] */
+    float *const t43 = w + 64; /* t43 [] */
+    float *const v_grad_w1 = grad + 0; /* grad w1 [1] */
+    float *const v_grad_w2 = grad + 1; /* grad w2 [1] */
+    float *const v_grad_b1 = grad + 2; /* grad b1 [1] */
+    float *const v_grad_w3 = grad + 3; /* grad w3 [1] */
+    float *const v_grad_w4 = grad + 4; /* grad w4 [1] */
+    float *const t49 = w + 0; /* t49 [] */
+    float *const v_grad_b2 = grad + 5; /* grad b2 [1] */
     /* dL/dyhat = t19·2   [B,1]   tiny.nn:23 */
     {
         float *restrict o = d_yhat;
@@ -553,29 +333,13 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             s0 += a_[i];
         o[0] = (s0 + s1) + (s2 + s3);
     }
-    /* t36 = h·t35   [B,1]   tiny.nn:20 */
-    {
-        float *restrict o = t36;
-        const float *a_ = v_h;
-        const float *p35_1 = v_h;
-        for (size_t i = 0; i < n; i++) {
-            float f35;
-            {
-                const float a = 1.0f;
-                const float b = p35_1[i];
-                f35 = a - b;
-            }
-            const float a = a_[i];
-            const float b = f35;
-            o[i] = a * b;
-        }
-    }
     /* dL/dz = dL/dh·t36   [B,1]   tiny.nn:20 */
     {
         float *restrict o = d_z;
-        const float *p34_0 = (params + 3);
+        const float *p34_0 = w3;
         const float *p34_1 = d_yhat;
-        const float *b_ = t36;
+        const float *p36_0 = v_h;
+        const float *p35_1 = v_h;
         for (size_t i = 0; i < n; i++) {
             float f34;
             {
@@ -583,8 +347,20 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
                 const float b = p34_1[i];
                 f34 = a * b;
             }
+            float f35;
+            {
+                const float a = 1.0f;
+                const float b = p35_1[i];
+                f35 = a - b;
+            }
+            float f36;
+            {
+                const float a = p36_0[i];
+                const float b = f35;
+                f36 = a * b;
+            }
             const float a = f34;
-            const float b = b_[i];
+            const float b = f36;
             o[i] = a * b;
         }
     }
@@ -742,138 +518,92 @@ float tiny_loss_grad(const float *params, const float *x, const float *y, size_t
             o[i] = a * b;
         }
     }
-    return v_L[0];
+}
+
+float tiny_loss(const float *params, const float *x, const float *y, size_t n, void *work)
+{
+    float *const w = (float *)work;
+    if (n == 0 || n > TINY_MAX_BATCH) return NAN;
+    tiny_forward(params, x, n, w);
+    return tiny_objective(params, x, y, n, w);
+}
+
+float tiny_loss_grad(const float *params, const float *x, const float *y, size_t n, float *grad,
+        void *work)
+{
+    float *const w = (float *)work;
+    if (n == 0 || n > TINY_MAX_BATCH) return NAN;
+    tiny_forward(params, x, n, w);
+    const float L = tiny_objective(params, x, y, n, w);
+    tiny_backward(params, x, y, n, grad, w);
+    return L;
 }
 
 void tiny_predict(const float *params, const float *x, size_t n, float *out, void *work)
 {
     float *const w = (float *)work;
-    (void)params; (void)x; (void)w;
     if (n == 0 || n > TINY_MAX_BATCH) return;
-    float *const v_x1 = w + 0; /* x1 [B,1] */
-    float *const v_x2 = w + 16; /* x2 [B,1] */
-    float *const t11 = w + 48; /* t11 [B,1] */
-    float *const t15 = w + 32; /* t15 [B,1] */
-    float *const t16 = w + 16; /* t16 [B,1] */
-    float *const v_yhat = out; /* yhat [B,1] */
+    tiny_forward(params, x, n, w);
+    float *const v_yhat = w + 48; /* yhat [B,1] */
+    (void)params; (void)x;
+    for (size_t i = 0; i < n; i++) out[i] = v_yhat[i];
+}
 
-    // ---- forward
-    /* x1 = input()   [B,1]   tiny.nn:8 */
-    for (size_t r = 0; r < n; r++)
-        for (size_t j = 0; j < 1; j++)
-            v_x1[r * 1 + j] = x[r * 2 + 0 + j];
-    /* x2 = input()   [B,1]   tiny.nn:9 */
-    for (size_t r = 0; r < n; r++)
-        for (size_t j = 0; j < 1; j++)
-            v_x2[r * 1 + j] = x[r * 2 + 1 + j];
-    /* t11 = x2·w2   [B,1]   tiny.nn:19 */
-    {
-        float *restrict o = t11;
-        const float *a_ = v_x2;
-        const float *b_ = (params + 1);
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[0];
-            o[i] = a * b;
-        }
-    }
-    /* t15 = w3·h   [B,1]   tiny.nn:21 */
-    {
-        float *restrict o = t15;
-        const float *a_ = (params + 3);
-        const float *p13_0 = (params + 2);
-        const float *p10_0 = v_x1;
-        const float *p10_1 = (params + 0);
-        const float *p12_1 = t11;
-        for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
-            float ov[16];
-            for (size_t j = 0; j < 16; j++) {
-                const size_t i = blk * 16 + j;
-                float f10;
-                {
-                    const float a = p10_0[i];
-                    const float b = p10_1[0];
-                    f10 = a * b;
-                }
-                float f12;
-                {
-                    const float a = f10;
-                    const float b = p12_1[i];
-                    f12 = a + b;
-                }
-                float f13;
-                {
-                    const float a = p13_0[0];
-                    const float b = f12;
-                    f13 = a + b;
-                }
-                float f14;
-                {
-                    const float a = f13;
-                    f14 = 1 / (1 + tiny_vm_expf(-a));
-                }
-                const float a = a_[0];
-                const float b = f14;
-                ov[j] = a * b;
-            }
-            for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];
-        }
-        for (size_t i = (size_t)(n) / 16 * 16; i < n; i++) {
-            float f10;
-            {
-                const float a = p10_0[i];
-                const float b = p10_1[0];
-                f10 = a * b;
-            }
-            float f12;
-            {
-                const float a = f10;
-                const float b = p12_1[i];
-                f12 = a + b;
-            }
-            float f13;
-            {
-                const float a = p13_0[0];
-                const float b = f12;
-                f13 = a + b;
-            }
-            float f14;
-            {
-                const float a = f13;
-                f14 = 1 / (1 + tiny_vm_expf(-a));
-            }
-            const float a = a_[0];
-            const float b = f14;
-            o[i] = a * b;
-        }
-    }
-    /* t16 = x1·w4   [B,1]   tiny.nn:21 */
-    {
-        float *restrict o = t16;
-        const float *a_ = v_x1;
-        const float *b_ = (params + 4);
-        for (size_t i = 0; i < n; i++) {
-            const float a = a_[i];
-            const float b = b_[0];
-            o[i] = a * b;
-        }
-    }
-    /* yhat = t17 + b2   [B,1]   tiny.nn:21 */
-    {
-        float *restrict o = v_yhat;
-        const float *a_ = (params + 5);
-        const float *p17_0 = t15;
-        const float *p17_1 = t16;
-        for (size_t i = 0; i < n; i++) {
-            float f17;
-            {
-                const float a = p17_0[i];
-                const float b = p17_1[i];
-                f17 = a + b;
-            }
-            const float a = a_[0];
-            const float b = f17;
-            o[i] = a + b;
-        }
-    }
+/* ------------------------------------------------- the generic kernels */
+
+#if defined(__GNUC__)
+#else
+#endif
+/* e^x for sigmoid, softplus and bce: branch-free, so that their loops
+   vectorize; about 1 ulp (Cephes' polynomials; tests/test_vmath.c) */
+/* inlined into every loop, whatever the optimizer's estimate of their size
+ * (gcc -O2 would call them from a loop with several of them, which then
+ * does not vectorize) */
+
+/* e^x: x = n·ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so that r is
+ * exact), e^r by a degree-7 polynomial, times 2^n built in the exponent
+ * bits in two halves, so that past the largest float comes inf. Results
+ * below the smallest normal float are 0 (as with flush-to-zero: no
+ * subnormal arithmetic, which costs a hundred cycles an operation on some
+ * processors; sigmoid, softplus and bce need no e^x that small). A NaN
+ * goes through. Written with integer min and bit operations, not selects:
+ * the compiler would split a select on x into two copies of the body (one
+ * for the clamped constant), and such a loop no longer vectorizes. */
+TINY_VM_INLINE float tiny_vm_expf(float x)
+{
+    union {
+        int i;
+        unsigned u;
+        float f;
+    } v, lo, hi, s1, s2, r;
+    lo.f = 87.3365479f; /* -log(smallest normal float), rounded down */
+    hi.f = 89.0f;
+    v.f = x;
+    /* |x| clamped to 87.34 (x < 0) or 89 (x > 0), a NaN to one of them */
+    unsigned neg = v.u >> 31;
+    int lim = hi.i + (int)neg * (lo.i - hi.i), mag = v.i & 0x7fffffff;
+    mag = mag < lim ? mag : lim;
+    v.i = (int)(neg << 31) | mag;
+    float xc = v.f;
+    float t = xc * 1.44269504088896341f;
+    float fn = (t + 12582912.0f) - 12582912.0f; /* rounded to the nearest integer (1.5·2^23) */
+    int n = (int)fn;
+    float rr = xc - fn * 0.693359375f + fn * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * rr + 1.3981999507e-3f;
+    p = p * rr + 8.3334519073e-3f;
+    p = p * rr + 4.1665795894e-2f;
+    p = p * rr + 1.6666665459e-1f;
+    p = p * rr + 5.0000001201e-1f;
+    p = p * (rr * rr) + rr + 1.0f;
+    int n1 = n / 2, n2 = n - n1; /* each in [-64, 64]: a normal float */
+    s1.i = (n1 + 127) << 23;
+    s2.i = (n2 + 127) << 23;
+    r.f = p * s1.f * s2.f;
+    /* 0 below the smallest normal (x < -87.34), x itself if a NaN */
+    int tiny = x < -87.3365479f, nan = x != x;
+    r.i &= tiny - 1;
+    v.f = x;
+    r.i = (r.i & (nan - 1)) | (v.i & -nan);
+    return r.f;
 }
