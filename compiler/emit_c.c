@@ -1,10 +1,13 @@
 /*
- * emit_c.c: the generated C.
- *
- * For a model it writes MODEL.h (the interface of LANGUAGE.md section 5),
- * MODEL.c (init, loss, loss_grad, predict: straight-line loops with every
- * size a constant, over n <= the compiled batch) and, for an executable, a
- * glue file that describes the model to the runtime.
+ * emit_c.c: the generated C, assembled. For a model it writes MODEL.c:
+ * the model's own code first (init, then the forward pass, the objective
+ * and the backward pass as static functions of the plan's parts, then the
+ * interface's loss, loss_grad and predict over them) and the generic
+ * kernels after it, declared before the model's code. Here are the names of
+ * values and params, one statement per node (emit_node) and the kernels'
+ * templates; the loops are in emit_loops.c, the matrix products in
+ * emit_matmul.c, the header and init in emit_iface.c, the convolution
+ * family in conv.c, an executable's glue in emit_main.c.
  *
  * The generated pair needs nothing but <stddef.h>, <stdint.h> and <math.h>:
  * no allocation, no globals, no libc string functions. Each statement is a
@@ -12,7 +15,7 @@
  * model line it comes from; in it the output pointer is restrict, which the
  * plan makes true (a node's storage never overlaps the storage it reads).
  */
-#include "gradc.h"
+#include "emit_c.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -20,31 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct E {
-    Model *m;               /* the model */
-    Graph *g;               /* its graph */
-    Plan *p;                /* the function being written */
-    FILE *out;              /* where */
-    FILE *o_out;            /* the file being written (out may be aside) */
-    const char *T;          /* float or double */
-    const char *fs;         /* "f" for float math functions, "" for double */
-    const EmitOptions *o;   /* options */
-    char **var;             /* C variable per node, for this function */
-    const char *prefix;     /* model prefix, "seed_" */
-    const char *PREFIX;     /* macro prefix, "SEED_" */
-    int train;              /* the function trains: dropout masks (conv.c) */
-    size_t pack_off;        /* workspace offset of the matrix product's panels */
-    Ref *fused;             /* per node: the product that computes it along, or 0 */
-    Fusion *fz;             /* per product: what it computes along */
-    const char **pvar;      /* per param: the name of its pointer in the functions */
-    int drop;               /* the model has dropout: the parts take train and seed */
-    const char **kernels;   /* per node: its kernel's name (conv.c), or NULL */
-} E;
-
 /* ------------------------------------------------------------ helpers */
 
-static void emitf(E *e, int indent, const char *fmt, ...) GRADC_PRINTF(3, 4);
-static void emitf(E *e, int indent, const char *fmt, ...)
+void emitf(E *e, int indent, const char *fmt, ...) GRADC_PRINTF(3, 4);
+void emitf(E *e, int indent, const char *fmt, ...)
 {
     for (int i = 0; i < indent; i++)
         fputs("    ", e->out);
@@ -55,7 +37,7 @@ static void emitf(E *e, int indent, const char *fmt, ...)
     fputc('\n', e->out);
 }
 
-static const char *lit(E *e, double v, char *buf, size_t n)
+const char *lit(E *e, double v, char *buf, size_t n)
 {
     if (isinf(v))
         snprintf(buf, n, "%sINFINITY", v < 0 ? "-" : "");
@@ -72,7 +54,7 @@ static const char *lit(E *e, double v, char *buf, size_t n)
 }
 
 /* "n" for the batch axis, the size otherwise */
-static const char *ext(int d, char *buf, size_t n)
+const char *ext(int d, char *buf, size_t n)
 {
     if (d == DIM_B)
         snprintf(buf, n, "n");
@@ -82,7 +64,7 @@ static const char *ext(int d, char *buf, size_t n)
 }
 
 /* the number of elements as a C expression: "n * 16", "48" */
-static const char *total(Shape s, char *buf, size_t n)
+const char *total(Shape s, char *buf, size_t n)
 {
     int k = shape_numel_static(s);
     if (shape_has_batch(s)) {
@@ -96,7 +78,7 @@ static const char *total(Shape s, char *buf, size_t n)
     return buf;
 }
 
-static long stride(Shape s, int axis)
+long stride(Shape s, int axis)
 {
     long st = 1;
     for (int i = axis + 1; i < s.rank; i++)
@@ -104,14 +86,14 @@ static long stride(Shape s, int axis)
     return st;
 }
 
-static Ref storage(Plan *p, Ref r)
+Ref storage(Plan *p, Ref r)
 {
     while (p->slot[r].home == H_ALIAS)
         r = p->slot[r].alias;
     return r;
 }
 
-static const char *mangle(Arena *a, const char *prefix, const char *name)
+const char *mangle(Arena *a, const char *prefix, const char *name)
 {
     size_t n = strlen(name);
     char *s = arena_alloc(a, n + strlen(prefix) + 1);
@@ -150,7 +132,7 @@ static void name_vars(E *e)
 }
 
 /* Pointer expression of a node's storage. */
-static const char *ptr(E *e, Ref r, char *buf, size_t n)
+const char *ptr(E *e, Ref r, char *buf, size_t n)
 {
     Ref s = storage(e->p, r);
     Slot *sl = &e->p->slot[s];
@@ -168,13 +150,13 @@ static const char *ptr(E *e, Ref r, char *buf, size_t n)
     return buf;
 }
 
-static int is_inline(E *e, Ref r)
+int is_inline(E *e, Ref r)
 {
     return e->p->slot[r].home == H_INLINE;
 }
 
 /* Element expression of an inline node */
-static const char *inline_val(E *e, Ref r, char *buf, size_t n)
+const char *inline_val(E *e, Ref r, char *buf, size_t n)
 {
     Node *x = N(e->g, r);
     if (x->op == OP_BATCHN)
@@ -199,7 +181,7 @@ static void describe(E *e, Ref r, char *buf, size_t n)
     }
 }
 
-static void comment(E *e, Ref r)
+void comment(E *e, Ref r)
 {
     char d[512];
     describe(e, r, d, sizeof d);
@@ -211,850 +193,6 @@ static void comment(E *e, Ref r)
     Node *x = N(e->g, r);
     if (e->o && e->o->line_directives && x->loc.first_line)
         fprintf(e->out, "#line %d \"%s\"\n", x->loc.first_line, e->o->source_path);
-}
-
-/* ------------------------------------------------- elementwise code */
-
-/* the value of element-wise node x at one element, its operands being the
- * locals a and b: the op table's template. e^x and log(1 + u) are in float
- * the file's own (vmath.c), whose loops vectorize. */
-static const char *scalar_expr(E *e, Node *x, char *buf, size_t n)
-{
-    if (x->op == OP_EXPAND || x->op == OP_RESHAPE || x->op == OP_CONST || x->op == OP_BATCHN) {
-        snprintf(buf, n, "a");
-        return buf;
-    }
-    int fl = !e->m->is_double;
-    char c[64], c2[64];
-    CFlavour f = {e->T, e->fs,
-                  fl ? arena_printf(e->g->arena, "%svm_expf", e->prefix) : "exp",
-                  fl ? arena_printf(e->g->arena, "%svm_log1p", e->prefix) : "log1p",
-                  lit(e, x->f, c, sizeof c), lit(e, x->f2, c2, sizeof c2)};
-    snprintf(buf, n, "%s", op_expr(e->g->arena, x, "a", "b", &f));
-    return buf;
-}
-
-/* Index expression of an operand of shape t read at the output's loop
- * indices i0..i(r-1) (NumPy broadcasting). */
-static void bcast_index(Shape out, Shape t, char *buf, size_t n)
-{
-    size_t k = 0;
-    buf[0] = 0;
-    int off = out.rank - t.rank;
-    for (int d = 0; d < t.rank; d++) {
-        if (t.dim[d] == 1)
-            continue;
-        long st = stride(t, d);
-        if (st == 1)
-            k += (size_t)snprintf(buf + k, n - k, "%si%d", k ? " + " : "", d + off);
-        else
-            k += (size_t)snprintf(buf + k, n - k, "%si%d * %ld", k ? " + " : "", d + off, st);
-    }
-    if (!k)
-        snprintf(buf, n, "0");
-}
-
-/* flat: every operand is the node's shape, a single value or inline, so one
- * loop over the elements computes it */
-/* an element-wise producer computed inside its reader's loop (plan_fusions):
- * pointers to its stored operands, declared before the loop */
-static void fused_ptrs(E *e, Ref r, int ind)
-{
-    Node *x = N(e->g, r);
-    char p[64];
-    for (int k = 0; k < op_nin[x->op]; k++) {
-        Ref q = x->in[k];
-        if (e->fused[q] == r)
-            fused_ptrs(e, q, ind);
-        else if (!is_inline(e, q))
-            emitf(e, ind, "const %s *p%d_%d = %s;", e->T, r, k, ptr(e, q, p, sizeof p));
-    }
-}
-
-/* ... and its value at element i, as the local f<r> */
-static void fused_value(E *e, Ref r, int ind)
-{
-    Node *x = N(e->g, r);
-    char expr[512], v[2][64];
-    for (int k = 0; k < op_nin[x->op]; k++) {
-        Ref q = x->in[k];
-        if (e->fused[q] == r) {
-            fused_value(e, q, ind);
-            snprintf(v[k], sizeof v[k], "f%d", q);
-        } else if (is_inline(e, q)) {
-            inline_val(e, q, v[k], sizeof v[k]);
-        } else {
-            snprintf(v[k], sizeof v[k], "p%d_%d[%s]", r, k, shape_eq(N(e->g, q)->shape, x->shape) ? "i" : "0");
-        }
-    }
-    scalar_expr(e, x, expr, sizeof expr);
-    emitf(e, ind, "%s f%d;", e->T, r);
-    emitf(e, ind, "{");
-    for (int k = 0; k < op_nin[x->op]; k++)
-        emitf(e, ind + 1, "const %s %c = %s;", e->T, 'a' + k, v[k]);
-    emitf(e, ind + 1, "f%d = %s;", r, expr);
-    emitf(e, ind, "}");
-}
-
-
-/* whether node r, or a producer computed inside its loop, calls the file's
- * e^x (float sigmoid, softplus, bce: emit_vmath) */
-static int uses_vmath(E *e, Ref r)
-{
-    Node *x = N(e->g, r);
-    if (e->m->is_double)
-        return 0;
-    if (op_uses_vmath(x->op))
-        return 1;
-    for (int k = 0; k < op_nin[x->op]; k++)
-        if (e->fused && e->fused[x->in[k]] == r && uses_vmath(e, x->in[k]))
-            return 1;
-    return 0;
-}
-
-/* the body of a flat loop at element i: the producers computed along, the
- * operands, the value */
-static void flat_body(E *e, Ref r, int nin, char rd[2][200], const char *expr, const char *lhs, int ind)
-{
-    Node *x = N(e->g, r);
-    char v[2][200];
-    for (int k = 0; k < nin; k++) {
-        snprintf(v[k], sizeof v[k], "%s", rd[k]);
-        if (e->fused && e->fused[x->in[k]] == r) {
-            fused_value(e, x->in[k], ind);
-            snprintf(v[k], sizeof v[k], "f%d", x->in[k]);
-        }
-    }
-    for (int k = 0; k < nin; k++)
-        emitf(e, ind, "const %s %c = %s;", e->T, 'a' + k, v[k]);
-    emitf(e, ind, "%s = %s;", lhs, expr);
-}
-
-static void emit_elemwise(E *e, Ref r, const char *dst)
-{
-    Node *x = N(e->g, r);
-    Shape s = x->shape;
-    int nin = op_nin[x->op] ? op_nin[x->op] : 0;
-    Ref in[2] = {x->in[0], x->in[1]};
-    char expr[512], tb[64], p[64];
-    if (x->op == OP_CONST || x->op == OP_BATCHN) /* a constant filled in */
-        inline_val(e, r, expr, sizeof expr);
-    else
-        scalar_expr(e, x, expr, sizeof expr);
-    /* flat when every operand is the output's shape or a single value */
-    int flat = 1;
-    for (int k = 0; k < nin; k++) {
-        Node *y = N(e->g, in[k]);
-        if (!is_inline(e, in[k]) && !shape_eq(y->shape, s) &&
-            !(shape_numel_static(y->shape) == 1 && !shape_has_batch(y->shape)))
-            flat = 0;
-    }
-    emitf(e, 1, "{");
-    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
-    for (int k = 0; k < nin; k++)
-        if (e->fused && e->fused[in[k]] == r) /* computed in this loop */
-            fused_ptrs(e, in[k], 2);
-        else if (!is_inline(e, in[k]))
-            emitf(e, 2, "const %s *%c_ = %s;", e->T, 'a' + k, ptr(e, in[k], p, sizeof p));
-    char rd[2][200];
-    if (flat) {
-        for (int k = 0; k < nin; k++) {
-            Node *y = N(e->g, in[k]);
-            if (is_inline(e, in[k]))
-                inline_val(e, in[k], rd[k], sizeof rd[k]);
-            else if (shape_eq(y->shape, s))
-                snprintf(rd[k], sizeof rd[k], "%c_[i]", 'a' + k);
-            else
-                snprintf(rd[k], sizeof rd[k], "%c_[0]", 'a' + k);
-        }
-        if ((long)shape_numel_static(s) * (shape_has_batch(s) ? e->m->batch : 1) >= 65536) {
-            emitf(e, 0, "#if defined(_OPENMP)"); /* large: shared among threads (gradc --threads) */
-            emitf(e, 0, "#pragma omp parallel for schedule(static)");
-            emitf(e, 0, "#endif");
-        }
-        const char *len = total(s, tb, sizeof tb);
-        if (uses_vmath(e, r)) {
-            /* 16 elements at a time into a local array, then copied out:
-             * loops of known length whose stores cannot alias their loads,
-             * which gcc vectorizes at -O2 too (its cost model there allows
-             * no scalar remainder and no run-time alias check); then the rest */
-            emitf(e, 2, "for (size_t blk = 0; blk < (size_t)(%s) / 16; blk++) {", len);
-            emitf(e, 3, "%s ov[16];", e->T);
-            emitf(e, 3, "for (size_t j = 0; j < 16; j++) {");
-            emitf(e, 4, "const size_t i = blk * 16 + j;");
-            flat_body(e, r, nin, rd, expr, "ov[j]", 4);
-            emitf(e, 3, "}");
-            emitf(e, 3, "for (size_t j = 0; j < 16; j++) o[blk * 16 + j] = ov[j];");
-            emitf(e, 2, "}");
-            emitf(e, 2, "for (size_t i = (size_t)(%s) / 16 * 16; i < %s; i++) {", len, len);
-        } else {
-            emitf(e, 2, "for (size_t i = 0; i < %s; i++) {", len);
-        }
-        flat_body(e, r, nin, rd, expr, "o[i]", 3);
-        emitf(e, 2, "}");
-    } else {
-        for (int d = 0; d < s.rank; d++)
-            emitf(e, 2 + d, "for (size_t i%d = 0; i%d < %s; i%d++)%s", d, d,
-                  ext(s.dim[d], tb, sizeof tb), d, d == s.rank - 1 ? " {" : "");
-        int ind = 2 + s.rank;
-        for (int k = 0; k < nin; k++) {
-            char idx[160];
-            if (is_inline(e, in[k])) {
-                inline_val(e, in[k], rd[k], sizeof rd[k]);
-            } else {
-                bcast_index(s, N(e->g, in[k])->shape, idx, sizeof idx);
-                snprintf(rd[k], sizeof rd[k], "%c_[%s]", 'a' + k, idx);
-            }
-            emitf(e, ind, "const %s %c = %s;", e->T, 'a' + k, rd[k]);
-        }
-        char oi[160];
-        bcast_index(s, s, oi, sizeof oi);
-        emitf(e, ind, "o[%s] = %s;", oi, expr);
-        emitf(e, ind - 1, "}");
-    }
-    emitf(e, 1, "}");
-}
-
-/* ---------------------------------------------------- other ops */
-
-/* A sum over the batch of rows of at least 16 elements (the gradient of a
- * bias): the columns of C are vectors summed in four partial sums along the
- * batch, added at the end (fallback: plain loops). The row length, or 0. */
-static int batch_sum_cols(Graph *g, Ref r)
-{
-    Node *x = N(g, r);
-    if (x->op != OP_SUM || x->ia[0] != 1)
-        return 0;
-    Shape s = N(g, x->in[0])->shape;
-    if (s.rank < 2 || s.dim[0] != DIM_B)
-        return 0;
-    for (int d = 1; d < s.rank; d++)
-        if (s.dim[d] == DIM_B)
-            return 0;
-    int c = shape_numel_static(s);
-    return c >= 16 ? c : 0;
-}
-
-static void emit_reduce(E *e, Ref r, const char *dst)
-{
-    Node *x = N(e->g, r);
-    Node *a = N(e->g, x->in[0]);
-    Shape s = a->shape;
-    unsigned mask = (unsigned)x->ia[0];
-    char tb[64], p[64];
-    int ismax = x->op == OP_MAX;
-    int C = batch_sum_cols(e->g, r);
-    if (C) {
-        const char *T = e->T, *V = arena_printf(e->g->arena, "gradc_v%s", e->T);
-        emitf(e, 1, "{");
-        emitf(e, 2, "%s *restrict o = %s;", T, dst);
-        emitf(e, 2, "const %s *a_ = %s;", T, ptr(e, x->in[0], p, sizeof p));
-        emitf(e, 2, "size_t c0 = 0;");
-        emitf(e, 0, "#ifdef GRADC_VEC");
-        emitf(e, 2, "enum { VL = GRADC_VBYTES / (int)sizeof(%s) };", T);
-        emitf(e, 2, "for (; c0 + VL <= %d; c0 += VL) {", C);
-        emitf(e, 3, "const %s zero = {0};", V);
-        emitf(e, 3, "%s s0 = zero, s1 = zero, s2 = zero, s3 = zero;", V);
-        emitf(e, 3, "size_t i0 = 0;");
-        emitf(e, 3, "for (; i0 + 4 <= n; i0 += 4) {");
-        for (int u = 0; u < 4; u++)
-            emitf(e, 4, "s%d += *(const %s *)(a_ + (i0 + %d) * %d + c0);", u, V, u, C);
-        emitf(e, 3, "}");
-        emitf(e, 3, "for (; i0 < n; i0++)");
-        emitf(e, 4, "s0 += *(const %s *)(a_ + i0 * %d + c0);", V, C);
-        emitf(e, 3, "*(%s *)(o + c0) = (s0 + s1) + (s2 + s3);", V);
-        emitf(e, 2, "}");
-        /* a multiple of 16 is all vectors (the rest loop would only draw a
-         * warning from gcc at -O2, for a loop that cannot run) */
-        emitf(e, 0, C % 16 ? "#endif" : "#else");
-        emitf(e, 2, "for (; c0 < %d; c0++) {", C);
-        emitf(e, 3, "%s t = 0;", T);
-        emitf(e, 3, "for (size_t i0 = 0; i0 < n; i0++)");
-        emitf(e, 4, "t += a_[i0 * %d + c0];", C);
-        emitf(e, 3, "o[c0] = t;");
-        emitf(e, 2, "}");
-        if (C % 16 == 0)
-            emitf(e, 0, "#endif");
-        emitf(e, 1, "}");
-        return;
-    }
-    if (!ismax && shape_numel_static(x->shape) == 1 && !shape_has_batch(x->shape) &&
-        (shape_has_batch(s) || shape_numel_static(s) >= 16)) {
-        /* a sum of everything (a loss over the batch): four partial sums, so
-         * that the adds do not each wait for the one before */
-        const char *T = e->T;
-        emitf(e, 1, "{");
-        emitf(e, 2, "%s *restrict o = %s;", T, dst);
-        emitf(e, 2, "const %s *a_ = %s;", T, ptr(e, x->in[0], p, sizeof p));
-        emitf(e, 2, "%s s0 = 0, s1 = 0, s2 = 0, s3 = 0;", T);
-        emitf(e, 2, "size_t i = 0;");
-        emitf(e, 2, "for (; i + 4 <= %s; i += 4) {", total(s, tb, sizeof tb));
-        emitf(e, 3, "s0 += a_[i];");
-        emitf(e, 3, "s1 += a_[i + 1];");
-        emitf(e, 3, "s2 += a_[i + 2];");
-        emitf(e, 3, "s3 += a_[i + 3];");
-        emitf(e, 2, "}");
-        emitf(e, 2, "for (; i < %s; i++)", total(s, tb, sizeof tb));
-        emitf(e, 3, "s0 += a_[i];");
-        emitf(e, 2, "o[0] = (s0 + s1) + (s2 + s3);");
-        emitf(e, 1, "}");
-        return;
-    }
-    /* output strides per input axis: 0 on reduced axes */
-    Shape ko = s; /* keepdims output shape */
-    for (int d = 0; d < s.rank; d++)
-        if (mask & (1u << d))
-            ko.dim[d] = 1;
-    emitf(e, 1, "{");
-    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
-    emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
-    emitf(e, 2, "for (size_t i = 0; i < %s; i++)", total(x->shape, tb, sizeof tb));
-    emitf(e, 3, "o[i] = %s;", ismax ? "-INFINITY" : "0");
-    for (int d = 0; d < s.rank; d++)
-        emitf(e, 2 + d, "for (size_t i%d = 0; i%d < %s; i%d++)%s", d, d, ext(s.dim[d], tb, sizeof tb),
-              d, d == s.rank - 1 ? " {" : "");
-    if (s.rank == 0)
-        emitf(e, 2, "{");
-    int ind = 2 + s.rank;
-    char ii[160], oi[160];
-    bcast_index(s, s, ii, sizeof ii);
-    bcast_index(s, ko, oi, sizeof oi);
-    if (ismax)
-        emitf(e, ind, "if (a_[%s] > o[%s]) o[%s] = a_[%s];", ii, oi, oi, ii);
-    else
-        emitf(e, ind, "o[%s] += a_[%s];", oi, ii);
-    emitf(e, ind - 1 > 1 ? ind - 1 : 2, "}");
-    emitf(e, 1, "}");
-}
-
-/* The sizes of a matrix product: rows, columns, inner; the leading axis of a
- * batched (rank 3) product, 0 if none. */
-typedef struct MM {
-    int M, N, K, lead;
-    int ai_, ak_, bk_, bj_; /* element strides of A(i,k) and B(k,j) */
-} MM;
-
-static MM mm_sizes(Graph *g, Ref r)
-{
-    Node *x = N(g, r);
-    Node *A = N(g, x->in[0]), *B = N(g, x->in[1]);
-    int ta = x->ia[0], tb = x->ia[1];
-    Shape sa = A->shape, sb = B->shape;
-    int ra = sa.rank, rb = sb.rank;
-    int lda = sa.dim[ra - 1], ldb = sb.dim[rb - 1];
-    MM s;
-    s.M = ta ? sa.dim[ra - 1] : sa.dim[ra - 2];
-    s.K = ta ? sa.dim[ra - 2] : sa.dim[ra - 1];
-    s.N = tb ? sb.dim[rb - 2] : sb.dim[rb - 1];
-    s.lead = ra == 3 ? sa.dim[0] : rb == 3 ? sb.dim[0] : 0;
-    s.ai_ = ta ? 1 : lda;
-    s.ak_ = ta ? lda : 1;
-    s.bk_ = tb ? 1 : ldb;
-    s.bj_ = tb ? ldb : 1;
-    return s;
-}
-
-#ifndef GEMM_KC
-#define GEMM_KC 256 /* the blocks of gemm_kernel.c */
-#endif
-#ifndef GEMM_MC
-#define GEMM_MC 96
-#endif
-#ifndef GEMM_NC
-#define GEMM_NC 2048
-#endif
-#ifndef GEMM_SMALL
-#define GEMM_SMALL 600 /* products of at most this many multiply-adds, and N = 1, are loops */
-#endif
-
-/* the panel elements gk_gemm needs for a product (GK_PACK_ELEMS) */
-static size_t mm_pack(MM s, int batch)
-{
-    size_t M = (size_t)(s.M == DIM_B ? batch : s.M), N = (size_t)(s.N == DIM_B ? batch : s.N);
-    size_t K = (size_t)(s.K == DIM_B ? batch : s.K);
-    size_t kc = K < GEMM_KC ? K : GEMM_KC, nc = N < GEMM_NC ? N : GEMM_NC, mc = M < GEMM_MC ? M : GEMM_MC;
-    size_t panels = kc * (nc + 32 + mc + 8), small = K * (N + 16) + 16; /* B copied, vgemm's pk */
-    return panels > small ? panels : small;
-}
-
-static int mm_small(MM s, int batch);
-static int mm_vec(MM s, int batch);
-
-/* What the products of the emitted functions need: the panel elements of
- * the largest (GK_PACK_ELEMS), whether any goes through gk_gemm, and the
- * vector code: 1 a batch sum in vectors, 3 a product through vgemm too. */
-static size_t gemm_needs(Model *m, const Plan *p, const EmitOptions *o, int *kernel, int *vec)
-{
-    size_t need = 0;
-    *kernel = 0;
-    *vec = 0;
-    if (o && o->scalar)
-        return 0;
-    for (int i = 0; i < p->norder; i++) {
-        Ref r = p->order[i];
-        const Slot *sl = &p->slot[r];
-        if (batch_sum_cols(&m->g, r))
-            *vec |= 1;
-        if (N(&m->g, r)->op != OP_MATMUL || sl->home == H_INLINE || sl->home == H_ALIAS)
-            continue;
-        MM s = mm_sizes(&m->g, r);
-        size_t k = mm_pack(s, m->batch);
-        if (k > need)
-            need = k;
-        if (s.lead || !mm_small(s, m->batch))
-            *kernel = 1;
-        else if (mm_vec(s, m->batch))
-            *vec |= 3;
-    }
-    return need;
-}
-
-/* where the panels start: after the functions' own workspace */
-static size_t gemm_pack_offset(const Plan *p)
-{
-    return (p->work_elems + 15) / 16 * 16;
-}
-
-/* a size as a long: "(long)n" for the batch axis */
-static const char *lext(int d, char *buf, size_t n)
-{
-    if (d == DIM_B)
-        snprintf(buf, n, "(long)n");
-    else
-        snprintf(buf, n, "%d", d);
-    return buf;
-}
-
-/* ------------------------------------------------------------ fusion
- *
- * What a product computes along is decided in planning (fuse.c); here
- * are the C expressions of its scale and bias. */
-
-/* a C expression for a single value made of constants and n alone (1/n, 2/n), or NULL */
-static const char *value_expr(E *e, Ref r, int depth)
-{
-    Node *x = N(e->g, r);
-    char b[64];
-    if (shape_numel_static(x->shape) != 1 || shape_has_batch(x->shape) || depth > 4)
-        return NULL;
-    if (x->op == OP_CONST || x->op == OP_BATCHN)
-        return arena_printf(e->g->arena, "%s", inline_val(e, r, b, sizeof b));
-    const char *opc = x->op == OP_ADD ? "+" : x->op == OP_SUB ? "-" : x->op == OP_MUL ? "*" : x->op == OP_DIV ? "/" : NULL;
-    if (!opc)
-        return NULL;
-    const char *l = value_expr(e, x->in[0], depth + 1), *rr = l ? value_expr(e, x->in[1], depth + 1) : NULL;
-    return rr ? arena_printf(e->g->arena, "(%s %s %s)", l, opc, rr) : NULL;
-}
-
-/* What a product computes along (fusion_of): the comments of the nodes it
- * takes over, where it writes, its scale (NULL for none) and its bias
- * pointer ("" for none). */
-static Fusion fusion_args(E *e, Ref r, const char **dst, const char **alpha, char *bias, size_t nb)
-{
-    Fusion f = e->fz[r];
-    *alpha = NULL;
-    bias[0] = 0;
-    if (!f.last)
-        return f;
-    if (f.act == 1)
-        comment(e, N(e->g, f.last)->in[0]);
-    comment(e, f.last);
-    *dst = e->var[storage(e->p, f.last)];
-    if (f.alpha)
-        *alpha = value_expr(e, f.alpha, 0);
-    if (f.bias)
-        ptr(e, f.bias, bias, nb);
-    return f;
-}
-
-/* Small products are written out as loops with constant sizes instead of
- * going through gk_gemm: no panels to copy, the sums held in a local array
- * the C compiler keeps in registers, written once at the end.
- *
- * MM_ROWS: each row of C on its own (C = X·Wᵀ of a small layer over the
- * batch, or a product of a few hundred multiply-adds); a transposed B is
- * first copied into [K][N] order in the panel area.
- * MM_ACC: all of a small C (M·N <= MM_ACC_MAX, constants) at once, summed
- * along a K that is usually the batch (the gradient of a small weight);
- * held transposed when A(i,k) is the contiguous operand.
- * Short accumulators are split into MM_SPLIT partial sums along K so that
- * the adds do not wait on each other; the partial sums are added at the end
- * in a fixed order. */
-enum { MM_GEMM, MM_ROWS, MM_ACC };
-#define MM_ACC_MAX 256
-#define MM_SPLIT 4
-
-static int mm_form(MM s, int batch)
-{
-    long M = s.M == DIM_B ? batch : s.M, N = s.N == DIM_B ? batch : s.N, K = s.K == DIM_B ? batch : s.K;
-    if (s.lead || s.N == DIM_B)
-        return MM_GEMM;
-    if (s.M != DIM_B && M * N <= MM_ACC_MAX && (s.bj_ == 1 || s.ai_ == 1))
-        return MM_ACC;
-    if (s.K != DIM_B && N <= 64 && K <= 64)
-        return MM_ROWS;
-    return N == 1 || M * N * K <= GEMM_SMALL ? MM_ROWS : MM_GEMM;
-}
-
-static int mm_small(MM s, int batch)
-{
-    return mm_form(s, batch) != MM_GEMM;
-}
-
-/* Small products whose rows are at least a vector of the widest registers
- * long are register-tiled with vector extensions (the file's vgemm): C by rows
- * (MM_VROWS), or computed transposed, Cᵀ = Bᵀ·Aᵀ, when A(i,k) is the
- * operand contiguous along the long side (MM_VTRANS); 0: plain loops. */
-enum { MM_VROWS = 1, MM_VTRANS = 2 };
-
-static int mm_vec(MM s, int batch)
-{
-    int form = mm_form(s, batch);
-    if (form == MM_GEMM || s.ai_ == DIM_B || s.ak_ == DIM_B || s.bk_ == DIM_B || s.bj_ == DIM_B)
-        return 0;
-    if (form == MM_ROWS)
-        return s.N >= 4 ? MM_VROWS : 0;
-    if (s.bj_ == 1 && s.N >= 16)
-        return MM_VROWS;
-    if (s.ai_ == 1 && s.M >= 4)
-        return MM_VTRANS;
-    return 0;
-}
-
-/* ext() kept in the arena: a stride as text, "16", "n" */
-static const char *sext(E *e, int d)
-{
-    char b[16];
-    return arena_printf(e->g->arena, "%s", ext(d, b, sizeof b));
-}
-
-/* A transposed B(k,j) copied into [K][N] order at the panels, as bt */
-static void emit_b_copy(E *e, MM s, const char *q, const char *K)
-{
-    emitf(e, 2, "%s *restrict bt = w + %zu; /* B in [K][N] order */", e->T, e->pack_off);
-    emitf(e, 2, "for (size_t j = 0; j < %d; j++)", s.N);
-    emitf(e, 3, "for (size_t k = 0; k < %s; k++)", K);
-    emitf(e, 4, "bt[k * %d + j] = %s[j * %s + k * %s];", s.N, q, sext(e, s.bj_), sext(e, s.bk_));
-}
-
-/* the end of a small product's element t of row `row`: the scale and bias
- * it computes along, relu, the write into o */
-static void emit_small_out(E *e, int ind, const char *row, int N, const char *al, const char *bias, int act)
-{
-    if (al || *bias)
-        emitf(e, ind, "t = %st%s%s;", al ? arena_printf(e->g->arena, "%s * ", al) : "", *bias ? " + " : "",
-              *bias ? arena_printf(e->g->arena, "%s[j]", bias) : "");
-    emitf(e, ind, "o[%s * %d + j] = %s;", row, N, act ? "t > 0 ? t : 0" : "t");
-}
-
-/* The vector form (mm_vec) of a small product: vgemm into dst, or into
- * a local Cᵀ, then one pass for the scale, bias and relu it computes along */
-static void emit_vec_matmul(E *e, MM s, int form, const char *p, const char *q, const char *dst, const char *al,
-                            const char *bias, int act)
-{
-    const char *T = e->T;
-    char M_[16], K_[16];
-    ext(s.M, M_, sizeof M_);
-    ext(s.K, K_, sizeof K_);
-    size_t kmax = (size_t)(s.K == DIM_B ? e->m->batch : s.K);
-    emitf(e, 1, "{");
-    size_t pk = e->pack_off + (kmax * (size_t)s.N + 15) / 16 * 16;
-    if (form == MM_VTRANS) { /* Cᵀ(j,i) = sum over k of B(k,j) A(i,k) */
-        emitf(e, 2, "%s ct[%d];", T, s.N * s.M);
-        emitf(e, 2, "%svgemm(%d, %d, %s, %s, %d, %d, %s, %d, ct, %d, w + %zu);", e->prefix, s.N, s.M, K_, q, s.bj_,
-              s.bk_, p, s.ak_, s.M, pk);
-    } else if (s.bj_ == 1) {
-        emitf(e, 2, "%svgemm(%s, %d, %s, %s, %d, %d, %s, %d, %s, %d, w + %zu);", e->prefix, M_, s.N, K_, p, s.ai_,
-              s.ak_, q, s.bk_, dst, s.N, pk);
-    } else {
-        emit_b_copy(e, s, q, K_);
-        emitf(e, 2, "%svgemm(%s, %d, %s, %s, %d, %d, bt, %d, %s, %d, w + %zu);", e->prefix, M_, s.N, K_, p, s.ai_,
-              s.ak_, s.N, dst, s.N, pk);
-    }
-    if (form == MM_VTRANS || al || *bias || act) {
-        emitf(e, 2, "%s *restrict o = %s;", T, dst);
-        emitf(e, 2, "for (size_t i = 0; i < %s; i++)", M_);
-        emitf(e, 3, "for (size_t j = 0; j < %d; j++) {", s.N);
-        emitf(e, 4, "%s t = %s;", T, form == MM_VTRANS ? arena_printf(e->g->arena, "ct[j * %d + i]", s.M)
-                                                       : arena_printf(e->g->arena, "o[i * %d + j]", s.N));
-        emit_small_out(e, 4, "i", s.N, al, bias, act);
-        emitf(e, 3, "}");
-    }
-    emitf(e, 1, "}");
-}
-
-static void emit_small_matmul(E *e, Ref r, MM s, const char *dst)
-{
-    Node *x = N(e->g, r);
-    const char *al;
-    char bias[64], p[64], q[64], M[16], K[16];
-    Fusion f = fusion_args(e, r, &dst, &al, bias, sizeof bias);
-    ptr(e, x->in[0], p, sizeof p);
-    ptr(e, x->in[1], q, sizeof q);
-    int vf = mm_vec(s, e->m->batch);
-    if (vf) {
-        emit_vec_matmul(e, s, vf, p, q, dst, al, bias, f.act);
-        return;
-    }
-    ext(s.M, M, sizeof M);
-    ext(s.K, K, sizeof K);
-    int acc = mm_form(s, e->m->batch) == MM_ACC;
-    int mi = acc ? s.M : 1; /* rows of C in the accumulator */
-    /* the accumulator is [split][rows][N], or [split][N][rows] (tr) */
-    int tr = acc && s.ai_ == 1 && (s.bj_ != 1 || s.M > s.N);
-    int tile = mi * s.N;
-    int split = tile <= 64 ? MM_SPLIT : tile <= 128 ? 2 : 1;
-    long kn = s.K == DIM_B ? e->m->batch : s.K;
-    if (kn < 2 * split)
-        split = 1;
-    Arena *ar = e->g->arena;
-    const char *kk = split > 1 ? "kk" : "k"; /* the k of a product term */
-    emitf(e, 1, "{");
-    emitf(e, 2, "const %s *a_ = %s;", e->T, p);
-    const char *B;
-    if (!acc && s.bj_ != 1 && s.N > 1) { /* B(k,j) not contiguous along j */
-        emit_b_copy(e, s, q, K);
-        emitf(e, 2, "const %s *b_ = bt;", e->T);
-        B = arena_printf(ar, "b_[%s * %d + j]", kk, s.N);
-    } else {
-        emitf(e, 2, "const %s *b_ = %s;", e->T, q);
-        B = arena_printf(ar, "b_[%s * %s + j * %s]", kk, sext(e, s.bk_), sext(e, s.bj_));
-    }
-    /* the row of C: i of the row loop, ii of the accumulator's, or its only one */
-    const char *row = !acc ? "i" : mi > 1 || tr ? "ii" : "0";
-    const char *A = arena_printf(ar, "a_[%s * %s + %s * %s]", row, sext(e, s.ai_), kk, sext(e, s.ak_));
-    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
-    int ind = 2;
-    if (!acc) {
-        emitf(e, 2, "for (size_t i = 0; i < %s; i++) {", M);
-        ind = 3;
-    }
-    /* where C(ii,j) of partial sum s is: acc[s][ii][j], or [s][j][ii] (tr) */
-    const char *cell = mi == 1 ? "j" : tr ? arena_printf(ar, "j * %d + ii", mi) : arena_printf(ar, "ii * %d + j", s.N);
-    const char *ix = split > 1 ? arena_printf(ar, "s * %d + %s", tile, cell) : cell;
-    emitf(e, ind, "%s acc[%d];", e->T, split * tile);
-    emitf(e, ind, "for (size_t q = 0; q < %d; q++)", split * tile);
-    emitf(e, ind + 1, "acc[q] = 0;");
-    /* the k loop: split partial sums, then the rest into the first */
-    for (int pass = 0; pass < (split > 1 ? 2 : 1); pass++) {
-        int d = ind + 1;
-        if (split == 1)
-            emitf(e, ind, "for (size_t k = 0; k < %s; k++) {", K);
-        else if (!pass)
-            emitf(e, ind, "size_t k = 0;"), emitf(e, ind, "for (; k + %d <= %s; k += %d) {", split, K, split);
-        else
-            emitf(e, ind, "for (; k < %s; k++) {", K);
-        if (split > 1) {
-            emitf(e, d, "for (size_t s = 0; s < %d; s++) {", pass ? 1 : split);
-            emitf(e, ++d, "const size_t kk = k + s;");
-        }
-        if (tr) {
-            emitf(e, d, "for (size_t j = 0; j < %d; j++) {", s.N);
-            emitf(e, d + 1, "const %s v = %s;", e->T, B);
-            emitf(e, d + 1, "for (size_t ii = 0; ii < %d; ii++)", mi);
-            emitf(e, d + 2, "acc[%s] += %s * v;", ix, A);
-            emitf(e, d, "}");
-        } else if (mi > 1) {
-            emitf(e, d, "for (size_t ii = 0; ii < %d; ii++) {", mi);
-            emitf(e, d + 1, "const %s v = %s;", e->T, A);
-            emitf(e, d + 1, "for (size_t j = 0; j < %d; j++)", s.N);
-            emitf(e, d + 2, "acc[%s] += v * %s;", ix, B);
-            emitf(e, d, "}");
-        } else {
-            emitf(e, d, "const %s v = %s;", e->T, A);
-            emitf(e, d, "for (size_t j = 0; j < %d; j++)", s.N);
-            emitf(e, d + 1, "acc[%s] += v * %s;", ix, B);
-        }
-        if (split > 1)
-            emitf(e, --d, "}");
-        emitf(e, ind, "}");
-    }
-    /* the epilogue: partial sums added, scale, bias, relu, one write */
-    int d = ind;
-    if (mi > 1)
-        emitf(e, d++, "for (size_t ii = 0; ii < %d; ii++)", mi);
-    emitf(e, d, "for (size_t j = 0; j < %d; j++) {", s.N);
-    emitf(e, d + 1, "%s t = acc[%s];", e->T, cell);
-    if (split > 1) {
-        emitf(e, d + 1, "for (size_t u = 1; u < %d; u++)", split);
-        emitf(e, d + 2, "t += acc[u * %d + %s];", tile, cell);
-    }
-    emit_small_out(e, d + 1, mi > 1 ? "ii" : acc ? "0" : "i", s.N, al, bias, f.act);
-    emitf(e, d, "}");
-    if (!acc)
-        emitf(e, 2, "}");
-    emitf(e, 1, "}");
-}
-
-static void emit_matmul(E *e, Ref r, const char *dst)
-{
-    Node *x = N(e->g, r);
-    MM s = mm_sizes(e->g, r);
-    if (!s.lead && mm_small(s, e->m->batch)) {
-        emit_small_matmul(e, r, s, dst);
-        return;
-    }
-    int sum = x->ia[2];
-    Shape sa = N(e->g, x->in[0])->shape, sb = N(e->g, x->in[1])->shape, sc = x->shape;
-    char M[16], K[16], Ns[16], L[16], p[64], q[64], st[4][16];
-    lext(s.M, M, sizeof M);
-    lext(s.K, K, sizeof K);
-    lext(s.N, Ns, sizeof Ns);
-    lext(s.ai_, st[0], sizeof st[0]);
-    lext(s.ak_, st[1], sizeof st[1]);
-    lext(s.bk_, st[2], sizeof st[2]);
-    lext(s.bj_, st[3], sizeof st[3]);
-    ptr(e, x->in[0], p, sizeof p);
-    ptr(e, x->in[1], q, sizeof q);
-    if (!s.lead) {
-        const char *al;
-        char bias[64];
-        Fusion f = fusion_args(e, r, &dst, &al, bias, sizeof bias);
-        emitf(e, 1, "%sgk_gemm(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s, %s, %d, w + %zu);", e->prefix, M,
-              Ns, K, al ? al : "1", p, st[0], st[1], q, st[2], st[3], dst, Ns, *bias ? bias : "NULL", f.act,
-              e->pack_off);
-        return;
-    }
-    ext(s.lead, L, sizeof L);
-    emitf(e, 1, "for (size_t l = 0; l < %s; l++)", L);
-    const char *ao = sa.rank == 3 ? arena_printf(e->g->arena, " + l * %ld", (long)sa.dim[1] * sa.dim[2]) : "";
-    const char *bo = sb.rank == 3 ? arena_printf(e->g->arena, " + l * %ld", (long)sb.dim[1] * sb.dim[2]) : "";
-    const char *co = sum ? "" : arena_printf(e->g->arena, " + l * %ld", (long)sc.dim[1] * sc.dim[2]);
-    emitf(e, 2, "%sgk_gemm(%s, %s, %s, 1, %s%s, %s, %s, %s%s, %s, %s, %s, %s%s, %s, NULL, 0, w + %zu);", e->prefix, M,
-          Ns, K, p, ao, st[0], st[1], q, bo, st[2], st[3], sum ? "l > 0" : "0", dst, co, Ns, e->pack_off);
-}
-
-/* rows of the last axis: (number of rows expression, row length) */
-static void rows_of(Shape s, char *buf, size_t n, int *len)
-{
-    Shape t = s;
-    *len = s.dim[s.rank - 1];
-    t.rank--;
-    total(t, buf, n);
-}
-
-static void emit_rowwise(E *e, Ref r, const char *dst)
-{
-    Node *x = N(e->g, r);
-    char rows[64], p[64];
-    int len;
-    Node *z = N(e->g, x->in[0]);
-    const char *f = e->fs;
-    emitf(e, 1, "{");
-    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
-    emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
-    if (x->op == OP_ONEHOT) {
-        int k = x->ia[0];
-        emitf(e, 2, "for (size_t r = 0; r < %s; r++)", total(z->shape, rows, sizeof rows));
-        emitf(e, 3, "for (size_t c = 0; c < %d; c++)", k);
-        emitf(e, 4, "o[r * %d + c] = (%s)((long)a_[r] == (long)c);", k, e->T);
-        emitf(e, 1, "}");
-        return;
-    }
-    rows_of(z->shape, rows, sizeof rows, &len);
-    if (x->op == OP_CE)
-        emitf(e, 2, "const %s *l_ = %s;", e->T, ptr(e, x->in[1], p, sizeof p));
-    emitf(e, 2, "for (size_t r = 0; r < %s; r++) {", rows);
-    emitf(e, 3, "const %s *z = a_ + r * %d;", e->T, len);
-    emitf(e, 3, "%s m = z[0], s = 0;", e->T);
-    emitf(e, 3, "for (size_t c = 1; c < %d; c++)", len);
-    emitf(e, 4, "if (z[c] > m) m = z[c];");
-    emitf(e, 3, "for (size_t c = 0; c < %d; c++)", len);
-    emitf(e, 4, "s += exp%s(z[c] - m);", f);
-    if (x->op == OP_SOFTMAX) {
-        emitf(e, 3, "for (size_t c = 0; c < %d; c++)", len);
-        emitf(e, 4, "o[r * %d + c] = exp%s(z[c] - m) / s;", len, f);
-    } else if (x->op == OP_LOG_SOFTMAX) {
-        emitf(e, 3, "const %s lse = m + log%s(s);", e->T, f);
-        emitf(e, 3, "for (size_t c = 0; c < %d; c++)", len);
-        emitf(e, 4, "o[r * %d + c] = z[c] - lse;", len);
-    } else { /* CE */
-        emitf(e, 3, "long k = (long)l_[r];");
-        emitf(e, 3, "k = k < 0 ? 0 : k >= %d ? %d : k;", len, len - 1);
-        emitf(e, 3, "o[r] = m + log%s(s) - z[k];", f);
-    }
-    emitf(e, 2, "}");
-    emitf(e, 1, "}");
-}
-
-static void emit_transpose(E *e, Ref r, const char *dst)
-{
-    Node *x = N(e->g, r);
-    Shape s = N(e->g, x->in[0])->shape;
-    int R = s.dim[s.rank - 2], Cc = s.dim[s.rank - 1];
-    char lead[64], p[64], Rs[16], Cs[16];
-    Shape t = s;
-    t.rank -= 2;
-    total(t, lead, sizeof lead);
-    ext(R, Rs, sizeof Rs);
-    ext(Cc, Cs, sizeof Cs);
-    long blk = (long)(R == DIM_B ? 0 : R) * (Cc == DIM_B ? 0 : Cc);
-    emitf(e, 1, "{");
-    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
-    emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
-    if (R == DIM_B || Cc == DIM_B) {
-        emitf(e, 2, "for (size_t i = 0; i < %s; i++)", Rs);
-        emitf(e, 3, "for (size_t j = 0; j < %s; j++)", Cs);
-        emitf(e, 4, "o[j * %s + i] = a_[i * %s + j];", Rs, Cs);
-    } else {
-        emitf(e, 2, "for (size_t l = 0; l < %s; l++)", lead);
-        emitf(e, 3, "for (size_t i = 0; i < %d; i++)", R);
-        emitf(e, 4, "for (size_t j = 0; j < %d; j++)", Cc);
-        emitf(e, 5, "o[l * %ld + j * %d + i] = a_[l * %ld + i * %d + j];", blk, R, blk, Cc);
-    }
-    emitf(e, 1, "}");
-}
-
-/* outer count (axes before ax) as an expression */
-static void outer_of(Shape s, int ax, char *buf, size_t n)
-{
-    Shape t = s;
-    t.rank = ax;
-    total(t, buf, n);
-}
-
-static void emit_concat_slice(E *e, Ref r, const char *dst)
-{
-    Node *x = N(e->g, r);
-    int ax = x->ia[0];
-    char outer[64], p[64];
-    emitf(e, 1, "{");
-    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
-    if (x->op == OP_CONCAT) {
-        Shape sa = N(e->g, x->in[0])->shape, sb = N(e->g, x->in[1])->shape;
-        long ia = stride(sa, ax) * sa.dim[ax], ib = stride(sb, ax) * sb.dim[ax];
-        outer_of(x->shape, ax, outer, sizeof outer);
-        emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
-        emitf(e, 2, "const %s *b_ = %s;", e->T, ptr(e, x->in[1], p, sizeof p));
-        emitf(e, 2, "for (size_t r = 0; r < %s; r++) {", outer);
-        emitf(e, 3, "for (size_t j = 0; j < %ld; j++) o[r * %ld + j] = a_[r * %ld + j];", ia, ia + ib, ia);
-        emitf(e, 3, "for (size_t j = 0; j < %ld; j++) o[r * %ld + %ld + j] = b_[r * %ld + j];", ib,
-              ia + ib, ia, ib);
-        emitf(e, 2, "}");
-    } else {
-        Shape si = N(e->g, x->in[0])->shape;
-        long inner = stride(si, ax);
-        outer_of(si, ax, outer, sizeof outer);
-        emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
-        emitf(e, 2, "for (size_t r = 0; r < %s; r++)", outer);
-        emitf(e, 3, "for (size_t j = 0; j < %ld; j++)", (long)x->shape.dim[ax] * inner);
-        emitf(e, 4, "o[r * %ld + j] = a_[r * %ld + %ld + j];", (long)x->shape.dim[ax] * inner,
-              (long)si.dim[ax] * inner, (long)x->ia[1] * inner);
-    }
-    emitf(e, 1, "}");
-}
-
-static void emit_gather(E *e, Ref r, const char *dst)
-{
-    Node *x = N(e->g, r);
-    Model *m = e->m;
-    Sym *y = x->op == OP_INPUT ? m->inputs[x->ia[0]] : m->targets[x->ia[0]];
-    size_t row = x->op == OP_INPUT ? m->input_size : m->target_size;
-    int k = shape_numel_static(x->shape);
-    emitf(e, 1, "for (size_t r = 0; r < n; r++)");
-    emitf(e, 2, "for (size_t j = 0; j < %d; j++)", k);
-    emitf(e, 3, "%s[r * %d + j] = %s[r * %zu + %zu + j];", dst, k, x->op == OP_INPUT ? "x" : "y",
-          row, y->offset);
 }
 
 static void emit_node(E *e, Ref r)
@@ -1095,27 +233,6 @@ static void emit_node(E *e, Ref r)
     case OP_CONCAT: case OP_SLICE: emit_concat_slice(e, r, dst); break;
     case OP_PARAM: unreachable();
     default: emit_elemwise(e, r, dst); break;
-    }
-}
-
-/* copies node r (any home) into dst, n examples if batched */
-static void emit_copy(E *e, Ref r, const char *dst, int per_example)
-{
-    Node *x = N(e->g, r);
-    char tb[64], p[64], v[64];
-    int k = shape_numel_static(x->shape);
-    if (is_inline(e, r)) {
-        inline_val(e, r, v, sizeof v);
-        emitf(e, 1, "for (size_t i = 0; i < %s; i++) %s[i] = %s;",
-              per_example ? arena_printf(e->g->arena, "n * %d", k) : total(x->shape, tb, sizeof tb), dst, v);
-        return;
-    }
-    ptr(e, r, p, sizeof p);
-    if (per_example && !shape_has_batch(x->shape)) {
-        emitf(e, 1, "for (size_t r = 0; r < n; r++)");
-        emitf(e, 2, "for (size_t j = 0; j < %d; j++) %s[r * %d + j] = %s[j];", k, dst, k, p);
-    } else {
-        emitf(e, 1, "for (size_t i = 0; i < %s; i++) %s[i] = %s[i];", total(x->shape, tb, sizeof tb), dst, p);
     }
 }
 
@@ -1361,191 +478,6 @@ static void emit_api(E *e, int predict_only)
         emitf(e, 1, "(void)out;");
     }
     fprintf(e->out, "}\n\n");
-}
-
-static void emit_init(E *e)
-{
-    Model *m = e->m;
-    const char *T = e->T, *P = e->prefix;
-    int uni = 0, nor = 0;
-    for (int i = 0; i < m->nparams; i++) {
-        InitKind k = m->params[i]->init;
-        uni |= k == INIT_UNIFORM || k == INIT_XAVIER || k == INIT_NORMAL || k == INIT_HE;
-        nor |= k == INIT_NORMAL || k == INIT_HE;
-    }
-    if (uni)
-        fprintf(e->out,
-                "/* splitmix64: the initialisers' random numbers, the same on every machine */\n"
-                "static uint64_t %snext(uint64_t *s)\n{\n"
-                "    uint64_t z = (*s += 0x9E3779B97F4A7C15u);\n"
-                "    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;\n"
-                "    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;\n"
-                "    return z ^ (z >> 31);\n}\n\n"
-                "/* uniform in (0, 1) */\n"
-                "static double %suniform(uint64_t *s)\n{\n"
-                "    return ((double)(%snext(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);\n}\n\n",
-                P, P, P);
-    if (nor)
-        fprintf(e->out,
-                "/* standard normal, Box-Muller */\n"
-                "static double %snormal(uint64_t *s)\n{\n"
-                "    double u = %suniform(s), v = %suniform(s);\n"
-                "    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);\n}\n\n",
-                P, P, P);
-    fprintf(e->out, "void %sinit(%s *params, uint64_t seed)\n{\n", P, T);
-    emitf(e, 1, "uint64_t s;");
-    emitf(e, 1, "(void)s; (void)seed;");
-    for (int i = 0; i < m->nparams; i++) {
-        Sym *y = m->params[i];
-        int n = shape_numel_static(y->shape);
-        int fan_out = y->shape.rank ? y->shape.dim[0] : 1;
-        int fan_in = y->shape.rank > 1 ? n / fan_out : fan_out;
-        char sh[64];
-        shape_str(y->shape, sh, sizeof sh);
-        const char *val;
-        switch (y->init) {
-        case INIT_ZEROS: val = "0"; break;
-        case INIT_ONES: val = "1"; break;
-        case INIT_CONST: val = arena_printf(e->g->arena, "%.17g", y->init_a); break;
-        case INIT_NORMAL:
-            val = arena_printf(e->g->arena, "%.17g + %.17g * %snormal(&s)", y->init_a, y->init_b, P);
-            break;
-        case INIT_UNIFORM:
-            val = arena_printf(e->g->arena, "%.17g + %.17g * %suniform(&s)", y->init_a,
-                               y->init_b - y->init_a, P);
-            break;
-        case INIT_XAVIER:
-            val = arena_printf(e->g->arena, "%.17g * (2 * %suniform(&s) - 1)",
-                               sqrt(6.0 / (fan_in + fan_out)), P);
-            break;
-        default: /* he */
-            val = arena_printf(e->g->arena, "%.17g * %snormal(&s)", sqrt(2.0 / fan_in), P);
-            break;
-        }
-        static const char *const iname[] = {"zeros", "ones", "const", "normal", "uniform", "xavier", "he"};
-        emitf(e, 1, "/* %s %s, %s */", y->name, sh, iname[y->init]);
-        if (y->init != INIT_ZEROS && y->init != INIT_ONES && y->init != INIT_CONST)
-            emitf(e, 1, "s = seed ^ (0x%016llXu * %du);", 0xD1B54A32D192ED03ull, i + 1);
-        emitf(e, 1, "for (size_t i = 0; i < %d; i++)", n);
-        emitf(e, 2, "params[%zu + i] = (%s)(%s);", y->offset, T, val);
-    }
-    fprintf(e->out, "}\n\n");
-}
-
-static void prefixes(E *e, Model *m)
-{
-    Arena *a = m->g.arena;
-    e->prefix = arena_printf(a, "%s_", m->cname);
-    char *P = arena_printf(a, "%s_", m->cname);
-    for (char *q = P; *q; q++)
-        *q = (char)toupper((unsigned char)*q);
-    e->PREFIX = P;
-}
-
-static E e_make(Model *m, const EmitOptions *o, FILE *out)
-{
-    E e = {.m = m, .g = &m->g, .out = out, .o_out = out, .T = m->is_double ? "double" : "float", .fs = m->is_double ? "" : "f", .o = o};
-    prefixes(&e, m);
-    return e;
-}
-
-static size_t workspace_bytes(Model *m, Plan plans[FN_COUNT], const EmitOptions *o)
-{
-    size_t w = 0;
-    if (o && o->scalar) { /* emit_scalar.c writes each function from its own plan */
-        for (int i = 0; i < FN_COUNT; i++)
-            if (plans[i].work_elems > w && (!o->predict_only || i == FN_PREDICT))
-                w = plans[i].work_elems;
-        w *= m->is_double ? 8 : 4;
-        return w < 64 ? 64 : w;
-    }
-    Plan all;
-    plan_build_all(m, o && o->predict_only, &all);
-    w = all.work_elems;
-    int kernel, vec;
-    size_t pack = gemm_needs(m, &all, o, &kernel, &vec);
-    if (pack)
-        w = gemm_pack_offset(&all) + pack;
-    w *= m->is_double ? 8 : 4;
-    return w < 64 ? 64 : w;
-}
-
-static void header_comment(E *e, const char *what)
-{
-    Model *m = e->m;
-    fprintf(e->out, "/* %s%s: generated by gradc %s from %s; do not edit.\n", m->cname, what,
-            GRADC_VERSION, e->o && e->o->source_path ? e->o->source_path : "a model");
-    if (e->o && e->o->cmdline)
-        fprintf(e->out, " * command: %s\n", e->o->cmdline);
-    fprintf(e->out, " * model hash: %016llx */\n", (unsigned long long)model_hash(m));
-}
-
-void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
-{
-    E e = e_make(m, o, out);
-    const char *T = e.T, *P = e.prefix, *U = e.PREFIX;
-    header_comment(&e, ".h");
-    fprintf(out, "#ifndef %sH\n#define %sH\n\n#include <stddef.h>\n#include <stdint.h>\n\n", U, U);
-    fprintf(out, "#define %sPARAM_COUNT %zu /* %ss, all params in declaration order, row-major */\n", U,
-            m->param_count, T);
-    fprintf(out, "#define %sINPUT_SIZE %zu /* %ss per example, all inputs in order */\n", U, m->input_size, T);
-    fprintf(out, "#define %sTARGET_SIZE %zu /* per example; a class target counts as one */\n", U,
-            m->target_size);
-    fprintf(out, "#define %sOUTPUT_SIZE %zu\n", U, m->output_size);
-    fprintf(out, "#define %sMAX_BATCH %d /* the compiled batch; any n <= it works */\n", U, m->batch);
-    fprintf(out, "#define %sWORKSPACE_BYTES %zu /* scratch for one call, caller-provided */\n\n", U,
-            workspace_bytes(m, plans, o));
-    fprintf(out, "/* params: offsets and sizes */\n");
-    for (int i = 0; i < m->nparams; i++) {
-        Sym *y = m->params[i];
-        const char *nm = mangle(m->g.arena, "", y->name);
-        char *up = arena_strdup(m->g.arena, nm);
-        for (char *q = up; *q; q++)
-            *q = (char)toupper((unsigned char)*q);
-        char sh[64];
-        fprintf(out, "#define %sPARAM_%s_OFFSET %zu /* %s %s */\n", U, up, y->offset, y->name,
-                shape_str(y->shape, sh, sizeof sh));
-        fprintf(out, "#define %sPARAM_%s_SIZE %d\n", U, up, shape_numel_static(y->shape));
-    }
-    fprintf(out, "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
-    if (o && o->embed)
-        fprintf(out, "void %sinit(%s *params, uint64_t seed); /* the embedded trained params */\n", P, T);
-    else
-        fprintf(out, "void %sinit(%s *params, uint64_t seed); /* the declared initialisers */\n", P, T);
-    if (!o || !o->predict_only) {
-        fprintf(out, "%s %sloss(const %s *params, const %s *x, const %s *y, size_t n, void *work);\n", T, P, T, T, T);
-        fprintf(out, "%s %sloss_grad(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n    void *work);\n",
-                T, P, T, T, T, T);
-    }
-    fprintf(out, "void %spredict(const %s *params, const %s *x, size_t n, %s *out, void *work);\n", P, T, T, T);
-    if (o && o->embed && o->embed->mean) {
-        fprintf(out, "/* the params were trained on standardized inputs: apply this to raw inputs first */\n");
-        fprintf(out, "#define %sSTANDARDIZE 1\n", U);
-        fprintf(out, "void %sstandardize(%s *x, size_t n);\n", P, T);
-    }
-    if (conv_has_dropout(&m->g) && (!o || !o->predict_only)) {
-        fprintf(out, "\n/* The model has dropout: loss and predict leave it out, loss_grad applies it\n"
-                     " * with masks drawn from a hash of the batch. The seeded variants take the\n"
-                     " * seed of the masks: loss_seeded is the training loss that loss_grad_seeded\n"
-                     " * differentiates (the same seed gives the same masks). */\n");
-        fprintf(out, "#define %sDROPOUT 1\n", U);
-        fprintf(out, "%s %sloss_seeded(const %s *params, const %s *x, const %s *y, size_t n, void *work,\n"
-                     "    uint64_t seed);\n", T, P, T, T, T);
-        fprintf(out, "%s %sloss_grad_seeded(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n"
-                     "    void *work, uint64_t seed);\n", T, P, T, T, T, T);
-    }
-    fprintf(out, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
-}
-
-void emit_c_prelude(Model *m, const EmitOptions *o, FILE *out)
-{
-    E e = e_make(m, o, out);
-    header_comment(&e, ".c");
-    fprintf(out, "#include \"%s.h\"\n\n#include <math.h>\n\n", m->cname);
-    if (o && o->embed)
-        emit_embedded_init(m, o->embed, e.prefix, out);
-    else
-        emit_init(&e);
 }
 
 /* A template of compiler/ built into a string (gemm_kernel.inc, vmath.inc)
