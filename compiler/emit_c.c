@@ -177,7 +177,7 @@ static void describe(E *e, Ref r, char *buf, size_t n)
     if (x->loc.first_line && k < n) {
         const char *src = e->o && e->o->source_path ? e->o->source_path : "model";
         const char *base = strrchr(src, '/');
-        snprintf(buf + k, n - k, "   %s:%d", base ? base + 1 : src, x->loc.first_line);
+        snprintf(buf + k, n - k, "   %s:%d", c_comment_escape(e->g->arena, base ? base + 1 : src), x->loc.first_line);
     }
 }
 
@@ -192,7 +192,7 @@ void comment(E *e, Ref r)
     emitf(e, 1, "/* %s */", d);
     Node *x = N(e->g, r);
     if (e->o && e->o->line_directives && x->loc.first_line)
-        fprintf(e->out, "#line %d \"%s\"\n", x->loc.first_line, e->o->source_path);
+        fprintf(e->out, "#line %d \"%s\"\n", x->loc.first_line, c_string_escape(e->g->arena, e->o->source_path));
 }
 
 static void emit_node(E *e, Ref r)
@@ -268,11 +268,10 @@ static void name_params(E *e)
     Model *m = e->m;
     Arena *a = e->g->arena;
     e->pvar = arena_alloc(a, sizeof(char *) * (size_t)(m->nparams ? m->nparams : 1));
-    size_t lp = strlen(e->prefix);
+    e->pmacro = param_macro_names(m);
     for (int i = 0; i < m->nparams; i++) {
-        const char *nm = mangle(a, "", m->params[i]->name);
-        int bad = c_reserved(nm) || emit_local(nm) || !strncmp(nm, e->prefix, lp) || !strncmp(nm, e->PREFIX, lp) ||
-                  !strncmp(nm, "gradc_", 6) || !strncmp(nm, "GRADC_", 6) || (nm[0] && nm[1] == '_') ||
+        const char *nm = c_identifier(a, "", m->params[i]->name);
+        int bad = c_name_unsafe(nm, e->prefix, e->PREFIX) || emit_local(nm) || (nm[0] && nm[1] == '_') ||
                   ((nm[0] == 't' || nm[0] == 'f' || nm[0] == 'p') && isdigit((unsigned char)nm[1]));
         const char *name = bad ? arena_printf(a, "p_%s", nm) : nm;
         for (int k = 2;; k++) {
@@ -317,11 +316,8 @@ static void declare_part(E *e, const unsigned char *used)
         Ref r = y->ref;
         if (!r || !used[r] || e->p->slot[r].home != H_PARAMS)
             continue;
-        const char *up = mangle(e->g->arena, "", y->name);
-        char *U = arena_strdup(e->g->arena, up);
-        for (char *q = U; *q; q++)
-            *q = (char)toupper((unsigned char)*q);
-        emitf(e, 1, "const %s *restrict %s = params + %sPARAM_%s_OFFSET; /* %s %s */", e->T, e->pvar[i], e->PREFIX, U,
+        emitf(e, 1, "const %s *restrict %s = params + %sPARAM_%s_OFFSET; /* %s %s */", e->T, e->pvar[i], e->PREFIX,
+              e->pmacro[i],
               y->name, shape_str(y->shape, sh, sizeof sh));
     }
     for (int i = 0; i < e->p->norder; i++) {

@@ -36,6 +36,7 @@ typedef struct E {
     Ref *fused;             /* per node: the product that computes it along, or 0 */
     Fusion *fz;             /* per product: what it computes along */
     const char **pvar;      /* per param: the name of its pointer in the functions */
+    const char **pmacro;    /* per param: NAME of its PARAM_NAME_OFFSET macro */
     int drop;               /* the model has dropout: the parts take train and seed */
     const char **kernels;   /* per node: its kernel's name (conv.c), or NULL */
 } E;

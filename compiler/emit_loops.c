@@ -284,6 +284,9 @@ void emit_reduce(E *e, Ref r, const char *dst)
         emitf(e, 2, "%s *restrict o = %s;", T, dst);
         emitf(e, 2, "const %s *a_ = %s;", T, ptr(e, x->in[0], p, sizeof p));
         emitf(e, 2, "%s s0 = 0, s1 = 0, s2 = 0, s3 = 0;", T);
+        /* with a constant size the rest loop is written only when there is
+         * a rest (gcc warns of an empty one: -Waggressive-loop-optimizations) */
+        long k = shape_has_batch(s) ? -1 : (long)shape_numel_static(s);
         emitf(e, 2, "size_t i = 0;");
         emitf(e, 2, "for (; i + 4 <= %s; i += 4) {", total(s, tb, sizeof tb));
         emitf(e, 3, "s0 += a_[i];");
@@ -291,8 +294,10 @@ void emit_reduce(E *e, Ref r, const char *dst)
         emitf(e, 3, "s2 += a_[i + 2];");
         emitf(e, 3, "s3 += a_[i + 3];");
         emitf(e, 2, "}");
-        emitf(e, 2, "for (; i < %s; i++)", total(s, tb, sizeof tb));
-        emitf(e, 3, "s0 += a_[i];");
+        if (k < 0 || k % 4) {
+            emitf(e, 2, "for (; i < %s; i++)", total(s, tb, sizeof tb));
+            emitf(e, 3, "s0 += a_[i];");
+        }
         emitf(e, 2, "o[0] = (s0 + s1) + (s2 + s3);");
         emitf(e, 1, "}");
         return;

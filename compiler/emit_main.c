@@ -30,7 +30,7 @@ void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out)
     fprintf(out, "static const grt_param_info params[] = {\n");
     for (int i = 0; i < m->nparams; i++) {
         Sym *y = m->params[i];
-        fprintf(out, "    {.name = \"%s\", .rank = %d, .dim = {", y->name, y->shape.rank);
+        fprintf(out, "    {.name = \"%s\", .rank = %d, .dim = {", c_string_escape(m->g.arena, y->name), y->shape.rank);
         for (int d = 0; d < y->shape.rank; d++)
             fprintf(out, "%s%d", d ? ", " : "", y->shape.dim[d]);
         if (!y->shape.rank)
@@ -41,14 +41,14 @@ void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out)
         fprintf(out, "    {.name = \"\"},\n");
     fprintf(out, "};\n\nstatic const grt_io_info inputs[] = {\n");
     for (int i = 0; i < m->ninputs; i++)
-        fprintf(out, "    {.name = \"%s\", .size = %d},\n", m->inputs[i]->name,
+        fprintf(out, "    {.name = \"%s\", .size = %d},\n", c_string_escape(m->g.arena, m->inputs[i]->name),
                 shape_numel_static(m->inputs[i]->shape));
     if (!m->ninputs)
         fprintf(out, "    {.name = \"\"},\n");
     fprintf(out, "};\n\nstatic const grt_io_info targets[] = {\n");
     for (int i = 0; i < m->ntargets; i++) {
         Sym *y = m->targets[i];
-        fprintf(out, "    {.name = \"%s\", .size = %d, .nclasses = %d},\n", y->name,
+        fprintf(out, "    {.name = \"%s\", .size = %d, .nclasses = %d},\n", c_string_escape(m->g.arena, y->name),
                 y->nclasses ? 1 : shape_numel_static(y->shape), y->nclasses);
     }
     if (!m->ntargets)
@@ -57,7 +57,7 @@ void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out)
     model_flops(m, &ff, &fb);
     TrainConfig *t = &m->train;
     fprintf(out, "};\n\nstatic const grt_model model = {\n");
-    fprintf(out, "    .name = \"%s\",\n    .hash = 0x%016llxull,\n", m->name,
+    fprintf(out, "    .name = \"%s\",\n    .hash = 0x%016llxull,\n", c_string_escape(m->g.arena, m->name),
             (unsigned long long)model_hash(m));
     fprintf(out, "    .param_count = %sPARAM_COUNT,\n    .input_size = %sINPUT_SIZE,\n"
                  "    .target_size = %sTARGET_SIZE,\n    .output_size = %sOUTPUT_SIZE,\n"

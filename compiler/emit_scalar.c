@@ -32,6 +32,7 @@ typedef struct S {
     char ***el;          /* per node: the C expression of each element */
     char **base;         /* per node: variable base name */
     Arena *a;
+    const char *prefix, *PREFIX; /* the model's: "seed_", "SEED_" */
 } S;
 
 static const char *const reserved[] = {
@@ -60,10 +61,10 @@ static char *ident(S *s, const char *prefix, const char *name)
             *q = '_';
     for (int i = 0; reserved[i]; i++)
         if (!strcmp(v, reserved[i]))
-            return arena_printf(s->a, "%s_", v);
-    /* names of math.h functions the templates call */
-    if (c_reserved(v))
-        return arena_printf(s->a, "%s_", v);
+            return arena_printf(s->a, "v_%s", v);
+    /* C's names, the headers', the model's own macros (c_name_unsafe) */
+    if (c_name_unsafe(v, s->prefix, s->PREFIX))
+        return arena_printf(s->a, "v_%s", v);
     return v;
 }
 
@@ -188,7 +189,9 @@ int scalar_check(Model *m, char *why, size_t n)
     for (int f = 0; f < FN_COUNT; f++) {
         Plan p;
         plan_build(m, (FnKind)f, &p);
-        S s = {m, &m->g, &p, NULL, "float", "f", NULL, NULL, NULL, m->g.arena};
+        S s = {m, &m->g, &p, NULL, "float", "f", NULL, NULL, NULL, m->g.arena, "", ""};
+        s.prefix = model_prefix(m, 0);
+        s.PREFIX = model_prefix(m, 1);
         s.phase = xcalloc((size_t)m->g.n, sizeof(int));
         int ok = classify(&s, why, n);
         free(s.phase);
@@ -444,7 +447,9 @@ void emit_scalar_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *o
     static const FnKind order[] = {FN_LOSS, FN_LOSS_GRAD, FN_PREDICT};
     for (int f = 0; f < 3; f++) {
         S s = {m, &m->g, &plans[order[f]], out, m->is_double ? "double" : "float", m->is_double ? "" : "f",
-               NULL, NULL, NULL, m->g.arena};
+               NULL, NULL, NULL, m->g.arena, NULL, NULL};
+        s.prefix = model_prefix(m, 0);
+        s.PREFIX = model_prefix(m, 1);
         s.phase = xcalloc((size_t)m->g.n, sizeof(int));
         s.el = arena_alloc(s.a, sizeof(char **) * (size_t)m->g.n);
         s.base = arena_alloc(s.a, sizeof(char *) * (size_t)m->g.n);

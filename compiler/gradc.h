@@ -571,6 +571,21 @@ int c_reserved(const char *name);
  * per function), and the function definitions, under the same
  * conditionals: the model's code can then come between the two. */
 void split_definitions(const char *text, FILE *decls, FILE *defs);
+/* prefix + name with every character that cannot be in a C identifier
+ * made '_' ("h.W" -> "h_W") */
+const char *c_identifier(Arena *a, const char *prefix, const char *name);
+/* whether identifier v may not name a value of the generated code: it is
+ * C's or the headers' (c_reserved), or begins like the model's own names
+ * (prefix "seed_", PREFIX "SEED_") or the shared ones (gradc_, GRADC_) */
+int c_name_unsafe(const char *v, const char *prefix, const char *PREFIX);
+/* Per param, the NAME of MODEL_PARAM_NAME_OFFSET/_SIZE: upper case, and
+ * unique (a clash, as of W and w, gets _2, _3 in declaration order). */
+const char **param_macro_names(Model *m);
+/* Text (a path, a command line, a name) made safe inside a C string
+ * literal (without its quotes) and inside a block comment: every text
+ * from outside that goes into generated C goes through one of these. */
+const char *c_string_escape(Arena *a, const char *s);
+const char *c_comment_escape(Arena *a, const char *s);
 
 /* -------------------------------------------------------------- emitters */
 

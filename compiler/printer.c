@@ -319,3 +319,90 @@ void split_definitions(const char *text, FILE *decls, FILE *defs)
         fputs(item, decls);
     free(item);
 }
+
+/* ----------------------------------------------------- generated names */
+
+const char *c_identifier(Arena *a, const char *prefix, const char *name)
+{
+    char *v = arena_printf(a, "%s%s", prefix, name);
+    for (char *q = v; *q; q++)
+        if (!isalnum((unsigned char)*q) && *q != '_')
+            *q = '_';
+    return v;
+}
+
+int c_name_unsafe(const char *v, const char *prefix, const char *PREFIX)
+{
+    size_t lp = strlen(prefix);
+    return c_reserved(v) || !strncmp(v, prefix, lp) || !strncmp(v, PREFIX, lp) || !strncmp(v, "gradc_", 6) ||
+           !strncmp(v, "GRADC_", 6);
+}
+
+const char **param_macro_names(Model *m)
+{
+    Arena *a = m->g.arena;
+    const char **up = arena_alloc(a, sizeof(char *) * (size_t)(m->nparams ? m->nparams : 1));
+    for (int i = 0; i < m->nparams; i++) {
+        char *u = (char *)c_identifier(a, "", m->params[i]->name);
+        for (char *q = u; *q; q++)
+            *q = (char)toupper((unsigned char)*q);
+        const char *name = u;
+        for (int k = 2;; k++) {
+            int clash = 0;
+            for (int j = 0; j < i && !clash; j++)
+                clash = !strcmp(up[j], name);
+            if (!clash)
+                break;
+            name = arena_printf(a, "%s_%d", u, k); /* W and w, or h.W beside h_W */
+        }
+        up[i] = name;
+    }
+    return up;
+}
+
+/* ------------------------------------------ text into generated C */
+
+const char *c_string_escape(Arena *a, const char *s)
+{
+    size_t n = 0;
+    for (const char *q = s; *q; q++)
+        n += 4;
+    char *o = arena_alloc(a, n + 1), *w = o;
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
+        if (*q == '"' || *q == '\\') {
+            *w++ = '\\';
+            *w++ = (char)*q;
+        } else if (*q == '\n') {
+            *w++ = '\\';
+            *w++ = 'n';
+        } else if (*q < 32 || *q == 127 || *q == '?') { /* '?': no trigraphs */
+            w += sprintf(w, "\\%03o", *q);
+        } else {
+            *w++ = (char)*q;
+        }
+    }
+    *w = 0;
+    return o;
+}
+
+const char *c_comment_escape(Arena *a, const char *s)
+{
+    char *o = arena_alloc(a, strlen(s) * 2 + 1), *w = o;
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
+        if (*q == '*' && q[1] == '/') {
+            *w++ = '*';
+            *w++ = ' '; /* a comment never closes early */
+        } else if (*q == '/' && q[1] == '*') {
+            *w++ = '/';
+            *w++ = ' ';
+        } else if (*q < 32 || *q == 127) {
+            *w++ = '?';
+        } else if (*q == '\\' && (q[1] == '\n' || !q[1])) {
+            *w++ = '?'; /* no line splice */
+        } else {
+            *w++ = (char)*q;
+        }
+    }
+    *w = 0;
+    return o;
+}

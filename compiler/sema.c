@@ -1516,6 +1516,21 @@ static const char *c_ident(Arena *a, const char *name)
     return p;
 }
 
+/* whether a model of this name would write a header named as one the
+ * generated files or their builds include (the C library's, the runtime's) */
+static int header_clash(const char *name)
+{
+    static const char *const headers[] = {
+        "assert", "complex", "ctype", "errno", "fenv", "float", "inttypes", "iso646", "limits", "locale", "math",
+        "setjmp", "signal", "stdalign", "stdarg", "stdatomic", "stdbool", "stddef", "stdint", "stdio", "stdlib",
+        "stdnoreturn", "string", "tgmath", "threads", "time", "uchar", "wchar", "wctype", "gradc_rt", "grt_output",
+        "immintrin", "omp", "mpi", "unistd", "pthread", NULL};
+    for (int i = 0; headers[i]; i++)
+        if (!strcmp(name, headers[i]))
+            return 1;
+    return 0;
+}
+
 Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
 {
     Sema S, *s = &S;
@@ -1709,6 +1724,12 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
             m->binary = 0;
     }
     m->cname = c_ident(a, m->name);
+    if (header_clash(m->cname)) { /* NAME.h would hide the header wherever -I names its folder */
+        Loc l = s->model_stmt ? s->model_stmt->loc : (Loc){1, 1, 1, 1};
+        diag_error(d, l, "the model's name '%s'%s is that of the header <%s.h>, which its generated files would hide",
+                   m->cname, s->model_stmt ? "" : " (from the file's name)", m->cname);
+        diag_note(d, l, "name it otherwise with a 'model' line, e.g. 'model %s_net'", m->cname);
+    }
     m->batch = m->train.batch ? m->train.batch : 256;
     if (d->errors > errors0) {
         graph_release(&m->g); /* the caller gets nothing to release */
