@@ -170,6 +170,7 @@ fmnist: all
 
 bench: all
 	@bash bench/run.sh
+	@BENCH_BASE=$${BENCH_BASE-5abc745} bash bench/flags.sh
 
 examples-dot: all
 	@command -v dot >/dev/null || { echo "graphviz is missing: apt-get install graphviz" >&2; exit 1; }
