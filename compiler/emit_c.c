@@ -168,31 +168,74 @@ const char *inline_val(E *e, Ref r, char *buf, size_t n)
 
 /* ------------------------------------------------------- comments */
 
-static void describe(E *e, Ref r, char *buf, size_t n)
+/* marks what is computed along with r, through chains (fuse.c), and the
+ * model lines they span */
+static int mark_along(E *e, Ref r, Ref keep, unsigned char *inl, Ref *list, int k, int *lo, int *hi)
 {
-    Node *x = N(e->g, r);
-    char sh[64], eq[400];
-    node_equation(e->m, r, eq, sizeof eq);
-    size_t k = (size_t)snprintf(buf, n, "%s   %s", eq, shape_str(x->shape, sh, sizeof sh));
-    if (x->loc.first_line && k < n) {
-        const char *src = e->o && e->o->source_path ? e->o->source_path : "model";
-        const char *base = strrchr(src, '/');
-        snprintf(buf + k, n - k, "   %s:%d", c_comment_escape(e->g->arena, base ? base + 1 : src), x->loc.first_line);
+    for (Ref q = e->fchild[r]; q; q = e->fnext[q]) {
+        if (q == keep || inl[q])
+            continue;
+        inl[q] = 1;
+        list[k++] = q;
+        int l = N(e->g, q)->loc.first_line;
+        if (l && (!*lo || l < *lo))
+            *lo = l;
+        if (l > *hi)
+            *hi = l;
+        k = mark_along(e, q, keep, inl, list, k, lo, hi);
     }
+    return k;
 }
 
+/* One comment per statement: the equation of the value it writes, what is
+ * computed along written out in it (those values have no name in the C),
+ * its shape and the model lines. r: the node emitted. */
 void comment(E *e, Ref r)
 {
-    char d[512];
-    describe(e, r, d, sizeof d);
+    Ref t = e->fz && e->fz[r].last ? e->fz[r].last : r; /* a product writes its last reader */
+    Node *x = N(e->g, t);
+    int lo = x->loc.first_line, hi = lo, k = 0;
+    Ref *list = NULL;
+    if (e->fchild) {
+        list = xmalloc(sizeof(Ref) * (size_t)e->g->n);
+        if (t != r) {
+            e->inl[r] = 1;
+            list[k++] = r;
+            int l = N(e->g, r)->loc.first_line;
+            if (l && (!lo || l < lo))
+                lo = l;
+            if (l > hi)
+                hi = l;
+        }
+        if (e->fz[r].alpha && !e->inl[e->fz[r].alpha]) { /* its scale, written as a value (1/n) */
+            e->inl[e->fz[r].alpha] = 1;
+            list[k++] = e->fz[r].alpha;
+        }
+        k = mark_along(e, r, t, e->inl, list, k, &lo, &hi);
+        k = mark_along(e, t, t, e->inl, list, k, &lo, &hi);
+    }
+    char sh[64], eq[600], d[800];
+    node_equation_fused(e->m, t, e->inl, eq, sizeof eq);
+    for (int i = 0; i < k; i++)
+        e->inl[list[i]] = 0;
+    free(list);
+    size_t n = (size_t)snprintf(d, sizeof d, "%s   %s", eq, shape_str(x->shape, sh, sizeof sh));
+    if (lo && n < sizeof d) {
+        const char *src = e->o && e->o->source_path ? e->o->source_path : "model";
+        const char *base = strrchr(src, '/');
+        src = c_comment_escape(e->g->arena, base ? base + 1 : src);
+        if (hi > lo)
+            snprintf(d + n, sizeof d - n, "   %s:%d-%d", src, lo, hi);
+        else
+            snprintf(d + n, sizeof d - n, "   %s:%d", src, lo);
+    }
     /* never close the comment early */
     for (char *q = d; *q; q++)
         if (q[0] == '*' && q[1] == '/')
             q[1] = '|';
     emitf(e, 1, "/* %s */", d);
-    Node *x = N(e->g, r);
-    if (e->o && e->o->line_directives && x->loc.first_line)
-        fprintf(e->out, "#line %d \"%s\"\n", x->loc.first_line, c_string_escape(e->g->arena, e->o->source_path));
+    if (e->o && e->o->line_directives && lo)
+        fprintf(e->out, "#line %d \"%s\"\n", lo, c_string_escape(e->g->arena, e->o->source_path));
 }
 
 static void emit_node(E *e, Ref r)
@@ -593,6 +636,20 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
     name_params(&e);
     e.fused = all.fused;
     e.fz = all.fz;
+    /* what is computed along with each node, for the comments */
+    e.fchild = arena_alloc(m->g.arena, sizeof(Ref) * (size_t)m->g.n);
+    e.fnext = arena_alloc(m->g.arena, sizeof(Ref) * (size_t)m->g.n);
+    e.inl = arena_alloc(m->g.arena, (size_t)m->g.n);
+    memset(e.fchild, 0, sizeof(Ref) * (size_t)m->g.n);
+    memset(e.fnext, 0, sizeof(Ref) * (size_t)m->g.n);
+    memset(e.inl, 0, (size_t)m->g.n);
+    for (int i = all.norder - 1; i >= 0; i--) {
+        Ref q = all.order[i], f = all.fused[q];
+        if (f) {
+            e.fnext[q] = e.fchild[f];
+            e.fchild[f] = q;
+        }
+    }
     fprintf(out, "\n/* ---------------------------------------------------------- the model */\n\n");
     emit_parts(&e, predict_only);
     emit_api(&e, predict_only);

@@ -39,6 +39,8 @@ typedef struct E {
     const char **pmacro;    /* per param: NAME of its PARAM_NAME_OFFSET macro */
     int drop;               /* the model has dropout: the parts take train and seed */
     const char **kernels;   /* per node: its kernel's name (conv.c), or NULL */
+    Ref *fchild, *fnext;    /* per node: the first, and the next, of what is computed along with it */
+    unsigned char *inl;     /* scratch marks of comment() */
 } E;
 
 /* emit_c.c */

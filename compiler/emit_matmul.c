@@ -131,9 +131,6 @@ Fusion fusion_args(E *e, Ref r, const char **dst, const char **alpha, char *bias
     bias[0] = 0;
     if (!f.last)
         return f;
-    if (f.act == 1)
-        comment(e, N(e->g, f.last)->in[0]);
-    comment(e, f.last);
     *dst = e->var[storage(e->p, f.last)];
     if (f.alpha)
         *alpha = value_expr(e, f.alpha, 0);

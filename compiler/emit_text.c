@@ -80,10 +80,15 @@ static int leaf(Node *x)
     return x->op == OP_INPUT || x->op == OP_TARGET || x->op == OP_PARAM;
 }
 
+/* nodes written out in an equation instead of named (node_equation_fused) */
+static const unsigned char *infix_inline;
+
 static int named(Infix *I, Ref r)
 {
     Node *x = N(&I->m->g, r);
     if (x->op == OP_CONST || x->op == OP_BATCHN)
+        return 0;
+    if (infix_inline && infix_inline[r])
         return 0;
     if (leaf(x))
         return 1;
@@ -277,6 +282,14 @@ const char *node_equation(Model *m, Ref r, char *buf, size_t size)
     equation(m, r, -1, &t);
     snprintf(buf, size, "%s = %s", l, t.buf);
     free(t.buf);
+    return buf;
+}
+
+const char *node_equation_fused(Model *m, Ref r, const unsigned char *inl, char *buf, size_t size)
+{
+    infix_inline = inl;
+    node_equation(m, r, buf, size);
+    infix_inline = NULL;
     return buf;
 }
 

@@ -627,6 +627,9 @@ void emit_stats(Model *m, Plan plans[FN_COUNT], FILE *out);
 void model_flops(Model *m, double *fwd, double *bwd);
 /* "label = equation" of a node, as --emit=grad prints it. */
 const char *node_equation(Model *m, Ref r, char *buf, size_t size);
+/* ... with the nodes marked in inl written out in it, not named (values
+ * computed along with r, which have no name in the generated C) */
+const char *node_equation_fused(Model *m, Ref r, const unsigned char *inl, char *buf, size_t size);
 /* A printable name for a node: the model's name, dL/dname, or tNN. */
 const char *node_label(Model *m, Ref r, char *buf, size_t size);
 

@@ -44,8 +44,7 @@ static void iris_forward(const float *params, const float *x, size_t n, float *w
     const float *restrict p_b = params + IRIS_PARAM_B_OFFSET; /* b [3] */
     float *const v_z = w + 0; /* z [B,3] */
     float *const v_output = w + 48; /* output [B,3] */
-    /* t5 = x · Wᵀ   [B,3]   iris.nn:11 */
-    /* z = t5 + b   [B,3]   iris.nn:11 */
+    /* z = x · Wᵀ + b   [B,3]   iris.nn:11 */
     {
         const float *a_ = x;
         float *restrict bt = w + 192; /* B in [K][N] order */
@@ -182,8 +181,7 @@ static void iris_backward(const float *params, const float *x, const float *y, s
                 o[i1] += a_[i0 * 3 + i1];
             }
     }
-    /* dL/dW = dL/dzᵀ · x   [3,4]   iris.nn:11 */
-    /* grad W = dL/dW·t17   [3,4]   iris.nn:13 */
+    /* grad W = dL/dzᵀ · x·1/n   [3,4]   iris.nn:11-13 */
     {
         const float *a_ = d_z;
         const float *b_ = x;

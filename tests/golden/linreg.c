@@ -60,8 +60,7 @@ static void linreg_forward(const float *params, const float *x, size_t n, float 
     const float *restrict p_w = params + LINREG_PARAM_W_OFFSET; /* w [10,1] */
     const float *restrict p_b = params + LINREG_PARAM_B_OFFSET; /* b [1] */
     float *const v_yhat = w + 0; /* yhat [B,1] */
-    /* t5 = x · w   [B,1]   linreg.nn:13 */
-    /* yhat = t5 + b   [B,1]   linreg.nn:13 */
+    /* yhat = x · w + b   [B,1]   linreg.nn:13 */
     {
         const float *a_ = x;
         const float *b_ = p_w;
@@ -181,8 +180,7 @@ static void linreg_backward(const float *params, const float *x, const float *y,
             s0 += a_[i];
         o[0] = (s0 + s1) + (s2 + s3);
     }
-    /* t16 = xᵀ · t7   [10,1]   linreg.nn:13 */
-    /* grad w = t16·t18   [10,1]   linreg.nn:15 */
+    /* grad w = xᵀ · t7·2/n   [10,1]   linreg.nn:13-15 */
     {
         float ct[10];
         linreg_vgemm(1, 10, n, t7, 1, 1, x, 10, ct, 10, w + 1040);

@@ -178,9 +178,7 @@ static void seed_forward(const float *params, const float *x, size_t n, float *w
     float *const v_a2 = w + 512; /* a2 [B,16] */
     float *const v_z3 = w + 1024; /* z3 [B,1] */
     float *const v_yhat = w + 1056; /* yhat [B,1] */
-    /* t9 = x · W1ᵀ   [B,16]   seed.nn:16 */
-    /* z1 = t9 + b1   [B,16]   seed.nn:16 */
-    /* a1 = relu(z1)   [B,16]   seed.nn:17 */
+    /* a1 = relu(x · W1ᵀ + b1)   [B,16]   seed.nn:16-17 */
     {
         float *restrict bt = w + 2144; /* B in [K][N] order */
         for (size_t j = 0; j < 16; j++)
@@ -195,9 +193,7 @@ static void seed_forward(const float *params, const float *x, size_t n, float *w
                 o[i * 16 + j] = t > 0 ? t : 0;
             }
     }
-    /* t12 = a1 · W2ᵀ   [B,16]   seed.nn:18 */
-    /* z2 = t12 + b2   [B,16]   seed.nn:18 */
-    /* a2 = relu(z2)   [B,16]   seed.nn:19 */
+    /* a2 = relu(a1 · W2ᵀ + b2)   [B,16]   seed.nn:18-19 */
     {
         float *restrict bt = w + 2144; /* B in [K][N] order */
         for (size_t j = 0; j < 16; j++)
@@ -212,8 +208,7 @@ static void seed_forward(const float *params, const float *x, size_t n, float *w
                 o[i * 16 + j] = t > 0 ? t : 0;
             }
     }
-    /* t15 = a2 · W3ᵀ   [B,1]   seed.nn:20 */
-    /* z3 = t15 + b3   [B,1]   seed.nn:20 */
+    /* z3 = a2 · W3ᵀ + b3   [B,1]   seed.nn:20 */
     {
         const float *a_ = v_a2;
         const float *b_ = W3;
@@ -381,8 +376,7 @@ static void seed_backward(const float *params, const float *x, const float *y, s
     {
         seed_vgemm(n, 16, 1, d_z3, 1, 1, W3, 16, d_a2, 16, w + 2160);
     }
-    /* dL/dW3 = dL/dz3ᵀ · a2   [1,16]   seed.nn:20 */
-    /* grad W3 = dL/dW3·t35   [1,16]   seed.nn:23 */
+    /* grad W3 = dL/dz3ᵀ · a2·1/n   [1,16]   seed.nn:20-23 */
     {
         seed_vgemm(1, 16, n, d_z3, 1, 1, v_a2, 16, v_grad_W3, 16, w + 2656);
         float *restrict o = v_grad_W3;
@@ -438,8 +432,7 @@ static void seed_backward(const float *params, const float *x, const float *y, s
     {
         seed_vgemm(n, 16, 16, d_z2, 16, 1, W2, 16, d_a1, 16, w + 2400);
     }
-    /* dL/dW2 = dL/dz2ᵀ · a1   [16,16]   seed.nn:18 */
-    /* grad W2 = dL/dW2·t35   [16,16]   seed.nn:23 */
+    /* grad W2 = dL/dz2ᵀ · a1·1/n   [16,16]   seed.nn:18-23 */
     {
         seed_vgemm(16, 16, n, d_z2, 1, 16, v_a1, 16, v_grad_W2, 16, w + 2656);
         float *restrict o = v_grad_W2;
@@ -491,8 +484,7 @@ static void seed_backward(const float *params, const float *x, const float *y, s
         }
 #endif
     }
-    /* dL/dW1 = dL/dz1ᵀ · x   [16,30]   seed.nn:16 */
-    /* grad W1 = dL/dW1·t35   [16,30]   seed.nn:23 */
+    /* grad W1 = dL/dz1ᵀ · x·1/n   [16,30]   seed.nn:16-23 */
     seed_gk_gemm(16, 30, (long)n, (1.0f / (float)n), d_z1, 1, 16, x, 30, 1, 0, v_grad_W1, 30, NULL, 0, w + 2144);
     /* t35 = 1/n   []   seed.nn:23 */
     {

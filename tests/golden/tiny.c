@@ -62,7 +62,7 @@ static void tiny_forward(const float *params, const float *x, size_t n, float *w
     for (size_t r = 0; r < n; r++)
         for (size_t j = 0; j < 1; j++)
             v_x2[r * 1 + j] = x[r * 2 + 1 + j];
-    /* h = sigmoid(z)   [B,1]   tiny.nn:20 */
+    /* h = sigmoid(x1·w1 + x2·w2 + b1)   [B,1]   tiny.nn:19-20 */
     {
         float *restrict o = v_h;
         const float *p13_0 = b1;
@@ -132,7 +132,7 @@ static void tiny_forward(const float *params, const float *x, size_t n, float *w
             o[i] = 1 / (1 + tiny_vm_expf(-a));
         }
     }
-    /* yhat = t17 + b2   [B,1]   tiny.nn:21 */
+    /* yhat = w3·h + x1·w4 + b2   [B,1]   tiny.nn:21 */
     {
         float *restrict o = v_yhat;
         const float *a_ = b2;
@@ -333,7 +333,7 @@ static void tiny_backward(const float *params, const float *x, const float *y, s
             s0 += a_[i];
         o[0] = (s0 + s1) + (s2 + s3);
     }
-    /* dL/dz = dL/dh·t36   [B,1]   tiny.nn:20 */
+    /* dL/dz = w3·dL/dyhat·h·(1 - h)   [B,1]   tiny.nn:20-21 */
     {
         float *restrict o = d_z;
         const float *p34_0 = w3;
