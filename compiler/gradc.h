@@ -385,6 +385,11 @@ typedef struct Model {
     Graph g;               /* forward and, after grad, backward nodes */
     Ref *grads;            /* per param, the gradient of the loss (0: zero gradient) */
     Ref *adjs;             /* per param, the adjoint of the summed loss, before / n */
+    struct {               /* the stable forms simplify.c found in what the */
+        const char *what;  /* user wrote (for --emit=grad): a sentence, and */
+        Loc loc;           /* where in the model file */
+    } recognised[8];
+    int nrecognised;
 } Model;
 
 /* Checks the AST and builds the forward graph. Returns NULL if errors were
