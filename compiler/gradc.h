@@ -569,7 +569,8 @@ void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out);
 void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out);
 void emit_graph(Model *m, FILE *out, int with_backward);
 void emit_grad(Model *m, FILE *out);
-void emit_dot(Model *m, FILE *out);
+/* part: "" both graphs, "-forward" or "-backward" (--emit=dot-forward, ...) */
+void emit_dot(Model *m, FILE *out, const char *part);
 void emit_stats(Model *m, Plan plans[FN_COUNT], FILE *out);
 /* FLOPs per example of the forward and the backward pass of loss_grad. */
 void model_flops(Model *m, double *fwd, double *bwd);
