@@ -10,9 +10,12 @@
  *
  * Rewrites: constant folding (only when the result is finite: no NaN or
  * infinity is folded), algebraic identities (x+0, x*1, x*0, --x, ...),
- * scalar factors hoisted out of matrix products and sums, and the stable
- * forms of LANGUAGE.md section 2: log(sigmoid(z)), log(1 - sigmoid(z)),
- * log(softmax(z)), bce(sigmoid(z), y) and -sum(onehot(l) * log_softmax(z)).
+ * scalar factors hoisted out of matrix products and sums and folded with
+ * each other, and the stable forms of docs/language.md ("Losses"):
+ * log(sigmoid(z)), log(1 - sigmoid(z)), log(softmax(z)), bce(sigmoid(z), y),
+ * the textbook y·log(sigmoid(z)) + (1 - y)·log(1 - sigmoid(z)), and
+ * -sum(onehot(l) * log_softmax(z)). Each one found in what the model wrote
+ * is recorded in Model.recognised for --emit=grad.
  */
 #include "gradc.h"
 
