@@ -83,10 +83,22 @@ static int leaf(Node *x)
 /* nodes written out in an equation instead of named (node_equation_fused) */
 static const unsigned char *infix_inline;
 
+static Node *through_views(Graph *g, Ref r);
+
+/* A number, n, or a number over n (the adjoint of a mean): what it is says
+ * more than the name of the adjoint it is. */
+static int number(Graph *g, Ref r)
+{
+    Node *x = through_views(g, r);
+    if (x->op == OP_DIV)
+        return through_views(g, x->in[0])->op == OP_CONST && through_views(g, x->in[1])->op == OP_BATCHN;
+    return x->op == OP_CONST || x->op == OP_BATCHN;
+}
+
 static int named(Infix *I, Ref r)
 {
     Node *x = N(&I->m->g, r);
-    if (x->op == OP_CONST || x->op == OP_BATCHN)
+    if (x->op == OP_CONST || x->op == OP_BATCHN || (I->expand >= 0 && number(&I->m->g, r)))
         return 0;
     if (infix_inline && infix_inline[r])
         return 0;
@@ -112,8 +124,7 @@ static int atomic(Infix *I, Ref r)
     Node *x = through_views(&I->m->g, r);
     if (r != I->top && named(I, r))
         return 1;
-    if (x->op == OP_DIV && through_views(&I->m->g, x->in[0])->op == OP_CONST &&
-        through_views(&I->m->g, x->in[1])->op == OP_BATCHN)
+    if (x->op == OP_DIV && number(&I->m->g, r))
         return 1; /* 2/n */
     return x->op == OP_CONST || x->op == OP_BATCHN || !(op_flags[x->op] & OPF_ELEMWISE);
 }
@@ -211,6 +222,13 @@ static void infix(Infix *I, Ref r, Txt *t, int depth)
             c = tmp;
         }
         int p = x->op == OP_ADD || x->op == OP_SUB ? 1 : 2;
+        Node *cn = through_views(&m->g, c);
+        if (x->op == OP_MUL && cn->op == OP_DIV && number(&m->g, c) && !named(I, a) &&
+            through_views(&m->g, cn->in[0])->f == 1) {
+            operand_p(I, a, t, depth + 1, 2); /* a·1/n as a/n */
+            put(t, "/n");
+            return;
+        }
         operand_p(I, a, t, depth + 1, k == 4 ? 3 : p);
         put(t, k == 4 ? "/" : sym[k]);
         operand_p(I, c, t, depth + 1, k == 4 ? 3 : x->op == OP_SUB || x->op == OP_DIV ? p + 1 : p);
@@ -230,8 +248,14 @@ static void infix(Infix *I, Ref r, Txt *t, int depth)
     case OP_TRANSPOSE: operand(I, a, t, depth + 1); put(t, "ᵀ"); return;
     case OP_SUM: {
         Shape in = N(&m->g, a)->shape;
-        put(t, shape_has_batch(in) && x->ia[0] == 1 ? "Σ_batch " : "sum ");
-        operand(I, a, t, depth + 1);
+        if (shape_has_batch(in) && x->ia[0] == 1) {
+            put(t, "Σ_batch ");
+            operand(I, a, t, depth + 1);
+            return;
+        }
+        put(t, "sum(");
+        infix(I, a, t, depth + 1);
+        put(t, ")");
         return;
     }
     default:
@@ -316,6 +340,23 @@ static void reused(Model *m, Ref r, Ref top, unsigned char *seen, Txt *t, int de
         reused(m, x->in[i], top, seen, t, depth + 1);
 }
 
+/* Whether emit_grad prints r as a line of its own: an adjoint, or a
+ * param's gradient before / n (the final gradients come last). */
+static int shown_adjoint(Model *m, Ref r)
+{
+    Node *x = N(&m->g, r);
+    int pi = -1;
+    for (int k = 0; k < m->nparams; k++)
+        if (m->adjs[k] == r)
+            pi = k;
+    if (!x->backward || (!x->adj_of && pi < 0) || (pi < 0 && number(&m->g, r)))
+        return 0;
+    for (int k = 0; k < m->nparams; k++)
+        if (m->grads[k] == r && m->adjs[k] != r)
+            return 0; /* printed below */
+    return 1;
+}
+
 void emit_grad(Model *m, FILE *out)
 {
     Graph *g = &m->g;
@@ -329,21 +370,29 @@ void emit_grad(Model *m, FILE *out)
                  "# parameter's gradient is dL/dθ / n, the mean of the per-example gradients.\n");
     if (m->objective)
         fprintf(out, "loss per example = %s\n", equation(m, m->objective, 0, &t));
+    /* a stable form gradc found is said above the first adjoint of its
+     * model line, else here, under the loss */
+    int said[8] = {0}; /* 0: to say under the loss, -1: at its line, 1: said */
+    for (int i = 0; i < p.norder; i++)
+        for (int k = 0; k < m->nrecognised; k++)
+            if (shown_adjoint(m, p.order[i]) &&
+                m->recognised[k].loc.first_line == N(g, p.order[i])->loc.first_line)
+                said[k] = -1;
+    for (int k = 0; k < m->nrecognised; k++)
+        if (!said[k]) {
+            fprintf(out, "# recognised: %s\n", m->recognised[k].what);
+            said[k] = 1;
+        }
     for (int i = 0; i < p.norder; i++) {
         Ref r = p.order[i];
         Node *x = N(g, r);
-        int pi = -1;
-        for (int k = 0; k < m->nparams; k++)
-            if (m->adjs[k] == r)
-                pi = k;
-        if (!x->backward || (!x->adj_of && pi < 0))
+        if (!shown_adjoint(m, r))
             continue;
-        int final = 0;
-        for (int k = 0; k < m->nparams; k++)
-            if (m->grads[k] == r && m->adjs[k] != r)
-                final = 1;
-        if (final)
-            continue; /* printed below */
+        for (int k = 0; k < m->nrecognised; k++)
+            if (said[k] < 0 && m->recognised[k].loc.first_line == x->loc.first_line) {
+                fprintf(out, "# recognised: %s\n", m->recognised[k].what);
+                said[k] = 1;
+            }
         const char *lab = node_label(m, r, l, sizeof l);
         fprintf(out, "%s = %s   %s", lab, equation(m, r, 0, &t), shape_str(x->shape, sh, sizeof sh));
         if (x->loc.first_line)

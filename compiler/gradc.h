@@ -385,6 +385,11 @@ typedef struct Model {
     Graph g;               /* forward and, after grad, backward nodes */
     Ref *grads;            /* per param, the gradient of the loss (0: zero gradient) */
     Ref *adjs;             /* per param, the adjoint of the summed loss, before / n */
+    struct {               /* the stable forms simplify.c found in what the */
+        const char *what;  /* user wrote (for --emit=grad): a sentence, and */
+        Loc loc;           /* where in the model file */
+    } recognised[8];
+    int nrecognised;
 } Model;
 
 /* Checks the AST and builds the forward graph. Returns NULL if errors were
@@ -621,7 +626,8 @@ void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out);
 void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out);
 void emit_graph(Model *m, FILE *out, int with_backward);
 void emit_grad(Model *m, FILE *out);
-void emit_dot(Model *m, FILE *out);
+/* part: "" both graphs, "-forward" or "-backward" (--emit=dot-forward, ...) */
+void emit_dot(Model *m, FILE *out, const char *part);
 void emit_stats(Model *m, Plan plans[FN_COUNT], FILE *out);
 /* FLOPs per example of the forward and the backward pass of loss_grad. */
 void model_flops(Model *m, double *fwd, double *bwd);

@@ -56,7 +56,8 @@ typedef struct Options {
     char cmdline[1024];     /* as given, for generated headers */
 } Options;
 
-static const char *const emit_kinds[] = {"tokens", "ast", "graph", "grad", "c", "h", "dot", "stats", NULL};
+static const char *const emit_kinds[] = {"tokens", "ast", "graph", "grad", "c", "h", "dot", "dot-forward",
+                                          "dot-backward", "stats", NULL};
 
 static void usage(FILE *f)
 {
@@ -72,7 +73,8 @@ static void usage(FILE *f)
           "                              --libs gradc) builds the executable)\n"
           "  gradc --emit=KIND FILE.nn [-o FILE]\n"
           "                              print one stage and stop: tokens, ast, graph,\n"
-          "                              grad, c, h, dot, stats\n"
+          "                              grad, c, h, dot (dot-forward, dot-backward),\n"
+          "                              stats\n"
           "  gradc --check FILE.nn       parse and check only\n"
           "\n"
           "FILE.nn '-' reads the model from standard input (named <stdin> in\n"
@@ -185,9 +187,9 @@ static void parse_args(int argc, char **argv, Options *o)
              * that `gradc --emit seed.nn` does not take seed.nn for a kind */
             const char *kind = a[6] == '=' ? a + 7 : i + 1 < argc && is_emit_kind(argv[i + 1]) ? argv[++i] : NULL;
             if (!kind || !*kind)
-                bad_usage("%s needs a kind (--emit=KIND): tokens, ast, graph, grad, c, h, dot or stats", "--emit");
+                bad_usage("%s needs a kind (--emit=KIND): tokens, ast, graph, grad, c, h, dot, dot-forward, dot-backward or stats", "--emit");
             if (!is_emit_kind(kind))
-                bad_usage("unknown --emit kind '%s'; expected tokens, ast, graph, grad, c, h, dot or stats", kind);
+                bad_usage("unknown --emit kind '%s'; expected tokens, ast, graph, grad, c, h, dot, dot-forward, dot-backward or stats", kind);
             if (a[6] == '=') {
                 set_mode(o, a);
             } else { /* named as --emit=KIND in messages */
@@ -791,8 +793,8 @@ int main(int argc, char **argv)
             emit_c(m, plans, &eo, text);
         else if (!strcmp(o.emit, "h"))
             emit_h(m, plans, &eo, text);
-        else if (!strcmp(o.emit, "dot"))
-            emit_dot(m, text);
+        else if (!strncmp(o.emit, "dot", 3))
+            emit_dot(m, text, o.emit + 3);
         else
             emit_stats(m, plans, text);
     } else if (o.c_only) {

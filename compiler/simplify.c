@@ -10,9 +10,12 @@
  *
  * Rewrites: constant folding (only when the result is finite: no NaN or
  * infinity is folded), algebraic identities (x+0, x*1, x*0, --x, ...),
- * scalar factors hoisted out of matrix products and sums, and the stable
- * forms of LANGUAGE.md section 2: log(sigmoid(z)), log(1 - sigmoid(z)),
- * log(softmax(z)), bce(sigmoid(z), y) and -sum(onehot(l) * log_softmax(z)).
+ * scalar factors hoisted out of matrix products and sums and folded with
+ * each other, and the stable forms of docs/language.md ("Losses"):
+ * log(sigmoid(z)), log(1 - sigmoid(z)), log(softmax(z)), bce(sigmoid(z), y),
+ * the textbook y·log(sigmoid(z)) + (1 - y)·log(1 - sigmoid(z)), and
+ * -sum(onehot(l) * log_softmax(z)). Each one found in what the model wrote
+ * is recorded in Model.recognised for --emit=grad.
  */
 #include "gradc.h"
 
@@ -39,6 +42,25 @@ static void said(Simp *S, Loc loc, const char *what)
     if (S->explain)
         fprintf(S->explain, "%s:%d:%d: %s\n", S->file ? S->file : "model", loc.first_line,
                 loc.first_column, what);
+}
+
+/* A stable form found in what the user wrote, for --emit=grad's
+ * "# recognised:" line. Rewrites run bottom-up, so a later form on the same
+ * model line encloses an earlier one (the cross-entropy around its
+ * log(softmax)): it takes the earlier one's place. */
+static void recognise(Simp *S, Loc loc, const char *what)
+{
+    Model *m = S->m;
+    for (int i = 0; i < m->nrecognised; i++)
+        if (m->recognised[i].loc.first_line == loc.first_line) {
+            m->recognised[i].what = what;
+            m->recognised[i].loc = loc;
+            return;
+        }
+    if (m->nrecognised < (int)(sizeof m->recognised / sizeof m->recognised[0])) {
+        m->recognised[m->nrecognised].what = what;
+        m->recognised[m->nrecognised++].loc = loc;
+    }
 }
 
 static Node *NN(Simp *S, Ref r)
@@ -175,9 +197,18 @@ static Ref mk(Simp *S, Op op, Shape shape, Ref a, Ref b, double f, const int *ia
                 }
                 double c1, c2;
                 Node *X = NN(S, x);
-                if (scalar_const(S, c, &c1) && X->op == OP_MUL && scalar_const(S, X->in[0], &c2)) {
-                    said(S, loc, "c1 * (c2 * x) -> (c1 c2) * x");
-                    return mk(S, OP_MUL, shape, C(S, c1 * c2, loc), X->in[1], 0, NULL, loc);
+                for (int k = 0; k < 2; k++)
+                    if (scalar_const(S, c, &c1) && X->op == OP_MUL && scalar_const(S, X->in[k], &c2) &&
+                        isfinite(c1 * c2)) {
+                        said(S, loc, "c1 * (c2 * x) -> (c1 c2) * x");
+                        return mk(S, OP_MUL, shape, C(S, c1 * c2, loc), X->in[!k], 0, NULL, loc);
+                    }
+                /* the 1/2 of a loss meets the 2 of its square's derivative:
+                 * the factor of the gradient is a number over n */
+                if (scalar_const(S, c, &c1) && X->op == OP_DIV && scalar_const(S, X->in[0], &c2) &&
+                    isfinite(c1 * c2)) {
+                    said(S, loc, "c1 * (c2 / x) -> (c1 c2) / x");
+                    return expand_to(S, bin(S, OP_DIV, C(S, c1 * c2, loc), X->in[1], loc), shape, loc);
                 }
                 if (scalar_const(S, c, &c1) && X->op == OP_NEG) {
                     said(S, loc, "c * -x -> (-c) * x");
@@ -214,6 +245,41 @@ static Ref mk(Simp *S, Op op, Shape shape, Ref a, Ref b, double f, const int *ia
                         return mk(S, OP_DIV, shape, y, X->in[1], 0, NULL, loc);
                     }
                 }
+                /* (a - b) * -s -> (b - a) * s: a gradient reads yhat - y, not
+                 * (y - yhat) times a negative factor */
+                for (int side = 0; side < 2; side++) {
+                    Ref x = side ? a : b, y = side ? b : a;
+                    Node *X = NN(S, x), *Y = NN(S, y);
+                    double cn;
+                    if (Y->op != OP_SUB || !is_scalar(S, x))
+                        continue;
+                    if (X->op == OP_NEG) {
+                        said(S, loc, "(a - b) * -s -> (b - a) * s");
+                        return mk(S, OP_MUL, shape, bin(S, OP_SUB, Y->in[1], Y->in[0], loc), X->in[0], 0,
+                                  NULL, loc);
+                    }
+                    if (X->op == OP_DIV && scalar_const(S, X->in[0], &cn) && cn < 0) {
+                        said(S, loc, "(a - b) * (-c / x) -> (b - a) * (c / x)");
+                        return mk(S, OP_MUL, shape, bin(S, OP_SUB, Y->in[1], Y->in[0], loc),
+                                  bin(S, OP_DIV, C(S, -cn, loc), X->in[1], loc), 0, NULL, loc);
+                    }
+                }
+                /* (s * a) * b -> s * (a * b): a scalar factor moves out of a
+                 * product, where it meets the others (an unnamed product
+                 * only, so that no adjoint loses its name) */
+                for (int side = 0; side < 2; side++) {
+                    Ref x = side ? a : b, y = side ? b : a;
+                    Node *X = NN(S, x);
+                    if (X->op != OP_MUL || X->name || X->adj_of || is_scalar(S, y) || is_scalar(S, x))
+                        continue;
+                    for (int k = 0; k < 2; k++) {
+                        if (!is_scalar(S, X->in[k]) || is_scalar(S, X->in[!k]) ||
+                            node_is_const(g, X->in[k], NULL))
+                            continue;
+                        said(S, loc, "(s * a) * b -> s * (a * b)");
+                        return bin(S, OP_MUL, X->in[k], bin(S, OP_MUL, X->in[!k], y, loc), loc);
+                    }
+                }
             }
             break;
         case OP_DIV:
@@ -231,9 +297,14 @@ static Ref mk(Simp *S, Op op, Shape shape, Ref a, Ref b, double f, const int *ia
                 said(S, loc, "--x -> x");
                 return A->in[0];
             }
-            if (A->op == OP_MUL && scalar_const(S, A->in[0], &ca)) {
-                said(S, loc, "-(c * x) -> (-c) * x");
-                return mk(S, OP_MUL, shape, C(S, -ca, loc), A->in[1], 0, NULL, loc);
+            for (int k = 0; k < 2; k++)
+                if (A->op == OP_MUL && scalar_const(S, A->in[k], &ca)) {
+                    said(S, loc, "-(c * x) -> (-c) * x");
+                    return mk(S, OP_MUL, shape, C(S, -ca, loc), A->in[!k], 0, NULL, loc);
+                }
+            if (A->op == OP_DIV && scalar_const(S, A->in[0], &ca)) {
+                said(S, loc, "-(c / x) -> (-c) / x");
+                return mk(S, OP_DIV, shape, C(S, -ca, loc), A->in[1], 0, NULL, loc);
             }
             if (A->op == OP_SUB) {
                 said(S, loc, "-(a - b) -> b - a");
@@ -343,21 +414,26 @@ static Ref mk(Simp *S, Op op, Shape shape, Ref a, Ref b, double f, const int *ia
         case OP_LOG:
             if (A->op == OP_SIGMOID) {
                 said(S, loc, "stable form: log(sigmoid(z)) -> -softplus(-z)");
+                recognise(S, loc, "log of sigmoid, log(sigmoid(z)) = -softplus(-z) (stable form)");
                 return un(S, OP_NEG, un(S, OP_SOFTPLUS, un(S, OP_NEG, A->in[0], loc), loc), loc);
             }
             if (A->op == OP_SUB && is_c(S, A->in[0], 1) && NN(S, A->in[1])->op == OP_SIGMOID &&
                 shape_eq(NN(S, A->in[1])->shape, shape)) {
                 said(S, loc, "stable form: log(1 - sigmoid(z)) -> -softplus(z)");
+                recognise(S, loc, "log of 1 - sigmoid, log(1 - sigmoid(z)) = -softplus(z) (stable form)");
                 return un(S, OP_NEG, un(S, OP_SOFTPLUS, NN(S, A->in[1])->in[0], loc), loc);
             }
             if (A->op == OP_SOFTMAX) {
                 said(S, loc, "stable form: log(softmax(z)) -> log_softmax(z)");
+                recognise(S, loc, "log of softmax, log(softmax(z)) = log_softmax(z) (stable form)");
                 return un(S, OP_LOG_SOFTMAX, A->in[0], loc);
             }
             break;
         case OP_BCE:
             if (A->op == OP_SIGMOID) {
                 said(S, loc, "stable form: bce(sigmoid(z), y) -> bce_logits(z, y)");
+                recognise(S, loc, "binary cross-entropy of sigmoid, bce(sigmoid(z), y) = bce_logits(z, y) "
+                                  "(stable form)");
                 return mk(S, OP_BCE_LOGITS, shape, A->in[0], b, 0, NULL, loc);
             }
             break;
@@ -375,12 +451,54 @@ static Ref mk(Simp *S, Op op, Shape shape, Ref a, Ref b, double f, const int *ia
                         shape_eq(L->shape, ms)) {
                         said(S, loc, "stable form: -sum(onehot(l) * log(softmax(z))) -> "
                                      "cross_entropy(z, l)");
+                        recognise(S, loc, "cross-entropy of softmax, -sum(onehot(l) * log(softmax(z))) = "
+                                          "cross_entropy(z, l) (stable form)");
                         Ref in[2] = {L->in[0], O->in[0]};
                         return node_make(g, OP_CE, shape, in, 0, NULL, loc);
                     }
                 }
+                /* against probabilities: the graph stays (it is the stable
+                 * form); its gradient is softmax(z)·sum(p) - p */
+                for (int side = 0; side < 2; side++)
+                    if (NN(S, M->in[!side])->op == OP_LOG_SOFTMAX && NN(S, M->in[side])->op != OP_ONEHOT &&
+                        shape_eq(NN(S, M->in[!side])->shape, ms))
+                        recognise(S, loc, "cross-entropy of softmax, -sum(p * log(softmax(z))) = "
+                                          "cross_entropy(z, p) (stable form)");
             }
             break;
+        case OP_ADD: {
+            /* y·log(sigmoid(z)) + (1 - y)·log(1 - sigmoid(z)), as the
+             * rewrites above left it: y·-softplus(-z) + (1 - y)·-softplus(z),
+             * is -bce_logits(z, y) = -(softplus(z) - y·z), for any y */
+            for (int side = 0; side < 2; side++) {
+                Node *P = NN(S, side ? b : a), *Q = NN(S, side ? a : b);
+                if (P->op != OP_MUL || Q->op != OP_MUL)
+                    continue;
+                for (int i = 0; i < 2; i++)
+                    for (int j = 0; j < 2; j++) {
+                        Ref y = P->in[i], z;
+                        Node *lp = NN(S, P->in[!i]), *oy = NN(S, Q->in[j]), *lq = NN(S, Q->in[!j]);
+                        if (lp->op != OP_NEG || NN(S, lp->in[0])->op != OP_SOFTPLUS ||
+                            NN(S, NN(S, lp->in[0])->in[0])->op != OP_NEG)
+                            continue;
+                        z = NN(S, NN(S, lp->in[0])->in[0])->in[0];
+                        if (oy->op != OP_SUB || !is_c(S, oy->in[0], 1) || oy->in[1] != y)
+                            continue;
+                        if (lq->op != OP_NEG || NN(S, lq->in[0])->op != OP_SOFTPLUS ||
+                            NN(S, lq->in[0])->in[0] != z)
+                            continue;
+                        Shape t;
+                        if (!shape_broadcast(NN(S, z)->shape, NN(S, y)->shape, &t) || !shape_eq(t, shape))
+                            continue;
+                        said(S, loc, "stable form: y·log(sigmoid(z)) + (1 - y)·log(1 - sigmoid(z)) -> "
+                                     "-bce_logits(z, y)");
+                        recognise(S, loc, "binary cross-entropy of sigmoid, -(y·log(sigmoid(z)) + (1 - y)·"
+                                          "log(1 - sigmoid(z))) = bce_logits(z, y) (stable form)");
+                        return un(S, OP_NEG, mk(S, OP_BCE_LOGITS, shape, z, y, 0, NULL, loc), loc);
+                    }
+            }
+            break;
+        }
         case OP_SUB:
             /* a*c - b*c -> (a - b)*c */
             if (A->op == OP_MUL && Bn->op == OP_MUL) {
