@@ -181,7 +181,7 @@ static void iris_backward(const float *params, const float *x, const float *y, s
                 o[i1] += a_[i0 * 3 + i1];
             }
     }
-    /* grad W = dL/dzᵀ · x·1/n   [3,4]   iris.nn:11-13 */
+    /* grad W = dL/dzᵀ · x/n   [3,4]   iris.nn:11-13 */
     {
         const float *a_ = d_z;
         const float *b_ = x;

@@ -376,7 +376,7 @@ static void seed_backward(const float *params, const float *x, const float *y, s
     {
         seed_vgemm(n, 16, 1, d_z3, 1, 1, W3, 16, d_a2, 16, w + 2160);
     }
-    /* grad W3 = dL/dz3ᵀ · a2·1/n   [1,16]   seed.nn:20-23 */
+    /* grad W3 = dL/dz3ᵀ · a2/n   [1,16]   seed.nn:20-23 */
     {
         seed_vgemm(1, 16, n, d_z3, 1, 1, v_a2, 16, v_grad_W3, 16, w + 2656);
         float *restrict o = v_grad_W3;
@@ -432,7 +432,7 @@ static void seed_backward(const float *params, const float *x, const float *y, s
     {
         seed_vgemm(n, 16, 16, d_z2, 16, 1, W2, 16, d_a1, 16, w + 2400);
     }
-    /* grad W2 = dL/dz2ᵀ · a1·1/n   [16,16]   seed.nn:18-23 */
+    /* grad W2 = dL/dz2ᵀ · a1/n   [16,16]   seed.nn:18-23 */
     {
         seed_vgemm(16, 16, n, d_z2, 1, 16, v_a1, 16, v_grad_W2, 16, w + 2656);
         float *restrict o = v_grad_W2;
@@ -484,7 +484,7 @@ static void seed_backward(const float *params, const float *x, const float *y, s
         }
 #endif
     }
-    /* grad W1 = dL/dz1ᵀ · x·1/n   [16,30]   seed.nn:16-23 */
+    /* grad W1 = dL/dz1ᵀ · x/n   [16,30]   seed.nn:16-23 */
     seed_gk_gemm(16, 30, (long)n, (1.0f / (float)n), d_z1, 1, 16, x, 30, 1, 0, v_grad_W1, 30, NULL, 0, w + 2144);
     /* t35 = 1/n   []   seed.nn:23 */
     {
