@@ -159,7 +159,7 @@ unit: $(UNIT_TESTS)
 	@fail=0; for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t || fail=1; done; exit $$fail
 
 test: all $(B)/.testtools unit
-	@bash tests/run_e2e.sh
+	+@bash tests/run_e2e.sh
 
 # long runs, outside `make test`
 check-long: all
