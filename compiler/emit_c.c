@@ -105,30 +105,89 @@ const char *mangle(Arena *a, const char *prefix, const char *name)
 }
 
 /* names the C variable of every node with storage of its own */
+/* a set of names, open addressing (names are unique in a file) */
+typedef struct Names {
+    const char **slot;
+    size_t cap, n;
+} Names;
+
+static int names_add(Names *t, const char *s)
+{
+    if (2 * (t->n + 1) > t->cap) {
+        Names u = {xcalloc(t->cap ? 2 * t->cap : 256, sizeof(char *)), t->cap ? 2 * t->cap : 256, 0};
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->slot[i])
+                names_add(&u, t->slot[i]);
+        free(t->slot);
+        *t = u;
+    }
+    uint64_t h = 1469598103934665603ull;
+    for (const char *q = s; *q; q++)
+        h = (h ^ (unsigned char)*q) * 1099511628211ull;
+    for (size_t i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+        if (!t->slot[i]) {
+            t->slot[i] = s;
+            t->n++;
+            return 1;
+        }
+        if (!strcmp(t->slot[i], s))
+            return 0;
+    }
+}
+
+/* names the C variable of every node with storage of its own: v_NAME for a
+ * value of the model, d_NAME for its adjoint, t_NAME (dt_NAME in the
+ * backward pass) for a value the model does not name, after the statement
+ * of its model line; NAME_2, NAME_3 where one is taken */
 static void name_vars(E *e)
 {
     Graph *g = e->g;
     Arena *a = g->arena;
     e->var = arena_alloc(a, sizeof(char *) * (size_t)g->n);
+    e->tname = arena_alloc(a, sizeof(char *) * (size_t)g->n);
+    memset(e->var, 0, sizeof(char *) * (size_t)g->n);
+    memset(e->tname, 0, sizeof(char *) * (size_t)g->n);
+    int lines = 0;
+    for (Ref r = 1; r < g->n; r++)
+        if (N(g, r)->loc.first_line > lines)
+            lines = N(g, r)->loc.first_line;
+    const char **bind = xcalloc((size_t)lines + 1, sizeof(char *));
+    for (Ref r = 1; r < g->n; r++) {
+        Node *x = N(g, r);
+        if (x->name && !x->backward && x->op != OP_PARAM && x->op != OP_INPUT && x->op != OP_TARGET &&
+            x->loc.first_line > 0 && !bind[x->loc.first_line])
+            bind[x->loc.first_line] = x->name;
+    }
+    Names used = {0};
     for (int i = 0; i < e->p->norder; i++) {
         Ref r = e->p->order[i];
         Node *x = N(g, r);
         const char *base;
+        int t = 0;
         if (x->name)
             base = mangle(a, "v_", x->name);
         else if (x->adj_of && N(g, x->adj_of)->name)
             base = mangle(a, "d_", N(g, x->adj_of)->name);
-        else
-            base = arena_printf(a, "t%d", r);
-        /* unique within the function */
+        else {
+            const char *b = x->loc.first_line > 0 ? bind[x->loc.first_line] : NULL;
+            base = b ? mangle(a, x->backward ? "dt_" : "t_", b)
+                     : arena_printf(a, "%s_line%d", x->backward ? "dt" : "t", x->loc.first_line);
+            t = 1;
+        }
         const char *name = base;
-        for (int k = 0; k < i; k++)
-            if (e->var[e->p->order[k]] && strcmp(e->var[e->p->order[k]], name) == 0) {
-                name = arena_printf(a, "%s_%d", base, r);
-                break;
-            }
+        Home h = e->p->slot[r].home;
+        if (fuse_away(e->p, r) || (h != H_WORK && h != H_GRAD && h != H_OUT)) { /* never a variable */
+            e->var[r] = (char *)base;
+            continue;
+        }
+        for (int k = 2; !names_add(&used, name); k++)
+            name = arena_printf(a, "%s_%d", base, k);
         e->var[r] = (char *)name;
+        if (t)
+            e->tname[r] = name;
     }
+    free(used.slot);
+    free(bind);
 }
 
 /* Pointer expression of a node's storage. */
@@ -651,8 +710,10 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
         }
     }
     fprintf(out, "\n/* ---------------------------------------------------------- the model */\n\n");
+    node_label_names(e.tname); /* the comments name values as the C does */
     emit_parts(&e, predict_only);
     emit_api(&e, predict_only);
+    node_label_names(NULL);
     if (ftell(defs) > 0) {
         fprintf(out, "/* ------------------------------------------------- the generic kernels */\n\n");
         rewind(defs);

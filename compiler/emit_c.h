@@ -28,7 +28,8 @@ typedef struct E {
     const char *T;          /* float or double */
     const char *fs;         /* "f" for float math functions, "" for double */
     const EmitOptions *o;   /* options */
-    char **var;             /* C variable per node, for this function */
+    char **var;             /* C variable per node */
+    const char **tname;     /* per node the model does not name: its C name, else NULL */
     const char *prefix;     /* model prefix, "seed_" */
     const char *PREFIX;     /* macro prefix, "SEED_" */
     int train;              /* the function trains: dropout masks (conv.c) */

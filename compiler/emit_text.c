@@ -159,6 +159,14 @@ static void operand(Infix *I, Ref r, Txt *t, int depth)
     operand_p(I, r, t, depth, 3);
 }
 
+/* names of unnamed values, where a caller gave them (node_label_names) */
+static const char *const *label_names;
+
+void node_label_names(const char *const *names)
+{
+    label_names = names;
+}
+
 /* Label of a node in equations: its name, dL/dname for an adjoint. */
 const char *node_label(Model *m, Ref r, char *buf, size_t size)
 {
@@ -181,9 +189,13 @@ const char *node_label(Model *m, Ref r, char *buf, size_t size)
         infix(&I, x->adj_of, &t, 0);
         if (t.len <= 40)
             snprintf(buf, size, "dL/d(%s)", t.buf);
+        else if (label_names && label_names[x->adj_of])
+            snprintf(buf, size, "dL/d%s", label_names[x->adj_of]);
         else
             snprintf(buf, size, "dL/dt%d", x->adj_of);
         free(t.buf);
+    } else if (label_names && label_names[r]) {
+        snprintf(buf, size, "%s", label_names[r]);
     } else {
         snprintf(buf, size, "t%d", r);
     }

@@ -638,5 +638,8 @@ const char *node_equation(Model *m, Ref r, char *buf, size_t size);
 const char *node_equation_fused(Model *m, Ref r, const unsigned char *inl, char *buf, size_t size);
 /* A printable name for a node: the model's name, dL/dname, or tNN. */
 const char *node_label(Model *m, Ref r, char *buf, size_t size);
+/* Labels for unnamed values (per node, NULL: t<number>) while names is set
+ * (the generated C's own names); NULL sets them back. */
+void node_label_names(const char *const *names);
 
 #endif

@@ -91,12 +91,12 @@ static float iris_objective(const float *params, const float *x, const float *y,
 {
     (void)params; (void)x; (void)y; (void)n; (void)w;
     float *const v_z = w + 0; /* z [B,3] */
-    float *const t7 = w + 96; /* t7 [B] */
-    float *const t8 = w + 0; /* t8 [] */
+    float *const t_L = w + 96; /* t_L [B] */
+    float *const t_L_2 = w + 0; /* t_L_2 [] */
     float *const v_L = w + 16; /* L [] */
-    /* t7 = cross_entropy(z, species)   [B]   iris.nn:13 */
+    /* t_L = cross_entropy(z, species)   [B]   iris.nn:13 */
     {
-        float *restrict o = t7;
+        float *restrict o = t_L;
         const float *a_ = v_z;
         const float *l_ = y;
         for (size_t r = 0; r < n; r++) {
@@ -111,10 +111,10 @@ static float iris_objective(const float *params, const float *x, const float *y,
             o[r] = m + logf(s) - z[k];
         }
     }
-    /* t8 = Σ_batch t7   []   iris.nn:13 */
+    /* t_L_2 = Σ_batch t_L   []   iris.nn:13 */
     {
-        float *restrict o = t8;
-        const float *a_ = t7;
+        float *restrict o = t_L_2;
+        const float *a_ = t_L;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         size_t i = 0;
         for (; i + 4 <= n; i += 4) {
@@ -127,10 +127,10 @@ static float iris_objective(const float *params, const float *x, const float *y,
             s0 += a_[i];
         o[0] = (s0 + s1) + (s2 + s3);
     }
-    /* L = t8/n   []   iris.nn:13 */
+    /* L = t_L_2/n   []   iris.nn:13 */
     {
         float *restrict o = v_L;
-        const float *a_ = t8;
+        const float *a_ = t_L_2;
         for (size_t i = 0; i < 1; i++) {
             const float a = a_[i];
             const float b = (float)n;
@@ -145,25 +145,25 @@ static void iris_backward(const float *params, const float *x, const float *y, s
 {
     (void)params; (void)x; (void)y; (void)n; (void)grad; (void)w;
     float *const v_output = w + 48; /* output [B,3] */
-    float *const t13 = w + 96; /* t13 [B,3] */
+    float *const dt_L = w + 96; /* dt_L [B,3] */
     float *const d_z = w + 144; /* dL/dz [B,3] */
     float *const d_b = w + 0; /* dL/db [3] */
-    float *const t17 = w + 32; /* t17 [] */
+    float *const dt_L_2 = w + 32; /* dt_L_2 [] */
     float *const v_grad_W = grad + 0; /* grad W [3,4] */
     float *const v_grad_b = grad + 12; /* grad b [3] */
-    /* t13 = onehot(species)   [B,3]   iris.nn:13 */
+    /* dt_L = onehot(species)   [B,3]   iris.nn:13 */
     {
-        float *restrict o = t13;
+        float *restrict o = dt_L;
         const float *a_ = y;
         for (size_t r = 0; r < n; r++)
             for (size_t c = 0; c < 3; c++)
                 o[r * 3 + c] = (float)((long)a_[r] == (long)c);
     }
-    /* dL/dz = output - t13   [B,3]   iris.nn:13 */
+    /* dL/dz = output - dt_L   [B,3]   iris.nn:13 */
     {
         float *restrict o = d_z;
         const float *a_ = v_output;
-        const float *b_ = t13;
+        const float *b_ = dt_L;
         for (size_t i = 0; i < n * 3; i++) {
             const float a = a_[i];
             const float b = b_[i];
@@ -219,20 +219,20 @@ static void iris_backward(const float *params, const float *x, const float *y, s
                 o[ii * 4 + j] = t;
             }
     }
-    /* t17 = 1/n   []   iris.nn:13 */
+    /* dt_L_2 = 1/n   []   iris.nn:13 */
     {
-        float *restrict o = t17;
+        float *restrict o = dt_L_2;
         for (size_t i = 0; i < 1; i++) {
             const float a = 1.0f;
             const float b = (float)n;
             o[i] = a / b;
         }
     }
-    /* grad b = dL/db·t17   [3]   iris.nn:13 */
+    /* grad b = dL/db·dt_L_2   [3]   iris.nn:13 */
     {
         float *restrict o = v_grad_b;
         const float *a_ = d_b;
-        const float *b_ = t17;
+        const float *b_ = dt_L_2;
         for (size_t i = 0; i < 3; i++) {
             const float a = a_[i];
             const float b = b_[0];

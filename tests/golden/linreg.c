@@ -102,13 +102,13 @@ static float linreg_objective(const float *params, const float *x, const float *
 {
     (void)params; (void)x; (void)y; (void)n; (void)w;
     float *const v_yhat = w + 0; /* yhat [B,1] */
-    float *const t7 = w + 256; /* t7 [B,1] */
-    float *const t8 = w + 512; /* t8 [B,1] */
-    float *const t10 = w + 768; /* t10 [] */
+    float *const t_L = w + 256; /* t_L [B,1] */
+    float *const t_L_2 = w + 512; /* t_L_2 [B,1] */
+    float *const t_L_3 = w + 768; /* t_L_3 [] */
     float *const v_L = w + 512; /* L [] */
-    /* t7 = yhat - y   [B,1]   linreg.nn:15 */
+    /* t_L = yhat - y   [B,1]   linreg.nn:15 */
     {
-        float *restrict o = t7;
+        float *restrict o = t_L;
         const float *a_ = v_yhat;
         const float *b_ = y;
         for (size_t i = 0; i < n; i++) {
@@ -117,19 +117,19 @@ static float linreg_objective(const float *params, const float *x, const float *
             o[i] = a - b;
         }
     }
-    /* t8 = square(t7)   [B,1]   linreg.nn:15 */
+    /* t_L_2 = square(t_L)   [B,1]   linreg.nn:15 */
     {
-        float *restrict o = t8;
-        const float *a_ = t7;
+        float *restrict o = t_L_2;
+        const float *a_ = t_L;
         for (size_t i = 0; i < n; i++) {
             const float a = a_[i];
             o[i] = a * a;
         }
     }
-    /* t10 = Σ_batch t8   []   linreg.nn:15 */
+    /* t_L_3 = Σ_batch t_L_2   []   linreg.nn:15 */
     {
-        float *restrict o = t10;
-        const float *a_ = t8;
+        float *restrict o = t_L_3;
+        const float *a_ = t_L_2;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         size_t i = 0;
         for (; i + 4 <= n; i += 4) {
@@ -142,10 +142,10 @@ static float linreg_objective(const float *params, const float *x, const float *
             s0 += a_[i];
         o[0] = (s0 + s1) + (s2 + s3);
     }
-    /* L = t10/n   []   linreg.nn:15 */
+    /* L = t_L_3/n   []   linreg.nn:15 */
     {
         float *restrict o = v_L;
-        const float *a_ = t10;
+        const float *a_ = t_L_3;
         for (size_t i = 0; i < 1; i++) {
             const float a = a_[i];
             const float b = (float)n;
@@ -159,15 +159,15 @@ static float linreg_objective(const float *params, const float *x, const float *
 static void linreg_backward(const float *params, const float *x, const float *y, size_t n, float *grad, float *w)
 {
     (void)params; (void)x; (void)y; (void)n; (void)grad; (void)w;
-    float *const t7 = w + 256; /* t7 [B,1] */
-    float *const t14 = w + 528; /* t14 [1] */
-    float *const t18 = w + 256; /* t18 [] */
+    float *const t_L = w + 256; /* t_L [B,1] */
+    float *const dt_yhat = w + 528; /* dt_yhat [1] */
+    float *const dt_L = w + 256; /* dt_L [] */
     float *const v_grad_w = grad + 0; /* grad w [10,1] */
     float *const v_grad_b = grad + 10; /* grad b [1] */
-    /* t14 = Σ_batch t7   [1]   linreg.nn:13 */
+    /* dt_yhat = Σ_batch t_L   [1]   linreg.nn:13 */
     {
-        float *restrict o = t14;
-        const float *a_ = t7;
+        float *restrict o = dt_yhat;
+        const float *a_ = t_L;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         size_t i = 0;
         for (; i + 4 <= n; i += 4) {
@@ -180,10 +180,10 @@ static void linreg_backward(const float *params, const float *x, const float *y,
             s0 += a_[i];
         o[0] = (s0 + s1) + (s2 + s3);
     }
-    /* grad w = xᵀ · t7·2/n   [10,1]   linreg.nn:13-15 */
+    /* grad w = xᵀ · t_L·2/n   [10,1]   linreg.nn:13-15 */
     {
         float ct[10];
-        linreg_vgemm(1, 10, n, t7, 1, 1, x, 10, ct, 10, w + 1040);
+        linreg_vgemm(1, 10, n, t_L, 1, 1, x, 10, ct, 10, w + 1040);
         float *restrict o = v_grad_w;
         for (size_t i = 0; i < 10; i++)
             for (size_t j = 0; j < 1; j++) {
@@ -192,20 +192,20 @@ static void linreg_backward(const float *params, const float *x, const float *y,
                 o[i * 1 + j] = t;
             }
     }
-    /* t18 = 2/n   []   linreg.nn:15 */
+    /* dt_L = 2/n   []   linreg.nn:15 */
     {
-        float *restrict o = t18;
+        float *restrict o = dt_L;
         for (size_t i = 0; i < 1; i++) {
             const float a = 2.0f;
             const float b = (float)n;
             o[i] = a / b;
         }
     }
-    /* grad b = t14·t18   [1]   linreg.nn:15 */
+    /* grad b = dt_yhat·dt_L   [1]   linreg.nn:15 */
     {
         float *restrict o = v_grad_b;
-        const float *a_ = t14;
-        const float *b_ = t18;
+        const float *a_ = dt_yhat;
+        const float *b_ = dt_L;
         for (size_t i = 0; i < 1; i++) {
             const float a = a_[i];
             const float b = b_[0];

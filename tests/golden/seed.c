@@ -268,12 +268,12 @@ static float seed_objective(const float *params, const float *x, const float *y,
 {
     (void)params; (void)x; (void)y; (void)n; (void)w;
     float *const v_z3 = w + 1024; /* z3 [B,1] */
-    float *const t18 = w + 1088; /* t18 [B,1] */
-    float *const t20 = w + 1024; /* t20 [] */
+    float *const t_L = w + 1088; /* t_L [B,1] */
+    float *const t_L_2 = w + 1024; /* t_L_2 [] */
     float *const v_L = w + 1040; /* L [] */
-    /* t18 = bce_logits(z3, y)   [B,1]   seed.nn:23 */
+    /* t_L = bce_logits(z3, y)   [B,1]   seed.nn:23 */
     {
-        float *restrict o = t18;
+        float *restrict o = t_L;
         const float *a_ = v_z3;
         const float *b_ = y;
         for (size_t blk = 0; blk < (size_t)(n) / 16; blk++) {
@@ -292,10 +292,10 @@ static float seed_objective(const float *params, const float *x, const float *y,
             o[i] = (a > 0 ? a : 0) + seed_vm_log1p(seed_vm_expf(-fabsf(a))) - b * a;
         }
     }
-    /* t20 = Σ_batch t18   []   seed.nn:23 */
+    /* t_L_2 = Σ_batch t_L   []   seed.nn:23 */
     {
-        float *restrict o = t20;
-        const float *a_ = t18;
+        float *restrict o = t_L_2;
+        const float *a_ = t_L;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         size_t i = 0;
         for (; i + 4 <= n; i += 4) {
@@ -308,10 +308,10 @@ static float seed_objective(const float *params, const float *x, const float *y,
             s0 += a_[i];
         o[0] = (s0 + s1) + (s2 + s3);
     }
-    /* L = t20/n   []   seed.nn:23 */
+    /* L = t_L_2/n   []   seed.nn:23 */
     {
         float *restrict o = v_L;
-        const float *a_ = t20;
+        const float *a_ = t_L_2;
         for (size_t i = 0; i < 1; i++) {
             const float a = a_[i];
             const float b = (float)n;
@@ -338,7 +338,7 @@ static void seed_backward(const float *params, const float *x, const float *y, s
     float *const d_a1 = w + 1088; /* dL/da1 [B,16] */
     float *const d_z1 = w + 1600; /* dL/dz1 [B,16] */
     float *const d_b1 = w + 0; /* dL/db1 [16] */
-    float *const t35 = w + 16; /* t35 [] */
+    float *const dt_L = w + 16; /* dt_L [] */
     float *const v_grad_W1 = grad + 0; /* grad W1 [16,30] */
     float *const v_grad_b1 = grad + 480; /* grad b1 [16] */
     float *const v_grad_W2 = grad + 496; /* grad W2 [16,16] */
@@ -486,42 +486,42 @@ static void seed_backward(const float *params, const float *x, const float *y, s
     }
     /* grad W1 = dL/dz1ᵀ · x/n   [16,30]   seed.nn:16-23 */
     seed_gk_gemm(16, 30, (long)n, (1.0f / (float)n), d_z1, 1, 16, x, 30, 1, 0, v_grad_W1, 30, NULL, 0, w + 2144);
-    /* t35 = 1/n   []   seed.nn:23 */
+    /* dt_L = 1/n   []   seed.nn:23 */
     {
-        float *restrict o = t35;
+        float *restrict o = dt_L;
         for (size_t i = 0; i < 1; i++) {
             const float a = 1.0f;
             const float b = (float)n;
             o[i] = a / b;
         }
     }
-    /* grad b1 = dL/db1·t35   [16]   seed.nn:23 */
+    /* grad b1 = dL/db1·dt_L   [16]   seed.nn:23 */
     {
         float *restrict o = v_grad_b1;
         const float *a_ = d_b1;
-        const float *b_ = t35;
+        const float *b_ = dt_L;
         for (size_t i = 0; i < 16; i++) {
             const float a = a_[i];
             const float b = b_[0];
             o[i] = a * b;
         }
     }
-    /* grad b2 = dL/db2·t35   [16]   seed.nn:23 */
+    /* grad b2 = dL/db2·dt_L   [16]   seed.nn:23 */
     {
         float *restrict o = v_grad_b2;
         const float *a_ = d_b2;
-        const float *b_ = t35;
+        const float *b_ = dt_L;
         for (size_t i = 0; i < 16; i++) {
             const float a = a_[i];
             const float b = b_[0];
             o[i] = a * b;
         }
     }
-    /* grad b3 = dL/db3·t35   [1]   seed.nn:23 */
+    /* grad b3 = dL/db3·dt_L   [1]   seed.nn:23 */
     {
         float *restrict o = v_grad_b3;
         const float *a_ = d_b3;
-        const float *b_ = t35;
+        const float *b_ = dt_L;
         for (size_t i = 0; i < 1; i++) {
             const float a = a_[i];
             const float b = b_[0];

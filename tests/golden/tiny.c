@@ -171,13 +171,13 @@ static float tiny_objective(const float *params, const float *x, const float *y,
 {
     (void)params; (void)x; (void)y; (void)n; (void)w;
     float *const v_yhat = w + 48; /* yhat [B,1] */
-    float *const t19 = w + 64; /* t19 [B,1] */
-    float *const t20 = w + 80; /* t20 [B,1] */
-    float *const t22 = w + 96; /* t22 [] */
+    float *const t_L = w + 64; /* t_L [B,1] */
+    float *const t_L_2 = w + 80; /* t_L_2 [B,1] */
+    float *const t_L_3 = w + 96; /* t_L_3 [] */
     float *const v_L = w + 80; /* L [] */
-    /* t19 = yhat - y   [B,1]   tiny.nn:23 */
+    /* t_L = yhat - y   [B,1]   tiny.nn:23 */
     {
-        float *restrict o = t19;
+        float *restrict o = t_L;
         const float *a_ = v_yhat;
         const float *b_ = y;
         for (size_t i = 0; i < n; i++) {
@@ -186,19 +186,19 @@ static float tiny_objective(const float *params, const float *x, const float *y,
             o[i] = a - b;
         }
     }
-    /* t20 = square(t19)   [B,1]   tiny.nn:23 */
+    /* t_L_2 = square(t_L)   [B,1]   tiny.nn:23 */
     {
-        float *restrict o = t20;
-        const float *a_ = t19;
+        float *restrict o = t_L_2;
+        const float *a_ = t_L;
         for (size_t i = 0; i < n; i++) {
             const float a = a_[i];
             o[i] = a * a;
         }
     }
-    /* t22 = Σ_batch t20   []   tiny.nn:23 */
+    /* t_L_3 = Σ_batch t_L_2   []   tiny.nn:23 */
     {
-        float *restrict o = t22;
-        const float *a_ = t20;
+        float *restrict o = t_L_3;
+        const float *a_ = t_L_2;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         size_t i = 0;
         for (; i + 4 <= n; i += 4) {
@@ -211,10 +211,10 @@ static float tiny_objective(const float *params, const float *x, const float *y,
             s0 += a_[i];
         o[0] = (s0 + s1) + (s2 + s3);
     }
-    /* L = t22/n   []   tiny.nn:23 */
+    /* L = t_L_3/n   []   tiny.nn:23 */
     {
         float *restrict o = v_L;
-        const float *a_ = t22;
+        const float *a_ = t_L_3;
         for (size_t i = 0; i < 1; i++) {
             const float a = a_[i];
             const float b = (float)n;
@@ -232,41 +232,41 @@ static void tiny_backward(const float *params, const float *x, const float *y, s
     float *const v_x1 = w + 0; /* x1 [B,1] */
     float *const v_x2 = w + 16; /* x2 [B,1] */
     float *const v_h = w + 32; /* h [B,1] */
-    float *const t19 = w + 64; /* t19 [B,1] */
+    float *const t_L = w + 64; /* t_L [B,1] */
     float *const d_yhat = w + 96; /* dL/dyhat [B,1] */
-    float *const t28 = w + 112; /* t28 [1] */
-    float *const t30 = w + 64; /* t30 [B,1] */
+    float *const dt_yhat = w + 112; /* dt_yhat [1] */
+    float *const dt_yhat_2 = w + 64; /* dt_yhat_2 [B,1] */
     float *const d_w4 = w + 128; /* dL/dw4 [1] */
-    float *const t32 = w + 64; /* t32 [B,1] */
+    float *const dt_yhat_3 = w + 64; /* dt_yhat_3 [B,1] */
     float *const d_w3 = w + 144; /* dL/dw3 [1] */
     float *const d_z = w + 64; /* dL/dz [B,1] */
     float *const d_b1 = w + 32; /* dL/db1 [1] */
-    float *const t39 = w + 96; /* t39 [B,1] */
+    float *const dt_z = w + 96; /* dt_z [B,1] */
     float *const d_w2 = w + 16; /* dL/dw2 [1] */
-    float *const t41 = w + 96; /* t41 [B,1] */
+    float *const dt_z_2 = w + 96; /* dt_z_2 [B,1] */
     float *const d_w1 = w + 0; /* dL/dw1 [1] */
-    float *const t43 = w + 64; /* t43 [] */
+    float *const dt_L = w + 64; /* dt_L [] */
     float *const v_grad_w1 = grad + 0; /* grad w1 [1] */
     float *const v_grad_w2 = grad + 1; /* grad w2 [1] */
     float *const v_grad_b1 = grad + 2; /* grad b1 [1] */
     float *const v_grad_w3 = grad + 3; /* grad w3 [1] */
     float *const v_grad_w4 = grad + 4; /* grad w4 [1] */
-    float *const t49 = w + 0; /* t49 [] */
+    float *const dt_L_2 = w + 0; /* dt_L_2 [] */
     float *const v_grad_b2 = grad + 5; /* grad b2 [1] */
-    /* dL/dyhat = t19·2   [B,1]   tiny.nn:23 */
+    /* dL/dyhat = t_L·2   [B,1]   tiny.nn:23 */
     {
         float *restrict o = d_yhat;
-        const float *a_ = t19;
+        const float *a_ = t_L;
         for (size_t i = 0; i < n; i++) {
             const float a = a_[i];
             const float b = 2.0f;
             o[i] = a * b;
         }
     }
-    /* t28 = Σ_batch t19   [1]   tiny.nn:21 */
+    /* dt_yhat = Σ_batch t_L   [1]   tiny.nn:21 */
     {
-        float *restrict o = t28;
-        const float *a_ = t19;
+        float *restrict o = dt_yhat;
+        const float *a_ = t_L;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         size_t i = 0;
         for (; i + 4 <= n; i += 4) {
@@ -279,9 +279,9 @@ static void tiny_backward(const float *params, const float *x, const float *y, s
             s0 += a_[i];
         o[0] = (s0 + s1) + (s2 + s3);
     }
-    /* t30 = x1·dL/dyhat   [B,1]   tiny.nn:21 */
+    /* dt_yhat_2 = x1·dL/dyhat   [B,1]   tiny.nn:21 */
     {
-        float *restrict o = t30;
+        float *restrict o = dt_yhat_2;
         const float *a_ = v_x1;
         const float *b_ = d_yhat;
         for (size_t i = 0; i < n; i++) {
@@ -290,10 +290,10 @@ static void tiny_backward(const float *params, const float *x, const float *y, s
             o[i] = a * b;
         }
     }
-    /* dL/dw4 = Σ_batch t30   [1]   tiny.nn:21 */
+    /* dL/dw4 = Σ_batch dt_yhat_2   [1]   tiny.nn:21 */
     {
         float *restrict o = d_w4;
-        const float *a_ = t30;
+        const float *a_ = dt_yhat_2;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         size_t i = 0;
         for (; i + 4 <= n; i += 4) {
@@ -306,9 +306,9 @@ static void tiny_backward(const float *params, const float *x, const float *y, s
             s0 += a_[i];
         o[0] = (s0 + s1) + (s2 + s3);
     }
-    /* t32 = h·dL/dyhat   [B,1]   tiny.nn:21 */
+    /* dt_yhat_3 = h·dL/dyhat   [B,1]   tiny.nn:21 */
     {
-        float *restrict o = t32;
+        float *restrict o = dt_yhat_3;
         const float *a_ = v_h;
         const float *b_ = d_yhat;
         for (size_t i = 0; i < n; i++) {
@@ -317,10 +317,10 @@ static void tiny_backward(const float *params, const float *x, const float *y, s
             o[i] = a * b;
         }
     }
-    /* dL/dw3 = Σ_batch t32   [1]   tiny.nn:21 */
+    /* dL/dw3 = Σ_batch dt_yhat_3   [1]   tiny.nn:21 */
     {
         float *restrict o = d_w3;
-        const float *a_ = t32;
+        const float *a_ = dt_yhat_3;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         size_t i = 0;
         for (; i + 4 <= n; i += 4) {
@@ -380,9 +380,9 @@ static void tiny_backward(const float *params, const float *x, const float *y, s
             s0 += a_[i];
         o[0] = (s0 + s1) + (s2 + s3);
     }
-    /* t39 = x2·dL/dz   [B,1]   tiny.nn:19 */
+    /* dt_z = x2·dL/dz   [B,1]   tiny.nn:19 */
     {
-        float *restrict o = t39;
+        float *restrict o = dt_z;
         const float *a_ = v_x2;
         const float *b_ = d_z;
         for (size_t i = 0; i < n; i++) {
@@ -391,10 +391,10 @@ static void tiny_backward(const float *params, const float *x, const float *y, s
             o[i] = a * b;
         }
     }
-    /* dL/dw2 = Σ_batch t39   [1]   tiny.nn:19 */
+    /* dL/dw2 = Σ_batch dt_z   [1]   tiny.nn:19 */
     {
         float *restrict o = d_w2;
-        const float *a_ = t39;
+        const float *a_ = dt_z;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         size_t i = 0;
         for (; i + 4 <= n; i += 4) {
@@ -407,9 +407,9 @@ static void tiny_backward(const float *params, const float *x, const float *y, s
             s0 += a_[i];
         o[0] = (s0 + s1) + (s2 + s3);
     }
-    /* t41 = x1·dL/dz   [B,1]   tiny.nn:19 */
+    /* dt_z_2 = x1·dL/dz   [B,1]   tiny.nn:19 */
     {
-        float *restrict o = t41;
+        float *restrict o = dt_z_2;
         const float *a_ = v_x1;
         const float *b_ = d_z;
         for (size_t i = 0; i < n; i++) {
@@ -418,10 +418,10 @@ static void tiny_backward(const float *params, const float *x, const float *y, s
             o[i] = a * b;
         }
     }
-    /* dL/dw1 = Σ_batch t41   [1]   tiny.nn:19 */
+    /* dL/dw1 = Σ_batch dt_z_2   [1]   tiny.nn:19 */
     {
         float *restrict o = d_w1;
-        const float *a_ = t41;
+        const float *a_ = dt_z_2;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         size_t i = 0;
         for (; i + 4 <= n; i += 4) {
@@ -434,84 +434,84 @@ static void tiny_backward(const float *params, const float *x, const float *y, s
             s0 += a_[i];
         o[0] = (s0 + s1) + (s2 + s3);
     }
-    /* t43 = 1/n   []   tiny.nn:23 */
+    /* dt_L = 1/n   []   tiny.nn:23 */
     {
-        float *restrict o = t43;
+        float *restrict o = dt_L;
         for (size_t i = 0; i < 1; i++) {
             const float a = 1.0f;
             const float b = (float)n;
             o[i] = a / b;
         }
     }
-    /* grad w1 = dL/dw1·t43   [1]   tiny.nn:23 */
+    /* grad w1 = dL/dw1·dt_L   [1]   tiny.nn:23 */
     {
         float *restrict o = v_grad_w1;
         const float *a_ = d_w1;
-        const float *b_ = t43;
+        const float *b_ = dt_L;
         for (size_t i = 0; i < 1; i++) {
             const float a = a_[i];
             const float b = b_[0];
             o[i] = a * b;
         }
     }
-    /* grad w2 = dL/dw2·t43   [1]   tiny.nn:23 */
+    /* grad w2 = dL/dw2·dt_L   [1]   tiny.nn:23 */
     {
         float *restrict o = v_grad_w2;
         const float *a_ = d_w2;
-        const float *b_ = t43;
+        const float *b_ = dt_L;
         for (size_t i = 0; i < 1; i++) {
             const float a = a_[i];
             const float b = b_[0];
             o[i] = a * b;
         }
     }
-    /* grad b1 = dL/db1·t43   [1]   tiny.nn:23 */
+    /* grad b1 = dL/db1·dt_L   [1]   tiny.nn:23 */
     {
         float *restrict o = v_grad_b1;
         const float *a_ = d_b1;
-        const float *b_ = t43;
+        const float *b_ = dt_L;
         for (size_t i = 0; i < 1; i++) {
             const float a = a_[i];
             const float b = b_[0];
             o[i] = a * b;
         }
     }
-    /* grad w3 = dL/dw3·t43   [1]   tiny.nn:23 */
+    /* grad w3 = dL/dw3·dt_L   [1]   tiny.nn:23 */
     {
         float *restrict o = v_grad_w3;
         const float *a_ = d_w3;
-        const float *b_ = t43;
+        const float *b_ = dt_L;
         for (size_t i = 0; i < 1; i++) {
             const float a = a_[i];
             const float b = b_[0];
             o[i] = a * b;
         }
     }
-    /* grad w4 = dL/dw4·t43   [1]   tiny.nn:23 */
+    /* grad w4 = dL/dw4·dt_L   [1]   tiny.nn:23 */
     {
         float *restrict o = v_grad_w4;
         const float *a_ = d_w4;
-        const float *b_ = t43;
+        const float *b_ = dt_L;
         for (size_t i = 0; i < 1; i++) {
             const float a = a_[i];
             const float b = b_[0];
             o[i] = a * b;
         }
     }
-    /* t49 = 2/n   []   tiny.nn:23 */
+    /* dt_L_2 = 2/n   []   tiny.nn:23 */
     {
-        float *restrict o = t49;
+        float *restrict o = dt_L_2;
         for (size_t i = 0; i < 1; i++) {
             const float a = 2.0f;
             const float b = (float)n;
             o[i] = a / b;
         }
     }
-    /* grad b2 = t28·t49   [1]   tiny.nn:23 */
+    /* grad b2 = dt_yhat·dt_L_2   [1]   tiny.nn:23 */
     {
         float *restrict o = v_grad_b2;
-        const float *a_ = t28;
-        const float *b_ = t49;
+        const float *a_ = dt_yhat;
+        const float *b_ = dt_L_2;
         for (size_t i = 0; i < 1; i++) {
             const float a = a_[i];
             const float b = b_[0];
