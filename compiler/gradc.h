@@ -559,6 +559,10 @@ void emit_c_prelude(Model *m, const EmitOptions *o, FILE *out);
  * returns 0 (and says why) when the model is too large for it */
 void emit_scalar_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out);
 int scalar_check(Model *m, char *why, size_t n);
+/* ... and before that, on the forward graph: a located error at each op
+ * --scalar does not write out (conv2d, maxpool2d, max, softmax, ...);
+ * returns 0 if there was one */
+int scalar_check_ops(Model *m, Diag *d);
 void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out);
 /* emit_main.c: MODEL_main.c, the model described to the runtime */
 void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out);

@@ -706,6 +706,10 @@ int main(int argc, char **argv)
         else
             m = sema_check(a, &d, ast, strcmp(o.input, "-") ? base_name(a, o.input) : "stdin");
     }
+    /* --scalar refuses the ops it cannot write out where the model uses
+     * them, before any output is opened */
+    if (m && o.scalar)
+        scalar_check_ops(m, &d);
     if (diags)
         replay_diagnostics(diags, o.source, &o);
     if (d.errors || (o.werror && d.warnings) || (!front_end && !m)) {
