@@ -41,6 +41,7 @@ typedef struct Sema {
     int sugar;       /* param-declaring calls seen in the current binding */
     int dropouts;    /* dropout() calls so far: each is a site of its own */
     Ref last_let;    /* the last binding's node that needs no target: the default output */
+    Stmt *last_let_stmt; /* that binding */
     Ref loss_pred;   /* the prediction the objective's first loss scores */
     Stmt *objective, *output, *train, *model_stmt, *precision;
 } Sema;
@@ -1611,8 +1612,10 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
                 y->shape = SH(r);
                 if (!N(s->g, r)->name || N(s->g, r)->op == OP_CONST)
                     N(s->g, r)->name = st->name;
-                if (!needs_target(s, r))
+                if (!needs_target(s, r)) {
                     s->last_let = r;
+                    s->last_let_stmt = st;
+                }
             }
             if (y && !r)
                 y->used = 1;
@@ -1738,6 +1741,25 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
         m->output_size = (size_t)shape_numel_static(pe(SH(m->output)));
         if (m->binary && m->binary_of != m->output)
             m->binary = 0;
+    }
+    /* eval and train score a class target by the argmax of the output:
+     * one score per class */
+    if (m->output && m->target_kind == TK_CLASS && m->output_size != (size_t)m->nclasses) {
+        Sym *t = NULL;
+        for (int i = 0; i < m->ntargets; i++)
+            if (m->targets[i]->nclasses)
+                t = m->targets[i];
+        if (s->output || !s->last_let_stmt)
+            diag_error(d, s->output ? s->output->value->loc : s->objective->loc,
+                       "the output has shape %s, but the class target '%s' has %d classes: "
+                       "the output must be one score per class, of shape [%d]",
+                       pstr(s, SH(m->output)), t->name, m->nclasses, m->nclasses);
+        else
+            diag_error(d, s->last_let_stmt->loc,
+                       "the output (by default the last binding, '%s') has shape %s, but the class "
+                       "target '%s' has %d classes; name the scores with 'output EXPR' (shape [%d])",
+                       s->last_let_stmt->name, pstr(s, SH(m->output)),
+                       t->name, m->nclasses, m->nclasses);
     }
     m->cname = c_ident(a, m->name);
     m->batch = m->train.batch ? m->train.batch : 256;
