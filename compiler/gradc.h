@@ -431,8 +431,16 @@ typedef struct Plan {
     int norder;
     Slot *slot;      /* per node (indexed by Ref) */
     size_t work_elems;   /* workspace with reuse, in elements */
-    size_t work_noreuse; /* the same without reuse */
+    size_t work_noreuse; /* the same without reuse (saturates at PLAN_MAX_BYTES) */
+    Ref too_big;         /* the node at which the workspace outgrew
+                            PLAN_MAX_BYTES, or 0 (main.c reports it) */
 } Plan;
+
+/* The largest workspace, in bytes: the most a C object may hold on a 64-bit
+ * target (PTRDIFF_MAX), and the largest size the generated header can write
+ * as a plain integer constant (long long). Every size the plan adds up is
+ * kept below it, so none wraps around. */
+#define PLAN_MAX_BYTES ((size_t)INT64_MAX)
 
 void plan_build(Model *m, FnKind fn, Plan *p);
 

@@ -184,6 +184,9 @@ void plan_build(Model *m, FnKind fn, Plan *p)
     Interval *live = xmalloc(sizeof(Interval) * (size_t)(2 * p->norder + 2));
     int nlive = 0;
     size_t peak = 0, total = 0;
+    /* in elements: a tensor has at most 2^28 per example times a batch of at
+     * most 2^20, so an offset below max plus a size never wraps */
+    size_t max = PLAN_MAX_BYTES / (m->is_double ? 8 : 4);
     for (int i = 0; i < p->norder; i++) {
         /* free what died before this position */
         int k = 0;
@@ -194,7 +197,7 @@ void plan_build(Model *m, FnKind fn, Plan *p)
         Ref r = p->order[i];
         if (p->slot[r].home == H_WORK) {
             size_t size = round_up(elems(m, N(g, r)->shape));
-            total += size;
+            total = total < max - size ? total + size : max;
             p->slot[r].offset = place(live, &nlive, size, end[r]);
             if (p->slot[r].offset + size > peak)
                 peak = p->slot[r].offset + size;
@@ -202,10 +205,15 @@ void plan_build(Model *m, FnKind fn, Plan *p)
         size_t scratch = round_up(conv_scratch(g, r));
         if (scratch && p->slot[r].home != H_PARAMS && p->slot[r].home != H_X &&
             p->slot[r].home != H_Y && p->slot[r].home != H_INLINE && p->slot[r].home != H_ALIAS) {
-            total += scratch;
+            total = total < max - scratch ? total + scratch : max;
             p->slot[r].scratch = place(live, &nlive, scratch, i);
             if (p->slot[r].scratch + scratch > peak)
                 peak = p->slot[r].scratch + scratch;
+        }
+        if (peak > max) { /* the plan stops here: main.c reports it */
+            p->too_big = r;
+            peak = max;
+            break;
         }
     }
     (void)pos;
