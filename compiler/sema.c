@@ -1024,6 +1024,19 @@ static Ref b_loss(Sema *s, Expr *e, const Builtin *b, Args *A)
     const char *f = b->name;
     Graph *g = s->g;
     Ref a = ev(s, A->pos[0]), y = ev(s, A->pos[1]);
+    /* the prediction and the target compare element by element: their
+     * shapes match (a scalar and [1] do), else broadcasting would compare
+     * every element with every other, the mistake PyTorch warns about;
+     * only a constant stands for a whole target (mse(z, 0)) */
+    if (a && y && !node_is_const(g, a, NULL) && !node_is_const(g, y, NULL)) {
+        Shape pa = pe(SH(a)), py = pe(SH(y)), o;
+        int n = shape_numel_static(pa);
+        if (n != shape_numel_static(py) || !shape_broadcast(pa, py, &o) || shape_numel_static(o) != n) {
+            diag_error(s->d, e->loc, "%s() of a prediction of shape %s against a target of shape %s; "
+                       "the shapes must match", f, pstr(s, SH(a)), pstr(s, SH(y)));
+            return 0;
+        }
+    }
     if (!strcmp(f, "mse") || !strcmp(f, "l1")) {
         Ref d = elemwise(s, OP_SUB, a, y, 0, e->loc, f);
         if (!d)
@@ -1720,6 +1733,10 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
             y->reaches = seen[y->ref];
         } else if (y->kind == SYM_INPUT && !y->used && whole) {
             diag_warning(d, y->loc, "input '%s' is never used", y->name);
+        } else if (y->kind == SYM_TARGET && !y->used && whole) {
+            diag_warning(d, y->loc, "target '%s' is never used; the data must still hold its "
+                                    "column%s", y->name,
+                         y->nclasses || shape_numel_static(y->shape) == 1 ? "" : "s");
         } else if (y->kind == SYM_LET && !y->used && y->ref != m->output && m->loss && whole &&
                    !seen[y->ref]) {
             diag_warning(d, y->loc, "'%s' is bound but never used", y->name);
