@@ -143,6 +143,30 @@ static int reduces_batch(S *s, Node *x)
     return 0;
 }
 
+/* Whether --scalar writes op out: the element-wise ops, sums, matrix
+ * products and shape changes; not the reductions and ops over a whole axis
+ * (max, softmax, cross-entropy, concat), nor the convolution family. */
+static int scalar_op(Op op)
+{
+    if (op_flags[op] & OPF_STRUCT)
+        return 0;
+    return !(op == OP_SOFTMAX || op == OP_LOG_SOFTMAX || op == OP_CE || op == OP_MAX ||
+             op == OP_CONCAT || op == OP_SLICE || op == OP_ONEHOT);
+}
+
+int scalar_check_ops(Model *m, Diag *d)
+{
+    int ok = 1;
+    for (Ref r = 1; r < m->g.n; r++) {
+        Node *x = N(&m->g, r);
+        if (scalar_op(x->op))
+            continue;
+        diag_error(d, x->loc, "--scalar does not support %s; compile without --scalar", op_name[x->op]);
+        ok = 0;
+    }
+    return ok;
+}
+
 static int classify(S *s, char *why, size_t n)
 {
     int total = 0;
@@ -166,8 +190,7 @@ static int classify(S *s, char *why, size_t n)
         }
         s->phase[r] = ph;
         total += numel(x->shape);
-        if (x->op == OP_SOFTMAX || x->op == OP_LOG_SOFTMAX || x->op == OP_CE || x->op == OP_MAX ||
-            x->op == OP_CONCAT || x->op == OP_SLICE || x->op == OP_ONEHOT) {
+        if (!scalar_op(x->op)) {
             snprintf(why, n, "--scalar does not write out %s", op_name[x->op]);
             return 0;
         }

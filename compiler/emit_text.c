@@ -440,10 +440,19 @@ void emit_grad(Model *m, FILE *out)
 
 /* ----------------------------------------------------------- stats */
 
+/* Elements of a tensor of shape s over a batch: in double, as the counts
+ * below are (a per-example size of up to 2^28 times a batch of up to 2^20
+ * overflows an int; a product's FLOPs, up to 2^24 times that, a 64-bit
+ * integer too). */
+static double numel_batch(Shape s, int batch)
+{
+    return (double)shape_numel_static(s) * (shape_has_batch(s) ? (double)batch : 1.0);
+}
+
 static double node_flops(Graph *g, Ref r, int batch)
 {
     Node *x = N(g, r);
-    double n = shape_numel_static(x->shape) * (shape_has_batch(x->shape) ? batch : 1);
+    double n = numel_batch(x->shape, batch);
     if (op_flags[x->op] & OPF_STRUCT) /* a structured op counts its own (its module) */
         return conv_flops(g, r, batch);
     switch (x->op) {
@@ -462,7 +471,7 @@ static double node_flops(Graph *g, Ref r, int batch)
     case OP_SUM: case OP_MAX: case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_CE: {
         /* per element read */
         Node *a = N(g, x->in[0]);
-        return op_cost[x->op] * shape_numel_static(a->shape) * (shape_has_batch(a->shape) ? batch : 1);
+        return op_cost[x->op] * numel_batch(a->shape, batch);
     }
     default:
         return op_cost[x->op] * n;

@@ -188,9 +188,13 @@ static void rule(Grad *G, Ref r)
         return;
     }
     case OP_MAX: {
+        /* to the elements that hold the maximum, split evenly among them
+         * where several do (as torch.max(x) and torch.amax): dy / count */
         Shape in = N(g, a)->shape, ks = keep_shape(&x, in);
         Ref mask = g_binary(g, OP_EQ, a, g_reshape(g, r, ks, l), l);
-        contribute(G, a, g_binary(g, OP_MUL, mask, g_reshape(g, dy, ks, l), l), l);
+        Ref count = g_reduce(g, OP_SUM, mask, (unsigned)x.ia[0], 1, l);
+        Ref share = g_binary(g, OP_DIV, g_reshape(g, dy, ks, l), count, l);
+        contribute(G, a, g_binary(g, OP_MUL, mask, share, l), l);
         return;
     }
     case OP_RESHAPE:

@@ -451,12 +451,24 @@ typedef struct Plan {
     int norder;
     Slot *slot;      /* per node (indexed by Ref) */
     size_t work_elems;   /* workspace with reuse, in elements */
+<<<<<<< HEAD
     size_t work_noreuse; /* the same without reuse */
     unsigned char *seg;  /* FN_ALL: per node, its part (SEG_*) */
     Ref *fused;          /* per node: the node that computes it along, or 0 */
     Fusion *fz;          /* per product: what it computes along */
     int seg_start[SEG_BACKWARD + 2]; /* FN_ALL: where each part starts in order */
+=======
+    size_t work_noreuse; /* the same without reuse (saturates at PLAN_MAX_BYTES) */
+    Ref too_big;         /* the node at which the workspace outgrew
+                            PLAN_MAX_BYTES, or 0 (main.c reports it) */
+>>>>>>> cdef
 } Plan;
+
+/* The largest workspace, in bytes: the most a C object may hold on a 64-bit
+ * target (PTRDIFF_MAX), and the largest size the generated header can write
+ * as a plain integer constant (long long). Every size the plan adds up is
+ * kept below it, so none wraps around. */
+#define PLAN_MAX_BYTES ((size_t)INT64_MAX)
 
 void plan_build(Model *m, FnKind fn, Plan *p);
 /* The functions together (FN_ALL); with predict_only, predict's alone. */
@@ -621,6 +633,10 @@ void emit_c_prelude(Model *m, const EmitOptions *o, FILE *out);
  * returns 0 (and says why) when the model is too large for it */
 void emit_scalar_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out);
 int scalar_check(Model *m, char *why, size_t n);
+/* ... and before that, on the forward graph: a located error at each op
+ * --scalar does not write out (conv2d, maxpool2d, max, softmax, ...);
+ * returns 0 if there was one */
+int scalar_check_ops(Model *m, Diag *d);
 void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out);
 /* emit_main.c: MODEL_main.c, the model described to the runtime */
 void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out);

@@ -708,8 +708,14 @@ int main(int argc, char **argv)
         else
             m = sema_check(a, &d, ast, strcmp(o.input, "-") ? base_name(a, o.input) : "stdin");
     }
-    if (diags)
+    /* --scalar refuses the ops it cannot write out where the model uses
+     * them, before any output is opened */
+    if (m && o.scalar)
+        scalar_check_ops(m, &d);
+    if (diags) {
         replay_diagnostics(diags, o.source, &o);
+        d.out = stderr; /* what comes later (the plan's limits) goes straight out */
+    }
     if (d.errors || (o.werror && d.warnings) || (!front_end && !m)) {
         status = 1;
         goto done;
@@ -779,6 +785,20 @@ int main(int argc, char **argv)
     Plan plans[FN_COUNT];
     for (int i = 0; i < FN_COUNT; i++)
         plan_build(m, (FnKind)i, &plans[i]);
+    static const char *const fn_name[FN_COUNT] = {"loss", "loss_grad", "predict"};
+    for (int i = 0; i < FN_COUNT; i++)
+        if (plans[i].too_big) {
+            Node *x = N(&m->g, plans[i].too_big);
+            char sh[128];
+            diag_error(&d, x->loc,
+                       "at a batch of %d, %s() would need a workspace of 2^63 bytes or more, more "
+                       "than C can address (this value alone, %s, takes %.3g bytes); use a smaller batch",
+                       m->batch, fn_name[i], shape_str(x->shape, sh, sizeof sh),
+                       (double)shape_numel_static(x->shape) * (m->is_double ? 8 : 4) *
+                           (shape_has_batch(x->shape) ? m->batch : 1));
+            status = 1;
+            goto done;
+        }
     EmitOptions eo = {o.debug, o.source, o.cmdline, o.scalar, o.predict_only, NULL};
     if (o.embed) {
         if (!params_file_read(m, o.embed, &ep, err, sizeof err)) {

@@ -296,6 +296,9 @@ static void place_all(Model *m, Plan *p, const unsigned char *root)
     Interval *live = xmalloc(sizeof(Interval) * (size_t)(2 * p->norder + 2));
     int nlive = 0;
     size_t peak = 0, total = 0;
+    /* in elements: a tensor has at most 2^28 per example times a batch of at
+     * most 2^20, so an offset below max plus a size never wraps */
+    size_t max = PLAN_MAX_BYTES / (m->is_double ? 8 : 4);
     for (int i = 0; i < p->norder; i++) {
         /* free what died before this position */
         int k = 0;
@@ -303,6 +306,7 @@ static void place_all(Model *m, Plan *p, const unsigned char *root)
             if (live[j].end >= i)
                 live[k++] = live[j];
         nlive = k;
+<<<<<<< HEAD
         for (int j = first[i]; j >= 0; j = next[j]) {
             Ref t = p->order[j];
             if (p->slot[t].home != H_WORK || fuse_away(p, t))
@@ -312,15 +316,29 @@ static void place_all(Model *m, Plan *p, const unsigned char *root)
             p->slot[t].offset = place(live, &nlive, size, end[t]);
             if (p->slot[t].offset + size > peak)
                 peak = p->slot[t].offset + size;
+=======
+        Ref r = p->order[i];
+        if (p->slot[r].home == H_WORK) {
+            size_t size = round_up(elems(m, N(g, r)->shape));
+            total = total < max - size ? total + size : max;
+            p->slot[r].offset = place(live, &nlive, size, end[r]);
+            if (p->slot[r].offset + size > peak)
+                peak = p->slot[r].offset + size;
+>>>>>>> cdef
         }
         Ref r = p->order[i];
         size_t scratch = round_up(conv_scratch(g, r));
         if (scratch && p->slot[r].home != H_PARAMS && p->slot[r].home != H_X &&
             p->slot[r].home != H_Y && p->slot[r].home != H_INLINE && p->slot[r].home != H_ALIAS) {
-            total += scratch;
+            total = total < max - scratch ? total + scratch : max;
             p->slot[r].scratch = place(live, &nlive, scratch, i);
             if (p->slot[r].scratch + scratch > peak)
                 peak = p->slot[r].scratch + scratch;
+        }
+        if (peak > max) { /* the plan stops here: main.c reports it */
+            p->too_big = r;
+            peak = max;
+            break;
         }
     }
     p->work_elems = peak;

@@ -29,23 +29,62 @@ typedef struct Sema {
     Graph *g;        /* m->g */
     Sym **syms;      /* every bound name, in binding order */
     int nsyms, cap;  /* count, capacity */
+    int *shead;      /* hash table of syms (open hashing): chain heads, 1 +
+                        the index in syms, 0 for none; nshead a power of 2 */
+    int *snext;      /* per sym: the next index + 1 in its chain */
+    int nshead, sncap;
+    int pcap, icap, tcap; /* capacities of m->params, m->inputs, m->targets */
+    unsigned char *tdep; /* per node: it depends on a target (needs_target) */
+    int ntdep, tdcap;    /* nodes classified so far, capacity */
     Ast *ast;        /* the parsed file, for "bound later" messages */
     Stmt *cur;       /* the statement being checked */
     int sugar;       /* param-declaring calls seen in the current binding */
     int dropouts;    /* dropout() calls so far: each is a site of its own */
     Ref last_let;    /* the last binding's node that needs no target: the default output */
+    Stmt *last_let_stmt; /* that binding */
     Ref loss_pred;   /* the prediction the objective's first loss scores */
     Stmt *objective, *output, *train, *model_stmt, *precision;
 } Sema;
 
 /* ------------------------------------------------------------ symbols */
 
+/* Names are looked up in a hash table: a model of 100000 bindings looks
+ * each name up in constant time, not by a scan of all that came before. */
+static unsigned name_hash(const char *name)
+{
+    unsigned h = 2166136261u;
+    for (const unsigned char *q = (const unsigned char *)name; *q; q++)
+        h = (h ^ *q) * 16777619u;
+    return h;
+}
+
 static Sym *lookup(Sema *s, const char *name)
 {
-    for (int i = s->nsyms - 1; i >= 0; i--)
-        if (strcmp(s->syms[i]->name, name) == 0)
-            return s->syms[i];
+    if (!s->nshead)
+        return NULL;
+    for (int i = s->shead[name_hash(name) & (unsigned)(s->nshead - 1)]; i; i = s->snext[i - 1])
+        if (strcmp(s->syms[i - 1]->name, name) == 0)
+            return s->syms[i - 1];
     return NULL;
+}
+
+/* Enters syms[i] into the hash table, growing it to twice the symbols. */
+static void hash_sym(Sema *s, int i)
+{
+    if (s->nsyms * 2 > s->nshead) {
+        free(s->shead);
+        s->nshead = s->nshead ? s->nshead * 2 : 256;
+        s->shead = xcalloc((size_t)s->nshead, sizeof(int));
+        s->snext = xrealloc(s->snext, sizeof(int) * (size_t)s->nshead);
+        for (int k = 0; k < i; k++) {
+            unsigned b = name_hash(s->syms[k]->name) & (unsigned)(s->nshead - 1);
+            s->snext[k] = s->shead[b];
+            s->shead[b] = k + 1;
+        }
+    }
+    unsigned b = name_hash(s->syms[i]->name) & (unsigned)(s->nshead - 1);
+    s->snext[i] = s->shead[b];
+    s->shead[b] = i + 1;
 }
 
 /* Binds a new name; reports a second binding. */
@@ -66,6 +105,7 @@ static Sym *bind(Sema *s, SymKind kind, const char *name, Loc loc)
     y->loc = loc;
     s->syms = arena_grow(s->a, s->syms, sizeof(Sym *), &s->cap, s->nsyms + 1);
     s->syms[s->nsyms++] = y;
+    hash_sym(s, s->nsyms - 1);
     return y;
 }
 
@@ -75,11 +115,8 @@ static void add_param(Sema *s, Sym *y)
     y->index = m->nparams;
     y->offset = m->param_count;
     m->param_count += (size_t)shape_numel_static(y->shape);
-    Sym **p = arena_alloc(s->a, sizeof(Sym *) * (size_t)(m->nparams + 1));
-    if (m->nparams)
-        memcpy(p, m->params, sizeof(Sym *) * (size_t)m->nparams);
-    p[m->nparams++] = y;
-    m->params = p;
+    m->params = arena_grow(s->a, m->params, sizeof(Sym *), &s->pcap, m->nparams + 1);
+    m->params[m->nparams++] = y;
     int ia[4] = {y->index, 0, 0, 0};
     y->ref = node_make(s->g, OP_PARAM, y->shape, NULL, 0, ia, y->loc);
     N(s->g, y->ref)->name = y->name;
@@ -812,28 +849,27 @@ static Ref b_dropout(Sema *s, Expr *e, const Builtin *b, Args *A)
 }
 
 
-static int needs_target(Graph *g, Ref r)
+/* Whether node r depends on a target (and so cannot be computed by
+ * predict). Nodes are in topological order, so one pass over the nodes
+ * created since the last question classifies them all: a model's bindings
+ * cost linear time together, not a walk of the graph each. */
+static int needs_target(Sema *s, Ref r)
 {
+    Graph *g = s->g;
     if (!r)
         return 0;
-    unsigned char *seen = xcalloc((size_t)g->n, 1);
-    Ref *st = xmalloc(sizeof(Ref) * (size_t)g->n);
-    int n = 0, found = 0;
-    st[n++] = r;
-    seen[r] = 1;
-    while (n && !found) {
-        Node *x = N(g, st[--n]);
-        if (x->op == OP_TARGET)
-            found = 1;
-        for (int i = 0; i < op_nin[x->op]; i++)
-            if (!seen[x->in[i]]) {
-                seen[x->in[i]] = 1;
-                st[n++] = x->in[i];
-            }
+    if (s->ntdep < g->n) {
+        s->tdep = arena_grow(s->a, s->tdep, 1, &s->tdcap, g->n);
+        for (Ref k = s->ntdep ? s->ntdep : 1; k < g->n; k++) {
+            Node *x = N(g, k);
+            unsigned char t = x->op == OP_TARGET;
+            for (int i = 0; i < op_nin[x->op] && !t; i++)
+                t = s->tdep[x->in[i]];
+            s->tdep[k] = t;
+        }
+        s->ntdep = g->n;
     }
-    free(seen);
-    free(st);
-    return found;
+    return s->tdep[r];
 }
 
 /* an element-wise op of the table: its tensors, then its constants */
@@ -988,6 +1024,19 @@ static Ref b_loss(Sema *s, Expr *e, const Builtin *b, Args *A)
     const char *f = b->name;
     Graph *g = s->g;
     Ref a = ev(s, A->pos[0]), y = ev(s, A->pos[1]);
+    /* the prediction and the target compare element by element: their
+     * shapes match (a scalar and [1] do), else broadcasting would compare
+     * every element with every other, the mistake PyTorch warns about;
+     * only a constant stands for a whole target (mse(z, 0)) */
+    if (a && y && !node_is_const(g, a, NULL) && !node_is_const(g, y, NULL)) {
+        Shape pa = pe(SH(a)), py = pe(SH(y)), o;
+        int n = shape_numel_static(pa);
+        if (n != shape_numel_static(py) || !shape_broadcast(pa, py, &o) || shape_numel_static(o) != n) {
+            diag_error(s->d, e->loc, "%s() of a prediction of shape %s against a target of shape %s; "
+                       "the shapes must match", f, pstr(s, SH(a)), pstr(s, SH(y)));
+            return 0;
+        }
+    }
     if (!strcmp(f, "mse") || !strcmp(f, "l1")) {
         Ref d = elemwise(s, OP_SUB, a, y, 0, e->loc, f);
         if (!d)
@@ -1243,11 +1292,8 @@ static void declare(Sema *s, Stmt *st)
         y->index = m->ninputs;
         y->offset = m->input_size;
         m->input_size += (size_t)shape_numel_static(sh);
-        Sym **p = arena_alloc(s->a, sizeof(Sym *) * (size_t)(m->ninputs + 1));
-        if (m->ninputs)
-            memcpy(p, m->inputs, sizeof(Sym *) * (size_t)m->ninputs);
-        p[m->ninputs++] = y;
-        m->inputs = p;
+        m->inputs = arena_grow(s->a, m->inputs, sizeof(Sym *), &s->icap, m->ninputs + 1);
+        m->inputs[m->ninputs++] = y;
         int ia[4] = {y->index, 0, 0, 0};
         y->ref = node_make(s->g, OP_INPUT, batched(sh, 1), NULL, 0, ia, y->loc);
         N(s->g, y->ref)->name = y->name;
@@ -1263,11 +1309,8 @@ static void declare(Sema *s, Stmt *st)
         t->index = m->ntargets;
         t->offset = m->target_size;
         m->target_size += t->nclasses ? 1 : (size_t)shape_numel_static(t->shape);
-        Sym **p = arena_alloc(s->a, sizeof(Sym *) * (size_t)(m->ntargets + 1));
-        if (m->ntargets)
-            memcpy(p, m->targets, sizeof(Sym *) * (size_t)m->ntargets);
-        p[m->ntargets++] = t;
-        m->targets = p;
+        m->targets = arena_grow(s->a, m->targets, sizeof(Sym *), &s->tcap, m->ntargets + 1);
+        m->targets[m->ntargets++] = t;
         int ia[4] = {t->index, 0, 0, 0};
         t->ref = node_make(s->g, OP_TARGET, batched(t->shape, 1), NULL, 0, ia, t->loc);
         N(s->g, t->ref)->name = t->name;
@@ -1597,8 +1640,10 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
                 y->shape = SH(r);
                 if (!N(s->g, r)->name || N(s->g, r)->op == OP_CONST)
                     N(s->g, r)->name = st->name;
-                if (!needs_target(s->g, r))
+                if (!needs_target(s, r)) {
                     s->last_let = r;
+                    s->last_let_stmt = st;
+                }
             }
             if (y && !r)
                 y->used = 1;
@@ -1644,7 +1689,7 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
             }
             s->output = st;
             m->output = ev(s, st->value);
-            if (m->output && needs_target(s->g, m->output)) {
+            if (m->output && needs_target(s, m->output)) {
                 diag_error(d, st->value->loc, "the output must not depend on a target: predict has none");
                 m->output = 0;
             }
@@ -1683,7 +1728,7 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
         diag_error(d, ast->first->loc, "the model has no input; declare one with 'input x[N]'");
     if (!s->output)
         m->output = s->last_let ? s->last_let
-                    : s->loss_pred && !needs_target(s->g, s->loss_pred) ? s->loss_pred : 0;
+                    : s->loss_pred && !needs_target(s, s->loss_pred) ? s->loss_pred : 0;
     if (!m->output && m->loss)
         diag_warning(d, s->objective->loc, "the model has no output for predict; add 'output EXPR'");
 
@@ -1703,12 +1748,18 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
             y->reaches = seen[y->ref];
         } else if (y->kind == SYM_INPUT && !y->used && whole) {
             diag_warning(d, y->loc, "input '%s' is never used", y->name);
+        } else if (y->kind == SYM_TARGET && !y->used && whole) {
+            diag_warning(d, y->loc, "target '%s' is never used; the data must still hold its "
+                                    "column%s", y->name,
+                         y->nclasses || shape_numel_static(y->shape) == 1 ? "" : "s");
         } else if (y->kind == SYM_LET && !y->used && y->ref != m->output && m->loss && whole &&
                    !seen[y->ref]) {
             diag_warning(d, y->loc, "'%s' is bound but never used", y->name);
         }
     }
     free(seen);
+    free(s->shead);
+    free(s->snext);
 
     /* class target: the class used for accuracy */
     for (int i = 0; i < m->ntargets; i++)
@@ -1722,6 +1773,25 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
         m->output_size = (size_t)shape_numel_static(pe(SH(m->output)));
         if (m->binary && m->binary_of != m->output)
             m->binary = 0;
+    }
+    /* eval and train score a class target by the argmax of the output:
+     * one score per class */
+    if (m->output && m->target_kind == TK_CLASS && m->output_size != (size_t)m->nclasses) {
+        Sym *t = NULL;
+        for (int i = 0; i < m->ntargets; i++)
+            if (m->targets[i]->nclasses)
+                t = m->targets[i];
+        if (s->output || !s->last_let_stmt)
+            diag_error(d, s->output ? s->output->value->loc : s->objective->loc,
+                       "the output has shape %s, but the class target '%s' has %d classes: "
+                       "the output must be one score per class, of shape [%d]",
+                       pstr(s, SH(m->output)), t->name, m->nclasses, m->nclasses);
+        else
+            diag_error(d, s->last_let_stmt->loc,
+                       "the output (by default the last binding, '%s') has shape %s, but the class "
+                       "target '%s' has %d classes; name the scores with 'output EXPR' (shape [%d])",
+                       s->last_let_stmt->name, pstr(s, SH(m->output)),
+                       t->name, m->nclasses, m->nclasses);
     }
     m->cname = c_ident(a, m->name);
     if (header_clash(m->cname)) { /* NAME.h would hide the header wherever -I names its folder */

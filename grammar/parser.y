@@ -226,10 +226,13 @@ file
     ;
 
 /* After a syntax error in a declaration or binding its name is kept (in
- * ast->broken), so that its uses are not reported as unknown names. */
+ * ast->broken), so that its uses are not reported as unknown names; a
+ * statement that is whole before the error (input x[3] junk) is kept
+ * itself. */
 stmt
     : NEWLINE
     | decl NEWLINE           { add_stmt(ps, $1); }
+    | decl error NEWLINE     { yyerrok; add_stmt(ps, $1); } /* whole, then junk: kept */
     | error NEWLINE          { yyerrok; }
     | NAME '=' error NEWLINE { yyerrok; add_broken(ps, S_LET, @1, $1); }
     | CONST NAME '=' error NEWLINE

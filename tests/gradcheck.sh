@@ -9,19 +9,27 @@ set -u
 cd "$(dirname "$0")/.."
 GRADC=${GRADC:-build/gradc}
 CC=${CC:-cc}
-RANDOM=${GRADCHECK_SEED:-1}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
 
-r() { echo $((RANDOM % ($2 - $1 + 1) + $1)); } # r LO HI
+# r LO HI: a number drawn from the seeded sequence. Its state is a file:
+# r runs in a command substitution, a subshell, and bash reseeds $RANDOM in
+# each, so shapes drawn from it changed from run to run whatever the seed.
+echo "${GRADCHECK_SEED:-1}" > "$tmp/rng"
+r() {
+  local s; s=$(( ($(<"$tmp/rng") * 1103515245 + 12345) % 2147483648 ))
+  echo "$s" > "$tmp/rng"
+  echo $(( (s >> 8) % ($2 - $1 + 1) + $1 ))
+}
 
 check() { # check NAME NCLASS MODEL-BODY  (DRIVER, DEFS: see check_ref)
-  local name=$1 ncls=$2 body=$3 driver=${DRIVER:-tests/gradcheck/driver.c}
+  local name=$1 ncls=$2 body=$3 driver=${DRIVER:-tests/gradcheck/driver.c} batch
+  batch=$(r 8 12) # drawn first, so that ONLY does not change the shapes
   if [ -n "${ONLY:-}" ] && ! [[ " $ONLY " == *" $name "* ]]; then return; fi
   local d=$tmp/$name
   mkdir -p "$d"
-  printf 'model gc\nprecision double\n%s\ntrain {\n  batch %d\n}\n' "$body" "$(r 8 12)" > "$d/gc.nn"
+  printf 'model gc\nprecision double\n%s\ntrain {\n  batch %d\n}\n' "$body" "$batch" > "$d/gc.nn"
   if ! $GRADC -c "$d/gc.nn" -o "$d" 2> "$d/err"; then
     echo "FAIL $name: gradc: $(head -5 "$d/err")"; fail=$((fail+1)); return
   fi

@@ -5,7 +5,9 @@
 #   - diagnostics: every tests/diagnostics/*.nn gets exactly its expected
 #     first error (first line '# expect: LINE:COL: error: ...'), exit 1, and
 #     no output file; each '# also: LINE:COL: error: ...' line is a later
-#     diagnostic that must be reported too (errors after a syntax error)
+#     diagnostic that must be reported too (errors after a syntax error),
+#     and text on a '# none: TEXT' line must appear in no diagnostic (a
+#     cascade the first error must not cause)
 #   - the command line: --help, --version, bad options, missing files, -c
 #   - the examples: trained to their targets (seed >= 0.95 and iris >= 0.93
 #     test accuracy, linreg = the normal equations within 1e-3)
@@ -41,6 +43,9 @@ for f in tests/diagnostics/*.nn; do
   elif missing=$(sed -n 's/^# also: //p' "$f" | while IFS= read -r a; do
          sed "s|$root/||" "$tmp/err" | grep -qxF "$f:$a" || echo "$a"; done) && [ -n "$missing" ]; then
     bad "diag $name" "missing later diagnostic: $missing"
+  elif unwanted=$(sed -n 's/^# none: //p' "$f" | while IFS= read -r a; do
+         grep -qF -- "$a" "$tmp/err" && echo "$a"; done) && [ -n "$unwanted" ]; then
+    bad "diag $name" "reported, and must not be: $(grep -F -- "$unwanted" "$tmp/err" | head -2)"
   else ok "diag $name"; fi
   rm -rf "$tmp/d"
 done

@@ -117,6 +117,39 @@ static void test_warnings(void **state)
     compiled_free(c);
 }
 
+/* An unused target: a warning, since the data must still hold it. */
+static void test_unused_target(void **state)
+{
+    (void)state;
+    Compiled *c = compile_src(IO "target t[2]\ntarget u[1]\nparam W[1, 3]\nminimize mse(W @ x, y)\n", 0, 0);
+    assert_non_null(c->m);
+    assert_int_equal(c->d.warnings, 2);
+    assert_non_null(strstr(c->diags, "t.nn:3:8: warning: target 't' is never used; the data must still hold its columns"));
+    assert_non_null(strstr(c->diags, "t.nn:4:8: warning: target 'u' is never used; the data must still hold its column\n"));
+    compiled_free(c);
+}
+
+/* One mistake, one message: nothing the first error explains is reported. */
+static void test_one_message(void **state)
+{
+    (void)state;
+    static const char *const srcs[] = {
+        IO "param W[1, 3]\nminimize mse(silu(W @ x), y)\n", /* not also: W never used */
+        "input x[3] foo\ntarget y[1]\nparam W[1, 3]\nminimize mse(W @ x, y)\n", /* not: unknown x */
+        IO "param W[1, 3]\nz = W @ x\nminimize mse(z ** 2, y)\n",
+        IO "param W[1, 3]\nz = W @ x\nminimize mse(z >= 0, y)\n",
+        IO "param W[1, 3]\nz = W @ x\nminimize mse(z, 'y')\n",
+    };
+    for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
+        Compiled *c = compile_src(srcs[i], 0, 0);
+        if (c->d.errors != 1 || c->d.warnings != 0)
+            print_message("source:\n%s\ndiagnostics:\n%s\n", srcs[i], c->diags ? c->diags : "");
+        assert_int_equal(c->d.errors, 1);
+        assert_int_equal(c->d.warnings, 0);
+        compiled_free(c);
+    }
+}
+
 static void test_dense_and_consts(void **state)
 {
     (void)state;
@@ -160,6 +193,8 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_all_errors_reported),
         cmocka_unit_test(test_warnings),
+        cmocka_unit_test(test_unused_target),
+        cmocka_unit_test(test_one_message),
         cmocka_unit_test(test_dense_and_consts),
         cmocka_unit_test(test_broadcasting),
     };

@@ -9,11 +9,7 @@
 # compiler files this script's owner does not change, each with its defect;
 # they are left out here (make fuzz still runs them). Remove a name when the
 # fix lands.
-PENDING="deep-dense-30.nn deep-dense-60.nn huge-batch.nn"
-#   deep-dense-30.nn, deep-dense-60.nn: heap-use-after-free in grad_build
-#     (compiler/grad.c:318, L->loc after g_binary grew the node array)
-#   huge-batch.nn: signed overflow in node_flops (compiler/emit_text.c:362,
-#     4096 * 1048576 in int)
+PENDING=""
 set -u
 cd "$(dirname "$0")/../.."
 if [ -n "${GRADC:-}" ] && [ "$GRADC" != "$PWD/build/gradc" ]; then

@@ -32,4 +32,18 @@ done
 printf 'input x[784]\ntarget y[10]\nh = dense(x, 256, relu)\nz = dense(h, 10)\nminimize mse(z, y)\n' > "$tmp/big.nn"
 if $G --scalar -c "$tmp/big.nn" -o "$tmp" 2>"$tmp/err"; then echo "FAIL big model accepted by --scalar"; fail=1
 elif ! grep -q "writes out at most" "$tmp/err"; then echo "FAIL big model message: $(cat "$tmp/err")"; fail=1; fi
+# ops --scalar does not write out: a located error at the op, exit 1, and
+# no output (they stopped gradc with an internal error once)
+for op in "conv2d(x, out=2, k=3)" "maxpool2d(x, 2)" "avgpool2d(x, 2)" "dropout(x, 0.5)"; do
+  name=${op%%(*}
+  printf 'input x[1, 4, 4]\ntarget y[1]\nh = %s\nminimize mse(sum(h), y)\n' "$op" > "$tmp/$name.nn"
+  mkdir -p "$tmp/out-$name"
+  $G -c --scalar "$tmp/$name.nn" -o "$tmp/out-$name" 2>"$tmp/err"; rc=$?
+  want="$tmp/$name.nn:3:5: error: --scalar does not support $name; compile without --scalar"
+  if [ $rc = 1 ] && [ "$(head -1 "$tmp/err")" = "$want" ] && [ -z "$(ls -A "$tmp/out-$name")" ]; then
+    echo "ok   --scalar refuses $name at its line"
+  else
+    echo "FAIL --scalar on $name: exit $rc, left '$(ls -A "$tmp/out-$name")'" "$(head -1 "$tmp/err")"; fail=1
+  fi
+done
 exit $fail

@@ -41,6 +41,9 @@ static void full_pipeline(Model *m)
     Plan plans[FN_COUNT];
     for (int i = 0; i < FN_COUNT; i++)
         plan_build(m, (FnKind)i, &plans[i]);
+    for (int i = 0; i < FN_COUNT; i++)
+        if (plans[i].too_big)
+            return; /* main.c reports it and emits nothing */
     EmitOptions eo = {0, "fuzz.nn", "gradc fuzz.nn", 0};
     emit_c(m, plans, &eo, null_out);
     emit_h(m, plans, &eo, null_out);

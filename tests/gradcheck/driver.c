@@ -27,6 +27,10 @@
 #ifndef TOL
 #define TOL 1e-6
 #endif
+/* one-sided slopes further apart than this (relative): a kink in the step */
+#ifndef KINK
+#define KINK 1e-3
+#endif
 
 #ifdef GC_DROPOUT
 #define LOSS(p, x, y, n, w) gc_loss_seeded(p, x, y, n, w, 0x5EEDu + (uint64_t)t)
@@ -52,6 +56,7 @@ int main(void)
     size_t ns[3] = {1, 7, GC_MAX_BATCH};
     double worst = 0;
     const char *worst_at = "";
+    int kinks = 0; /* params whose step crossed a kink, checked one-sided */
     for (int t = 0; t < 3; t++) {
         size_t n = ns[t] > GC_MAX_BATCH ? GC_MAX_BATCH : ns[t];
         gc_init(params, 42 + (uint64_t)t);
@@ -76,6 +81,19 @@ int main(void)
             params[i] = p;
             double num = (lp - lm) / (2 * h);
             double err = fabs(num - grad[i]) / fmax(1e-3, fabs(num) + fabs(grad[i]));
+            /* A kink within the step (a relu input or the two largest
+             * values of a max-pool window closer than h moves them): the
+             * slopes on either side differ, and the central difference is
+             * neither. The gradient must then be a one-sided slope, or
+             * between them. */
+            double right = (lp - l2) / h, left = (l2 - lm) / h;
+            double bend = fabs(right - left) / fmax(1e-3, fabs(right) + fabs(left));
+            if (!(err <= TOL) && bend > KINK) {
+                double lo = fmin(left, right), hi = fmax(left, right);
+                double out = grad[i] < lo ? lo - grad[i] : grad[i] > hi ? grad[i] - hi : 0;
+                err = out / fmax(1e-3, fabs(lo) + fabs(hi)) > 1e-4 ? err : 0;
+                kinks += err == 0;
+            }
             if (!(err <= worst)) {
                 worst = err;
                 worst_at = t == 0 ? "n=1" : t == 1 ? "n=7" : "n=batch";
@@ -84,6 +102,10 @@ int main(void)
                 printf("  param %zu (n=%zu): analytic %.12g numeric %.12g rel %.3g\n", i, n, grad[i], num, err);
         }
     }
-    printf("worst relative error %.3g (%s) over %d params\n", worst, worst_at, GC_PARAM_COUNT);
+    if (kinks)
+        printf("worst relative error %.3g (%s) over %d params, %d of them at a kink\n", worst, worst_at,
+               GC_PARAM_COUNT, kinks);
+    else
+        printf("worst relative error %.3g (%s) over %d params\n", worst, worst_at, GC_PARAM_COUNT);
     return worst <= TOL ? 0 : 1;
 }
