@@ -451,17 +451,13 @@ typedef struct Plan {
     int norder;
     Slot *slot;      /* per node (indexed by Ref) */
     size_t work_elems;   /* workspace with reuse, in elements */
-<<<<<<< HEAD
-    size_t work_noreuse; /* the same without reuse */
+    size_t work_noreuse; /* the same without reuse (saturates at PLAN_MAX_BYTES) */
+    Ref too_big;         /* the node at which the workspace outgrew
+                            PLAN_MAX_BYTES, or 0 (main.c reports it) */
     unsigned char *seg;  /* FN_ALL: per node, its part (SEG_*) */
     Ref *fused;          /* per node: the node that computes it along, or 0 */
     Fusion *fz;          /* per product: what it computes along */
     int seg_start[SEG_BACKWARD + 2]; /* FN_ALL: where each part starts in order */
-=======
-    size_t work_noreuse; /* the same without reuse (saturates at PLAN_MAX_BYTES) */
-    Ref too_big;         /* the node at which the workspace outgrew
-                            PLAN_MAX_BYTES, or 0 (main.c reports it) */
->>>>>>> cdef
 } Plan;
 
 /* The largest workspace, in bytes: the most a C object may hold on a 64-bit

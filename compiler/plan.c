@@ -306,25 +306,15 @@ static void place_all(Model *m, Plan *p, const unsigned char *root)
             if (live[j].end >= i)
                 live[k++] = live[j];
         nlive = k;
-<<<<<<< HEAD
         for (int j = first[i]; j >= 0; j = next[j]) {
             Ref t = p->order[j];
             if (p->slot[t].home != H_WORK || fuse_away(p, t))
                 continue;
             size_t size = round_up(elems(m, N(g, t)->shape));
-            total += size;
+            total = total < max - size ? total + size : max;
             p->slot[t].offset = place(live, &nlive, size, end[t]);
             if (p->slot[t].offset + size > peak)
                 peak = p->slot[t].offset + size;
-=======
-        Ref r = p->order[i];
-        if (p->slot[r].home == H_WORK) {
-            size_t size = round_up(elems(m, N(g, r)->shape));
-            total = total < max - size ? total + size : max;
-            p->slot[r].offset = place(live, &nlive, size, end[r]);
-            if (p->slot[r].offset + size > peak)
-                peak = p->slot[r].offset + size;
->>>>>>> cdef
         }
         Ref r = p->order[i];
         size_t scratch = round_up(conv_scratch(g, r));
