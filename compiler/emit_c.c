@@ -371,21 +371,17 @@ static void name_params(E *e)
     Arena *a = e->g->arena;
     e->pvar = arena_alloc(a, sizeof(char *) * (size_t)(m->nparams ? m->nparams : 1));
     e->pmacro = param_macro_names(m);
+    Names used = {0};
     for (int i = 0; i < m->nparams; i++) {
         const char *nm = c_identifier(a, "", m->params[i]->name);
         int bad = c_name_unsafe(nm, e->prefix, e->PREFIX) || emit_local(nm) || (nm[0] && nm[1] == '_') ||
                   ((nm[0] == 't' || nm[0] == 'f' || nm[0] == 'p') && isdigit((unsigned char)nm[1]));
         const char *name = bad ? arena_printf(a, "p_%s", nm) : nm;
-        for (int k = 2;; k++) {
-            int clash = 0;
-            for (int j = 0; j < i && !clash; j++)
-                clash = !strcmp(e->pvar[j], name);
-            if (!clash)
-                break;
+        for (int k = 2; !names_add(&used, name); k++)
             name = arena_printf(a, "p_%s_%d", nm, k);
-        }
         e->pvar[i] = name;
     }
+    free(used.slot);
 }
 
 /* the storage nodes positions lo..hi of the plan read or write, and what

@@ -63,16 +63,14 @@ static size_t place(Interval *live, int *nlive, size_t size, int end)
     return off;
 }
 
-/* marks with bit what root reaches */
-static void reach(Graph *g, Ref root, unsigned char *need, unsigned char bit)
+/* need[] holds bits at the roots: each goes down to what they reach, in
+ * one sweep (operands come before their readers) */
+static void reach_all(Graph *g, unsigned char *need)
 {
-    if (!root)
-        return;
-    need[root] |= bit;
-    for (Ref r = root; r >= 1; r--)
-        if (need[r] & bit)
+    for (Ref r = g->n - 1; r >= 1; r--)
+        if (need[r])
             for (int i = 0; i < op_nin[N(g, r)->op]; i++)
-                need[N(g, r)->in[i]] |= bit;
+                need[N(g, r)->in[i]] |= need[r];
 }
 
 static void place_all(Model *m, Plan *p, const unsigned char *root);
@@ -88,18 +86,15 @@ void plan_build(Model *m, FnKind fn, Plan *p)
 
     /* the roots and what they reach */
     if (fn == FN_PREDICT) {
-        reach(g, m->output, need, 1);
-        root[m->output] = 1;
+        need[m->output] = root[m->output] = 1;
     } else {
-        reach(g, m->loss, need, 1);
-        root[m->loss] = 1;
+        need[m->loss] = root[m->loss] = 1;
         for (int i = 0; fn == FN_LOSS_GRAD && i < m->nparams; i++)
-            if (m->grads[i]) {
-                reach(g, m->grads[i], need, 1);
-                root[m->grads[i]] = 1;
-            }
+            if (m->grads[i])
+                need[m->grads[i]] = root[m->grads[i]] = 1;
     }
-    root[0] = 0;
+    need[0] = root[0] = 0;
+    reach_all(g, need);
     p->order = arena_alloc(g->arena, sizeof(Ref) * (size_t)n);
     for (Ref r = 1; r < n; r++)
         if (need[r])
@@ -125,18 +120,19 @@ void plan_build_all(Model *m, int predict_only, Plan *p)
     enum { NP = 1, NL = 2, NG = 4 };
     unsigned char *need = xcalloc((size_t)n, 1);
     unsigned char *root = xcalloc((size_t)n, 1);
-    reach(g, m->output, need, NP);
+    need[m->output] |= NP;
     root[m->output] = 1;
     if (!predict_only) {
-        reach(g, m->loss, need, NL);
+        need[m->loss] |= NL;
         root[m->loss] = 1;
         for (int i = 0; i < m->nparams; i++)
             if (m->grads[i]) {
-                reach(g, m->grads[i], need, NG);
+                need[m->grads[i]] |= NG;
                 root[m->grads[i]] = 1;
             }
     }
-    root[0] = 0;
+    need[0] = root[0] = 0;
+    reach_all(g, need);
     p->seg = arena_alloc(g->arena, (size_t)n);
     memset(p->seg, SEG_NONE, (size_t)n);
     for (Ref r = 1; r < n; r++) {
