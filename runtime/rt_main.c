@@ -816,9 +816,12 @@ static int cmd_gradcheck(const opts *o, const grt_model *m, grt_err *e)
     else
         printf("random example%s (seed %" PRIu64 ")", d.n == 1 ? "" : "s", seed);
     if (o->params)
-        printf(", params of %s\n", o->params);
+        printf(", params of %s", o->params);
     else
-        printf(", params from init (seed %" PRIu64 ")\n", seed);
+        printf(", params from init (seed %" PRIu64 ")", seed);
+    if (m->loss_seeded && m->loss_grad_seeded)
+        printf(", dropout's masks the same in both");
+    putchar('\n');
     grt_ctx_init(&ctx, m);
     status = grt_gradcheck(&ctx, params, &d, &gc, &worst, e);
     grt_ctx_free(&ctx);
