@@ -17,6 +17,7 @@
 #include "rt_internal.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,9 +351,14 @@ static int field(reader *rd, size_t i, double *v)
                         "%s:%ld:%zu: error: empty field (field %zu)", rd->name, rd->line, col,
                         i + 1);
     k = grt_parse_number(s, len, v);
-    if (k == GRT_NUM_OK)
+    if (k == GRT_NUM_OK && fabs(*v) <= GRT_REAL_MAX)
         return 0;
     show(txt, sizeof txt, s, len);
+    if (k == GRT_NUM_OK) /* finite in double, infinite in the model's float */
+        return grt_fail(rd->e, GRT_EXIT_DATA, GRT_E_NUMBER,
+                        "%s:%ld:%zu: error: '%s' is out of range for %s, the model's precision "
+                        "(field %zu)",
+                        rd->name, rd->line, col, txt, GRT_REAL_NAME, i + 1);
     if (k == GRT_NUM_NONFINITE)
         return grt_fail(rd->e, GRT_EXIT_DATA, GRT_E_NUMBER,
                         "%s:%ld:%zu: error: '%s' is not a finite number; NaN and infinity are "

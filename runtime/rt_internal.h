@@ -22,6 +22,7 @@
 #include "gradc_rt.h"
 #include "grt_output.h"
 
+#include <float.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -38,9 +39,11 @@
 #ifdef GRT_DOUBLE
 #define GRT_REAL_NAME "double"
 #define GRT_REAL_FMT "%.17g"
+#define GRT_REAL_MAX DBL_MAX
 #else
 #define GRT_REAL_NAME "float"
 #define GRT_REAL_FMT "%.9g"
+#define GRT_REAL_MAX FLT_MAX
 #endif
 
 /* Workspace and buffer alignment, a cache line and an AVX-512 vector. */
@@ -534,8 +537,10 @@ typedef struct grt_run {
     int stop_after;       /* end after this epoch (1-based) as if interrupted,
                              0: run to cfg.epochs */
     int checkpoint;       /* save to `save` every this many epochs, 0: never */
-    const char *save;     /* checkpoints, and the last good params when
-                             training diverges; NULL: none */
+    const char *save;     /* checkpoints; NULL: none */
+    const char *save_diverged; /* where the last good params go when training
+                             diverges (save is never replaced then: SAVE.diverged);
+                             NULL: nowhere */
     const grt_stats *stats; /* the scaling saved with them */
     grt_log *log;         /* one CSV row per epoch (--log), or NULL */
     grt_history *history; /* the same in memory (for --plot), or NULL */

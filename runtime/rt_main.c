@@ -498,6 +498,7 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     grt_trained res;
     grt_log log;
     const char *csv;
+    char *diverged_path = NULL;
     long v;
     int status;
     opts mine = *o; /* data-parallel: the other ranks print nothing, write no log or plot */
@@ -585,6 +586,17 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
         goto out;
     run.state = &state;
     run.save = o->save;
+    if (o->save) {
+        /* a diverged run leaves SAVE alone; its last good params go beside
+         * it (not beside a device or a FIFO, which have no "beside") */
+        struct stat sb;
+        if (stat(o->save, &sb) != 0 || S_ISREG(sb.st_mode)) {
+            diverged_path = grt_xmalloc(strlen(o->save) + sizeof ".diverged", 1);
+            strcpy(diverged_path, o->save);
+            strcat(diverged_path, ".diverged");
+            run.save_diverged = diverged_path;
+        }
+    }
     run.stats = &stats;
     run.log = o->log ? &log : NULL;
     run.history = o->plot ? &hist : NULL;
@@ -629,6 +641,7 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
         fprintf(stderr, "wrote %s\n", o->plot);
 out:
     grt_log_abort(&log);
+    free(diverged_path);
     free(params);
     grt_stats_free(&stats);
     grt_state_free(&state);

@@ -335,28 +335,53 @@ static void fill_state(grt_state *s, const loop *L, long epochs, size_t np)
     }
 }
 
-/* Status 1: training diverged at a step; what says how. Saves the last good
- * params (and the scaling) to run->save when there is one; params NULL: the
- * very first params had a non-finite loss, nothing is good to save. */
+/* ", declared at digits.nn:13" for the param holding element k, when the
+ * descriptor knows its line; else "". */
+static void declared_at(char *dst, size_t cap, const grt_model *m, size_t k)
+{
+    int t;
+    dst[0] = '\0';
+    for (t = 0; t < m->nparams; t++) {
+        const grt_param_info *p = &m->params[t];
+        if (k >= p->offset && k - p->offset < p->size) {
+            if (p->line > 0)
+                snprintf(dst, cap, ", declared at %s:%d",
+                         m->source && m->source[0] ? m->source : m->name, p->line);
+            return;
+        }
+    }
+}
+
+/* Status 1: training diverged at a step; what says how. A diverged run
+ * never replaces the file at run->save (it holds the result of an earlier
+ * run, or this run's last checkpoint): the last good params (and the
+ * scaling) go beside it, to SAVE.diverged, where --resume can start from
+ * them. params NULL: the very first params had a non-finite loss, nothing
+ * is good to save. */
 static int diverged(grt_err *e, const grt_model *m, const grt_run *run, const grt_real *params,
                     int epoch, size_t step, const char *what)
 {
-    char saved[600] = "";
+    char saved[900] = "";
     if (run->save && !params) {
-        snprintf(saved, sizeof saved, "; the params it started from were no better, so %s "
-                 "is not written", run->save);
+        snprintf(saved, sizeof saved, "; the params it started from were no better, so nothing "
+                 "is saved (%.300s is left as it was)", run->save);
+    } else if (run->save && !run->save_diverged) {
+        snprintf(saved, sizeof saved, "; %.300s is left as it was", run->save);
     } else if (run->save) {
         grt_err se;
         memset(&se, 0, sizeof se);
-        if (grt_params_save(run->save, m, params, run->stats, NULL, &se) == 0)
-            snprintf(saved, sizeof saved, "; the last good params are saved in %s", run->save);
+        if (grt_params_save(run->save_diverged, m, params, run->stats, NULL, &se) == 0)
+            snprintf(saved, sizeof saved, "; %.300s is left as it was, the last good params "
+                     "are saved in %.300s", run->save, run->save_diverged);
         else
-            snprintf(saved, sizeof saved, "; saving the last good params failed (%.500s)", se.msg);
+            snprintf(saved, sizeof saved, "; %.300s is left as it was, saving the last good "
+                     "params failed (%.400s)", run->save, se.msg);
     }
     return grt_fail(e, GRT_EXIT_DATA, GRT_E_DIVERGED,
                     "%s: error: training diverged at epoch %d, batch %zu: %s%s; try a smaller "
-                    "learning rate (--lr)",
-                    m->name, epoch, step, what, saved);
+                    "learning rate (--lr)%s",
+                    m->name, epoch, step, what, saved,
+                    run->stats && run->stats->n ? "" : " or --standardize");
 }
 
 /* "the gradient of 'W2' is NaN (element [3, 1])" for value k of v, or with
@@ -365,11 +390,12 @@ static void describe_bad(char *dst, size_t cap, const grt_model *m, int update,
                          const grt_real *v, size_t k)
 {
     const char *name;
-    char index[128];
+    char index[128], at[300];
     grt_param_at(m, k, &name, index, sizeof index);
-    snprintf(dst, cap, "%s '%s' %s%s (element %s)",
+    declared_at(at, sizeof at, m, k);
+    snprintf(dst, cap, "%s '%s' %s%s (element %s%s)",
              update ? "the update made" : "the gradient of", name, update ? "" : "is ",
-             isnan(v[k]) ? "NaN" : "infinite", index);
+             isnan(v[k]) ? "NaN" : "infinite", index, at);
 }
 
 /* Status 1 when the ranks' params differ after the same steps (they never
@@ -457,7 +483,7 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
         if (cfg->shuffle)
             grt_shuffle(&L.rng, idx, N);
         for (done = 0, step = 1; done < N; done += s, step++) {
-            char what[400] = "";
+            char what[900] = "";
             size_t k;
             double l;
             s = N - done < S ? N - done : S;
@@ -469,16 +495,17 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
             if (!isfinite(l)) {
                 /* name a param: the first whose gradient went bad, else the
                  * one that grew most, which is what overflowed the loss */
-                char which[260];
+                char which[600];
                 if ((k = first_bad(grad, np)) < np) {
                     describe_bad(which, sizeof which, m, 0, grad, k);
                 } else {
                     const char *name;
-                    char index[128];
+                    char index[128], at[300];
                     k = largest(params, np);
                     grt_param_at(m, k, &name, index, sizeof index);
-                    snprintf(which, sizeof which, "the largest param is '%s' (element %s) = %.6g",
-                             name, index, (double)params[k]);
+                    declared_at(at, sizeof at, m, k);
+                    snprintf(which, sizeof which, "the largest param is '%s' (element %s%s) = %.6g",
+                             name, index, at, (double)params[k]);
                 }
                 snprintf(what, sizeof what, "the loss is %s; %s", isnan(l) ? "NaN" : "infinite",
                          which);

@@ -289,6 +289,32 @@ for f in trunc:"truncated parameter file: $((size - 9)) bytes, its header says $
   ./opt train d.csv --resume $n.params --save x.params -q >/dev/null 2>err; st=$?
   [ $st = 1 ] && [ ! -e x.params ] || bad "train --resume $n.params: status $st, or x.params written"
 done
+# A valid checksum over values no training run writes: a NaN or infinite
+# param, a standard deviation of 0 (the checksum recomputed after the change)
+./opt train d.csv --epochs 3 --standardize --save std.params -q >/dev/null 2>&1
+cat > poke.py <<'EOF2'
+import struct, sys
+src, dst, tag, at, value = sys.argv[1], sys.argv[2], sys.argv[3].encode(), int(sys.argv[4]), float(sys.argv[5])
+b = bytearray(open(src, "rb").read())
+p = 52 + struct.unpack_from("<I", b, 48)[0]
+while b[p:p + 4] != tag:
+    p += 12 + struct.unpack_from("<Q", b, p + 4)[0]
+struct.pack_into("<d", b, p + 12 + at, value)
+h = 0xcbf29ce484222325
+for c in b[:-8]:
+    h = ((h ^ c) * 0x100000001b3) & 0xffffffffffffffff
+struct.pack_into("<Q", b, len(b) - 8, h)
+open(dst, "wb").write(bytes(b))
+EOF2
+$PY poke.py good.params nanp.params PARM 8 nan && $PY poke.py good.params infp.params PARM 0 inf &&
+  $PY poke.py std.params zstd.params STDZ $((8 + 3 * 8 + 8)) 0
+for f in nanp:"the value of 'W' (element [0, 1]) is NaN" infp:"the value of 'W' (element [0, 0]) is infinite" \
+         zstd:"the standardization's standard deviation of input value 1 is 0"; do
+  n=${f%%:*}; msg=${f#*:}
+  ./opt eval $n.params d.csv >out 2>err; st=$?
+  if [ $st = 1 ] && grep -qF "$n.params: error: $msg" err && [ ! -s out ]; then ok "checksum fine, $n refused: $(cat err)"
+  else bad "$n.params (valid checksum, bad values): status $st" "$(cat err out)"; fi
+done
 # A save that fails or is killed mid-write leaves the previous file whole:
 # a model of 4M params (16 MB files). First an injected failure: a file size
 # limit of 8 MB (ulimit -f) makes the write fail halfway; then SIGKILL, sent
@@ -457,12 +483,41 @@ if ! grep -q $'\r' pipe.err && [ "$(wc -l < pipe.err)" = 1 ]; then ok "the same 
 else bad "into a pipe: a bar, or more than the epoch line" "$(tr '\r' '\n' < pipe.err | tail -5)"; fi
 
 # ----------------------------------------------------------------- divergence
+# A diverged run leaves the file of --save as it was (the result of a good
+# run) and puts its last good params beside it, in nan.params.diverged; the
+# message names where the param is declared and says so.
+./linreg train "$D/diabetes.csv" --standardize --epochs 50 --save nan.params -q >/dev/null 2>&1
+cp nan.params good_lr.params
 ./linreg train "$D/diabetes.csv" --lr 1e6 --save nan.params >out 2>err; st=$?
-if [ $st = 1 ] && grep -Eq "training diverged at epoch [0-9]+, batch [0-9]+: the loss is (NaN|infinite); .*'w'.*; the last good params are saved in nan.params" err &&
-   l=$(./linreg eval nan.params "$D/diabetes.csv" | sed -n 's/^loss //p') &&
+if [ $st = 1 ] && grep -Eq "training diverged at epoch [0-9]+, batch [0-9]+: the loss is (NaN|infinite); .*'w' \(element \[[0-9], 0\], declared at linreg.nn:10\).*; nan.params is left as it was, the last good params are saved in nan.params.diverged; try a smaller learning rate \(--lr\) or --standardize$" err &&
+   cmp -s nan.params good_lr.params &&
+   l=$(./linreg eval nan.params.diverged "$D/diabetes.csv" | sed -n 's/^loss //p') &&
    $PY -c "import math, sys; sys.exit(not math.isfinite(float('$l')))"; then
-  ok "lr 1e6 diverges: $(sed -n 's/.*error: //p' err); saved params' loss $l"
-else bad "divergence: status $st" "$(cat err)" "loss of the saved params: ${l:-}"; fi
+  ok "lr 1e6 diverges: $(sed -n 's/.*error: //p' err); nan.params untouched; the diverged file's loss $l"
+else bad "divergence: status $st" "$(cat err)" "$(cmp nan.params good_lr.params)" "loss of the saved params: ${l:-}"; fi
+# 1e39 is a double but no float: an error at its place, not a divergence
+{ head -3 "$D/diabetes.csv"; echo "1,2,3,4,1e39,6,7,8,9,10,11"; } > f39.csv
+./linreg train f39.csv --save f39.params >out 2>err; st=$?
+if [ $st = 1 ] && [ "$(cat err)" = "f39.csv:4:9: error: '1e39' is out of range for float, the model's precision (field 5)" ] &&
+   [ ! -e f39.params ]; then ok "a float model refuses 1e39: $(cat err)"
+else bad "1e39 in a float model's data: status $st" "$(cat err)"; fi
+
+# ------------------------------------------------------------------- outputs
+# every output is checked before any work: a directory for --save, --log or
+# --plot is refused at once, and nothing is trained
+mkdir -p adir
+for o in --save --log --plot; do
+  ./linreg train "$D/diabetes.csv" --standardize $o adir >out 2>err; st=$?
+  if [ $st = 2 ] && [ "$(cat err)" = "adir: error: is a directory; name a file (adir/NAME)" ] && [ ! -s out ]; then
+    ok "$o DIR refused before training: $(cat err)"
+  else bad "$o adir: status $st" "$(cat err out)"; fi
+done
+# a log under a file size limit: an error that says so, not death by SIGXFSZ
+(ulimit -f 1; exec ./linreg train "$D/diabetes.csv" --standardize --epochs 200 --log big.log -q >/dev/null 2>err); st=$?
+if [ $st = 2 ] && grep -qx "big.log: error: cannot write it: File too large" err && [ ! -e big.log ] &&
+   ! ls big.log.tmp.* >/dev/null 2>&1; then
+  ok "--log under ulimit -f 1: $(cat err), nothing left behind"
+else bad "--log under ulimit -f 1: status $st (SIGXFSZ is 153)" "$(cat err)" "$(ls big.log* 2>&1)"; fi
 
 # ------------------------------------------------------------------ gradcheck
 # precision double copies of two examples; data and random examples
