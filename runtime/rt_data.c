@@ -318,6 +318,7 @@ typedef struct reader {
     size_t len;         /* its length */
     row r;              /* its fields */
     int *nclasses;      /* per target value: class(n) count or 0 */
+    int binary;         /* the target values must be 0 or 1 (grt_binary_target) */
     grt_err *e;         /* where errors go */
     int rank, size;     /* the part read: data rows i % size == rank */
     size_t rows;        /* data rows passed, every part's */
@@ -373,6 +374,11 @@ static int field(reader *rd, size_t i, double *v)
                     col, txt, i + 1);
 }
 
+int grt_binary_target(const grt_model *m)
+{
+    return m->binary && m->ntargets == 1 && m->targets[0].nclasses == 0;
+}
+
 const char *grt_target_name(const grt_model *m, size_t j)
 {
     size_t off = 0;
@@ -424,6 +430,15 @@ static int data_row(reader *rd, grt_data *d)
         if (rd->mode != GRT_CSV_TARGETS)
             continue; /* predict: checked as numbers, otherwise ignored */
         y[i - nx] = v;
+        if (rd->binary && v != 0 && v != 1) {
+            char txt[64];
+            show(txt, sizeof txt, rd->s + rd->r.start[i], rd->r.end[i] - rd->r.start[i]);
+            return grt_fail(rd->e, GRT_EXIT_DATA, GRT_E_CLASS,
+                            "%s:%ld:%zu: error: '%s' is not a label of binary target '%s', "
+                            "0 or 1 (field %zu)",
+                            rd->name, rd->line, rd->r.start[i] + 1, txt,
+                            grt_target_name(rd->m, i - nx), i + 1);
+        }
         if (rd->nclasses[i - nx] > 0) {
             int n = rd->nclasses[i - nx];
             if (!(v >= 0 && v < n && v == floor(v))) {
@@ -466,6 +481,7 @@ int grt_csv_read_part(FILE *f, const char *name, const grt_model *m, int mode, i
     rd.e = e;
     rd.rank = rank;
     rd.size = size > 1 ? size : 1;
+    rd.binary = grt_binary_target(m);
     rd.nclasses = grt_xcalloc(m->target_size, sizeof(int));
     for (t = 0; t < m->ntargets; t++) {
         size_t k;

@@ -204,6 +204,9 @@ size_t grt_data_local(const grt_data *d, size_t g);
  * rank picks the same global rows. */
 void grt_data_hold_out(grt_data *d, grt_data *v, double fraction, uint64_t seed);
 void grt_data_free(grt_data *d);
+/* Whether every target value must be 0 or 1: a binary target (bce or
+ * bce_logits of the output), the model's only target. */
+int grt_binary_target(const grt_model *m);
 /* The target named for target value j (of all targets' values), for messages. */
 const char *grt_target_name(const grt_model *m, size_t j);
 /* Appends row i of src to dst (same nx, ny). */

@@ -544,6 +544,8 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
         return status;
     if (o->plot && (status = check_save_dir(e, o->plot)))
         return status;
+    if (o->log && (status = check_save_dir(e, o->log)))
+        return status;
 
     params = grt_xaligned(m->param_count * sizeof(grt_real));
     if (o->resume) {

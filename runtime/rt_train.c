@@ -144,7 +144,7 @@ static size_t class_column(const grt_model *m)
 }
 
 /* Adds the chunk's n examples to s: argmax over the classes for a class
- * target, output > threshold against target > 0.5 per value for binary. */
+ * target, output > threshold against target = 1 per value for binary. */
 static void score_chunk(grt_ctx *c, size_t n, grt_score *s)
 {
     const grt_model *m = c->m;
@@ -165,7 +165,7 @@ static void score_chunk(grt_ctx *c, size_t n, grt_score *s)
         for (k = 0; k < n; k++)
             for (j = 0; j < nb; j++) {
                 int p = (double)c->out[k * no + j] > m->threshold;
-                int t = (double)c->y[k * ny + j] > 0.5;
+                int t = (double)c->y[k * ny + j] == 1; /* 0 or 1 (the readers check) */
                 s->correct += p == t;
                 s->total++;
             }

@@ -404,6 +404,19 @@ open('bad.csv', 'w').write('\n'.join(rows) + '\n')"
 sed '311s/$/,7/' bad.csv | sed '312s/x9/3/' > bad2.csv
 ./opt eval good.params bad2.csv >out 2>err; st=$?
 [ $st = 1 ] && grep -qF "bad2.csv:311:" err && ok "CSV: $(cat err)" || bad "CSV extra field at line 311: status $st" "$(cat err)"
+# bce's targets are 0 or 1: a 2 is refused where it stands (by train and
+# eval alike: eval counted it as a 1)
+$G "$ROOT/examples/seed.nn" -o seed 2>err || bad "gradc seed.nn" "$(cat err)"
+awk -F, 'NR == 5 { $31 = 2 } 1' OFS=, "$D/breast_cancer_train.csv" > bc2.csv
+head -3 "$D/breast_cancer_train.csv" > bc3.csv; echo "$(sed -n 4p "$D/breast_cancer_train.csv" | cut -d, -f1-30),0.5" >> bc3.csv
+./seed train "$D/breast_cancer_train.csv" --standardize --epochs 3 --save bc.params -q >/dev/null 2>&1
+for c in "train bc2.csv:bc2.csv:5:" "eval bc.params bc2.csv:bc2.csv:5:" "train bc3.csv:bc3.csv:4:"; do
+  args=${c%%:*}; at=${c#*:}
+  ./seed $args -q >out 2>err; st=$?
+  if [ $st = 1 ] && grep -Eq "^${at}[0-9]+: error: '(2|0.5)' is not a label of binary target 'y', 0 or 1 \(field 31\)$" err && [ ! -s out ]; then
+    ok "seed $args: $(cat err)"
+  else bad "seed $args (a target other than 0 or 1): status $st" "$(cat err out)"; fi
+done
 # IDX, plain and gzipped: the digits model on a tiny IDX pair (8x8 images)
 $G "$ROOT/examples/digits.nn" -o digits 2>err || bad "gradc digits.nn" "$(cat err)"
 $PY - <<'EOF'
