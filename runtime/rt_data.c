@@ -614,6 +614,41 @@ void grt_stats_compute(const grt_data *d, grt_stats *s)
     free(hi);
 }
 
+double grt_data_spread(const grt_data *d, size_t *narrow, size_t *wide, double range[4])
+{
+    size_t i, j, nx = d->nx, k;
+    double *lo = grt_xmalloc(2 * nx + 1, sizeof(double)); /* lows, then highs negated */
+    double ratio = 1;
+    for (j = 0; j < 2 * nx; j++)
+        lo[j] = INFINITY;
+    for (i = 0; i < d->n; i++)
+        for (j = 0; j < nx; j++) {
+            double v = d->x[i * nx + j];
+            lo[j] = v < lo[j] ? v : lo[j];
+            lo[nx + j] = -v < lo[nx + j] ? -v : lo[nx + j];
+        }
+    grt_comm_min(lo, 2 * nx);
+    *narrow = *wide = 0;
+    for (j = 0, k = 0; j < nx; j++) {
+        double span = -lo[nx + j] - lo[j];
+        if (!(span > 0) || !isfinite(span))
+            continue; /* a constant column says nothing of scale */
+        if (k++ == 0 || span < -lo[nx + *narrow] - lo[*narrow])
+            *narrow = j;
+        if (k == 1 || span > -lo[nx + *wide] - lo[*wide])
+            *wide = j;
+    }
+    if (k > 1) {
+        range[0] = lo[*narrow];
+        range[1] = -lo[nx + *narrow];
+        range[2] = lo[*wide];
+        range[3] = -lo[nx + *wide];
+        ratio = (range[3] - range[2]) / (range[1] - range[0]);
+    }
+    free(lo);
+    return ratio;
+}
+
 void grt_stats_apply(const grt_stats *s, grt_data *d)
 {
     size_t i, j;

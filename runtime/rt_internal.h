@@ -229,6 +229,12 @@ typedef struct grt_stats {
 /* Mean and population std of every input column of d, over every rank's
  * rows (at least one row in all). */
 void grt_stats_compute(const grt_data *d, grt_stats *s);
+/* How far apart the scales of d's input columns are, over every rank's
+ * rows: the ratio of the widest column's range (max - min) to the
+ * narrowest's, constant columns left out (1 when fewer than two vary).
+ * *narrow and *wide get the two columns, range their min and max (narrow
+ * first). */
+double grt_data_spread(const grt_data *d, size_t *narrow, size_t *wide, double range[4]);
 /* Standardizes d's inputs in place; nothing when s->n is 0. */
 void grt_stats_apply(const grt_stats *s, grt_data *d);
 void grt_stats_free(grt_stats *s);
@@ -499,6 +505,8 @@ typedef struct grt_ctx {
                            in double */
     size_t *rows;       /* the rows of a batch held here; rows_cap of them */
     size_t rows_cap;
+    struct grt_score *tally; /* grt_batch_grad also scores its examples'
+                                predictions here (training accuracy); NULL: not */
 } grt_ctx;
 
 void grt_ctx_init(grt_ctx *c, const grt_model *m);
@@ -554,11 +562,15 @@ typedef struct grt_trained {
     int epochs;        /* epochs done, counted from the first run (fewer
                           than asked when stopped early) */
     int ran;           /* epochs run by this call */
-    double loss;       /* mean training loss over the last epoch run */
+    double loss;       /* mean training loss over the epoch whose params are
+                          returned (the last one run, or the kept one) */
+    double acc;        /* training accuracy over that epoch; NaN: none */
     int has_valid;     /* a validation set was scored */
     grt_score valid;   /* of the returned params */
     int best_epoch;    /* early stopping: epoch whose params are returned */
+    int kept;          /* the params returned are best_epoch's, not the last's */
     int stopped;       /* early stopping ended the run */
+    int exploded;      /* the loss exploded in the first epochs (warned) */
 } grt_trained;
 
 /* Trains params in place on train, scoring valid (may be NULL or empty)

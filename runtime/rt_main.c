@@ -486,6 +486,46 @@ static int write_plot(grt_err *e, const grt_model *m, const grt_history *h, cons
     return status;
 }
 
+/* "x[23]" for input value j, or "x" for an input of one value. */
+static void input_name(char *dst, size_t cap, const grt_model *m, size_t j)
+{
+    size_t off = 0;
+    int t;
+    for (t = 0; t < m->ninputs; t++) {
+        const grt_io_info *io = &m->inputs[t];
+        if (j < off + io->size) {
+            if (io->size == 1)
+                snprintf(dst, cap, "%s", io->name ? io->name : "?");
+            else
+                snprintf(dst, cap, "%s[%zu]", io->name ? io->name : "?", j - off);
+            return;
+        }
+        off += io->size;
+    }
+    snprintf(dst, cap, "?");
+}
+
+/* Inputs whose ranges differ a hundredfold or more train badly without
+ * --standardize: gradient descent's one rate is too large for the wide
+ * columns' weights or too small for the narrow ones'. Said before
+ * training, naming the two columns. (Every rank computes the ranges, a
+ * collective; rank 0 speaks.) */
+static void scale_warning(const opts *o, const grt_model *m, const grt_data *d, const char *csv)
+{
+    size_t a, b;
+    double r[4], ratio = grt_data_spread(d, &a, &b, r);
+    char na[128], nb[128];
+    if (ratio < 100 || o->quiet)
+        return;
+    input_name(na, sizeof na, m, a);
+    input_name(nb, sizeof nb, m, b);
+    fprintf(stderr,
+            "%s: warning: the inputs' ranges differ %.0f-fold: column %zu (%s) spans "
+            "%.4g..%.4g, column %zu (%s) %.4g..%.4g; use --standardize to scale every input "
+            "to mean 0, std 1 (the scaling is saved with the params)\n",
+            csv, ratio, a + 1, na, r[0], r[1], b + 1, nb, r[2], r[3]);
+}
+
 static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
 {
     grt_run run;
@@ -581,6 +621,8 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     /* A resumed file's scaling wins: its params were fitted to it. */
     if (o->standardize && stats.n == 0)
         grt_stats_compute(&train, &stats);
+    else if (stats.n == 0 && !o->images)
+        scale_warning(o, m, &train, csv);
     grt_stats_apply(&stats, &train);
     grt_stats_apply(&stats, &valid);
 
@@ -620,10 +662,12 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
         /* with --log, the log (a resumed run appends to it) has every epoch */
         grt_history whole;
         if (o->log && grt_log_read(o->log, &whole, e) == 0) {
+            whole.kept = res.kept ? res.best_epoch : 0;
             status = write_plot(e, m, &whole, o->plot);
             grt_history_free(&whole);
         } else {
             memset(e, 0, sizeof *e);
+            hist.kept = res.kept ? res.best_epoch : 0; /* marked on the chart */
             status = write_plot(e, m, &hist, o->plot);
         }
         if (status)
@@ -632,7 +676,13 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
 
     if (!RANK0)
         goto out;
+    /* the figures of the epoch whose params are the result */
+    if (res.kept)
+        printf("kept epoch %d of %d: the lowest val_loss (early stopping)\n", res.best_epoch,
+               res.epochs);
     printf("train loss %.6g\n", res.loss);
+    if (isfinite(res.acc))
+        printf("train accuracy %.4f\n", res.acc);
     if (res.has_valid) {
         printf("valid loss %.6g\n", res.valid.loss);
         print_accuracy(stdout, "valid ", &res.valid);

@@ -1608,7 +1608,7 @@ static void test_main_train_eval_predict(void **state)
                      0);
     s = err_text();
     assert_contains(s, "epoch 1/3  loss ");
-    assert_contains(s, " ex/s  eta ");
+    assert_contains(s, " ex/s  ");
     assert_contains(s, "saved ");
     free(s);
 
@@ -1705,8 +1705,8 @@ static void test_main_classifier(void **state)
                      0);
     s = err_text();
     assert_contains(s, "epoch 20/20  loss ");
-    assert_contains(s, "  valid loss ");
-    assert_contains(s, " acc 1.0000  ");
+    assert_contains(s, "  val_loss ");
+    assert_contains(s, "  val_acc 1.0000  ");
     free(s);
     s = out_text();
     assert_contains(s, "valid accuracy 1.0000 (30/30)\n");
@@ -3129,14 +3129,25 @@ static void test_log_and_plot(void **state)
     assert_non_null(strstr(s, ">train loss<"));
     assert_non_null(strstr(s, ">valid loss<"));
     assert_non_null(strstr(s, ">valid acc<"));
+    assert_non_null(strstr(s, ">train acc<")); /* the running accuracy of each epoch */
     assert_non_null(strstr(s, ">epoch<"));
+    assert_null(strstr(s, ">kept<"));
     for (k = 0, path[0] = 0; k < 3; k++) {
         const char *p = s;
         int lines = 0;
         while ((p = strstr(p, "<polyline")))
             lines++, p++;
-        assert_int_equal(lines, 3);
+        assert_int_equal(lines, 4);
     }
+    free(s);
+    /* early stopping: the kept epoch marked on the chart of --plot */
+    assert_int_equal(run_main(&m, NULL, "train", data, "--epochs", "40", "--validate", "0.2",
+                              "--patience", "1", "--plot", tpath(path, "kept.svg"), "-q", NULL),
+                     0);
+    assert_contains(s = out_text(), "kept epoch ");
+    free(s);
+    s = slurp(path, NULL);
+    assert_non_null(strstr(s, ">kept<"));
     free(s);
 
     /* plot: LOG.csv gives LOG.svg, -o elsewhere, -o - to stdout; the same chart */

@@ -224,14 +224,19 @@ if ./opt train tr.csv --valid va.csv --patience 3 --epochs 200 --save es.params 
   last=$(tail -1 es.csv | cut -d, -f1)
   bl=$(echo "$best" | cut -d, -f4); be=$(echo "$best" | cut -d, -f1)
   el=$(./opt eval es.params va.csv | sed -n 's/^loss //p')
+  # the summary names the kept epoch and gives its figures, not the last epoch's
+  bt=$(echo "$best" | cut -d, -f2)
+  tl=$(sed -n 's/^train loss //p' out); vl=$(sed -n 's/^valid loss //p' out)
   if grep -q "stopping early: no better validation loss in 3 epochs; keeping epoch $be" err &&
-     [ "$last" = $((be + 3)) ] && $PY -c "import sys; sys.exit(abs($el - $bl) > 1e-5 * abs($bl))"; then
-    ok "patience 3: stopped at epoch $last, saved the params of epoch $be (valid loss $el)"
-  else bad "patience: best epoch $be loss $bl, last $last, saved params' valid loss $el" "$(tail -3 err)"; fi
+     [ "$last" = $((be + 3)) ] && $PY -c "import sys; sys.exit(abs($el - $bl) > 1e-5 * abs($bl))" &&
+     grep -qx "kept epoch $be of $last: the lowest val_loss (early stopping)" out &&
+     $PY -c "import sys; sys.exit(abs($tl - $bt) > 1e-5 * abs($bt) or abs($vl - $bl) > 1e-5 * abs($bl))"; then
+    ok "patience 3: stopped at epoch $last, saved the params of epoch $be (valid loss $el); the summary: $(head -2 out | tr '\n' ' ')"
+  else bad "patience: best epoch $be loss $bt valid $bl, last $last, saved params' valid loss $el" "$(tail -3 err)" "$(cat out)"; fi
 else bad "train --valid --patience" "$(cat err)"; fi
 # validate F holds out a fraction of the training file
 ./opt train d.csv --validate 0.3 --epochs 3 >out 2>err
-grep -q '^valid loss ' out && grep -q 'valid loss' err && ok "--validate 0.3 scores held-out examples" ||
+grep -q '^valid loss ' out && grep -q '  val_loss ' err && ok "--validate 0.3 scores held-out examples" ||
   bad "--validate 0.3" "$(cat out err)"
 
 # -------------------------------------------------------------------- resume
@@ -461,8 +466,10 @@ EOF
 # ------------------------------------------------------------------ progress
 $G "$ROOT/examples/iris.nn" -o iris 2>err
 ./iris train "$D/iris_train.csv" --valid "$D/iris_test.csv" --epochs 5 --log i.csv --plot i.svg >out 2>err
-re='^epoch [1-5]/5  loss [0-9.e+-]+  valid loss [0-9.e+-]+ acc [01]\.[0-9]{4}  [0-9]+ ex/s  eta [0-9]+s$'
-if [ "$(grep -Ec "$re" err)" = 5 ] && ! grep -q $'\r' err && grep -q '^valid accuracy' out; then
+# epoch 3/10  loss 0.1590  acc 0.9421  val_loss 0.1770  val_acc 0.9390  5.4M ex/s  0.21s
+re='^epoch [1-5]/5  loss [0-9]+\.[0-9]{4}  acc [01]\.[0-9]{4}  val_loss [0-9]+\.[0-9]{4}  val_acc [01]\.[0-9]{4}  [0-9.]+[kMG]? ex/s  [0-9]+\.[0-9]{2}s$'
+if [ "$(grep -Ec "$re" err)" = 5 ] && ! grep -q $'\r' err && grep -q '^valid accuracy' out &&
+   grep -q '^train accuracy' out; then
   ok "a progress line per epoch: $(grep -E "$re" err | tail -1)"
 else bad "progress lines" "$(cat err)"; fi
 [ "$(wc -l < i.csv)" = 6 ] && head -1 i.csv | grep -qx 'epoch,loss,acc,val_loss,val_acc,lr,seconds' &&
@@ -479,6 +486,18 @@ assert r.tag == '{http://www.w3.org/2000/svg}svg', r.tag
 n = sum(1 for e in r.iter() if e.tag.endswith('polyline') or e.tag.endswith('path'))
 assert n >= 2, n" 2>>err; then ok "$f is valid SVG with the loss curves"; else bad "$f" "$(cat err)"; fi
 done
+# warnings: raw inputs of very different scales (breast cancer: areas in the
+# thousands, fractal dimensions in thousandths), and a first loss that
+# explodes; both name the fix. Standardized, neither; -q, neither.
+./seed train "$D/breast_cancer_train.csv" --epochs 3 >out 2>err
+if grep -Eq "^$D/breast_cancer_train.csv: warning: the inputs' ranges differ [0-9]+-fold: column [0-9]+ \(x\[[0-9]+\]\) spans [0-9.e+-]+\.\.[0-9.e+-]+, column 24 \(x\[23\]\) 185.2\.\.4254; use --standardize" err &&
+   grep -Eq "^seed: warning: the loss exploded in the first epochs \(from [0-9.]+ to [0-9.]+\): .*try a smaller --lr or --standardize$" err; then
+  ok "raw breast cancer data: $(grep -c warning err) warnings: $(grep -o 'differ [0-9]*-fold' err), $(grep -o 'exploded[^:]*' err)"
+else bad "warnings on raw breast cancer data" "$(cat err)"; fi
+./seed train "$D/breast_cancer_train.csv" --epochs 3 --standardize >out 2>err
+! grep -q warning err && ok "standardized: no warning" || bad "standardized: a warning" "$(cat err)"
+./seed train "$D/breast_cancer_train.csv" --epochs 3 -q >out 2>err
+[ ! -s err ] && ok "-q: no warning" || bad "-q: a warning" "$(cat err)"
 # the live bar: only on a terminal, and only when an epoch takes over a second
 # (200 steps of a 2000 x 2000 layer at batch 1: about 2 s here; 100 became too fast)
 $PY -c "
@@ -488,8 +507,9 @@ if ! command -v script >/dev/null; then
   bad "live bar: 'script' (util-linux) is missing, no pseudo-terminal to test on"
 elif ! script -qec "./big train bar.csv --batch 1 --epochs 1 --lr 1e-6" /dev/null > tty.out 2>&1; then
   bad "live bar: train under script failed" "$(tail -3 tty.out)"
-elif grep -q $'\repoch 1/1  \[#' tty.out && grep -Eq 'epoch 1/1  loss [0-9.e+-]+  [0-9]+ ex/s' tty.out; then
-  ok "on a terminal a live bar is redrawn with \\r ($(grep -o $'\r' tty.out | wc -l) redraws), then the epoch line"
+elif tr '\r' '\n' < tty.out | grep -Eq '^epoch 1/1  [0-9]+/200 \[#+\.*\]  loss [0-9.e+-]+  eta [0-9]+s' &&
+     grep -Eq 'epoch 1/1  loss [0-9.e+-]+  [0-9.]+[kMG]? ex/s  [0-9.]+s' tty.out; then
+  ok "on a terminal a live bar (step n/200) is redrawn with \\r ($(grep -o $'\r' tty.out | wc -l) redraws), then the epoch line"
 else bad "live bar on a terminal" "$(tr '\r' '\n' < tty.out | tail -5)"; fi
 ./big train bar.csv --batch 1 --epochs 1 --lr 1e-6 >/dev/null 2>pipe.err
 if ! grep -q $'\r' pipe.err && [ "$(wc -l < pipe.err)" = 1 ]; then ok "the same epoch into a pipe: no bar, one line"
