@@ -532,10 +532,13 @@ double grt_data_loss(grt_ctx *c, const grt_real *params, const grt_data *d);
 int grt_has_accuracy(const grt_model *m);
 /* Scores params on d (which has targets), over every rank's rows. */
 void grt_evaluate(grt_ctx *c, const grt_real *params, const grt_data *d, grt_score *s);
-/* Writes one line of outputs per example of d to out. Returns 0, or 2 with e
- * filled when writing fails. */
-int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, FILE *out,
-                      const char *outname, grt_err *e);
+/* Writes one line of outputs per example of d to out; with labels, the
+ * class instead (a class target: the index of the largest of the first
+ * nclasses outputs; binary: 1 or 0 per output value, above the threshold or
+ * not), as accuracy scores them. Returns 0, or 2 with e filled when writing
+ * fails. */
+int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, int labels,
+                      FILE *out, const char *outname, grt_err *e);
 
 /* How one training run goes: the train block with the command line's
  * overrides applied, and where its side output goes. */

@@ -227,20 +227,33 @@ void grt_evaluate(grt_ctx *c, const grt_real *params, const grt_data *d, grt_sco
     }
 }
 
-int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, FILE *out,
-                      const char *outname, grt_err *e)
+int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, int labels,
+                      FILE *out, const char *outname, grt_err *e)
 {
     const grt_model *m = c->m;
-    size_t first, n, k, j;
+    size_t first, n, k, j, no = m->output_size;
     for (first = 0; first < d->n; first += n) {
         n = d->n - first < m->max_batch ? d->n - first : m->max_batch;
         gather(c, d, NULL, first, n);
         m->predict(params, c->x, n, c->out, c->work);
         for (k = 0; k < n; k++) {
-            for (j = 0; j < m->output_size; j++) {
+            const grt_real *o = c->out + k * no;
+            if (labels && m->nclasses > 0) {
+                /* the class scored as accuracy scores it: the first maximum */
+                size_t best = 0;
+                for (j = 1; j < (size_t)m->nclasses; j++)
+                    if (o[j] > o[best])
+                        best = j;
+                fprintf(out, "%zu\n", best);
+                continue;
+            }
+            for (j = 0; j < no; j++) {
                 if (j)
                     putc(' ', out);
-                fprintf(out, GRT_REAL_FMT, (double)c->out[k * m->output_size + j]);
+                if (labels) /* binary: each value against the threshold */
+                    putc((double)o[j] > m->threshold ? '1' : '0', out);
+                else
+                    fprintf(out, GRT_REAL_FMT, (double)o[j]);
             }
             putc('\n', out);
         }

@@ -1529,7 +1529,13 @@ static void test_main_usage(void **state)
     assert_contains(s = out_text(), "lin train DATA [--valid DATA]");
     free(s);
     assert_int_equal(run_main(&m, NULL, "train", "--help", NULL), 0);
-    assert_contains(s = out_text(), "usage:");
+    assert_contains(s = out_text(), "usage: lin train DATA");
+    free(s);
+    /* a command's --help: that command's alone */
+    assert_int_equal(run_main(&m, NULL, "predict", "--help", NULL), 0);
+    assert_contains(s = out_text(), "usage: lin predict PARAMS [DATA] [--labels]\n");
+    assert_null(strstr(s, "train"));
+    assert_null(strstr(s, "gradcheck"));
     free(s);
     assert_int_equal(run_main(&m, NULL, "frobnicate", NULL), 2);
     assert_contains(s = err_text(), "lin: error: unknown command 'frobnicate' (see 'lin --help')");

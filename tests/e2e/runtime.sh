@@ -422,6 +422,29 @@ for c in "train bc2.csv:bc2.csv:5:" "eval bc.params bc2.csv:bc2.csv:5:" "train b
     ok "seed $args: $(cat err)"
   else bad "seed $args (a target other than 0 or 1): status $st" "$(cat err out)"; fi
 done
+# predict --labels: the class (iris: the argmax of the probabilities) or 0/1
+# (seed: the probability above 0.5), as accuracy counts them
+$G "$ROOT/examples/iris.nn" -o iris 2>err || bad "gradc iris.nn" "$(cat err)"
+./iris train "$D/iris_train.csv" --standardize --epochs 30 --save ir.params -q >/dev/null 2>&1
+for c in "seed bc.params $D/breast_cancer_test.csv" "iris ir.params $D/iris_test.csv"; do
+  set -- $c
+  ./$1 predict $2 $3 > probs 2>err && ./$1 predict $2 $3 --labels > labels 2>>err
+  if $PY - <<'EOF2' >out 2>&1; then ok "$1 predict --labels: $(cat out)"; else bad "$1 predict --labels" "$(cat out err)"; fi
+import numpy as np
+p = np.loadtxt("probs", ndmin=2); l = np.loadtxt("labels", dtype=int, ndmin=1)
+want = (p[:, 0] > 0.5).astype(int) if p.shape[1] == 1 else p.argmax(1)
+assert len(l) == len(p) and (l == want).all(), (l[:10], want[:10])
+print("%d lines, %s" % (len(l), "0 or 1, the probability above 0.5" if p.shape[1] == 1 else "the index of the largest output"))
+EOF2
+done
+./opt predict good.params d.csv --labels >out 2>err; st=$?
+[ $st = 2 ] && grep -q "opt: error: predict --labels needs a class or a binary target" err && [ ! -s out ] &&
+  ok "predict --labels of a regression: $(cat err)" || bad "opt predict --labels: status $st" "$(cat err)"
+# COMMAND --help: that command's help, nothing else, status 0
+./seed predict --help >out 2>err; st=$?
+if [ $st = 0 ] && [ ! -s err ] && head -1 out | grep -qx 'usage: seed predict PARAMS \[DATA\] \[--labels\]' &&
+   ! grep -q 'train\|gradcheck\|export' out; then ok "seed predict --help: $(head -1 out) ($(wc -l < out) lines)"
+else bad "seed predict --help: status $st" "$(cat out err)"; fi
 # IDX, plain and gzipped: the digits model on a tiny IDX pair (8x8 images)
 $G "$ROOT/examples/digits.nn" -o digits 2>err || bad "gradc digits.nn" "$(cat err)"
 $PY - <<'EOF'
