@@ -716,7 +716,7 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     if (!RANK0)
         goto out;
     /* the figures of the epoch whose params are the result */
-    if (res.kept)
+    if (res.kept && res.best_epoch < res.epochs)
         printf("kept epoch %d of %d: the lowest val_loss (early stopping)\n", res.best_epoch,
                res.epochs);
     printf("train loss %.6g\n", res.loss);
