@@ -579,7 +579,7 @@ typedef struct grt_trained {
 /* Trains params in place on train, scoring valid (may be NULL or empty)
  * after each epoch. Returns 0; or 1 with e filled when the loss, a gradient
  * or an updated param becomes NaN or infinite (params then hold the last
- * good values, also saved to run->save); or 2 when a checkpoint cannot be
+ * good values, also saved to run->save_diverged); or 2 when a checkpoint cannot be
  * written. */
 int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_data *valid,
               const grt_run *run, grt_trained *res, grt_err *e);

@@ -3,7 +3,7 @@
  *
  *   train DATA [options]      fit the params, optionally save them
  *   eval PARAMS DATA          loss, and accuracy for class or binary targets
- *   predict PARAMS [DATA]     one line of outputs per example
+ *   predict PARAMS [DATA]     one line of outputs (or, --labels, classes) per example
  *   params PARAMS             the values in a parameter file, per tensor
  *   export PARAMS OUT         the params as NumPy .npy files, or one .npz
  *   plot LOG [-o SVG]         the loss curves of a --log file, as SVG

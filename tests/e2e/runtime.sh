@@ -219,7 +219,7 @@ W = np.array([[1.5, -2, 0.5], [0.3, 0.8, -1]])
 np.savetxt("tr.csv", np.hstack([x[:30], x[:30] @ W.T]), fmt="%.17g", delimiter=",")
 np.savetxt("va.csv", np.hstack([x[30:], x[30:] @ (0.4 * W.T)]), fmt="%.17g", delimiter=",")
 EOF
-if ./opt train tr.csv --valid va.csv --patience 3 --epochs 200 --save es.params --log es.csv >out 2>err; then
+if ./opt train tr.csv --valid va.csv --patience 3 --epochs 200 --save es.params --log es.csv --plot es.svg >out 2>err; then
   best=$(tail -n +2 es.csv | sort -t, -k4,4g | head -1)
   last=$(tail -1 es.csv | cut -d, -f1)
   bl=$(echo "$best" | cut -d, -f4); be=$(echo "$best" | cut -d, -f1)
@@ -234,6 +234,8 @@ if ./opt train tr.csv --valid va.csv --patience 3 --epochs 200 --save es.params 
     ok "patience 3: stopped at epoch $last, saved the params of epoch $be (valid loss $el); the summary: $(head -2 out | tr '\n' ' ')"
   else bad "patience: best epoch $be loss $bt valid $bl, last $last, saved params' valid loss $el" "$(tail -3 err)" "$(cat out)"; fi
 else bad "train --valid --patience" "$(cat err)"; fi
+# the chart of --plot marks the kept epoch (a line and 'kept' over it)
+grep -q '>kept</text>' es.svg && ok "--plot marks the kept epoch" || bad "--plot: no kept epoch marked"
 # validate F holds out a fraction of the training file
 ./opt train d.csv --validate 0.3 --epochs 3 >out 2>err
 grep -q '^valid loss ' out && grep -q '  val_loss ' err && ok "--validate 0.3 scores held-out examples" ||
@@ -509,6 +511,17 @@ assert r.tag == '{http://www.w3.org/2000/svg}svg', r.tag
 n = sum(1 for e in r.iter() if e.tag.endswith('polyline') or e.tag.endswith('path'))
 assert n >= 2, n" 2>>err; then ok "$f is valid SVG with the loss curves"; else bad "$f" "$(cat err)"; fi
 done
+# the accuracy axis: always 0 to 1 (so that 0.93 and 0.95 look as close as they are)
+$PY - <<'EOF2' >out 2>&1 && ok "--plot: $(cat out)" || bad "--plot's accuracy axis" "$(cat out)"
+import xml.etree.ElementTree as ET
+r = ET.parse("i.svg").getroot()
+texts = [e for e in r.iter() if e.tag.endswith("text")]
+right = [e.text for e in texts if e.get("x") and float(e.get("x")) > 600 and e.get("text-anchor") is None]
+assert right == ["0", "0.2", "0.4", "0.6", "0.8", "1"], right
+names = [e.text for e in texts]
+assert "accuracy" in names and "train acc" in names and "valid acc" in names, names
+print("the accuracy axis runs from 0 to 1 (%s), train and valid acc drawn" % " ".join(right))
+EOF2
 # warnings: raw inputs of very different scales (breast cancer: areas in the
 # thousands, fractal dimensions in thousandths), and a first loss that
 # explodes; both name the fix. Standardized, neither; -q, neither.
