@@ -4,8 +4,11 @@
 # hand-written models; this checks the generated code and the runtime
 # together). NumPy (/usr/bin/python3) computes the references: each optimizer,
 # schedule, clip, weight decay and batch mode against its published rule;
-# resume bit for bit; damaged parameter files; .npy export; CSV and IDX data;
-# progress, logs and plots; divergence; gradcheck. Prints `ok ...` or
+# resume bit for bit; damaged parameter files (and valid ones holding values
+# no run writes); .npy export; CSV and IDX data (a float's range, bce's 0/1
+# targets); predict --labels and COMMAND --help; progress, the summary,
+# warnings, logs and plots; divergence next to saved params; outputs checked
+# before any work; gradcheck, also under dropout. Prints `ok ...` or
 # `FAIL ...` per check, exits 1 when one failed.
 set -u
 cd "$(dirname "$0")/../.."
