@@ -12,6 +12,8 @@
  */
 #include "gradc.h"
 
+#include <string.h>
+
 static const char *const OPT_IDS[OPT_COUNT] = {
 #define GRT_OPT(ID, NAME, LR, WD, ...) "GRT_" #ID,
 #include "grt_train.def"
@@ -35,7 +37,8 @@ void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out)
             fprintf(out, "%s%d", d ? ", " : "", y->shape.dim[d]);
         if (!y->shape.rank)
             fprintf(out, "0");
-        fprintf(out, "}, .offset = %zu, .size = %d},\n", y->offset, shape_numel_static(y->shape));
+        fprintf(out, "}, .offset = %zu, .size = %d, .line = %d},\n", y->offset,
+                shape_numel_static(y->shape), y->loc.first_line);
     }
     if (!m->nparams)
         fprintf(out, "    {.name = \"\"},\n");
@@ -84,8 +87,22 @@ void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out)
             t->shuffle, (unsigned long long)t->seed, SCHED_IDS[t->sched], t->sched_a, t->sched_b,
             t->clip, t->weight_decay, t->validate, t->patience);
     fprintf(out, "    .init = %sinit,\n    .loss = %sloss,\n    .loss_grad = %sloss_grad,\n"
-                 "    .predict = %spredict,\n};\n\n",
+                 "    .predict = %spredict,\n",
             P, P, P, P);
+    /* the file's base name, for the runtime's messages, as a C string */
+    const char *base = m->source ? strrchr(m->source, '/') : NULL;
+    base = base ? base + 1 : m->source ? m->source : "";
+    fprintf(out, "    .source = \"");
+    for (const char *c = base; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fputc('\\', out);
+        fputc((unsigned char)*c < 0x20 ? '?' : *c, out);
+    }
+    fprintf(out, "\",\n");
+    /* the generated pair says whether it has dropout's seeded variants */
+    fprintf(out, "#ifdef %sDROPOUT\n    .loss_seeded = %sloss_seeded,\n"
+                 "    .loss_grad_seeded = %sloss_grad_seeded,\n#endif\n};\n\n",
+            U, P, P);
     fprintf(out, "#if defined(_OPENMP) && defined(GRADC_THREADS) /* gradc --threads N */\n"
                  "#include <omp.h>\n#include <stdlib.h>\n#endif\n\n");
     fprintf(out, "int main(int argc, char **argv)\n{\n"

@@ -67,7 +67,7 @@ for m in $MODELS; do
   "$tmp/$m" eval "$tmp/$m.params" --images "$D/t10k-images-idx3-ubyte.gz" --labels "$D/t10k-labels-idx1-ubyte.gz" \
     > "$tmp/$m.eval" 2>&1
   acc=$(awk '/^accuracy/ {print $2}' "$tmp/$m.eval")
-  reach=$(awk -v t="$t" '{ for (i = 1; i < NF; i++) if ($i == "acc" && $(i + 1) >= t) { print $3 " at " $1; exit } }' "$tmp/$m.log")
+  reach=$(awk -v t="$t" '{ for (i = 1; i < NF; i++) if ($i == "val_acc" && $(i + 1) >= t) { print $3 " at " $1; exit } }' "$tmp/$m.log")
   ok=MISSED
   if awk -v a="${acc:-0}" -v t="$t" 'BEGIN { exit !(a >= t) }'; then ok=ok; else status=1; fi
   echo "fmnist_$m: test accuracy ${acc:-none} (target $t: $ok), training wall time ${wall}s," \

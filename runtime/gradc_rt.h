@@ -31,6 +31,7 @@ typedef struct grt_param_info {
     int dim[GRT_MAXRANK];      /* sizes */
     size_t offset;             /* first element in the params array */
     size_t size;               /* number of elements */
+    int line;                  /* line of the model file that declares it, 0: unknown */
 } grt_param_info;
 
 /* One input or target of the model, in declaration order. */
@@ -104,6 +105,15 @@ typedef struct grt_model {
                           size_t n, grt_real *grad, void *work);
     void (*predict)(const grt_real *params, const grt_real *x, size_t n, grt_real *out,
                     void *work);
+    /* Fields added later, NULL or 0 in older glue: */
+    const char *source;        /* the model file's name, for messages ("digits.nn") */
+    /* A model with dropout: loss and loss_grad with the masks drawn from seed,
+     * so that both see the same masks (gradcheck); NULL without dropout. */
+    grt_real (*loss_seeded)(const grt_real *params, const grt_real *x, const grt_real *y,
+                            size_t n, void *work, uint64_t seed);
+    grt_real (*loss_grad_seeded)(const grt_real *params, const grt_real *x,
+                                 const grt_real *y, size_t n, grt_real *grad, void *work,
+                                 uint64_t seed);
 } grt_model;
 
 /* The executable's main: parses the command line (train, eval, predict,

@@ -90,22 +90,76 @@ void grt_random_data(const grt_model *m, size_t n, uint64_t seed, grt_data *d)
     }
 }
 
+/* Dropout. loss is the model without its masks (as eval and predict see
+ * it) and loss_grad draws masks from a hash of the batch, so the two are
+ * not the same function and cannot be compared. A model with dropout gives
+ * seeded variants of both; gradcheck calls them one example per call with
+ * that example's own seed, so the loss and its gradient see the same masks
+ * and differ only where the gradient is wrong. */
+
+/* The masks' seed of example i: fixed, so every call draws the same. */
+static uint64_t mask_seed(size_t i)
+{
+    uint64_t s = UINT64_C(0x6d61736b73) ^ (uint64_t)i; /* "masks" */
+    return grt_splitmix64(&s);
+}
+
+/* Example i of d into the chunk buffers, as one example. */
+static void one_example(grt_ctx *c, const grt_data *d, size_t i)
+{
+    size_t j;
+    for (j = 0; j < d->nx; j++)
+        c->x[j] = (grt_real)d->x[i * d->nx + j];
+    for (j = 0; j < d->ny; j++)
+        c->y[j] = (grt_real)d->y[i * d->ny + j];
+}
+
 /* The mean loss over d, one example per call: each call rounds only its own
  * example's loss, and the sum is in double, so the loss a float model
  * gives is as precise as it can be (a chunk's mean accumulates the
  * rounding of all its examples in float). */
 static double precise_loss(grt_ctx *c, const grt_real *p, const grt_data *d)
 {
+    const grt_model *m = c->m;
     grt_data one = *d;
     double sum = 0;
     size_t i;
     one.n = 1;
     for (i = 0; i < d->n; i++) {
+        if (m->loss_seeded && m->loss_grad_seeded) {
+            one_example(c, d, i);
+            sum += (double)m->loss_seeded(p, c->x, c->y, 1, c->work, mask_seed(i));
+            continue;
+        }
         one.x = d->x + i * d->nx;
         one.y = d->y + i * d->ny;
         sum += grt_data_loss(c, p, &one);
     }
     return sum / (double)d->n;
+}
+
+/* The analytic gradient over the examples idx[0..d->n) of d into g: the
+ * mean of one-example calls with their masks under dropout, else
+ * grt_batch_grad. */
+static void analytic(grt_ctx *c, const grt_real *p, const grt_data *d, const size_t *idx,
+                     grt_real *g)
+{
+    const grt_model *m = c->m;
+    size_t i, k, np = m->param_count;
+    if (!(m->loss_seeded && m->loss_grad_seeded)) {
+        grt_batch_grad(c, p, d, idx, d->n, g);
+        return;
+    }
+    memset(c->acc, 0, np * sizeof(double));
+    for (i = 0; i < d->n; i++) {
+        one_example(c, d, idx[i]);
+        memset(c->cgrad, 0, np * sizeof(grt_real));
+        m->loss_grad_seeded(p, c->x, c->y, 1, c->cgrad, c->work, mask_seed(idx[i]));
+        for (k = 0; k < np; k++)
+            c->acc[k] += (double)c->cgrad[k];
+    }
+    for (k = 0; k < np; k++)
+        g[k] = (grt_real)(c->acc[k] / (double)d->n);
 }
 
 /* The Richardson-extrapolated central difference of the loss in p[i];
@@ -152,11 +206,11 @@ static int at_kink(grt_ctx *c, grt_real *p, size_t i, const grt_data *d, const s
     double lp, lm, cd, gp, gm, lo, hi, scale, slack, jump, bend;
     p[i] = up;
     lp = precise_loss(c, p, d);
-    grt_batch_grad(c, p, d, idx, d->n, g);
+    analytic(c, p, d, idx, g);
     gp = (double)g[i];
     p[i] = dn;
     lm = precise_loss(c, p, d);
-    grt_batch_grad(c, p, d, idx, d->n, g);
+    analytic(c, p, d, idx, g);
     gm = (double)g[i];
     p[i] = x;
     cd = (lp - lm) / ((double)up - (double)dn);
@@ -188,7 +242,7 @@ int grt_gradcheck(grt_ctx *c, grt_real *params, const grt_data *d, const grt_gc_
 
     for (i = 0; i < d->n; i++)
         idx[i] = i;
-    grt_batch_grad(c, params, d, idx, d->n, grad);
+    analytic(c, params, d, idx, grad);
     floor = precise_loss(c, params, d);
     floor = FLOOR * (isfinite(floor) && fabs(floor) > 1 ? fabs(floor) : 1);
     grt_rng_seed(&r, o->seed ^ UINT64_C(0x73616d706c65)); /* "sample" */

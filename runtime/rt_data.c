@@ -17,6 +17,7 @@
 #include "rt_internal.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +318,7 @@ typedef struct reader {
     size_t len;         /* its length */
     row r;              /* its fields */
     int *nclasses;      /* per target value: class(n) count or 0 */
+    int binary;         /* the target values must be 0 or 1 (grt_binary_target) */
     grt_err *e;         /* where errors go */
     int rank, size;     /* the part read: data rows i % size == rank */
     size_t rows;        /* data rows passed, every part's */
@@ -350,9 +352,14 @@ static int field(reader *rd, size_t i, double *v)
                         "%s:%ld:%zu: error: empty field (field %zu)", rd->name, rd->line, col,
                         i + 1);
     k = grt_parse_number(s, len, v);
-    if (k == GRT_NUM_OK)
+    if (k == GRT_NUM_OK && fabs(*v) <= GRT_REAL_MAX)
         return 0;
     show(txt, sizeof txt, s, len);
+    if (k == GRT_NUM_OK) /* finite in double, infinite in the model's float */
+        return grt_fail(rd->e, GRT_EXIT_DATA, GRT_E_NUMBER,
+                        "%s:%ld:%zu: error: '%s' is out of range for %s, the model's precision "
+                        "(field %zu)",
+                        rd->name, rd->line, col, txt, GRT_REAL_NAME, i + 1);
     if (k == GRT_NUM_NONFINITE)
         return grt_fail(rd->e, GRT_EXIT_DATA, GRT_E_NUMBER,
                         "%s:%ld:%zu: error: '%s' is not a finite number; NaN and infinity are "
@@ -365,6 +372,11 @@ static int field(reader *rd, size_t i, double *v)
     return grt_fail(rd->e, GRT_EXIT_DATA, GRT_E_NUMBER,
                     "%s:%ld:%zu: error: '%s' is not a number (field %zu)", rd->name, rd->line,
                     col, txt, i + 1);
+}
+
+int grt_binary_target(const grt_model *m)
+{
+    return m->binary && m->ntargets == 1 && m->targets[0].nclasses == 0;
 }
 
 const char *grt_target_name(const grt_model *m, size_t j)
@@ -418,6 +430,15 @@ static int data_row(reader *rd, grt_data *d)
         if (rd->mode != GRT_CSV_TARGETS)
             continue; /* predict: checked as numbers, otherwise ignored */
         y[i - nx] = v;
+        if (rd->binary && v != 0 && v != 1) {
+            char txt[64];
+            show(txt, sizeof txt, rd->s + rd->r.start[i], rd->r.end[i] - rd->r.start[i]);
+            return grt_fail(rd->e, GRT_EXIT_DATA, GRT_E_CLASS,
+                            "%s:%ld:%zu: error: '%s' is not a label of binary target '%s', "
+                            "0 or 1 (field %zu)",
+                            rd->name, rd->line, rd->r.start[i] + 1, txt,
+                            grt_target_name(rd->m, i - nx), i + 1);
+        }
         if (rd->nclasses[i - nx] > 0) {
             int n = rd->nclasses[i - nx];
             if (!(v >= 0 && v < n && v == floor(v))) {
@@ -460,6 +481,7 @@ int grt_csv_read_part(FILE *f, const char *name, const grt_model *m, int mode, i
     rd.e = e;
     rd.rank = rank;
     rd.size = size > 1 ? size : 1;
+    rd.binary = grt_binary_target(m);
     rd.nclasses = grt_xcalloc(m->target_size, sizeof(int));
     for (t = 0; t < m->ntargets; t++) {
         size_t k;
@@ -590,6 +612,41 @@ void grt_stats_compute(const grt_data *d, grt_stats *s)
     }
     free(lo);
     free(hi);
+}
+
+double grt_data_spread(const grt_data *d, size_t *narrow, size_t *wide, double range[4])
+{
+    size_t i, j, nx = d->nx, k;
+    double *lo = grt_xmalloc(2 * nx + 1, sizeof(double)); /* lows, then highs negated */
+    double ratio = 1;
+    for (j = 0; j < 2 * nx; j++)
+        lo[j] = INFINITY;
+    for (i = 0; i < d->n; i++)
+        for (j = 0; j < nx; j++) {
+            double v = d->x[i * nx + j];
+            lo[j] = v < lo[j] ? v : lo[j];
+            lo[nx + j] = -v < lo[nx + j] ? -v : lo[nx + j];
+        }
+    grt_comm_min(lo, 2 * nx);
+    *narrow = *wide = 0;
+    for (j = 0, k = 0; j < nx; j++) {
+        double span = -lo[nx + j] - lo[j];
+        if (!(span > 0) || !isfinite(span))
+            continue; /* a constant column says nothing of scale */
+        if (k++ == 0 || span < -lo[nx + *narrow] - lo[*narrow])
+            *narrow = j;
+        if (k == 1 || span > -lo[nx + *wide] - lo[*wide])
+            *wide = j;
+    }
+    if (k > 1) {
+        range[0] = lo[*narrow];
+        range[1] = -lo[nx + *narrow];
+        range[2] = lo[*wide];
+        range[3] = -lo[nx + *wide];
+        ratio = (range[3] - range[2]) / (range[1] - range[0]);
+    }
+    free(lo);
+    return ratio;
 }
 
 void grt_stats_apply(const grt_stats *s, grt_data *d)

@@ -330,7 +330,8 @@ int grt_idx_load(const char *images, const char *labels, const grt_model *m, grt
         for (t = 0; t < m->ntargets; t++) {
             size_t k;
             for (k = 0; k < m->targets[t].size && j < m->target_size; k++, j++)
-                ncls[j] = m->targets[t].nclasses;
+                /* a binary target's labels are 0 or 1, as if class(2) */
+                ncls[j] = grt_binary_target(m) ? 2 : m->targets[t].nclasses;
         }
         la.m = m;
         la.ncls = ncls;

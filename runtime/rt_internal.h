@@ -22,6 +22,7 @@
 #include "gradc_rt.h"
 #include "grt_output.h"
 
+#include <float.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -38,9 +39,11 @@
 #ifdef GRT_DOUBLE
 #define GRT_REAL_NAME "double"
 #define GRT_REAL_FMT "%.17g"
+#define GRT_REAL_MAX DBL_MAX
 #else
 #define GRT_REAL_NAME "float"
 #define GRT_REAL_FMT "%.9g"
+#define GRT_REAL_MAX FLT_MAX
 #endif
 
 /* Workspace and buffer alignment, a cache line and an AVX-512 vector. */
@@ -201,6 +204,9 @@ size_t grt_data_local(const grt_data *d, size_t g);
  * rank picks the same global rows. */
 void grt_data_hold_out(grt_data *d, grt_data *v, double fraction, uint64_t seed);
 void grt_data_free(grt_data *d);
+/* Whether every target value must be 0 or 1: a binary target (bce or
+ * bce_logits of the output), the model's only target. */
+int grt_binary_target(const grt_model *m);
 /* The target named for target value j (of all targets' values), for messages. */
 const char *grt_target_name(const grt_model *m, size_t j);
 /* Appends row i of src to dst (same nx, ny). */
@@ -223,6 +229,12 @@ typedef struct grt_stats {
 /* Mean and population std of every input column of d, over every rank's
  * rows (at least one row in all). */
 void grt_stats_compute(const grt_data *d, grt_stats *s);
+/* How far apart the scales of d's input columns are, over every rank's
+ * rows: the ratio of the widest column's range (max - min) to the
+ * narrowest's, constant columns left out (1 when fewer than two vary).
+ * *narrow and *wide get the two columns, range their min and max (narrow
+ * first). */
+double grt_data_spread(const grt_data *d, size_t *narrow, size_t *wide, double range[4]);
 /* Standardizes d's inputs in place; nothing when s->n is 0. */
 void grt_stats_apply(const grt_stats *s, grt_data *d);
 void grt_stats_free(grt_stats *s);
@@ -493,6 +505,8 @@ typedef struct grt_ctx {
                            in double */
     size_t *rows;       /* the rows of a batch held here; rows_cap of them */
     size_t rows_cap;
+    struct grt_score *tally; /* grt_batch_grad also scores its examples'
+                                predictions here (training accuracy); NULL: not */
 } grt_ctx;
 
 void grt_ctx_init(grt_ctx *c, const grt_model *m);
@@ -518,10 +532,13 @@ double grt_data_loss(grt_ctx *c, const grt_real *params, const grt_data *d);
 int grt_has_accuracy(const grt_model *m);
 /* Scores params on d (which has targets), over every rank's rows. */
 void grt_evaluate(grt_ctx *c, const grt_real *params, const grt_data *d, grt_score *s);
-/* Writes one line of outputs per example of d to out. Returns 0, or 2 with e
- * filled when writing fails. */
-int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, FILE *out,
-                      const char *outname, grt_err *e);
+/* Writes one line of outputs per example of d to out; with labels, the
+ * class instead (a class target: the index of the largest of the first
+ * nclasses outputs; binary: 1 or 0 per output value, above the threshold or
+ * not), as accuracy scores them. Returns 0, or 2 with e filled when writing
+ * fails. */
+int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, int labels,
+                      FILE *out, const char *outname, grt_err *e);
 
 /* How one training run goes: the train block with the command line's
  * overrides applied, and where its side output goes. */
@@ -534,8 +551,10 @@ typedef struct grt_run {
     int stop_after;       /* end after this epoch (1-based) as if interrupted,
                              0: run to cfg.epochs */
     int checkpoint;       /* save to `save` every this many epochs, 0: never */
-    const char *save;     /* checkpoints, and the last good params when
-                             training diverges; NULL: none */
+    const char *save;     /* checkpoints; NULL: none */
+    const char *save_diverged; /* where the last good params go when training
+                             diverges (save is never replaced then: SAVE.diverged);
+                             NULL: nowhere */
     const grt_stats *stats; /* the scaling saved with them */
     grt_log *log;         /* one CSV row per epoch (--log), or NULL */
     grt_history *history; /* the same in memory (for --plot), or NULL */
@@ -546,17 +565,21 @@ typedef struct grt_trained {
     int epochs;        /* epochs done, counted from the first run (fewer
                           than asked when stopped early) */
     int ran;           /* epochs run by this call */
-    double loss;       /* mean training loss over the last epoch run */
+    double loss;       /* mean training loss over the epoch whose params are
+                          returned (the last one run, or the kept one) */
+    double acc;        /* training accuracy over that epoch; NaN: none */
     int has_valid;     /* a validation set was scored */
     grt_score valid;   /* of the returned params */
     int best_epoch;    /* early stopping: epoch whose params are returned */
+    int kept;          /* the params returned are best_epoch's, not the last's */
     int stopped;       /* early stopping ended the run */
+    int exploded;      /* the loss exploded in the first epochs (warned) */
 } grt_trained;
 
 /* Trains params in place on train, scoring valid (may be NULL or empty)
  * after each epoch. Returns 0; or 1 with e filled when the loss, a gradient
  * or an updated param becomes NaN or infinite (params then hold the last
- * good values, also saved to run->save); or 2 when a checkpoint cannot be
+ * good values, also saved to run->save_diverged); or 2 when a checkpoint cannot be
  * written. */
 int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_data *valid,
               const grt_run *run, grt_trained *res, grt_err *e);

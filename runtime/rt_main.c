@@ -3,7 +3,7 @@
  *
  *   train DATA [options]      fit the params, optionally save them
  *   eval PARAMS DATA          loss, and accuracy for class or binary targets
- *   predict PARAMS [DATA]     one line of outputs per example
+ *   predict PARAMS [DATA]     one line of outputs (or, --labels, classes) per example
  *   params PARAMS             the values in a parameter file, per tensor
  *   export PARAMS OUT         the params as NumPy .npy files, or one .npz
  *   plot LOG [-o SVG]         the loss curves of a --log file, as SVG
@@ -146,6 +146,7 @@ typedef struct opts {
     const char *examples; /* --examples N (gradcheck) */
     const char *tol;      /* --tol X (gradcheck) */
     int all;              /* --all (gradcheck) */
+    int class_labels;     /* --labels (predict): classes, not outputs */
     int standardize;      /* --standardize */
     int quiet;            /* -q */
     int help;             /* --help anywhere */
@@ -194,50 +195,83 @@ static const option OPTIONS[] = {
 };
 #undef OPT
 
-static void usage(FILE *f, const char *prog)
+/* The help of each command: its synopsis (after "PROG "), then what it
+ * does, each line of the text indented under it. */
+static const struct {
+    const char *cmd;      /* command word */
+    const char *synopsis; /* its arguments */
+    const char *text;     /* what it does, and its options */
+} HELP[] = {
+    {"train",
+     "train DATA [--valid DATA] [--epochs N] [--lr X] [--batch N] [--seed S]\n"
+     "        [--standardize] [--save PARAMS] [--resume PARAMS] [--log CSV] [-q]",
+     "train the model on DATA; the train block's settings can be overridden:\n"
+     "  --optimizer SPEC    sgd | momentum | nesterov | rmsprop | adam | adamw,\n"
+     "                      with arguments as in the model: 'adam(lr=1e-3)'\n"
+     "  --lr X  --batch N|all  --epochs N  --seed S  --shuffle on|off\n"
+     "  --schedule SPEC     constant | step(every, gamma) | cosine |\n"
+     "                      exponential(gamma)\n"
+     "  --clip X  --weight-decay X  --validate F  --patience N   (0: off)\n"
+     "--standardize scales every input to mean 0, std 1 over DATA and saves\n"
+     "the scaling with the params; --resume PARAMS goes on where the run that\n"
+     "saved PARAMS stopped (--epochs counts from that run's start);\n"
+     "--checkpoint N saves every N epochs; --stop-after N ends after epoch N;\n"
+     "--log CSV writes a row per epoch; --plot SVG draws the loss curves.\n"
+     "A line per epoch on stderr: loss, acc (scored targets), val_loss and\n"
+     "val_acc (with validation data), examples/s, the epoch's time; a run\n"
+     "that diverges leaves PARAMS as it was and saves its last good params\n"
+     "to PARAMS.diverged"},
+    {"eval", "eval PARAMS DATA", "loss (mean objective) and accuracy for class or binary targets"},
+    {"predict", "predict PARAMS [DATA] [--labels]",
+     "one line of outputs per example; DATA '-' or none: stdin;\n"
+     "--labels: the class index (a class target) or 0/1 (a binary target)\n"
+     "instead of the outputs"},
+    {"params", "params PARAMS",
+     "the values in a parameter file: each param's name and shape, then\n"
+     "its values, one row (last axis) a line"},
+    {"export", "export PARAMS OUT",
+     "the params as NumPy files: OUT/NAME.npy per param, or one archive when\n"
+     "OUT ends in .npz (np.load reads both)"},
+    {"plot", "plot LOG [-o SVG]", "the loss curves of a --log file as an SVG chart (default: LOG.svg)"},
+    {"gradcheck", "gradcheck [DATA] [--params PARAMS] [--examples N] [--all] [--tol X]",
+     "the gradients of loss_grad against central differences, per param;\n"
+     "without DATA on random examples"},
+    {"info", "info", "the model's inputs, targets, params and train settings"},
+};
+
+/* The help of command cmd (with "usage: "), or of all of them (cmd NULL). */
+static void usage(FILE *f, const char *prog, const char *cmd)
 {
+    size_t i;
+    if (!cmd)
+        fprintf(f, "usage: %s COMMAND [ARGS]\n\n", prog);
+    for (i = 0; i < sizeof HELP / sizeof HELP[0]; i++) {
+        const char *t = HELP[i].text;
+        if (cmd && strcmp(cmd, HELP[i].cmd) != 0)
+            continue;
+        fprintf(f, cmd ? "usage: %s %s\n" : "  %s %s\n", prog, HELP[i].synopsis);
+        while (*t) {
+            size_t n = strcspn(t, "\n");
+            fprintf(f, "%s%.*s\n", cmd ? "  " : "      ", (int)n, t);
+            t += n + (t[n] != 0);
+        }
+    }
+    if (cmd && strcmp(cmd, "info") && strcmp(cmd, "params") && strcmp(cmd, "export") &&
+        strcmp(cmd, "plot"))
+        fprintf(f, "DATA is CSV (see '%s --help'), or --images FILE%s (IDX).\n", prog,
+                strcmp(cmd, "predict") ? " --labels FILE" : "");
+    if (cmd)
+        return;
     fprintf(f,
-            "usage: %s COMMAND [ARGS]\n"
-            "\n"
-            "  %s train DATA [--valid DATA] [--epochs N] [--lr X] [--batch N] [--seed S]\n"
-            "        [--standardize] [--save PARAMS] [--resume PARAMS] [--log CSV] [-q]\n"
-            "      train the model on DATA; the train block's settings can be overridden:\n"
-            "        --optimizer SPEC    sgd | momentum | nesterov | rmsprop | adam | adamw,\n"
-            "                            with arguments as in the model: 'adam(lr=1e-3)'\n"
-            "        --lr X  --batch N|all  --epochs N  --seed S  --shuffle on|off\n"
-            "        --schedule SPEC     constant | step(every, gamma) | cosine |\n"
-            "                            exponential(gamma)\n"
-            "        --clip X  --weight-decay X  --validate F  --patience N   (0: off)\n"
-            "      --standardize scales every input to mean 0, std 1 over DATA and saves\n"
-            "      the scaling with the params; --resume PARAMS goes on where the run that\n"
-            "      saved PARAMS stopped (--epochs counts from that run's start);\n"
-            "      --checkpoint N saves every N epochs; --stop-after N ends after epoch N;\n"
-            "      --log CSV writes a row per epoch; --plot SVG draws the loss curves\n"
-            "  %s eval PARAMS DATA\n"
-            "      loss (mean objective) and accuracy for class or binary targets\n"
-            "  %s predict PARAMS [DATA]\n"
-            "      one line of outputs per example; DATA '-' or none: stdin\n"
-            "  %s params PARAMS\n"
-            "      the values in a parameter file: each param's name and shape, then\n"
-            "      its values, one row (last axis) a line\n"
-            "  %s export PARAMS OUT\n"
-            "      the params as NumPy files: OUT/NAME.npy per param, or one archive when\n"
-            "      OUT ends in .npz (np.load reads both)\n"
-            "  %s plot LOG [-o SVG]\n"
-            "      the loss curves of a --log file as an SVG chart (default: LOG.svg)\n"
-            "  %s gradcheck [DATA] [--params PARAMS] [--examples N] [--all] [--tol X]\n"
-            "      the gradients of loss_grad against central differences, per param;\n"
-            "      without DATA on random examples\n"
-            "  %s info\n"
-            "      the model's inputs, targets, params and train settings\n"
             "\n"
             "DATA is CSV: the inputs' values in declaration order, then the targets'\n"
             "(a class target is one column holding the class index); a header row is\n"
             "optional. Or IDX (MNIST's format, gzipped or not): --images FILE --labels\n"
             "FILE instead of DATA, --valid-images and --valid-labels instead of --valid.\n"
+            "'%s COMMAND --help' shows one command's help.\n"
             "Exit status: 0 ok, 1 bad data, model mismatch, failed training or gradient\n"
             "check, 2 bad command line or I/O error.\n",
-            prog, prog, prog, prog, prog, prog, prog, prog, prog);
+            prog);
 }
 
 /* Status 2 with "PROG: error: ..." and a pointer to --help. */
@@ -273,6 +307,11 @@ static int parse_args(opts *o, int argc, char **argv, int cmd, grt_err *e)
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             o->help = 1;
+            continue;
+        }
+        if (cmd == C_PREDICT && strcmp(a, "--labels") == 0) {
+            /* predict reads no labels: there the word asks for them */
+            o->class_labels = 1;
             continue;
         }
         len = strcspn(a, "=");
@@ -486,6 +525,46 @@ static int write_plot(grt_err *e, const grt_model *m, const grt_history *h, cons
     return status;
 }
 
+/* "x[23]" for input value j, or "x" for an input of one value. */
+static void input_name(char *dst, size_t cap, const grt_model *m, size_t j)
+{
+    size_t off = 0;
+    int t;
+    for (t = 0; t < m->ninputs; t++) {
+        const grt_io_info *io = &m->inputs[t];
+        if (j < off + io->size) {
+            if (io->size == 1)
+                snprintf(dst, cap, "%s", io->name ? io->name : "?");
+            else
+                snprintf(dst, cap, "%s[%zu]", io->name ? io->name : "?", j - off);
+            return;
+        }
+        off += io->size;
+    }
+    snprintf(dst, cap, "?");
+}
+
+/* Inputs whose ranges differ a hundredfold or more train badly without
+ * --standardize: gradient descent's one rate is too large for the wide
+ * columns' weights or too small for the narrow ones'. Said before
+ * training, naming the two columns. (Every rank computes the ranges, a
+ * collective; rank 0 speaks.) */
+static void scale_warning(const opts *o, const grt_model *m, const grt_data *d, const char *csv)
+{
+    size_t a, b;
+    double r[4], ratio = grt_data_spread(d, &a, &b, r);
+    char na[128], nb[128];
+    if (ratio < 100 || o->quiet)
+        return;
+    input_name(na, sizeof na, m, a);
+    input_name(nb, sizeof nb, m, b);
+    fprintf(stderr,
+            "%s: warning: the inputs' ranges differ %.0f-fold: column %zu (%s) spans "
+            "%.4g..%.4g, column %zu (%s) %.4g..%.4g; use --standardize to scale every input "
+            "to mean 0, std 1 (the scaling is saved with the params)\n",
+            csv, ratio, a + 1, na, r[0], r[1], b + 1, nb, r[2], r[3]);
+}
+
 static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
 {
     grt_run run;
@@ -498,6 +577,7 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     grt_trained res;
     grt_log log;
     const char *csv;
+    char *diverged_path = NULL;
     long v;
     int status;
     opts mine = *o; /* data-parallel: the other ranks print nothing, write no log or plot */
@@ -543,6 +623,8 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
         return status;
     if (o->plot && (status = check_save_dir(e, o->plot)))
         return status;
+    if (o->log && (status = check_save_dir(e, o->log)))
+        return status;
 
     params = grt_xaligned(m->param_count * sizeof(grt_real));
     if (o->resume) {
@@ -578,6 +660,8 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     /* A resumed file's scaling wins: its params were fitted to it. */
     if (o->standardize && stats.n == 0)
         grt_stats_compute(&train, &stats);
+    else if (stats.n == 0 && !o->images)
+        scale_warning(o, m, &train, csv);
     grt_stats_apply(&stats, &train);
     grt_stats_apply(&stats, &valid);
 
@@ -585,6 +669,17 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
         goto out;
     run.state = &state;
     run.save = o->save;
+    if (o->save) {
+        /* a diverged run leaves SAVE alone; its last good params go beside
+         * it (not beside a device or a FIFO, which have no "beside") */
+        struct stat sb;
+        if (stat(o->save, &sb) != 0 || S_ISREG(sb.st_mode)) {
+            diverged_path = grt_xmalloc(strlen(o->save) + sizeof ".diverged", 1);
+            strcpy(diverged_path, o->save);
+            strcat(diverged_path, ".diverged");
+            run.save_diverged = diverged_path;
+        }
+    }
     run.stats = &stats;
     run.log = o->log ? &log : NULL;
     run.history = o->plot ? &hist : NULL;
@@ -606,10 +701,12 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
         /* with --log, the log (a resumed run appends to it) has every epoch */
         grt_history whole;
         if (o->log && grt_log_read(o->log, &whole, e) == 0) {
+            whole.kept = res.kept ? res.best_epoch : 0;
             status = write_plot(e, m, &whole, o->plot);
             grt_history_free(&whole);
         } else {
             memset(e, 0, sizeof *e);
+            hist.kept = res.kept ? res.best_epoch : 0; /* marked on the chart */
             status = write_plot(e, m, &hist, o->plot);
         }
         if (status)
@@ -618,7 +715,13 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
 
     if (!RANK0)
         goto out;
+    /* the figures of the epoch whose params are the result */
+    if (res.kept && res.best_epoch < res.epochs)
+        printf("kept epoch %d of %d: the lowest val_loss (early stopping)\n", res.best_epoch,
+               res.epochs);
     printf("train loss %.6g\n", res.loss);
+    if (isfinite(res.acc))
+        printf("train accuracy %.4f\n", res.acc);
     if (res.has_valid) {
         printf("valid loss %.6g\n", res.valid.loss);
         print_accuracy(stdout, "valid ", &res.valid);
@@ -629,6 +732,7 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
         fprintf(stderr, "wrote %s\n", o->plot);
 out:
     grt_log_abort(&log);
+    free(diverged_path);
     free(params);
     grt_stats_free(&stats);
     grt_state_free(&state);
@@ -693,12 +797,16 @@ static int cmd_predict(const opts *o, const grt_model *m, grt_err *e)
         return bad_usage(e, o, "predict takes PARAMS and an optional DATA");
     if ((status = data_args(e, o, 1, 0, 1, &csv)))
         return status;
+    if (o->class_labels && !grt_has_accuracy(m))
+        return bad_usage(e, o, "predict --labels needs a class or a binary target; model '%s' "
+                               "has neither (its outputs are the prediction)",
+                         m->name);
     params = grt_xaligned(m->param_count * sizeof(grt_real));
     memset(&d, 0, sizeof d);
     status = load_both(o, m, csv ? csv : "-", GRT_CSV_INPUTS, params, &d, e);
     if (!status) {
         grt_ctx_init(&ctx, m);
-        status = grt_predict_write(&ctx, params, &d, stdout, "<stdout>", e);
+        status = grt_predict_write(&ctx, params, &d, o->class_labels, stdout, "<stdout>", e);
         grt_ctx_free(&ctx);
     }
     grt_data_free(&d);
@@ -816,9 +924,12 @@ static int cmd_gradcheck(const opts *o, const grt_model *m, grt_err *e)
     else
         printf("random example%s (seed %" PRIu64 ")", d.n == 1 ? "" : "s", seed);
     if (o->params)
-        printf(", params of %s\n", o->params);
+        printf(", params of %s", o->params);
     else
-        printf(", params from init (seed %" PRIu64 ")\n", seed);
+        printf(", params from init (seed %" PRIu64 ")", seed);
+    if (m->loss_seeded && m->loss_grad_seeded)
+        printf(", dropout's masks the same in both");
+    putchar('\n');
     grt_ctx_init(&ctx, m);
     status = grt_gradcheck(&ctx, params, &d, &gc, &worst, e);
     grt_ctx_free(&ctx);
@@ -1001,12 +1112,12 @@ int grt_main(int argc, char **argv, const grt_model *m)
         return e.status;
     }
     if (argc < 2) {
-        usage(stderr, o.prog);
+        usage(stderr, o.prog, NULL);
         return GRT_EXIT_USAGE;
     }
     o.cmd = argv[1];
     if (!strcmp(o.cmd, "--help") || !strcmp(o.cmd, "-h") || !strcmp(o.cmd, "help")) {
-        usage(stdout, o.prog);
+        usage(stdout, o.prog, NULL);
         return 0;
     }
     for (i = 0; i < (int)(sizeof CMDS / sizeof CMDS[0]); i++)
@@ -1020,7 +1131,7 @@ int grt_main(int argc, char **argv, const grt_model *m)
     status = parse_args(&o, argc, argv, CMDS[i].bit, &e);
     if (!status && o.help) {
         if (RANK0)
-            usage(stdout, o.prog);
+            usage(stdout, o.prog, o.cmd); /* that command's help alone */
         return 0;
     }
     if (!status)

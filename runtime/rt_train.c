@@ -40,6 +40,7 @@ void grt_ctx_init(grt_ctx *c, const grt_model *m)
     c->acc = grt_xaligned((m->param_count + 1) * sizeof(double));
     c->rows = NULL;
     c->rows_cap = 0;
+    c->tally = NULL;
 }
 
 void grt_ctx_free(grt_ctx *c)
@@ -70,12 +71,22 @@ static void gather(grt_ctx *c, const grt_data *d, const size_t *rows, size_t fir
     }
 }
 
+static void score_chunk(grt_ctx *c, size_t n, grt_score *s);
+
 /* The generated loss_grad writes the whole gradient; zeroing it first also
- * makes one that accumulates (+=) correct. */
+ * makes one that accumulates (+=) correct. With a tally, the chunk's
+ * predictions are scored too (a forward pass more, as Keras' running
+ * accuracy costs; at the params before the step, as its loss is). */
 static double chunk_grad(grt_ctx *c, const grt_real *params, size_t n, grt_real *grad)
 {
+    double l;
     memset(grad, 0, c->m->param_count * sizeof(grt_real));
-    return (double)c->m->loss_grad(params, c->x, c->y, n, grad, c->work);
+    l = (double)c->m->loss_grad(params, c->x, c->y, n, grad, c->work);
+    if (c->tally) {
+        c->m->predict(params, c->x, n, c->out, c->work);
+        score_chunk(c, n, c->tally);
+    }
+    return l;
 }
 
 /* The rows of d held here among the global rows idx[0..s), in the batch's
@@ -144,7 +155,7 @@ static size_t class_column(const grt_model *m)
 }
 
 /* Adds the chunk's n examples to s: argmax over the classes for a class
- * target, output > threshold against target > 0.5 per value for binary. */
+ * target, output > threshold against target = 1 per value for binary. */
 static void score_chunk(grt_ctx *c, size_t n, grt_score *s)
 {
     const grt_model *m = c->m;
@@ -165,7 +176,7 @@ static void score_chunk(grt_ctx *c, size_t n, grt_score *s)
         for (k = 0; k < n; k++)
             for (j = 0; j < nb; j++) {
                 int p = (double)c->out[k * no + j] > m->threshold;
-                int t = (double)c->y[k * ny + j] > 0.5;
+                int t = (double)c->y[k * ny + j] == 1; /* 0 or 1 (the readers check) */
                 s->correct += p == t;
                 s->total++;
             }
@@ -216,20 +227,33 @@ void grt_evaluate(grt_ctx *c, const grt_real *params, const grt_data *d, grt_sco
     }
 }
 
-int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, FILE *out,
-                      const char *outname, grt_err *e)
+int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, int labels,
+                      FILE *out, const char *outname, grt_err *e)
 {
     const grt_model *m = c->m;
-    size_t first, n, k, j;
+    size_t first, n, k, j, no = m->output_size;
     for (first = 0; first < d->n; first += n) {
         n = d->n - first < m->max_batch ? d->n - first : m->max_batch;
         gather(c, d, NULL, first, n);
         m->predict(params, c->x, n, c->out, c->work);
         for (k = 0; k < n; k++) {
-            for (j = 0; j < m->output_size; j++) {
+            const grt_real *o = c->out + k * no;
+            if (labels && m->nclasses > 0) {
+                /* the class scored as accuracy scores it: the first maximum */
+                size_t best = 0;
+                for (j = 1; j < (size_t)m->nclasses; j++)
+                    if (o[j] > o[best])
+                        best = j;
+                fprintf(out, "%zu\n", best);
+                continue;
+            }
+            for (j = 0; j < no; j++) {
                 if (j)
                     putc(' ', out);
-                fprintf(out, GRT_REAL_FMT, (double)c->out[k * m->output_size + j]);
+                if (labels) /* binary: each value against the threshold */
+                    putc((double)o[j] > m->threshold ? '1' : '0', out);
+                else
+                    fprintf(out, GRT_REAL_FMT, (double)o[j]);
             }
             putc('\n', out);
         }
@@ -261,16 +285,48 @@ static void duration(char *dst, size_t cap, double sec)
         snprintf(dst, cap, "%ldh%02ldm", s / 3600, s / 60 % 60);
 }
 
-/* The live bar within a long epoch, on a terminal only. */
-static void bar(FILE *f, int epoch, int E, size_t done, size_t n, double loss)
+/* A loss or accuracy as Keras prints it: 4 decimals, or 4 significant
+ * digits in e-notation where decimals say little (below 1e-3, from 1e5). */
+static void figure(char *dst, size_t cap, double v)
 {
-    char b[31];
-    int k, fill = n ? (int)(30.0 * (double)done / (double)n) : 30;
+    double a = fabs(v);
+    snprintf(dst, cap, v == 0 || (a >= 1e-3 && a < 1e5) ? "%.4f" : "%.4e", v);
+}
+
+/* A rate with an SI prefix: "870", "12.3k", "5.4M". */
+static void rate(char *dst, size_t cap, double v)
+{
+    if (!(v < 1e3))
+        snprintf(dst, cap, !(v < 1e6) ? !(v < 1e9) ? "%.1fG" : "%.1fM" : "%.1fk",
+                 !(v < 1e6) ? !(v < 1e9) ? v / 1e9 : v / 1e6 : v / 1e3);
+    else
+        snprintf(dst, cap, "%.0f", v > 0 ? v : 0);
+}
+
+/* An epoch's time: "0.21s", "12.5s", then as duration(). */
+static void seconds(char *dst, size_t cap, double sec)
+{
+    if (sec < 9.995)
+        snprintf(dst, cap, "%.2fs", sec > 0 ? sec : 0);
+    else if (sec < 59.95)
+        snprintf(dst, cap, "%.1fs", sec);
+    else
+        duration(dst, cap, sec);
+}
+
+/* The live bar within a long epoch, on a terminal only: the step of the
+ * epoch, the loss so far and the time the epoch has left, as Keras draws
+ * it. */
+static void bar(FILE *f, int epoch, int E, size_t step, size_t steps, double loss, double left)
+{
+    char b[31], l[32], eta[32];
+    int k, fill = steps ? (int)(30.0 * (double)step / (double)steps) : 30;
     for (k = 0; k < 30; k++)
         b[k] = k < fill ? '#' : '.';
     b[30] = '\0';
-    fprintf(f, "\repoch %d/%d  [%s] %3.0f%%  loss %.6g ", epoch, E, b,
-            n ? 100.0 * (double)done / (double)n : 100.0, loss);
+    figure(l, sizeof l, loss);
+    duration(eta, sizeof eta, left);
+    fprintf(f, "\repoch %d/%d  %zu/%zu [%s]  loss %s  eta %s ", epoch, E, step, steps, b, l, eta);
     fflush(f);
 }
 
@@ -303,6 +359,8 @@ typedef struct loop {
     long best_epoch;    /* that epoch, 0: none yet */
     double best_loss;   /* its validation loss */
     long stale;         /* epochs since without a better one */
+    double best_train;  /* its training loss and accuracy (NaN: none, or */
+    double best_acc;    /*   the epoch ran before a --resume) */
 } loop;
 
 static grt_real *dup_reals(const grt_real *v, size_t n)
@@ -335,28 +393,53 @@ static void fill_state(grt_state *s, const loop *L, long epochs, size_t np)
     }
 }
 
-/* Status 1: training diverged at a step; what says how. Saves the last good
- * params (and the scaling) to run->save when there is one; params NULL: the
- * very first params had a non-finite loss, nothing is good to save. */
+/* ", declared at digits.nn:13" for the param holding element k, when the
+ * descriptor knows its line; else "". */
+static void declared_at(char *dst, size_t cap, const grt_model *m, size_t k)
+{
+    int t;
+    dst[0] = '\0';
+    for (t = 0; t < m->nparams; t++) {
+        const grt_param_info *p = &m->params[t];
+        if (k >= p->offset && k - p->offset < p->size) {
+            if (p->line > 0)
+                snprintf(dst, cap, ", declared at %s:%d",
+                         m->source && m->source[0] ? m->source : m->name, p->line);
+            return;
+        }
+    }
+}
+
+/* Status 1: training diverged at a step; what says how. A diverged run
+ * never replaces the file at run->save (it holds the result of an earlier
+ * run, or this run's last checkpoint): the last good params (and the
+ * scaling) go beside it, to SAVE.diverged, where --resume can start from
+ * them. params NULL: the very first params had a non-finite loss, nothing
+ * is good to save. */
 static int diverged(grt_err *e, const grt_model *m, const grt_run *run, const grt_real *params,
                     int epoch, size_t step, const char *what)
 {
-    char saved[600] = "";
+    char saved[900] = "";
     if (run->save && !params) {
-        snprintf(saved, sizeof saved, "; the params it started from were no better, so %s "
-                 "is not written", run->save);
+        snprintf(saved, sizeof saved, "; the params it started from were no better, so nothing "
+                 "is saved (%.300s is left as it was)", run->save);
+    } else if (run->save && !run->save_diverged) {
+        snprintf(saved, sizeof saved, "; %.300s is left as it was", run->save);
     } else if (run->save) {
         grt_err se;
         memset(&se, 0, sizeof se);
-        if (grt_params_save(run->save, m, params, run->stats, NULL, &se) == 0)
-            snprintf(saved, sizeof saved, "; the last good params are saved in %s", run->save);
+        if (grt_params_save(run->save_diverged, m, params, run->stats, NULL, &se) == 0)
+            snprintf(saved, sizeof saved, "; %.300s is left as it was, the last good params "
+                     "are saved in %.300s", run->save, run->save_diverged);
         else
-            snprintf(saved, sizeof saved, "; saving the last good params failed (%.500s)", se.msg);
+            snprintf(saved, sizeof saved, "; %.300s is left as it was, saving the last good "
+                     "params failed (%.400s)", run->save, se.msg);
     }
     return grt_fail(e, GRT_EXIT_DATA, GRT_E_DIVERGED,
                     "%s: error: training diverged at epoch %d, batch %zu: %s%s; try a smaller "
-                    "learning rate (--lr)",
-                    m->name, epoch, step, what, saved);
+                    "learning rate (--lr)%s",
+                    m->name, epoch, step, what, saved,
+                    run->stats && run->stats->n ? "" : " or --standardize");
 }
 
 /* "the gradient of 'W2' is NaN (element [3, 1])" for value k of v, or with
@@ -365,11 +448,12 @@ static void describe_bad(char *dst, size_t cap, const grt_model *m, int update,
                          const grt_real *v, size_t k)
 {
     const char *name;
-    char index[128];
+    char index[128], at[300];
     grt_param_at(m, k, &name, index, sizeof index);
-    snprintf(dst, cap, "%s '%s' %s%s (element %s)",
+    declared_at(at, sizeof at, m, k);
+    snprintf(dst, cap, "%s '%s' %s%s (element %s%s)",
              update ? "the update made" : "the gradient of", name, update ? "" : "is ",
-             isnan(v[k]) ? "NaN" : "infinite", index);
+             isnan(v[k]) ? "NaN" : "infinite", index, at);
 }
 
 /* Status 1 when the ranks' params differ after the same steps (they never
@@ -411,11 +495,15 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
     FILE *pf = run->progress ? run->progress : stderr;
     int live = !run->quiet && isatty(fileno(pf));
     double t0 = grt_now();
-    grt_score sc = {0, 0, 0};
+    double first = NAN; /* the loss of the run's first step */
+    int acc = grt_has_accuracy(m);
+    grt_score sc = {0, 0, 0}, tally = {0, 0, 0};
 
     memset(res, 0, sizeof *res);
     memset(&L, 0, sizeof L);
     res->has_valid = has_valid;
+    res->acc = NAN;
+    L.best_train = L.best_acc = NAN;
     S = cfg->batch <= 0 || (size_t)cfg->batch > N ? N : (size_t)cfg->batch;
     grt_rng_seed(&L.rng, cfg->seed);
     grt_opt_init(&L.opt, cfg, np, m->maximize);
@@ -446,9 +534,12 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
 
     for (epoch = start; epoch < last && !L.stopped; epoch++) {
         double lr = grt_sched_lr(cfg, cfg->lr, epoch, E);
-        double sum = 0, te = grt_now(), drawn = 0, elapsed;
-        size_t done, s, step;
-        char eta[32];
+        double sum = 0, te = grt_now(), drawn = 0, elapsed, tacc = NAN;
+        size_t done, s, step, steps = S ? (N + S - 1) / S : 0;
+
+        /* the running training accuracy, scored by grt_batch_grad */
+        tally.correct = tally.total = 0;
+        c->tally = acc ? &tally : NULL;
 
         /* Each epoch shuffles the identity, so the order depends on the
          * generator alone: its state is all a resumed run needs. */
@@ -457,7 +548,7 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
         if (cfg->shuffle)
             grt_shuffle(&L.rng, idx, N);
         for (done = 0, step = 1; done < N; done += s, step++) {
-            char what[400] = "";
+            char what[900] = "";
             size_t k;
             double l;
             s = N - done < S ? N - done : S;
@@ -469,16 +560,17 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
             if (!isfinite(l)) {
                 /* name a param: the first whose gradient went bad, else the
                  * one that grew most, which is what overflowed the loss */
-                char which[260];
+                char which[600];
                 if ((k = first_bad(grad, np)) < np) {
                     describe_bad(which, sizeof which, m, 0, grad, k);
                 } else {
                     const char *name;
-                    char index[128];
+                    char index[128], at[300];
                     k = largest(params, np);
                     grt_param_at(m, k, &name, index, sizeof index);
-                    snprintf(which, sizeof which, "the largest param is '%s' (element %s) = %.6g",
-                             name, index, (double)params[k]);
+                    declared_at(at, sizeof at, m, k);
+                    snprintf(which, sizeof which, "the largest param is '%s' (element %s%s) = %.6g",
+                             name, index, at, (double)params[k]);
                 }
                 snprintf(what, sizeof what, "the loss is %s; %s", isnan(l) ? "NaN" : "infinite",
                          which);
@@ -504,42 +596,80 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
                 goto out;
             }
             sum += l * (double)s;
+            if (step == 1 && epoch == start)
+                first = l;
             if (live) {
                 double now = grt_now();
                 if (now - te > 1 && now - drawn > 0.2) {
-                    bar(pf, epoch + 1, E, done + s, N, sum / (double)(done + s));
+                    bar(pf, epoch + 1, E, step, steps, sum / (double)(done + s),
+                        (now - te) / (double)(done + s) * (double)(N - done - s));
                     drawn = now;
                 }
             }
         }
+        c->tally = NULL;
         te = grt_now() - te;
         if (drawn)
-            fprintf(pf, "\r%79s\r", "");
+            fprintf(pf, "\r%99s\r", "");
+        if (acc) {
+            /* every rank's counts */
+            double v[2];
+            v[0] = (double)tally.correct;
+            v[1] = (double)tally.total;
+            grt_comm_sum(v, 2);
+            tacc = v[1] > 0 ? v[0] / v[1] : NAN;
+        }
 
         if ((status = check_same(params, np, e)))
             goto out;
         res->epochs = epoch + 1;
         res->ran++;
         res->loss = sum / (double)N;
+        res->acc = tacc;
         if (has_valid)
             grt_evaluate(c, params, valid, &sc);
         elapsed = grt_now() - t0;
         if (!run->quiet) {
-            duration(eta, sizeof eta, elapsed / res->ran * (last - epoch - 1));
-            fprintf(pf, "epoch %d/%d  loss %.6g", epoch + 1, E, res->loss);
+            /* epoch 3/10  loss 0.1590  acc 0.9421  val_loss 0.1770  val_acc 0.9390  5.4M ex/s  0.21s */
+            char f[32], r[32], t[32];
+            figure(f, sizeof f, res->loss);
+            fprintf(pf, "epoch %d/%d  loss %s", epoch + 1, E, f);
+            if (acc && isfinite(tacc))
+                fprintf(pf, "  acc %.4f", tacc);
             if (has_valid) {
-                fprintf(pf, "  valid loss %.6g", sc.loss);
+                figure(f, sizeof f, sc.loss);
+                fprintf(pf, "  val_loss %s", f);
                 if (sc.total)
-                    fprintf(pf, " acc %.4f", (double)sc.correct / (double)sc.total);
+                    fprintf(pf, "  val_acc %.4f", (double)sc.correct / (double)sc.total);
             }
-            fprintf(pf, "  %.0f ex/s  eta %s\n", te > 0 ? (double)N / te : 0.0, eta);
+            rate(r, sizeof r, te > 0 ? (double)N / te : 0.0);
+            seconds(t, sizeof t, te);
+            fprintf(pf, "  %s ex/s  %s\n", r, t);
             fflush(pf);
+        }
+        /* A first loss that explodes is a step too large for the inputs:
+         * said once, in the first two epochs (the second for full batch,
+         * whose first epoch is one step at the initial params). */
+        if (!m->maximize && !res->exploded && res->ran <= 2 && first > 0 &&
+            res->loss > 10 * first && isfinite(res->loss)) {
+            res->exploded = 1;
+            if (!run->quiet) {
+                char a[32], b[32];
+                figure(a, sizeof a, first);
+                figure(b, sizeof b, res->loss);
+                fprintf(pf, "%s: warning: the loss exploded in the first epochs (from %s to %s): "
+                            "the steps are too large%s; try a smaller --lr%s\n",
+                        m->name, a, b,
+                        run->stats && run->stats->n ? "" : " for inputs of these scales",
+                        run->stats && run->stats->n ? "" : " or --standardize");
+                fflush(pf);
+            }
         }
         {
             grt_hrow r;
             r.x = epoch + 1;
             r.loss = res->loss;
-            r.acc = NAN;
+            r.acc = tacc;
             r.val_loss = has_valid ? sc.loss : NAN;
             r.val_acc = has_valid && sc.total ? (double)sc.correct / (double)sc.total : NAN;
             r.lr = lr;
@@ -554,6 +684,8 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
                 L.best_loss = sc.loss;
                 memcpy(L.best, params, np * sizeof(grt_real));
                 L.best_epoch = epoch + 1;
+                L.best_train = res->loss;
+                L.best_acc = tacc;
                 L.stale = 0;
             } else if (++L.stale >= cfg->patience) {
                 L.stopped = 1;
@@ -583,6 +715,18 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
     if (early && L.best_epoch > 0 && (L.stopped || res->epochs >= E)) {
         memcpy(params, L.best, np * sizeof(grt_real));
         grt_evaluate(c, params, valid, &res->valid);
+        res->kept = 1;
+        /* the kept epoch's own figures; an epoch of the run before a
+         * --resume left none: the kept params' score on the training data */
+        if (isfinite(L.best_train)) {
+            res->loss = L.best_train;
+            res->acc = L.best_acc;
+        } else {
+            grt_score ts;
+            grt_evaluate(c, params, train, &ts);
+            res->loss = ts.loss;
+            res->acc = ts.total ? (double)ts.correct / (double)ts.total : NAN;
+        }
     } else if (has_valid && res->ran > 0) {
         res->valid = sc;
     }
@@ -592,6 +736,7 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
         grt_score ts;
         grt_evaluate(c, params, train, &ts);
         res->loss = ts.loss;
+        res->acc = ts.total ? (double)ts.correct / (double)ts.total : NAN;
         if (has_valid)
             grt_evaluate(c, params, valid, &res->valid);
     }
@@ -599,6 +744,7 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
         fill_state(st, &L, res->epochs, np);
 
 out:
+    c->tally = NULL;
     grt_opt_free(&L.opt);
     free(L.best);
     free(prev);

@@ -150,8 +150,8 @@ static void lin_predict(const grt_real *p, const grt_real *x, size_t n, grt_real
 }
 
 static const grt_param_info lin_params[] = {
-    {"W", 2, {1, 3}, 0, 3},
-    {"b", 1, {1}, 3, 1},
+    {"W", 2, {1, 3}, 0, 3, 0},
+    {"b", 1, {1}, 3, 1, 0},
 };
 static const grt_io_info lin_inputs[] = {{"x", 3, 0}};
 static const grt_io_info lin_targets[] = {{"y", 1, 0}};
@@ -257,8 +257,8 @@ static void soft_predict(const grt_real *p, const grt_real *x, size_t n, grt_rea
 }
 
 static const grt_param_info soft_params[] = {
-    {"W", 2, {3, 2}, 0, 6},
-    {"b", 1, {3}, 6, 3},
+    {"W", 2, {3, 2}, 0, 6, 0},
+    {"b", 1, {3}, 6, 3, 0},
 };
 static const grt_io_info soft_inputs[] = {{"x", 2, 0}};
 static const grt_io_info soft_targets[] = {{"label", 1, 3}};
@@ -338,8 +338,8 @@ static void logi_predict(const grt_real *p, const grt_real *x, size_t n, grt_rea
 }
 
 static const grt_param_info logi_params[] = {
-    {"w", 1, {2}, 0, 2},
-    {"b", 1, {1}, 2, 1},
+    {"w", 1, {2}, 0, 2, 0},
+    {"b", 1, {1}, 2, 1, 0},
 };
 static const grt_io_info logi_inputs[] = {{"x", 2, 0}};
 static const grt_io_info logi_targets[] = {{"y", 1, 0}};
@@ -414,7 +414,7 @@ static void rec_predict(const grt_real *p, const grt_real *x, size_t n, grt_real
         out[k] = x[k] + p[0];
 }
 
-static const grt_param_info rec_params[] = {{"p", 0, {0}, 0, 1}};
+static const grt_param_info rec_params[] = {{"p", 0, {0}, 0, 1, 0}};
 static const grt_io_info rec_inputs[] = {{"x", 1, 0}};
 static const grt_io_info rec_targets[] = {{"y", 1, 0}};
 

@@ -1529,7 +1529,13 @@ static void test_main_usage(void **state)
     assert_contains(s = out_text(), "lin train DATA [--valid DATA]");
     free(s);
     assert_int_equal(run_main(&m, NULL, "train", "--help", NULL), 0);
-    assert_contains(s = out_text(), "usage:");
+    assert_contains(s = out_text(), "usage: lin train DATA");
+    free(s);
+    /* a command's --help: that command's alone */
+    assert_int_equal(run_main(&m, NULL, "predict", "--help", NULL), 0);
+    assert_contains(s = out_text(), "usage: lin predict PARAMS [DATA] [--labels]\n");
+    assert_null(strstr(s, "train"));
+    assert_null(strstr(s, "gradcheck"));
     free(s);
     assert_int_equal(run_main(&m, NULL, "frobnicate", NULL), 2);
     assert_contains(s = err_text(), "lin: error: unknown command 'frobnicate' (see 'lin --help')");
@@ -1608,7 +1614,7 @@ static void test_main_train_eval_predict(void **state)
                      0);
     s = err_text();
     assert_contains(s, "epoch 1/3  loss ");
-    assert_contains(s, " ex/s  eta ");
+    assert_contains(s, " ex/s  ");
     assert_contains(s, "saved ");
     free(s);
 
@@ -1705,8 +1711,8 @@ static void test_main_classifier(void **state)
                      0);
     s = err_text();
     assert_contains(s, "epoch 20/20  loss ");
-    assert_contains(s, "  valid loss ");
-    assert_contains(s, " acc 1.0000  ");
+    assert_contains(s, "  val_loss ");
+    assert_contains(s, "  val_acc 1.0000  ");
     free(s);
     s = out_text();
     assert_contains(s, "valid accuracy 1.0000 (30/30)\n");
@@ -2610,7 +2616,7 @@ static void test_nan_stops_training(void **state)
     grt_ctx c;
     grt_err e;
     grt_real p[4], q[4];
-    char path[512], *s;
+    char path[512], dpath[512], *s;
     (void)state;
     linear_data(&d, 10, 3, 0.1, 0);
     grt_ctx_init(&c, &m);
@@ -2626,17 +2632,22 @@ static void test_nan_stops_training(void **state)
     /* a NaN in the gradient of step 3: stopped, the params of step 2 kept */
     run.cfg.epochs = 10;
     run.save = tpath(path, "nan.params");
+    run.save_diverged = tpath(dpath, "nan.params.diverged");
     fake_calls = 0;
     fake_nan_at = 3;
     m.init(p, 1);
     assert_int_equal(grt_train(&c, p, &d, NULL, &run, &res, &e), 1);
     assert_int_equal(e.code, GRT_E_DIVERGED);
     assert_contains(e.msg, "lin: error: training diverged at epoch 3, batch 1: the gradient of "
-                           "'W' is NaN (element [0, 2]); the last good params are saved in ");
-    assert_contains(e.msg, "nan.params; try a smaller learning rate (--lr)");
+                           "'W' is NaN (element [0, 2]); ");
+    /* a diverged run never replaces the file of --save: its params go beside it */
+    assert_contains(e.msg, "nan.params is left as it was, the last good params are saved in ");
+    assert_contains(e.msg, "nan.params.diverged; try a smaller learning rate (--lr) or "
+                           "--standardize");
+    assert_int_equal(access(path, F_OK), -1);
     assert_memory_equal(p, q, sizeof p);
     memset(&e, 0, sizeof e);
-    assert_int_equal(grt_params_load(path, &m, p, NULL, NULL, &e), 0);
+    assert_int_equal(grt_params_load(dpath, &m, p, NULL, NULL, &e), 0);
     assert_memory_equal(p, q, sizeof p);
 
     /* mini-batches: the batch is named */
@@ -2652,7 +2663,7 @@ static void test_nan_stops_training(void **state)
     /* an update that overflows: the param named, the step undone */
     run.cfg.batch = 0;
     run.cfg.lr = 1e300;
-    run.save = NULL;
+    run.save = run.save_diverged = NULL;
     m.init(p, 1);
     memcpy(q, p, sizeof p);
     memset(&e, 0, sizeof e);
@@ -2676,9 +2687,11 @@ static void test_nan_stops_training(void **state)
                          1);
     }
     assert_contains(s = err_text(), "lin: error: training diverged at epoch 2, batch 1: the "
-                                    "gradient of 'W' is NaN (element [0, 2]); the last good "
-                                    "params are saved in ");
+                                    "gradient of 'W' is NaN (element [0, 2]); ");
+    assert_contains(s, "nan2.params is left as it was, the last good params are saved in ");
     free(s);
+    assert_int_equal(access(path, F_OK), -1);
+    strcat(path, ".diverged");
     assert_int_equal(grt_params_load(path, &m, p, NULL, NULL, &e), 0);
     fake_nan_at = 0;
 
@@ -2689,33 +2702,37 @@ static void test_nan_stops_training(void **state)
     run.cfg.batch = 0;
     run.cfg.lr = 0.1;
     run.cfg.epochs = 2;
-    run.save = NULL;
+    run.save = run.save_diverged = NULL;
     m.init(q, 1);
     memset(&e, 0, sizeof e);
     assert_int_equal(grt_train(&c, q, &d, NULL, &run, &res, &e), 0); /* 2 updates */
     run.cfg.epochs = 10;
-    run.save = tpath(path, "inf.params");
+    run.save = tpath(dpath, "inf.params");
+    run.save_diverged = tpath(path, "inf.params.diverged");
     fake_calls = 0;
     fake_inf_loss_at = 4;
     m.init(p, 1);
     assert_int_equal(grt_train(&c, p, &d, NULL, &run, &res, &e), 1);
     assert_contains(e.msg, "lin: error: training diverged at epoch 4, batch 1: the loss is "
                            "infinite; the largest param is '");
-    assert_contains(e.msg, "; the last good params are saved in ");
+    assert_contains(e.msg, "inf.params is left as it was, the last good params are saved in ");
     memset(p, 0, sizeof p);
     memset(&e, 0, sizeof e);
     assert_int_equal(grt_params_load(path, &m, p, NULL, NULL, &e), 0);
     assert_memory_equal(p, q, sizeof p);
-    /* at the very first step: nothing good to save, the file is not written */
+    /* at the very first step: nothing good to save, nothing is written */
     run.save = tpath(path, "inf0.params");
+    run.save_diverged = tpath(dpath, "inf0.params.diverged");
     fake_calls = 0;
     fake_inf_loss_at = 1;
     m.init(p, 1);
     memset(&e, 0, sizeof e);
     assert_int_equal(grt_train(&c, p, &d, NULL, &run, &res, &e), 1);
     assert_contains(e.msg, "epoch 1, batch 1: the loss is infinite; ");
-    assert_contains(e.msg, "inf0.params is not written");
+    assert_contains(e.msg, "so nothing is saved (");
+    assert_contains(e.msg, "inf0.params is left as it was)");
     assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(access(dpath, F_OK), -1);
     fake_inf_loss_at = 0;
     grt_ctx_free(&c);
     grt_data_free(&d);
@@ -3118,14 +3135,35 @@ static void test_log_and_plot(void **state)
     assert_non_null(strstr(s, ">train loss<"));
     assert_non_null(strstr(s, ">valid loss<"));
     assert_non_null(strstr(s, ">valid acc<"));
+    assert_non_null(strstr(s, ">train acc<")); /* the running accuracy of each epoch */
     assert_non_null(strstr(s, ">epoch<"));
+    assert_null(strstr(s, ">kept<"));
     for (k = 0, path[0] = 0; k < 3; k++) {
         const char *p = s;
         int lines = 0;
         while ((p = strstr(p, "<polyline")))
             lines++, p++;
-        assert_int_equal(lines, 3);
+        assert_int_equal(lines, 4);
     }
+    free(s);
+    /* early stopping: the kept epoch marked on the chart of --plot. A
+     * validation set with a third of its labels wrong: its loss rises once
+     * the model grows confident, in float and double alike */
+    {
+        char flipped[512];
+        size_t i;
+        for (i = 0; i < d.n; i += 3)
+            d.y[i] = (double)(((int)d.y[i] + 1) % 3);
+        write_csv(tpath(flipped, "flipped.csv"), &d, NULL, 1);
+        assert_int_equal(run_main(&m, NULL, "train", data, "--epochs", "200", "--valid", flipped,
+                                  "--patience", "2", "--plot", tpath(path, "kept.svg"), "-q",
+                                  NULL),
+                         0);
+    }
+    assert_contains(s = out_text(), "kept epoch ");
+    free(s);
+    s = slurp(path, NULL);
+    assert_non_null(strstr(s, ">kept<"));
     free(s);
 
     /* plot: LOG.csv gives LOG.svg, -o elsewhere, -o - to stdout; the same chart */
