@@ -168,9 +168,14 @@ check-long: all
 fmnist: all
 	@bash examples/fmnist.sh
 
+# the GPT of examples/gpt.nn trained on tiny shakespeare (a few minutes)
+gpt: all
+	@bash examples/gpt.sh
+
 bench: all
 	@bash bench/run.sh
 	@BENCH_BASE=$${BENCH_BASE-5abc745} bash bench/flags.sh
+	-@bash bench/m6.sh
 
 examples-dot: all
 	@command -v dot >/dev/null || { echo "graphviz is missing: apt-get install graphviz" >&2; exit 1; }
@@ -223,5 +228,5 @@ uninstall:
 clean:
 	rm -rf $(B) examples/*.params
 
-.PHONY: all unit test demo clean examples-dot install uninstall check-long fmnist bench fuzz test-sanitize test-mpi
+.PHONY: all unit test demo clean examples-dot install uninstall check-long fmnist gpt bench fuzz test-sanitize test-mpi
 .DELETE_ON_ERROR:

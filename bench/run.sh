@@ -52,6 +52,17 @@ fi
 
 # ---- the peers: PyTorch and OpenBLAS
 have_torch=1
+# Debian's PyTorch does its products through libblas.so.3: the reference
+# BLAS (about 3 GFLOP/s here) unless OpenBLAS provides it, which makes the
+# peer fair
+if ! ls /usr/lib/x86_64-linux-gnu/libopenblas.so* >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing libopenblas-dev (apt-get): PyTorch's BLAS"
+    apt-get install -y -qq libopenblas-dev >"$W/apt.log" 2>&1 || true
+  else
+    say "warning: no OpenBLAS (apt-get install libopenblas-dev): PyTorch runs on the reference BLAS, an unfair peer"
+  fi
+fi
 if ! $PY -c 'import torch' 2>/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing python3-torch libopenblas-dev (apt-get)"

@@ -10,7 +10,8 @@
  * before this file, so a #define here comes too late under -std=c99.)
  *
  * NCLASS: 0 real-valued targets in [-1,1], N >= 2 random class indices
- * 0..N-1 held in floats (2 also serves bce's 0/1 targets).
+ * 0..N-1 held in floats (2 also serves bce's 0/1 targets). VOCAB: inputs
+ * are token ids 0..VOCAB-1 (int(V) inputs). ADAMW: the update is AdamW.
  *
  *   ./step [MIN_SAMPLES [MAX_SAMPLES [BUDGET_S [WARM_S]]]]
  *
@@ -83,17 +84,35 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The training step being timed. */
+#ifdef ADAMW
+static float *adam_m, *adam_v;
+static long adam_t;
+#endif
+
+/* The training step being timed: SGD, or with -DADAMW the AdamW update of
+ * the GPT recipe (betas 0.9/0.99, weight decay 0.1), as PyTorch's peer does. */
 static float step(float *restrict params, const float *x, const float *y, size_t n,
     float *restrict grad, void *work)
 {
     float loss = FN(loss_grad)(params, x, y, n, grad, work);
     const float lr = LR;
+#ifdef ADAMW
+    adam_t++;
+    const float b1 = 0.9f, b2 = 0.99f, wd = 0.1f, eps = 1e-8f;
+    const float c1 = 1 - powf(b1, (float)adam_t), c2 = 1 - powf(b2, (float)adam_t);
+    for (size_t i = 0; i < (size_t)PARAM_COUNT; i++) {
+        float g = grad[i];
+        adam_m[i] = b1 * adam_m[i] + (1 - b1) * g;
+        adam_v[i] = b2 * adam_v[i] + (1 - b2) * g * g;
+        params[i] -= lr * (adam_m[i] / c1 / (sqrtf(adam_v[i] / c2) + eps) + wd * params[i]);
+    }
+#else
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) if (PARAM_COUNT > 100000)
 #endif
     for (size_t i = 0; i < (size_t)PARAM_COUNT; i++)
         params[i] -= lr * grad[i];
+#endif
     return loss;
 }
 
@@ -119,8 +138,17 @@ int main(int argc, char **argv)
         return 1;
 
     FN(init)(params, 42);
+#ifdef VOCAB /* token ids 0..VOCAB-1, as floats */
+    for (size_t i = 0; i < n * (size_t)INPUT_SIZE; i++)
+        x[i] = (float)(int)(urand() * VOCAB);
+#else
     for (size_t i = 0; i < n * (size_t)INPUT_SIZE; i++)
         x[i] = (float)(urand() * 2 - 1);
+#endif
+#ifdef ADAMW
+    adam_m = alloc64(sizeof(float) * (size_t)PARAM_COUNT);
+    adam_v = alloc64(sizeof(float) * (size_t)PARAM_COUNT);
+#endif
     for (size_t i = 0; i < n * (size_t)TARGET_SIZE; i++)
         y[i] = NCLASS ? (float)(int)(urand() * NCLASS) : (float)(urand() * 2 - 1);
 
