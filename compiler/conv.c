@@ -397,6 +397,46 @@ static void head(const OpEmit *o, const char *a, const char *b, const char *out,
              !G.nb ? "(void)n;" : "");
 }
 
+/* for (q < n) D[q] OP S[q], D and S pointer expressions (printf formats
+ * of one long each, 0 when they take none): in vectors of the target's
+ * width when n is a multiple of every width, so that it does not depend on
+ * the C compiler's vectorizer (gcc -O2 leaves such copies scalar) */
+static void vec_run(const OpEmit *o, int ind, long n, const char *dfmt, long darg, const char *op, const char *sfmt,
+                    ...)
+{
+    char d[96], src[96];
+    snprintf(d, sizeof d, dfmt, darg);
+    va_list ap;
+    va_start(ap, sfmt);
+    vsnprintf(src, sizeof src, sfmt, ap);
+    va_end(ap);
+    if (n % 16 == 0) {
+        line(o, 0, "#ifdef GRADC_VEC");
+        line(o, ind, "for (size_t q = 0; q < %ld; q += GRADC_VBYTES / sizeof(%s))", n, o->T);
+        line(o, ind + 1, "*(gradc_v%s *)(%s + q) %s *(const gradc_v%s *)(%s + q);", o->T, d, op, o->T, src);
+        line(o, 0, "#else");
+    }
+    line(o, ind, "for (size_t q = 0; q < %ld; q++) (%s)[q] %s (%s)[q];", n, d, op, src);
+    if (n % 16 == 0)
+        line(o, 0, "#endif");
+}
+
+/* n contiguous elements from src to dst (pointer expressions): a short run
+ * as one assignment of a struct of n elements (moves whatever the
+ * optimizer's flags; gcc -O2 does not vectorize a 14-element loop), a
+ * longer one as a loop */
+static void copy_run(const OpEmit *o, int ind, long n, const char *dst, const char *src)
+{
+    if (n >= 4 && n * (long)(strcmp(o->T, "double") ? 4 : 8) <= 128) {
+        line(o, ind, "{");
+        line(o, ind + 1, "typedef struct { %s v[%ld]; } run_t;", o->T, n);
+        line(o, ind + 1, "*(run_t *)(%s) = *(const run_t *)(%s);", dst, src);
+        line(o, ind, "}");
+    } else {
+        line(o, ind, "for (size_t q = 0; q < %ld; q++) (%s)[q] = (%s)[q];", n, dst, src);
+    }
+}
+
 /* ---------------------------------------------------- vectors and GEMM */
 
 /* Once per generated file, before the first kernel: with GCC or Clang
@@ -517,7 +557,7 @@ static void emit_tile_store(const OpEmit *o, const Gemm *m, int R, const char *n
     line(o, 0, "#pragma GCC unroll 16");
     line(o, ind, "for (size_t r = 0; r < %d; r++) {", R);
     if (cols) {
-        line(o, ind + 1, "%s *cr = %s + (i0 + r) * %s + j0;", o->T, m->c, t.ldc);
+        line(o, ind + 1, "%s *restrict cr = %s + (i0 + r) * %s + j0;", o->T, m->c, t.ldc);
         line(o, ind + 1, "for (size_t v = 0; v < %s; v++) cr[v] %s= acc[r][0][v];", cols, m->acc ? "+" : "");
     } else {
         line(o, 0, "#pragma GCC unroll 16");
@@ -535,9 +575,9 @@ static void emit_bk(const OpEmit *o, const Gemm *m, const char *cols, const char
 {
     GemmText t = gemm_text(m);
     if (cols)
-        line(o, ind, "const %s *bk = %s < kf ? %s + %s * %s + j0 : pk + %s * VL;", o->T, k, m->b, k, t.ldb, k);
+        line(o, ind, "const %s *restrict bk = %s < kf ? %s + %s * %s + j0 : pk + %s * VL;", o->T, k, m->b, k, t.ldb, k);
     else
-        line(o, ind, "const %s *bk = %s + %s * %s + j0;", o->T, m->b, k, t.ldb);
+        line(o, ind, "const %s *restrict bk = %s + %s * %s + j0;", o->T, m->b, k, t.ldb);
 }
 
 /* A tile of one row: its products along k go to four sets of accumulators
@@ -553,7 +593,7 @@ static void emit_row_tile(const OpEmit *o, const Gemm *m, const char *nv, const 
     line(o, ind + 1, "%s acc[1][%s], acc1[%s], acc2[%s], acc3[%s];", V, nv, nv, nv, nv);
     line(o, 0, "#pragma GCC unroll 16");
     line(o, ind + 1, "for (int v = 0; v < %s; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;", nv);
-    line(o, ind + 1, "const %s *ar = %s + i0 * %s;", o->T, m->a, t.lda);
+    line(o, ind + 1, "const %s *restrict ar = %s + i0 * %s;", o->T, m->a, t.lda);
     line(o, ind + 1, "size_t k = 0;");
     line(o, ind + 1, "for (; k + 4 <= %s; k += 4) {", t.K);
     static const char *set[4] = {"acc[0]", "acc1", "acc2", "acc3"};
@@ -605,7 +645,7 @@ static void emit_tile(const OpEmit *o, const Gemm *m, int R, const char *nv, con
     line(o, ind + 1, "}");
     line(o, ind + 1, "for (size_t k = 0; k < %s; k++) {", t.K);
     emit_bk(o, m, cols, "k", ind + 2);
-    line(o, ind + 2, "const %s *ak = %s + i0 * %s + k * %s;", o->T, m->a, t.lda, t.ska);
+    line(o, ind + 2, "const %s *restrict ak = %s + i0 * %s + k * %s;", o->T, m->a, t.lda, t.ska);
     line(o, ind + 2, "%s bv[%s];", V, nv);
     line(o, 0, "#pragma GCC unroll 16");
     line(o, ind + 2, "for (int v = 0; v < %s; v++) bv[v] = *(const %s *)(bk + v * VL);", nv, V);
@@ -669,8 +709,8 @@ static void emit_tail_t(const OpEmit *o, const Gemm *m, int ind)
     line(o, ind + 3, "for (int v = 0; v < 4; v++) acc[r][v] = zero;");
     line(o, ind + 2, "}");
     line(o, ind + 2, "for (size_t k = 0; k < %s; k++) {", t.K);
-    line(o, ind + 3, "const %s *ak = %s + k * %s + i0;", o->T, m->at, t.M);
-    line(o, ind + 3, "const %s *bk = %s + k * %s + jj;", o->T, m->b, t.ldb);
+    line(o, ind + 3, "const %s *restrict ak = %s + k * %s + i0;", o->T, m->at, t.M);
+    line(o, ind + 3, "const %s *restrict bk = %s + k * %s + jj;", o->T, m->b, t.ldb);
     line(o, ind + 3, "%s av[4];", V);
     line(o, 0, "#pragma GCC unroll 16");
     line(o, ind + 3, "for (int v = 0; v < 4; v++) av[v] = *(const %s *)(ak + v * VL);", V);
@@ -736,12 +776,12 @@ static void emit_gemm(const OpEmit *o, const Gemm *m, const char *pk, int ind)
     line(o, ind, "}");
     line(o, 0, "#else");
     line(o, ind, "for (size_t i = 0; i < %s; i++) {", t.M);
-    line(o, ind + 1, "%s *cr = %s + i * %s;", T, m->c, t.ldc);
+    line(o, ind + 1, "%s *restrict cr = %s + i * %s;", T, m->c, t.ldc);
     if (!m->acc)
         line(o, ind + 1, "for (size_t j = 0; j < %s; j++) cr[j] = 0;", t.N);
     line(o, ind + 1, "for (size_t k = 0; k < %s; k++) {", t.K);
     line(o, ind + 2, "const %s s = %s[i * %s + k * %s];", T, m->a, t.lda, t.ska);
-    line(o, ind + 2, "const %s *br = %s + k * %s;", T, m->b, t.ldb);
+    line(o, ind + 2, "const %s *restrict br = %s + k * %s;", T, m->b, t.ldb);
     line(o, ind + 2, "for (size_t j = 0; j < %s; j++) cr[j] += s * br[j];", t.N);
     line(o, ind + 1, "}");
     line(o, ind, "}");
@@ -839,9 +879,9 @@ static void emit_pad(const OpEmit *o, const Geo *G, int ind)
     line(o, ind, "/* xp[c][r+%d][q+%d] = x[c][r][q], the zeros around written once */", G->pt, G->pl);
     line(o, ind, "for (size_t c = 0; c < %d; c++)", G->C);
     line(o, ind + 1, "for (size_t r = 0; r < %d; r++) {", nrow);
-    line(o, ind + 2, "%s *pr = xp + (c * %d + r + %d) * %d + %d;", o->T, Hp, G->pt, Wp, G->pl);
-    line(o, ind + 2, "const %s *xr = xb + (c * %d + r) * %d;", o->T, G->H, G->W);
-    line(o, ind + 2, "for (size_t q = 0; q < %d; q++) pr[q] = xr[q];", ncol);
+    line(o, ind + 2, "%s *restrict pr = xp + (c * %d + r + %d) * %d + %d;", o->T, Hp, G->pt, Wp, G->pl);
+    line(o, ind + 2, "const %s *restrict xr = xb + (c * %d + r) * %d;", o->T, G->H, G->W);
+    copy_run(o, ind + 2, ncol, "pr", "xr");
     line(o, ind + 1, "}");
 }
 
@@ -853,16 +893,22 @@ static void emit_im2col(const OpEmit *o, const Geo *G, int ind)
     if (conv_padded(G))
         emit_pad(o, G, ind);
     else
-        line(o, ind, "const %s *xp = xb; /* no padding */", o->T);
+        line(o, ind, "const %s *restrict xp = xb; /* no padding */", o->T);
     line(o, ind, "/* im2col: col[(c,ky,kx)][(oy,ox)] = xp[c][oy*%d+ky][ox*%d+kx] */", G->s, G->s);
     line(o, ind, "for (size_t c = 0; c < %d; c++)", G->C);
     line(o, ind + 1, "for (size_t ky = 0; ky < %d; ky++)", G->k);
     line(o, ind + 2, "for (size_t kx = 0; kx < %d; kx++) {", G->k);
-    line(o, ind + 3, "%s *cr = col + ((c * %d + ky) * %d + kx) * %ld;", o->T, G->k, G->k, G->P);
+    line(o, ind + 3, "%s *restrict cr = col + ((c * %d + ky) * %d + kx) * %ld;", o->T, G->k, G->k, G->P);
     line(o, ind + 3, "for (size_t oy = 0; oy < %d; oy++) {", G->Ho);
-    line(o, ind + 4, "const %s *src = xp + (c * %d + oy * %d + ky) * %d + kx;", o->T, Hp, G->s, Wp);
-    line(o, ind + 4, "for (size_t ox = 0; ox < %d; ox++) cr[oy * %d + ox] = src[ox%s];", G->Wo, G->Wo,
-         stride_mul(G->s));
+    line(o, ind + 4, "const %s *restrict src = xp + (c * %d + oy * %d + ky) * %d + kx;", o->T, Hp, G->s, Wp);
+    if (G->s == 1) {
+        char d[64];
+        snprintf(d, sizeof d, "cr + oy * %d", G->Wo);
+        copy_run(o, ind + 4, G->Wo, d, "src");
+    } else {
+        line(o, ind + 4, "for (size_t ox = 0; ox < %d; ox++) cr[oy * %d + ox] = src[ox%s];", G->Wo, G->Wo,
+             stride_mul(G->s));
+    }
     line(o, ind + 3, "}");
     line(o, ind + 2, "}");
 }
@@ -903,10 +949,10 @@ static void emit_conv(const OpEmit *o, const Geo *G)
     line(o, 3, "for (size_t k = 0; k < %ld; k++) wt[k * %d + o] = w_[o * %ld + k];", G->K, G->O, G->K);
     line(o, 0, "#endif");
     line(o, 1, "for (size_t b = 0; b < %s; b++) {", G->nb ? "n" : "1");
-    line(o, 2, "const %s *xb = x_ + b * %ld;", T, CHW);
-    line(o, 2, "%s *yb = o_ + b * %ld;", T, OP);
+    line(o, 2, "const %s *restrict xb = x_ + b * %ld;", T, CHW);
+    line(o, 2, "%s *restrict yb = o_ + b * %ld;", T, OP);
     if (direct)
-        line(o, 2, "const %s *col = xb; /* a 1x1 convolution: x is its own im2col */", T);
+        line(o, 2, "const %s *restrict col = xb; /* a 1x1 convolution: x is its own im2col */", T);
     else
         emit_im2col(o, G, 2);
     char pk[64];
@@ -917,7 +963,7 @@ static void emit_conv(const OpEmit *o, const Geo *G)
     line(o, 2, "if (bias_ || relu_)");
     line(o, 3, "for (size_t o = 0; o < %d; o++) {", G->O);
     line(o, 4, "const %s bo = bias_ ? bias_[o] : 0;", T);
-    line(o, 4, "%s *yr = yb + o * %ld;", T, G->P);
+    line(o, 4, "%s *restrict yr = yb + o * %ld;", T, G->P);
     line(o, 4, "if (relu_)");
     line(o, 5, "for (size_t p = 0; p < %ld; p++) {", G->P);
     line(o, 6, "const %s v = yr[p] + bo;", T);
@@ -947,20 +993,20 @@ static void emit_im2row(const OpEmit *o, const Geo *G, int ind)
         line(o, ind, "/* xh[r+%d][q+%d][c] = x[c][r][q] */", G->pt, G->pl);
         line(o, ind, "for (size_t r = 0; r < %d; r++)", inside_rows(G));
         line(o, ind + 1, "for (size_t q = 0; q < %d; q++) {", inside_cols(G));
-        line(o, ind + 2, "%s *hp = xh + ((r + %d) * %d + q + %d) * %d;", o->T, G->pt, Wp, G->pl, G->C);
+        line(o, ind + 2, "%s *restrict hp = xh + ((r + %d) * %d + q + %d) * %d;", o->T, G->pt, Wp, G->pl, G->C);
         line(o, ind + 2, "for (size_t c = 0; c < %d; c++) hp[c] = xb[(c * %d + r) * %d + q];", G->C, G->H, G->W);
         line(o, ind + 1, "}");
     } else {
-        line(o, ind, "const %s *xh = xb; /* one channel, no padding */", o->T);
+        line(o, ind, "const %s *restrict xh = xb; /* one channel, no padding */", o->T);
     }
     long run = (long)G->k * G->C;
     line(o, ind, "/* im2row: row[(oy,ox)][(ky,kx,c)] = xh[oy*%d+ky][ox*%d+kx][c] */", G->s, G->s);
     line(o, ind, "for (size_t oy = 0; oy < %d; oy++)", G->Ho);
     line(o, ind + 1, "for (size_t ox = 0; ox < %d; ox++) {", G->Wo);
-    line(o, ind + 2, "%s *rr = row + (oy * %d + ox) * %ld;", o->T, G->Wo, G->K);
+    line(o, ind + 2, "%s *restrict rr = row + (oy * %d + ox) * %ld;", o->T, G->Wo, G->K);
     line(o, ind + 2, "for (size_t ky = 0; ky < %d; ky++) {", G->k);
-    line(o, ind + 3, "const %s *src = xh + ((oy * %d + ky) * %d + ox * %d) * %d;", o->T, G->s, Wp, G->s, G->C);
-    line(o, ind + 3, "for (size_t q = 0; q < %ld; q++) rr[ky * %ld + q] = src[q];", run, run);
+    line(o, ind + 3, "const %s *restrict src = xh + ((oy * %d + ky) * %d + ox * %d) * %d;", o->T, G->s, Wp, G->s, G->C);
+    vec_run(o, ind + 3, run, "rr + ky * %ld", run, "=", "src");
     line(o, ind + 2, "}");
     line(o, ind + 1, "}");
 }
@@ -1006,8 +1052,8 @@ static void emit_conv_bwd_w(const OpEmit *o, const Geo *G)
     }
     line(o, 1, "for (size_t i = 0; i < %ld; i++) dw[i] = 0;", G->K * G->O);
     line(o, 1, "for (size_t b = 0; b < %s; b++) {", G->nb ? "n" : "1");
-    line(o, 2, "const %s *xb = x_ + b * %ld;", T, CHW);
-    line(o, 2, "const %s *dyb = dy_ + b * %ld;", T, OP);
+    line(o, 2, "const %s *restrict xb = x_ + b * %ld;", T, CHW);
+    line(o, 2, "const %s *restrict dyb = dy_ + b * %ld;", T, OP);
     emit_im2row(o, G, 2);
     char pk[64];
     snprintf(pk, sizeof pk, "scratch_ + %ld", at);
@@ -1033,9 +1079,9 @@ static void emit_conv_bwd_w_direct(const OpEmit *o, const Geo *G)
     line(o, 1, "%s *restrict dWT = scratch_ + %ld; /* [%ld][%d] */", T, G->P * G->O, G->K, G->O);
     line(o, 1, "for (size_t i = 0; i < %ld; i++) dWT[i] = 0;", G->K * G->O);
     line(o, 1, "for (size_t b = 0; b < %s; b++) {", G->nb ? "n" : "1");
-    line(o, 2, "const %s *xb = x_ + b * %ld;", T, CHW);
-    line(o, 2, "const %s *dyb = dy_ + b * %ld;", T, OP);
-    line(o, 2, "const %s *col = xb; /* a 1x1 convolution: x is its own im2col */", T);
+    line(o, 2, "const %s *restrict xb = x_ + b * %ld;", T, CHW);
+    line(o, 2, "const %s *restrict dyb = dy_ + b * %ld;", T, OP);
+    line(o, 2, "const %s *restrict col = xb; /* a 1x1 convolution: x is its own im2col */", T);
     line(o, 2, "for (size_t p = 0; p < %ld; p++)", G->P);
     line(o, 3, "for (size_t o = 0; o < %d; o++) dyT[p * %d + o] = dyb[o * %ld + p];", G->O, G->O, G->P);
     char pk[64];
@@ -1068,8 +1114,8 @@ static void emit_conv_bwd_x(const OpEmit *o, const Geo *G)
     head(o, "dy_", "w_", "o_", "scratch_");
     if (conv_direct(G)) {
         line(o, 1, "for (size_t b = 0; b < %s; b++) {", G->nb ? "n" : "1");
-        line(o, 2, "const %s *dyb = dy_ + b * %ld;", T, OP);
-        line(o, 2, "%s *dxb = o_ + b * %ld;", T, CHW);
+        line(o, 2, "const %s *restrict dyb = dy_ + b * %ld;", T, OP);
+        line(o, 2, "%s *restrict dxb = o_ + b * %ld;", T, CHW);
         Gemm m = {"w_", "dyb", "dxb", G->K, G->P, G->O, 1, G->K, G->P, G->P, 0, 0, NULL};
         emit_gemm(o, &m, "scratch_", 2);
         line(o, 1, "}");
@@ -1086,8 +1132,8 @@ static void emit_conv_bwd_x(const OpEmit *o, const Geo *G)
          G->K * G->P + HWC, G->O, G->K);
     emit_reorder(o, G, "wr", "w_", 1);
     line(o, 1, "for (size_t b = 0; b < %s; b++) {", G->nb ? "n" : "1");
-    line(o, 2, "const %s *dyb = dy_ + b * %ld;", T, OP);
-    line(o, 2, "%s *dxb = o_ + b * %ld;", T, CHW);
+    line(o, 2, "const %s *restrict dyb = dy_ + b * %ld;", T, OP);
+    line(o, 2, "%s *restrict dxb = o_ + b * %ld;", T, CHW);
     char pk[64];
     snprintf(pk, sizeof pk, "scratch_ + %ld", rowx_scratch(G));
     Gemm m = {"dyb", "wr", "drow", G->P, G->K, G->O, 1, G->P, G->K, G->K, 0, 0, NULL};
@@ -1096,10 +1142,10 @@ static void emit_conv_bwd_x(const OpEmit *o, const Geo *G)
     line(o, 2, "/* row2im: dxh[oy*%d+ky][ox*%d+kx][c] += drow[(oy,ox)][(ky,kx,c)] */", G->s, G->s);
     line(o, 2, "for (size_t oy = 0; oy < %d; oy++)", G->Ho);
     line(o, 3, "for (size_t ox = 0; ox < %d; ox++) {", G->Wo);
-    line(o, 4, "const %s *rr = drow + (oy * %d + ox) * %ld;", T, G->Wo, G->K);
+    line(o, 4, "const %s *restrict rr = drow + (oy * %d + ox) * %ld;", T, G->Wo, G->K);
     line(o, 4, "for (size_t ky = 0; ky < %d; ky++) {", G->k);
-    line(o, 5, "%s *dst = dxh + ((oy * %d + ky) * %d + ox * %d) * %d;", T, G->s, Wp, G->s, G->C);
-    line(o, 5, "for (size_t q = 0; q < %ld; q++) dst[q] += rr[ky * %ld + q];", run, run);
+    line(o, 5, "%s *restrict dst = dxh + ((oy * %d + ky) * %d + ox * %d) * %d;", T, G->s, Wp, G->s, G->C);
+    vec_run(o, 5, run, "dst", 0, "+=", "rr + ky * %ld", run);
     line(o, 4, "}");
     line(o, 3, "}");
     line(o, 2, "/* dx[c][r][q] = dxh[r+%d][q+%d][c] (rows and columns no window reads get 0) */", G->pt, G->pl);
@@ -1107,7 +1153,7 @@ static void emit_conv_bwd_x(const OpEmit *o, const Geo *G)
         line(o, 2, "for (size_t i = 0; i < %ld; i++) dxb[i] = 0;", CHW);
     line(o, 2, "for (size_t r = 0; r < %d; r++)", nrow);
     line(o, 3, "for (size_t q = 0; q < %d; q++) {", ncol);
-    line(o, 4, "const %s *hp = dxh + ((r + %d) * %d + q + %d) * %d;", T, G->pt, Wp, G->pl, G->C);
+    line(o, 4, "const %s *restrict hp = dxh + ((r + %d) * %d + q + %d) * %d;", T, G->pt, Wp, G->pl, G->C);
     line(o, 4, "for (size_t c = 0; c < %d; c++) dxb[(c * %d + r) * %d + q] = hp[c];", G->C, G->H, G->W);
     line(o, 3, "}");
     line(o, 1, "}");
@@ -1135,9 +1181,9 @@ static void emit_maxpool_bwd(const OpEmit *o, const Geo *G, int S, const char *L
     line(o, 1, "const %s keep0 = -(%s)!relu_; /* all ones: no relu, every maximum passes */", I, I);
     line(o, 1, "for (size_t l = 0; l < %s; l++)", L);
     line(o, 2, "for (size_t oy = 0; oy < %d; oy++) {", G->Ho);
-    line(o, 3, "const %s *ar = a_ + l * %ld + oy * %ld; /* the windows' first row */", T, HW, (long)S * G->W);
-    line(o, 3, "%s *or_ = o_ + l * %ld + oy * %ld;", T, HW, (long)S * G->W);
-    line(o, 3, "const %s *dr = dy_ + l * %ld + oy * %d;", T, PW, G->Wo);
+    line(o, 3, "const %s *restrict ar = a_ + l * %ld + oy * %ld; /* the windows' first row */", T, HW, (long)S * G->W);
+    line(o, 3, "%s *restrict or_ = o_ + l * %ld + oy * %ld;", T, HW, (long)S * G->W);
+    line(o, 3, "const %s *restrict dr = dy_ + l * %ld + oy * %d;", T, PW, G->Wo);
     /* clang vectorizes this loop 8 or 16 wide, and a row of windows is
      * short (14 in M5), so most of it ran in the scalar remainder */
     if (G->Wo >= 4) {
@@ -1192,7 +1238,7 @@ static void emit_pool(const OpEmit *o, Node *x, const Geo *G)
     line(o, 4, "const size_t at = l * %ld + oy * %ld + ox * %d; /* the window's corner */", HW,
          (long)S * G->W, S);
     if (x->op == OP_MAXPOOL || x->op == OP_MAXPOOL_BWD) {
-        line(o, 4, "const %s *wp = a_ + at;", T);
+        line(o, 4, "const %s *restrict wp = a_ + at;", T);
         line(o, 4, "%s m = wp[0];", T);
         if (x->op == OP_MAXPOOL_BWD)
             line(o, 4, "size_t best = 0; /* the first maximum */");

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gpt.sh (make gpt): compile examples/gpt.nn, train it with --text on tiny
+# gpt.sh (make gpt): compile bench/models/m6.nn, train it with --text on tiny
 # shakespeare (examples/data/tinyshakespeare.txt; the last 10% is the
 # validation text) for the train block's 2000 steps, then print the
 # validation loss (nats per character; the recipe's target is 1.88), the
@@ -17,8 +17,8 @@ CFLAGS=${GPT_CFLAGS:--O3 -march=native}
 TEXT=examples/data/tinyshakespeare.txt
 mkdir -p "$W"
 now() { echo "${EPOCHREALTIME/,/.}"; }
-echo "gpt: compiling examples/gpt.nn"
-"$G" examples/gpt.nn -o "$W/gpt" --cflags "$CFLAGS" || exit 1
+echo "gpt: compiling bench/models/m6.nn"
+"$G" bench/models/m6.nn -o "$W/gpt" --cflags "$CFLAGS" || exit 1
 "$W/gpt" info
 steps=()
 [ -n "${GPT_STEPS:-}" ] && steps=(--steps "$GPT_STEPS")
