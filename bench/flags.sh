@@ -3,7 +3,7 @@
 # not depend on the flags of the build it lands in. For M3, M4 and M5 the
 # same generated pair is built with gcc in GNU mode (gradc's own default,
 # -O2 -march=native), gcc -std=c99 (ISO mode: no floating-point
-# contraction), clang, and clang -std=c99; and, when BENCH_BASE names a
+# contraction), clang, clang -std=c99 and gcc -O3; and, when BENCH_BASE names a
 # revision, the pair that revision's gradc generates, gcc GNU mode (the
 # same step before a change). Each round runs every build once, taking
 # turns; the table gives the median over the rounds of each build's median
@@ -55,10 +55,10 @@ for m in $MODELS; do
     $cc $fl -D_POSIX_C_SOURCE=200112L -DMODEL=$m -DUMODEL=$M -DNCLASS="$(nclass "$nn")" -I"$d/new" -include "$d/new/$m.h" \
       bench/step.c "$d/new/$m.c" -lm -o "$d/step$k" 2>"$d/cc$k.log" && exes="$exes $k"
     echo "$cc $fl" >"$d/name$k"
-  done <<<"$(printf 'gcc:%s\ngcc:-std=c99 %s\nclang:%s\nclang:-std=c99 %s\n' "$OPT" "$OPT" "$OPT" "$OPT")"
+  done <<<"$(printf 'gcc:%s\ngcc:-std=c99 %s\nclang:%s\nclang:-std=c99 %s\ngcc:-O3 -march=native\n' "$OPT" "$OPT" "$OPT" "$OPT")"
   if [ -n "$gbase" ]; then
     gcc $OPT -D_POSIX_C_SOURCE=200112L -DMODEL=$m -DUMODEL=$M -DNCLASS="$(nclass "$nn")" -I"$d/base" -include "$d/base/$m.h" \
-      bench/step.c "$d/base/$m.c" -lm -o "$d/step5" 2>"$d/cc5.log" && exes="$exes 5" && echo "gcc $OPT, gradc $BASE" >"$d/name5"
+      bench/step.c "$d/base/$m.c" -lm -o "$d/step6" 2>"$d/cc6.log" && exes="$exes 6" && echo "gcc $OPT, gradc $BASE" >"$d/name6"
   fi
   read -r smin smax budget warm <<<"$(settings "$m")"
   for r in $(seq "$RUNS"); do
