@@ -336,7 +336,7 @@ static void emit_node(E *e, Ref r)
     /* tokens and sequences */
     case OP_GATHER: case OP_GATHER_BWD: emit_gather_rows(e, r, dst); break;
     case OP_VIEW: case OP_VIEW_BWD: emit_view(e, r, dst); break;
-    case OP_CAUSAL: emit_causal(e, r, dst); break;
+    case OP_CAUSAL: case OP_CAUSAL_BWD: emit_causal(e, r, dst); break;
     case OP_PARAM: unreachable();
     default: emit_elemwise(e, r, dst); break;
     }

@@ -550,8 +550,8 @@ void emit_view(E *e, Ref r, const char *dst)
     emitf(e, 1, "}");
 }
 
-/* CAUSAL: over the last two axes, -infinity above the diagonal (ia[0] =
- * 1: zeros, its adjoint); a softmax after it gives those entries e^-inf =
+/* CAUSAL: over the last two axes, -infinity above the diagonal
+ * (CAUSAL_BWD: zeros, its adjoint); a softmax after it gives those entries e^-inf =
  * 0 after its max subtraction (the diagonal keeps every row's max finite) */
 void emit_causal(E *e, Ref r, const char *dst)
 {
@@ -568,6 +568,6 @@ void emit_causal(E *e, Ref r, const char *dst)
     emitf(e, 3, "for (size_t i = 0; i < %d; i++)", T);
     emitf(e, 4, "for (size_t j = 0; j < %d; j++)", T);
     emitf(e, 5, "o[(l * %d + i) * %d + j] = j > i ? %s : a_[(l * %d + i) * %d + j];", T, T,
-          x->ia[0] ? "0" : "-INFINITY", T, T);
+          x->op == OP_CAUSAL_BWD ? "0" : "-INFINITY", T, T);
     emitf(e, 1, "}");
 }

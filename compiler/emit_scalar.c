@@ -154,7 +154,7 @@ static int scalar_op(Op op)
              op == OP_CONCAT || op == OP_SLICE || op == OP_ONEHOT ||
              /* tokens and sequences */
              op == OP_GATHER || op == OP_GATHER_BWD || op == OP_VIEW || op == OP_VIEW_BWD ||
-             op == OP_CAUSAL);
+             op == OP_CAUSAL || op == OP_CAUSAL_BWD);
 }
 
 int scalar_check_ops(Model *m, Diag *d)

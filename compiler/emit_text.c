@@ -40,7 +40,6 @@ void emit_graph(Model *m, FILE *out, int with_backward)
                 fprintf(out, "%s%ld", i ? "," : "", v[1 + i]);
             break;
         }
-        case OP_CAUSAL: fprintf(out, " fill=%s", x->ia[0] ? "0" : "-inf"); break;
         default:
             if (op_flags[x->op] & OPF_F1)
                 fprintf(out, " f=%.17g", x->f);

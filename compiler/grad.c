@@ -267,12 +267,11 @@ static void rule(Grad *G, Ref r)
         return;
     }
     case OP_CAUSAL: { /* through below the diagonal, 0 above */
-        int ia[4] = {1, 0, 0, 0};
         Ref in[1] = {dy};
-        contribute(G, a, node_make(g, OP_CAUSAL, x.shape, in, 0, ia, l), l);
+        contribute(G, a, node_make(g, OP_CAUSAL_BWD, x.shape, in, 0, NULL, l), l);
         return;
     }
-    case OP_GATHER_BWD: case OP_VIEW_BWD:
+    case OP_GATHER_BWD: case OP_VIEW_BWD: case OP_CAUSAL_BWD:
         die("internal error: no gradient rule for %s", op_name[x.op]);
     case OP_COUNT:
         break;

@@ -1353,9 +1353,8 @@ static Ref b_causal(Sema *s, Expr *e, const Builtin *b, Args *A)
                                          "([.., T, T]), not %s", pstr(s, SH(x)));
         return 0;
     }
-    int ia[4] = {0, 0, 0, 0};
     Ref in[1] = {x};
-    return node_make(s->g, OP_CAUSAL, SH(x), in, 0, ia, e->loc);
+    return node_make(s->g, OP_CAUSAL, SH(x), in, 0, NULL, e->loc);
 }
 
 /* A @ B with an operand of rank 3 or more per example: matrix products
