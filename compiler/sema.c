@@ -1024,7 +1024,9 @@ static Ref b_onehot(Sema *s, Expr *e, const Builtin *b, Args *A)
     y->used = 1;
     int ia[4] = {y->nclasses, 0, 0, 0};
     Ref in[1] = {y->ref};
-    return node_make(s->g, OP_ONEHOT, shape2(DIM_B, y->nclasses), in, 0, ia, e->loc);
+    Shape os = batched(y->shape, 1); /* tokens and sequences: one vector per position */
+    os.dim[os.rank++] = y->nclasses;
+    return node_make(s->g, OP_ONEHOT, os, in, 0, ia, e->loc);
 }
 
 /* mse, l1, huber, bce, bce_logits: the mean over elements of a term of

@@ -333,6 +333,11 @@ target next: class($V)[$T]
 param E[$V, $D] init normal(0, 1)
 param W[$D, $V] init normal(0, 1)
 minimize cross_entropy(tanh(E[tok]) @ W, next)"
+DEFS="-DVOCAB=$V" check ce_onehot_positions $V "$ids
+target next: class($V)[$T]
+param E[$V, $V] init normal(0, 1)
+z = tanh(E[tok]) * 3
+minimize -sum(onehot(next) * log_softmax(z)) / $T + 0.1 * sum(onehot(next) * z)"
 DEFS="-DVOCAB=$V" check ce_positions_2d $V "input tok: int($V)[2, $T]
 target next: class($V)[2, $T]
 param E[$V, $V] init normal(0, 1)
