@@ -11,8 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The sizes of a matrix product: rows, columns, inner; the leading axis of a
- * batched (rank 3) product, 0 if none. */
+/* The sizes of a matrix product: rows, columns, inner; whether it has
+ * leading axes (a batch of products, looped over), and whether they are
+ * summed. */
 typedef struct MM {
     int M, N, K, lead;
     int sum;                /* the products summed over the leading axes */
