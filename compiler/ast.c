@@ -125,6 +125,35 @@ Expr *ast_kwarg(Arena *a, Loc loc, const char *name, Loc name_loc, Expr *value)
     return e;
 }
 
+/* tokens and sequences */
+Expr *ast_index(Arena *a, Loc loc, Expr *base, Expr *subs)
+{
+    Expr *e = new_expr(a, E_INDEX, loc);
+    e->lhs = base;
+    e->args = subs;
+    e->nargs = count_args(subs);
+    int d = above_args(subs);
+    e->depth = base && base->depth + 1 > d ? base->depth + 1 : d;
+    return e;
+}
+
+Expr *ast_slice(Arena *a, Loc loc, Expr *start, Expr *stop, Expr *step)
+{
+    Expr *e = new_expr(a, E_SLICE, loc);
+    e->lhs = start;
+    e->rhs = stop;
+    e->args = step;
+    e->depth = above(start, stop);
+    if (step && step->depth + 1 > e->depth)
+        e->depth = step->depth + 1;
+    return e;
+}
+
+Expr *ast_ellipsis(Arena *a, Loc loc)
+{
+    return new_expr(a, E_ELLIPSIS, loc);
+}
+
 Expr *ast_append_arg(Expr *head, Expr *e)
 {
     if (!head)
@@ -225,6 +254,32 @@ void ast_dump_expr(const Expr *e, FILE *out)
         fprintf(out, "(= %s ", e->name);
         ast_dump_expr(e->lhs, out);
         fputc(')', out);
+        break;
+    /* tokens and sequences */
+    case E_INDEX:
+        fputs("(index ", out);
+        ast_dump_expr(e->lhs, out);
+        for (const Expr *p = e->args; p; p = p->next) {
+            fputc(' ', out);
+            ast_dump_expr(p, out);
+        }
+        fputc(')', out);
+        break;
+    case E_SLICE: {
+        const Expr *part[3] = {e->lhs, e->rhs, e->args};
+        fputs("(:", out);
+        for (int i = 0; i < 3; i++) {
+            fputc(' ', out);
+            if (part[i])
+                ast_dump_expr(part[i], out);
+            else
+                fputc('_', out);
+        }
+        fputc(')', out);
+        break;
+    }
+    case E_ELLIPSIS:
+        fputs("...", out);
         break;
     }
 }

@@ -333,6 +333,10 @@ static void emit_node(E *e, Ref r)
     case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_CE: case OP_ONEHOT: emit_rowwise(e, r, dst); break;
     case OP_TRANSPOSE: emit_transpose(e, r, dst); break;
     case OP_CONCAT: case OP_SLICE: emit_concat_slice(e, r, dst); break;
+    /* tokens and sequences */
+    case OP_GATHER: case OP_GATHER_BWD: emit_gather_rows(e, r, dst); break;
+    case OP_VIEW: case OP_VIEW_BWD: emit_view(e, r, dst); break;
+    case OP_CAUSAL: case OP_CAUSAL_BWD: emit_causal(e, r, dst); break;
     case OP_PARAM: unreachable();
     default: emit_elemwise(e, r, dst); break;
     }
@@ -347,7 +351,7 @@ static const char *const emit_locals[] = {
     "a", "a_", "ac", "acc", "acc1", "acc2", "acc3", "act", "ai", "ak", "al", "alpha", "ar", "at", "av", "b", "b_",
     "bend", "best", "bias", "bias_", "big", "bits", "bj", "bk", "blk", "bo", "br", "bt", "bv", "c", "c0", "ci", "col",
     "cp", "cr", "ct", "dr", "drow", "dst", "dw", "dx", "dxb", "dxh", "dy", "dy_", "dyb", "e", "f", "fn", "g", "ge",
-    "grad", "gt", "h", "hp", "i", "i0", "i1", "i2", "i3", "ic", "ii", "ip", "ir", "j", "j0", "jc", "jj", "jp", "jr", "k",
+    "grad", "gt", "h", "hp", "i", "i0", "i1", "i2", "i3", "i4", "ic", "ii", "ip", "ir", "j", "j0", "jc", "jj", "jp", "jr", "k",
     "k0", "kc", "kcmax", "keep0", "kf", "kfull", "kk", "kstep", "kx", "ky", "l", "l0", "l_", "lda", "ldb", "ldc",
     "lim", "m", "mc", "mpan", "mr", "n", "n1", "nc", "neg", "nj", "noscratch_", "npan", "nr", "nt", "o", "o_", "or_",
     "out", "ov", "ox", "oy", "p", "p0", "p1", "params", "pc", "pf", "pk", "pr", "q", "r", "row", "rr", "s", "s0", "s1",

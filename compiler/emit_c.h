@@ -66,6 +66,10 @@ void emit_gather(E *e, Ref r, const char *dst);
 void emit_reduce(E *e, Ref r, const char *dst);
 void emit_rowwise(E *e, Ref r, const char *dst);
 void emit_transpose(E *e, Ref r, const char *dst);
+/* tokens and sequences */
+void emit_gather_rows(E *e, Ref r, const char *dst);
+void emit_view(E *e, Ref r, const char *dst);
+void emit_causal(E *e, Ref r, const char *dst);
 
 /* emit_matmul.c */
 void emit_matmul(E *e, Ref r, const char *dst);

@@ -482,3 +482,92 @@ void emit_copy(E *e, Ref r, const char *dst, int per_example)
         emitf(e, 1, "for (size_t i = 0; i < %s; i++) %s[i] = %s[i];", total(x->shape, tb, sizeof tb), dst, p);
     }
 }
+
+/* ------------------------------------------- tokens and sequences */
+
+/* GATHER: row ids[i] of the table for each id; GATHER_BWD: the rows of dy
+ * added into the rows the ids name. An id is used only when it lies in
+ * 0..V-1 (v >= 0 && v < V is false for NaN): any other float gives a row
+ * of zeros, or adds nothing, and no read or write leaves the table. */
+void emit_gather_rows(E *e, Ref r, const char *dst)
+{
+    Node *x = N(e->g, r);
+    int bwd = x->op == OP_GATHER_BWD;
+    Shape st = bwd ? x->shape : N(e->g, x->in[0])->shape;
+    Shape si = N(e->g, x->in[1])->shape;
+    int V = st.dim[0];
+    long R = stride(st, 0);
+    char ids[64], p[64], q[64], tb[64];
+    total(si, ids, sizeof ids);
+    emitf(e, 1, "{");
+    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
+    emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
+    emitf(e, 2, "const %s *b_ = %s;", e->T, ptr(e, x->in[1], q, sizeof q));
+    if (bwd)
+        emitf(e, 2, "for (size_t i = 0; i < %s; i++) o[i] = 0;", total(x->shape, tb, sizeof tb));
+    emitf(e, 2, "for (size_t i = 0; i < %s; i++) {", ids);
+    emitf(e, 3, "const %s v = b_[i];", e->T);
+    emitf(e, 3, "if (v >= 0 && v < %d) {", V);
+    emitf(e, 4, "const size_t k = (size_t)v;");
+    if (bwd) {
+        emitf(e, 4, "for (size_t j = 0; j < %ld; j++) o[k * %ld + j] += a_[i * %ld + j];", R, R, R);
+        emitf(e, 3, "}");
+    } else {
+        emitf(e, 4, "for (size_t j = 0; j < %ld; j++) o[i * %ld + j] = a_[k * %ld + j];", R, R, R);
+        emitf(e, 3, "} else {");
+        emitf(e, 4, "for (size_t j = 0; j < %ld; j++) o[i * %ld + j] = 0;", R, R);
+        emitf(e, 3, "}");
+    }
+    emitf(e, 2, "}");
+    emitf(e, 1, "}");
+}
+
+/* VIEW: a loop per axis of the view, out[q++] = a[offset + sum i_k s_k];
+ * VIEW_BWD: zeros, then a[offset + sum i_k s_k] += dy[q++] */
+void emit_view(E *e, Ref r, const char *dst)
+{
+    Node *x = N(e->g, r);
+    int bwd = x->op == OP_VIEW_BWD;
+    Shape sv = bwd ? N(e->g, x->in[0])->shape : x->shape;
+    const long *v = view_of(e->g, r);
+    char p[64], tb[64], d[16];
+    emitf(e, 1, "{");
+    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
+    emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
+    if (bwd)
+        emitf(e, 2, "for (size_t i = 0; i < %s; i++) o[i] = 0;", total(x->shape, tb, sizeof tb));
+    emitf(e, 2, "size_t q = 0;");
+    char idx[256];
+    size_t k = (size_t)snprintf(idx, sizeof idx, "%ld", v[0]);
+    for (int i = 0; i < sv.rank; i++) {
+        emitf(e, 2 + i, "for (size_t i%d = 0; i%d < %s; i%d++)", i, i, ext(sv.dim[i], d, sizeof d), i);
+        k += (size_t)snprintf(idx + k, sizeof idx - k, " + i%d * %ld", i, v[1 + i]);
+    }
+    if (bwd)
+        emitf(e, 2 + sv.rank, "o[%s] += a_[q++];", idx);
+    else
+        emitf(e, 2 + sv.rank, "o[q++] = a_[%s];", idx);
+    emitf(e, 1, "}");
+}
+
+/* CAUSAL: over the last two axes, -infinity above the diagonal
+ * (CAUSAL_BWD: zeros, its adjoint); a softmax after it gives those entries e^-inf =
+ * 0 after its max subtraction (the diagonal keeps every row's max finite) */
+void emit_causal(E *e, Ref r, const char *dst)
+{
+    Node *x = N(e->g, r);
+    Shape s = x->shape, t = s;
+    int T = s.dim[s.rank - 1];
+    t.rank -= 2;
+    char lead[64], p[64];
+    total(t, lead, sizeof lead);
+    emitf(e, 1, "{");
+    emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
+    emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
+    emitf(e, 2, "for (size_t l = 0; l < %s; l++)", lead);
+    emitf(e, 3, "for (size_t i = 0; i < %d; i++)", T);
+    emitf(e, 4, "for (size_t j = 0; j < %d; j++)", T);
+    emitf(e, 5, "o[(l * %d + i) * %d + j] = j > i ? %s : a_[(l * %d + i) * %d + j];", T, T,
+          x->op == OP_CAUSAL_BWD ? "0" : "-INFINITY", T, T);
+    emitf(e, 1, "}");
+}

@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The sizes of a matrix product: rows, columns, inner; the leading axis of a
- * batched (rank 3) product, 0 if none. */
+/* The sizes of a matrix product: rows, columns, inner; whether it has
+ * leading axes (a batch of products, looped over), and whether they are
+ * summed. */
 typedef struct MM {
     int M, N, K, lead;
+    int sum;                /* the products summed over the leading axes */
     int ai_, ak_, bk_, bj_; /* element strides of A(i,k) and B(k,j) */
 } MM;
 
@@ -30,7 +32,8 @@ static MM mm_sizes(Graph *g, Ref r)
     s.M = ta ? sa.dim[ra - 1] : sa.dim[ra - 2];
     s.K = ta ? sa.dim[ra - 2] : sa.dim[ra - 1];
     s.N = tb ? sb.dim[rb - 2] : sb.dim[rb - 1];
-    s.lead = ra == 3 ? sa.dim[0] : rb == 3 ? sb.dim[0] : 0;
+    s.lead = ra >= 3 || rb >= 3; /* tokens and sequences: any leading axes */
+    s.sum = x->ia[2];
     s.ai_ = ta ? 1 : lda;
     s.ak_ = ta ? lda : 1;
     s.bk_ = tb ? 1 : ldb;
@@ -76,7 +79,7 @@ size_t gemm_needs(Model *m, const Plan *p, const EmitOptions *o, int *kernel, in
         size_t k = mm_pack(s, m->batch);
         if (k > need)
             need = k;
-        if (s.lead || !mm_small(s, m->batch))
+        if (!mm_small(s, m->batch))
             *kernel = 1;
         else if (mm_vec(s, m->batch))
             *vec |= 3;
@@ -159,7 +162,7 @@ enum { MM_GEMM, MM_ROWS, MM_ACC };
 static int mm_form(MM s, int batch)
 {
     long M = s.M == DIM_B ? batch : s.M, N = s.N == DIM_B ? batch : s.N, K = s.K == DIM_B ? batch : s.K;
-    if (s.lead || s.N == DIM_B)
+    if ((s.lead && s.sum) || s.N == DIM_B)
         return MM_GEMM;
     if (s.M != DIM_B && M * N <= MM_ACC_MAX && (s.bj_ == 1 || s.ai_ == 1))
         return MM_ACC;
@@ -255,7 +258,7 @@ static void emit_vec_matmul(E *e, MM s, int form, const char *p, const char *q, 
     emitf(e, 1, "}");
 }
 
-static void emit_small_matmul(E *e, Ref r, MM s, const char *dst)
+static void emit_small_matmul(E *e, Ref r, MM s, const char *dst, const char *pa, const char *pb)
 {
     Node *x = N(e->g, r);
     const char *al;
@@ -263,6 +266,10 @@ static void emit_small_matmul(E *e, Ref r, MM s, const char *dst)
     Fusion f = fusion_args(e, r, &dst, &al, bias, sizeof bias);
     ptr(e, x->in[0], p, sizeof p);
     ptr(e, x->in[1], q, sizeof q);
+    if (pa) { /* tokens and sequences: one product of a batch of them */
+        snprintf(p, sizeof p, "%s", pa);
+        snprintf(q, sizeof q, "%s", pb);
+    }
     int vf = mm_vec(s, e->m->batch);
     if (vf) {
         emit_vec_matmul(e, s, vf, p, q, dst, al, bias, f.act);
@@ -363,7 +370,7 @@ void emit_matmul(E *e, Ref r, const char *dst)
     Node *x = N(e->g, r);
     MM s = mm_sizes(e->g, r);
     if (!s.lead && mm_small(s, e->m->batch)) {
-        emit_small_matmul(e, r, s, dst);
+        emit_small_matmul(e, r, s, dst, NULL, NULL);
         return;
     }
     int sum = x->ia[2];
@@ -387,11 +394,45 @@ void emit_matmul(E *e, Ref r, const char *dst)
               e->pack_off);
         return;
     }
-    ext(s.lead, L, sizeof L);
-    emitf(e, 1, "for (size_t l = 0; l < %s; l++)", L);
-    const char *ao = sa.rank == 3 ? arena_printf(e->g->arena, " + l * %ld", (long)sa.dim[1] * sa.dim[2]) : "";
-    const char *bo = sb.rank == 3 ? arena_printf(e->g->arena, " + l * %ld", (long)sb.dim[1] * sb.dim[2]) : "";
-    const char *co = sum ? "" : arena_printf(e->g->arena, " + l * %ld", (long)sc.dim[1] * sc.dim[2]);
+    /* tokens and sequences: a loop over the leading axes of C (those of A
+     * and B broadcast), each product at its operands' offsets: A's and B's
+     * leading axes aligned from the right, an axis of size 1 or missing
+     * read at 0 */
+    (void)L;
+    Shape lc;
+    if (!matmul_lead(sa, sb, &lc))
+        unreachable();
+    const char *offs[3] = {"", "", ""};
+    const Shape *ops[3] = {&sa, &sb, &sc};
+    long inner = 1;
+    for (int k = lc.rank - 1; k >= 0; k--) {
+        const char *coord = k == 0 ? arena_printf(e->g->arena, "l / %ld", inner)
+                                   : arena_printf(e->g->arena, "(l / %ld) %% %d", inner, lc.dim[k]);
+        for (int o = 0; o < 3; o++) {
+            const Shape *t = ops[o];
+            if (o == 2 && sum)
+                continue;
+            int ax = k - (lc.rank - (t->rank - 2));
+            if (ax < 0 || t->dim[ax] == 1)
+                continue;
+            long st = (long)t->dim[t->rank - 1] * t->dim[t->rank - 2];
+            for (int i = ax + 1; i < t->rank - 2; i++)
+                st *= t->dim[i];
+            offs[o] = arena_printf(e->g->arena, "%s + %s * %ld", offs[o], coord, st);
+        }
+        inner *= lc.dim[k] == DIM_B ? 1 : lc.dim[k];
+    }
+    const char *count = lc.rank && lc.dim[0] == DIM_B ? arena_printf(e->g->arena, "n * %ld", inner)
+                                                       : arena_printf(e->g->arena, "%ld", inner);
+    emitf(e, 1, "for (size_t l = 0; l < %s; l++)%s", count, sum ? "" : " {");
+    if (!sum && mm_small(s, e->m->batch)) {
+        emit_small_matmul(e, r, s, arena_printf(e->g->arena, "(%s%s)", dst, offs[2]),
+                          arena_printf(e->g->arena, "(%s%s)", p, offs[0]), arena_printf(e->g->arena, "(%s%s)", q, offs[1]));
+        emitf(e, 1, "}");
+        return;
+    }
     emitf(e, 2, "%sgk_gemm(%s, %s, %s, 1, %s%s, %s, %s, %s%s, %s, %s, %s, %s%s, %s, NULL, 0, w + %zu);", e->prefix, M,
-          Ns, K, p, ao, st[0], st[1], q, bo, st[2], st[3], sum ? "l > 0" : "0", dst, co, Ns, e->pack_off);
+          Ns, K, p, offs[0], st[0], st[1], q, offs[1], st[2], st[3], sum ? "l > 0" : "0", dst, offs[2], Ns, e->pack_off);
+    if (!sum)
+        emitf(e, 1, "}");
 }

@@ -151,7 +151,10 @@ static int scalar_op(Op op)
     if (op_flags[op] & OPF_STRUCT)
         return 0;
     return !(op == OP_SOFTMAX || op == OP_LOG_SOFTMAX || op == OP_CE || op == OP_MAX ||
-             op == OP_CONCAT || op == OP_SLICE || op == OP_ONEHOT);
+             op == OP_CONCAT || op == OP_SLICE || op == OP_ONEHOT ||
+             /* tokens and sequences */
+             op == OP_GATHER || op == OP_GATHER_BWD || op == OP_VIEW || op == OP_VIEW_BWD ||
+             op == OP_CAUSAL || op == OP_CAUSAL_BWD);
 }
 
 int scalar_check_ops(Model *m, Diag *d)
@@ -159,7 +162,11 @@ int scalar_check_ops(Model *m, Diag *d)
     int ok = 1;
     for (Ref r = 1; r < m->g.n; r++) {
         Node *x = N(&m->g, r);
-        if (scalar_op(x->op))
+        /* tokens and sequences: gathers, views, causal masks and products
+         * over more than one leading axis are not written out */
+        int tok = x->op == OP_GATHER || x->op == OP_VIEW || x->op == OP_CAUSAL ||
+                  (x->op == OP_MATMUL && x->shape.rank > 3);
+        if (scalar_op(x->op) && !tok)
             continue;
         diag_error(d, x->loc, "--scalar does not support %s; compile without --scalar", op_name[x->op]);
         ok = 0;

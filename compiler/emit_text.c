@@ -31,6 +31,15 @@ void emit_graph(Model *m, FILE *out, int with_backward)
         case OP_CONCAT: fprintf(out, " axis=%d", x->ia[0]); break;
         case OP_SLICE: fprintf(out, " axis=%d start=%d", x->ia[0], x->ia[1]); break;
         case OP_ONEHOT: fprintf(out, " classes=%d", x->ia[0]); break;
+        /* tokens and sequences */
+        case OP_VIEW: case OP_VIEW_BWD: {
+            const long *v = view_of(&m->g, r);
+            Shape vs = x->op == OP_VIEW ? x->shape : N(&m->g, x->in[0])->shape;
+            fprintf(out, " offset=%ld strides=", v[0]);
+            for (int i = 0; i < vs.rank; i++)
+                fprintf(out, "%s%ld", i ? "," : "", v[1 + i]);
+            break;
+        }
         default:
             if (op_flags[x->op] & OPF_F1)
                 fprintf(out, " f=%.17g", x->f);
@@ -462,9 +471,10 @@ static double node_flops(Graph *g, Ref r, int batch)
         int k = x->ia[0] ? a->shape.dim[ra - 2] : a->shape.dim[ra - 1];
         double kk = k == DIM_B ? batch : k;
         double out = n;
-        if (x->ia[2]) {
-            int lead = a->shape.rank == 3 ? a->shape.dim[0] : N(g, x->in[1])->shape.dim[0];
-            out *= lead == DIM_B ? batch : lead;
+        if (x->ia[2]) { /* tokens and sequences: every leading axis */
+            Shape lead;
+            if (matmul_lead(a->shape, N(g, x->in[1])->shape, &lead))
+                out *= numel_batch(lead, batch);
         }
         return op_cost[x->op] * out * kk;
     }

@@ -72,7 +72,7 @@ static Fusion fusion_of(Model *m, Plan *p, Ref r, const int *uses, const int *po
     int mm = x->op == OP_MATMUL;
     if (uses[r] != 1 || p->slot[r].home != H_WORK)
         return f;
-    if (mm && (N(g, x->in[0])->shape.rank == 3 || N(g, x->in[1])->shape.rank == 3 || x->shape.rank != 2))
+    if (mm && (N(g, x->in[0])->shape.rank >= 3 || N(g, x->in[1])->shape.rank >= 3 || x->shape.rank != 2))
         return f;
     int i = pos[r];
     /* the reader: the next node computed, or (for the scaling) any later one */

@@ -53,7 +53,7 @@ static Shape keep_shape(Node *x, Shape in)
 static Ref mm(Graph *g, Ref a, Ref b, int ta, int tb, Ref target, Loc loc)
 {
     int sum = N(g, target)->shape.rank == 2 &&
-              (N(g, a)->shape.rank == 3 || N(g, b)->shape.rank == 3);
+              (N(g, a)->shape.rank >= 3 || N(g, b)->shape.rank >= 3);
     return g_matmul_sum(g, a, b, ta, tb, sum, loc);
 }
 
@@ -255,6 +255,24 @@ static void rule(Grad *G, Ref r)
         contribute(G, a, d, l);
         return;
     }
+    /* tokens and sequences */
+    case OP_GATHER: { /* the rows of dy added into the rows the ids name */
+        Ref in[2] = {dy, b};
+        contribute(G, a, node_make(g, OP_GATHER_BWD, N(g, a)->shape, in, 0, NULL, l), l);
+        return;
+    }
+    case OP_VIEW: { /* dy written at the view's elements, zeros elsewhere */
+        Ref in[1] = {dy};
+        contribute(G, a, node_make(g, OP_VIEW_BWD, N(g, a)->shape, in, 0, x.ia, l), l);
+        return;
+    }
+    case OP_CAUSAL: { /* through below the diagonal, 0 above */
+        Ref in[1] = {dy};
+        contribute(G, a, node_make(g, OP_CAUSAL_BWD, x.shape, in, 0, NULL, l), l);
+        return;
+    }
+    case OP_GATHER_BWD: case OP_VIEW_BWD: case OP_CAUSAL_BWD:
+        die("internal error: no gradient rule for %s", op_name[x.op]);
     case OP_COUNT:
         break;
     }

@@ -98,6 +98,10 @@ typedef enum ExprKind {
     E_LIST,   /* [args]: a shape or a reshape target */
     E_FIELD,  /* lhs.name: A.T, or h1.W for a param declared by dense */
     E_KWARG,  /* name = lhs, only as a call argument */
+    /* tokens and sequences */
+    E_INDEX,  /* lhs[args]: subscripts, each an expression, E_SLICE or E_ELLIPSIS */
+    E_SLICE,  /* start:stop:step inside a subscript: lhs, rhs, args (each NULL when left out) */
+    E_ELLIPSIS, /* '...' inside a subscript */
 } ExprKind;
 
 typedef struct Expr Expr;
@@ -163,6 +167,10 @@ Expr *ast_call(Arena *a, Loc loc, const char *name, Loc name_loc, Expr *args);
 Expr *ast_list(Arena *a, Loc loc, Expr *items);
 Expr *ast_field(Arena *a, Loc loc, Expr *base, const char *name, Loc name_loc);
 Expr *ast_kwarg(Arena *a, Loc loc, const char *name, Loc name_loc, Expr *value);
+/* tokens and sequences: x[subscripts], a:b:c, ... */
+Expr *ast_index(Arena *a, Loc loc, Expr *base, Expr *subs);
+Expr *ast_slice(Arena *a, Loc loc, Expr *start, Expr *stop, Expr *step);
+Expr *ast_ellipsis(Arena *a, Loc loc);
 /* Appends e to the argument chain that starts at head; returns the head. */
 Expr *ast_append_arg(Expr *head, Expr *e);
 Stmt *ast_stmt(Arena *a, StmtKind kind, Loc loc, const char *name, Loc name_loc);
@@ -250,7 +258,13 @@ typedef struct Graph {
     int *hash;       /* hash table heads, size nhash */
     int nhash;
     int loc_backward; /* nonzero while grad.c builds: marks nodes backward */
+    /* tokens and sequences: the strided views (OP_VIEW's ia[0] indexes
+     * them), VIEW_LONGS longs each: the offset, then a stride per axis of
+     * the view's output (in elements of its operand) */
+    long *views;
+    int nviews, cviews;
 } Graph;
+#define VIEW_LONGS (1 + MAXRANK)
 
 void graph_init(Graph *g, Arena *a);
 void graph_release(Graph *g);
@@ -294,6 +308,15 @@ Ref g_transpose(Graph *g, Ref a, Loc loc);
  * broadcast operand). */
 Ref g_unbroadcast(Graph *g, Ref a, Shape s, Loc loc);
 int node_is_const(Graph *g, Ref r, double *v);
+/* tokens and sequences */
+/* The strided view of a: out[i0..] = a[off + sum i_k * strides[k]], of
+ * shape s (a copy); the view's record is shared by identical views. */
+Ref g_view(Graph *g, Ref a, Shape s, long off, const long *strides, Loc loc);
+/* its record: the offset, then the strides */
+const long *view_of(const Graph *g, Ref r);
+/* whether shape a's and b's leading axes (all but the last two) broadcast;
+ * into lead when they do */
+int matmul_lead(Shape a, Shape b, Shape *lead);
 
 /* ---------------------------------------------------------------- sema.c */
 

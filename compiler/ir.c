@@ -349,26 +349,62 @@ static void mat_dims(Shape s, int t, int *rows, int *cols)
 
 Ref g_matmul_sum(Graph *g, Ref a, Ref b, int ta, int tb, int sumbatch, Loc loc)
 {
-    Shape sa = N(g, a)->shape, sb = N(g, b)->shape, s;
+    Shape sa = N(g, a)->shape, sb = N(g, b)->shape, s, lead;
     int m, k, k2, nn;
     mat_dims(sa, ta, &m, &k);
     mat_dims(sb, tb, &k2, &nn);
     if (k != k2)
         die("internal error: matmul inner dimensions %d and %d", k, k2);
-    int lead = sa.rank == 3 ? sa.dim[0] : sb.rank == 3 ? sb.dim[0] : 0;
-    if (lead && !sumbatch) {
-        s.rank = 3;
-        s.dim[0] = lead;
-        s.dim[1] = m;
-        s.dim[2] = nn;
+    /* the leading axes of both, broadcast (tokens and sequences) */
+    if (!matmul_lead(sa, sb, &lead))
+        die("internal error: matmul leading axes do not broadcast");
+    if (lead.rank && !sumbatch) {
+        s = lead;
+        s.dim[s.rank++] = m;
+        s.dim[s.rank++] = nn;
     } else {
         s = shape2(m, nn);
-        if (!lead)
+        if (!lead.rank)
             sumbatch = 0;
     }
     int ia[4] = {ta, tb, sumbatch, 0};
     Ref in[2] = {a, b};
     return node_make(g, OP_MATMUL, s, in, 0, ia, loc);
+}
+
+/* tokens and sequences */
+int matmul_lead(Shape a, Shape b, Shape *lead)
+{
+    Shape la = a, lb = b;
+    la.rank = a.rank - 2;
+    lb.rank = b.rank - 2;
+    return shape_broadcast(la, lb, lead);
+}
+
+Ref g_view(Graph *g, Ref a, Shape s, long off, const long *strides, Loc loc)
+{
+    long rec[VIEW_LONGS] = {0};
+    rec[0] = off;
+    for (int i = 0; i < s.rank; i++)
+        rec[1 + i] = strides[i];
+    int k = 0;
+    while (k < g->nviews && memcmp(g->views + (size_t)k * VIEW_LONGS, rec, sizeof rec))
+        k++;
+    if (k == g->nviews) {
+        int cap = g->cviews * VIEW_LONGS, need = (k + 1) * VIEW_LONGS;
+        g->views = arena_grow(g->arena, g->views, sizeof(long), &cap, need);
+        g->cviews = cap / VIEW_LONGS;
+        memcpy(g->views + (size_t)k * VIEW_LONGS, rec, sizeof rec);
+        g->nviews++;
+    }
+    int ia[4] = {k, 0, 0, 0};
+    Ref in[1] = {a};
+    return node_make(g, OP_VIEW, s, in, 0, ia, loc);
+}
+
+const long *view_of(const Graph *g, Ref r)
+{
+    return g->views + (size_t)N(g, r)->ia[0] * VIEW_LONGS;
 }
 
 Ref g_matmul(Graph *g, Ref a, Ref b, int ta, int tb, Loc loc)

@@ -44,6 +44,8 @@ typedef struct Sema {
     Stmt *last_let_stmt; /* that binding */
     Ref loss_pred;   /* the prediction the objective's first loss scores */
     Stmt *objective, *output, *train, *model_stmt, *precision;
+    int want_ids;    /* tokens and sequences: evaluating a gather's index,
+                        where an int input may be used */
 } Sema;
 
 /* ------------------------------------------------------------ symbols */
@@ -481,6 +483,10 @@ static void mark_used(Sema *s, Expr *e)
 /* ------------------------------------------------------- lowering */
 
 static Ref ev(Sema *s, Expr *e);
+/* tokens and sequences */
+static Ref batched_matmul(Sema *s, Ref a, Ref b, Loc loc);
+static Ref transpose_perm(Sema *s, Expr *e, Ref x, Expr *perm);
+static Ref index_expr(Sema *s, Expr *e);
 
 /* Reshapes a batched operand so its per-example axes align with a result of
  * per-example rank r (NumPy aligns trailing axes; the batch axis stays first). */
@@ -525,6 +531,8 @@ static Ref matmul(Sema *s, Ref a, Ref b, Loc loc)
     Graph *g = s->g;
     Shape pa = pe(SH(a)), pb = pe(SH(b));
     int ba = ISB(a), bb = ISB(b);
+    if (pa.rank >= 1 && pb.rank >= 1 && (pa.rank > 2 || pb.rank > 2)) /* tokens and sequences */
+        return batched_matmul(s, a, b, loc);
     if (pa.rank < 1 || pa.rank > 2 || pb.rank < 1 || pb.rank > 2) {
         diag_error(s->d, loc, "'@' needs vectors or matrices, not %s @ %s", pstr(s, SH(a)),
                    pstr(s, SH(b)));
@@ -926,6 +934,8 @@ static Ref b_transpose(Sema *s, Expr *e, const Builtin *b, Args *A)
     Ref x = ev(s, A->pos[0]);
     if (!x)
         return 0;
+    if (A->pos[1]) /* tokens and sequences */
+        return transpose_perm(s, e, x, A->pos[1]);
     if (pe(SH(x)).rank != 2) {
         if (pe(SH(x)).rank < 2)
             return x; /* as NumPy: the transpose of a vector is itself */
@@ -1014,7 +1024,9 @@ static Ref b_onehot(Sema *s, Expr *e, const Builtin *b, Args *A)
     y->used = 1;
     int ia[4] = {y->nclasses, 0, 0, 0};
     Ref in[1] = {y->ref};
-    return node_make(s->g, OP_ONEHOT, shape2(DIM_B, y->nclasses), in, 0, ia, e->loc);
+    Shape os = batched(y->shape, 1); /* tokens and sequences: one vector per position */
+    os.dim[os.rank++] = y->nclasses;
+    return node_make(s->g, OP_ONEHOT, os, in, 0, ia, e->loc);
 }
 
 /* mse, l1, huber, bce, bce_logits: the mean over elements of a term of
@@ -1085,6 +1097,20 @@ static Ref b_cross_entropy(Sema *s, Expr *e, const Builtin *b, Args *A)
         if (!z)
             return 0;
         Shape pz = pe(SH(z));
+        if (y->shape.rank) { /* tokens and sequences: a class per position */
+            Shape want = y->shape;
+            want.dim[want.rank++] = y->nclasses;
+            if (!shape_eq(pz, want)) {
+                diag_error(s->d, A->pos[0]->loc,
+                           "cross_entropy() against '%s' (class(%d)%s) needs logits of shape %s, not %s",
+                           y->name, y->nclasses, pstr(s, y->shape), pstr(s, want), pstr(s, SH(z)));
+                return 0;
+            }
+            z = g_expand(g, z, batched(pz, 1), e->loc);
+            Ref in[2] = {z, y->ref};
+            Ref ce = node_make(g, OP_CE, batched(y->shape, 1), in, 0, NULL, e->loc);
+            return reduce(s, OP_SUM, ce, NULL, 1, e->loc); /* the mean over positions */
+        }
         if (pz.rank != 1 || pz.dim[0] != y->nclasses) {
             diag_error(s->d, A->pos[0]->loc,
                        "cross_entropy() against '%s' (class(%d)) needs logits of shape [%d], "
@@ -1110,6 +1136,267 @@ static Ref b_cross_entropy(Sema *s, Expr *e, const Builtin *b, Args *A)
     Ref ls = g_unary(g, OP_LOG_SOFTMAX, z, e->loc);
     Ref prod = elemwise(s, OP_MUL, t, ls, 0, e->loc, "cross_entropy()");
     return g_unary(g, OP_NEG, reduce(s, OP_SUM, prod, NULL, 0, e->loc), e->loc);
+}
+
+/* ------------------------------------------- tokens and sequences */
+
+/* Whether node r holds integer ids: an int input, or a view or reshape of
+ * one (the index of a gather). */
+static int int_valued(Sema *s, Ref r)
+{
+    Node *x = N(s->g, r);
+    if (x->op == OP_INPUT)
+        return s->m->inputs[x->ia[0]]->vocab > 0;
+    if (x->op == OP_VIEW || x->op == OP_RESHAPE)
+        return int_valued(s, x->in[0]);
+    return 0;
+}
+
+/* E[ids]: row ids[..] of E, result ids.shape + E.shape[1:] */
+static Ref gather(Sema *s, Expr *e, Ref t, Expr *ie)
+{
+    int was = s->want_ids;
+    s->want_ids = 1;
+    Ref ids = ev(s, ie);
+    s->want_ids = was;
+    if (!t || !ids)
+        return 0;
+    if (!int_valued(s, ids)) {
+        diag_error(s->d, ie->loc, "the index of a gather must be integer ids (an input declared "
+                                  "int(V)), not a real value of shape %s; constant indices and "
+                                  "slices are written x[2], x[1:3]", pstr(s, SH(ids)));
+        return 0;
+    }
+    if (ISB(t)) {
+        diag_error(s->d, e->lhs->loc, "the table of a gather must be the same for every example "
+                                      "(a param or a value of params), not %s", pstr(s, SH(t)));
+        return 0;
+    }
+    Shape st = SH(t), pi = pe(SH(ids));
+    if (st.rank < 1) {
+        diag_error(s->d, e->lhs->loc, "the table of a gather needs rows, not a scalar");
+        return 0;
+    }
+    Shape o = pi;
+    for (int i = 1; i < st.rank; i++) {
+        if (o.rank >= MAX_PE_RANK) {
+            diag_error(s->d, e->loc, "the gather's result would have more than %d axes per example",
+                       MAX_PE_RANK);
+            return 0;
+        }
+        o.dim[o.rank++] = st.dim[i];
+    }
+    if (!size_ok(s, o, e->loc))
+        return 0;
+    Ref in[2] = {t, ids};
+    return node_make(s->g, OP_GATHER, batched(o, ISB(ids)), in, 0, NULL, e->loc);
+}
+
+/* contiguous strides of a full shape; the batch axis's is a whole example */
+static void strides_of(Shape sh, long *st)
+{
+    long k = 1;
+    for (int i = sh.rank - 1; i >= 0; i--) {
+        st[i] = k;
+        k *= sh.dim[i] == DIM_B ? 1 : sh.dim[i];
+    }
+}
+
+/* x[i], x[a:b], x[:, a:b:c], x[..., i]: constant subscripts, NumPy rules
+ * (negative from the end, a slice's ends clamped), one strided view */
+static Ref subscript(Sema *s, Expr *e, Ref x)
+{
+    Shape p = pe(SH(x)), full = SH(x);
+    int off = ISB(x), nsub = 0, ell = 0;
+    for (Expr *a = e->args; a; a = a->next) {
+        if (a->kind == E_ELLIPSIS) {
+            if (ell++) {
+                diag_error(s->d, a->loc, "a subscript may hold one '...'");
+                return 0;
+            }
+        } else {
+            nsub++;
+        }
+    }
+    if (nsub > p.rank) {
+        diag_error(s->d, e->loc, "%d subscripts for %s, which has %d axes (per example)", nsub,
+                   pstr(s, SH(x)), p.rank);
+        return 0;
+    }
+    long st[MAXRANK], ost[MAXRANK], offset = 0;
+    strides_of(full, st);
+    Shape o;
+    o.rank = 0;
+    if (off) {
+        o.dim[o.rank] = DIM_B;
+        ost[o.rank++] = st[0];
+    }
+    int ax = 0, ok = 1;
+    for (Expr *a = e->args; a; a = a->next) {
+        if (a->kind == E_ELLIPSIS) {
+            for (int k = 0; k < p.rank - nsub; k++, ax++) {
+                o.dim[o.rank] = p.dim[ax];
+                ost[o.rank++] = st[ax + off];
+            }
+            continue;
+        }
+        long d = p.dim[ax];
+        if (a->kind != E_SLICE) {
+            long i;
+            if (!const_int(s, a, -d, d - 1, &i, arena_printf(s->a, "the index of axis %d (of size %ld)", ax, d))) {
+                ok = 0;
+            } else {
+                offset += (i < 0 ? i + d : i) * st[ax + off];
+            }
+            ax++;
+            continue;
+        }
+        long lo = 0, hi = d, step = 1;
+        if (a->args && !const_int(s, a->args, 1, MAX_DIM, &step, "the step of a slice"))
+            ok = 0;
+        if (a->lhs && !const_int(s, a->lhs, -d, d, &lo, arena_printf(s->a, "the start of a slice of axis %d (of size %ld)", ax, d)))
+            ok = 0;
+        if (a->rhs && !const_int(s, a->rhs, -d, d, &hi, arena_printf(s->a, "the end of a slice of axis %d (of size %ld)", ax, d)))
+            ok = 0;
+        if (lo < 0)
+            lo += d;
+        if (hi < 0)
+            hi += d;
+        if (ok && hi <= lo) {
+            diag_error(s->d, a->loc, "the slice %ld:%ld of axis %d (of size %ld) is empty", lo, hi, ax, d);
+            ok = 0;
+        }
+        if (ok) {
+            o.dim[o.rank] = (int)((hi - lo + step - 1) / step);
+            ost[o.rank++] = st[ax + off] * step;
+            offset += lo * st[ax + off];
+        }
+        ax++;
+    }
+    if (!ok)
+        return 0;
+    for (; ax < p.rank; ax++) { /* axes not named are whole */
+        o.dim[o.rank] = p.dim[ax];
+        ost[o.rank++] = st[ax + off];
+    }
+    if (shape_eq(o, full) && offset == 0)
+        return x;
+    return g_view(s->g, x, o, offset, ost, e->loc);
+}
+
+/* x[...]: a gather when the one subscript is not constant, else constant
+ * indexing and slicing */
+static Ref index_expr(Sema *s, Expr *e)
+{
+    double v;
+    if (e->nargs == 1 && e->args->kind != E_SLICE && e->args->kind != E_ELLIPSIS &&
+        !const_eval(s, e->args, &v, 1))
+        return gather(s, e, ev(s, e->lhs), e->args);
+    Ref x = ev(s, e->lhs);
+    if (!x) {
+        mark_used(s, e->args);
+        return 0;
+    }
+    return subscript(s, e, x);
+}
+
+/* transpose(x, [perm]): any permutation of the per-example axes */
+static Ref transpose_perm(Sema *s, Expr *e, Ref x, Expr *perm)
+{
+    Shape p = pe(SH(x)), full = SH(x);
+    int off = ISB(x);
+    if (perm->kind != E_LIST || perm->nargs != p.rank) {
+        diag_error(s->d, perm->loc, "transpose() needs a permutation of the %d axes of %s, as "
+                                    "in [1, 0%s]", p.rank, pstr(s, SH(x)), p.rank > 2 ? ", 2" : "");
+        return 0;
+    }
+    int seen[MAXRANK] = {0}, ax[MAXRANK];
+    int k = 0;
+    for (Expr *a = perm->args; a; a = a->next, k++) {
+        long v;
+        if (!const_int(s, a, -p.rank, p.rank - 1, &v, "an axis of the permutation"))
+            return 0;
+        if (v < 0)
+            v += p.rank;
+        if (seen[v]++) {
+            diag_error(s->d, a->loc, "axis %ld appears twice in the permutation: it must name "
+                                     "each of the %d axes once", v, p.rank);
+            return 0;
+        }
+        ax[k] = (int)v;
+    }
+    long st[MAXRANK], ost[MAXRANK];
+    strides_of(full, st);
+    Shape o;
+    o.rank = 0;
+    if (off) {
+        o.dim[o.rank] = DIM_B;
+        ost[o.rank++] = st[0];
+    }
+    int ident = 1;
+    for (int i = 0; i < p.rank; i++) {
+        ident &= ax[i] == i;
+        o.dim[o.rank] = p.dim[ax[i]];
+        ost[o.rank++] = st[ax[i] + off];
+    }
+    return ident ? x : g_view(s->g, x, o, 0, ost, e->loc);
+}
+
+/* causal(s): above the diagonal of the last two axes, -infinity */
+static Ref b_causal(Sema *s, Expr *e, const Builtin *b, Args *A)
+{
+    (void)b;
+    Ref x = ev(s, A->pos[0]);
+    if (!x)
+        return 0;
+    Shape p = pe(SH(x));
+    if (p.rank < 2 || p.dim[p.rank - 1] != p.dim[p.rank - 2]) {
+        diag_error(s->d, A->pos[0]->loc, "causal() needs square matrices in its last two axes "
+                                         "([.., T, T]), not %s", pstr(s, SH(x)));
+        return 0;
+    }
+    Ref in[1] = {x};
+    return node_make(s->g, OP_CAUSAL, SH(x), in, 0, NULL, e->loc);
+}
+
+/* A @ B with an operand of rank 3 or more per example: matrix products
+ * over the leading axes, which broadcast */
+static Ref batched_matmul(Sema *s, Ref a, Ref b, Loc loc)
+{
+    Graph *g = s->g;
+    Shape pa = pe(SH(a)), pb = pe(SH(b));
+    int va = pa.rank == 1, vb = pb.rank == 1;
+    int ka = pa.dim[pa.rank - 1], kb = vb ? pb.dim[0] : pb.dim[pb.rank - 2];
+    if (ka != kb) {
+        diag_error(s->d, loc, "inner dimensions do not match in %s @ %s (%d and %d)", pstr(s, SH(a)),
+                   pstr(s, SH(b)), ka, kb);
+        return 0;
+    }
+    if (va) /* a vector on the left is a row, on the right a column */
+        pa = shape2(1, ka);
+    if (vb)
+        pb = shape2(kb, 1);
+    Shape lead, la = pa, lb = pb;
+    la.rank -= 2;
+    lb.rank -= 2;
+    if (!shape_broadcast(la, lb, &lead)) {
+        diag_error(s->d, loc, "the leading axes of %s @ %s do not broadcast", pstr(s, SH(a)),
+                   pstr(s, SH(b)));
+        return 0;
+    }
+    Shape po = lead;
+    if (!va)
+        po.dim[po.rank++] = pa.dim[pa.rank - 2];
+    if (!vb)
+        po.dim[po.rank++] = pb.dim[pb.rank - 1];
+    if (!size_ok(s, po, loc))
+        return 0;
+    int r = pa.rank > pb.rank ? pa.rank : pb.rank;
+    Ref A = g_reshape(g, a, batched(pa, ISB(a)), loc), Bm = g_reshape(g, b, batched(pb, ISB(b)), loc);
+    A = align(s, A, r, loc);
+    Bm = align(s, Bm, r, loc);
+    Ref out = g_matmul(g, A, Bm, 0, 0, loc);
+    return g_reshape(g, out, batched(po, ISB(a) || ISB(b)), loc);
 }
 
 /* A call of a built-in function, through the table. */
@@ -1176,6 +1463,11 @@ static Ref ev(Sema *s, Expr *e)
         y->used = 1;
         if (y->kind == SYM_CONST)
             return g_const(g, y->value, e->loc);
+        if (y->kind == SYM_INPUT && y->vocab && !s->want_ids) { /* tokens and sequences */
+            diag_error(s->d, e->loc, "'%s' holds integer ids (int(%d)), not real values: use it "
+                                     "to index a table, as in E[%s]", y->name, y->vocab, y->name);
+            return 0;
+        }
         return y->ref;
     }
     case E_UNARY: {
@@ -1245,6 +1537,12 @@ static Ref ev(Sema *s, Expr *e)
     case E_KWARG:
         diag_error(s->d, e->loc, "keyword argument outside a call");
         return 0;
+    /* tokens and sequences */
+    case E_INDEX:
+        return index_expr(s, e);
+    case E_SLICE: case E_ELLIPSIS:
+        diag_error(s->d, e->loc, "a slice is only a subscript, as in x[1:3]");
+        return 0;
     }
     return 0;
 }
@@ -1275,12 +1573,27 @@ static void declare(Sema *s, Stmt *st)
         }
         if (!const_int(s, c->args, 2, MAX_DIM, &n, "the number of classes"))
             return;
+        /* tokens and sequences: target next: class(V)[T], a class per element */
+        Shape cs = shape0();
+        if (!eval_shape(s, st->shape, &cs))
+            return;
         Sym *y = bind(s, SYM_TARGET, st->name, st->name_loc);
         if (!y)
             return;
         y->nclasses = (int)n;
-        y->shape = shape0();
+        y->shape = cs;
         goto target;
+    }
+    long vocab = 0; /* tokens and sequences: input tok: int(V)[T] */
+    if (st->kind == S_INPUT && st->value) {
+        Expr *c = st->value;
+        if (c->kind != E_CALL || strcmp(c->name, "int") != 0 || c->nargs != 1 ||
+            c->args->kind == E_KWARG) {
+            diag_error(s->d, c->loc, "expected int(V) after ':' (integer ids in 0..V-1)");
+            return;
+        }
+        if (!const_int(s, c->args, 1, MAX_DIM, &vocab, "the number of ids"))
+            return;
     }
     if (!eval_shape(s, st->shape, &sh))
         return;
@@ -1289,6 +1602,7 @@ static void declare(Sema *s, Stmt *st)
         if (!y)
             return;
         y->shape = sh;
+        y->vocab = (int)vocab;
         y->index = m->ninputs;
         y->offset = m->input_size;
         m->input_size += (size_t)shape_numel_static(sh);
@@ -1308,7 +1622,7 @@ static void declare(Sema *s, Stmt *st)
         Sym *t = lookup(s, st->name);
         t->index = m->ntargets;
         t->offset = m->target_size;
-        m->target_size += t->nclasses ? 1 : (size_t)shape_numel_static(t->shape);
+        m->target_size += (size_t)shape_numel_static(t->shape); /* a class per element */
         m->targets = arena_grow(s->a, m->targets, sizeof(Sym *), &s->tcap, m->ntargets + 1);
         m->targets[m->ntargets++] = t;
         int ia[4] = {t->index, 0, 0, 0};
@@ -1776,7 +2090,19 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
     }
     /* eval and train score a class target by the argmax of the output:
      * one score per class */
-    if (m->output && m->target_kind == TK_CLASS && m->output_size != (size_t)m->nclasses) {
+    Sym *ct = NULL; /* tokens and sequences: a class target of shape [T] scores [T, V] */
+    for (int i = 0; i < m->ntargets; i++)
+        if (m->targets[i]->nclasses)
+            ct = m->targets[i];
+    if (m->output && ct && ct->shape.rank && m->output_size != (size_t)m->nclasses * (size_t)shape_numel_static(ct->shape)) {
+        Shape want = ct->shape;
+        want.dim[want.rank++] = m->nclasses;
+        diag_error(d, s->output ? s->output->value->loc : s->last_let_stmt ? s->last_let_stmt->loc : s->objective->loc,
+                   "the output has shape %s, but the class target '%s' is class(%d)%s: the output must be "
+                   "one score per class and position, of shape %s",
+                   pstr(s, SH(m->output)), ct->name, m->nclasses, pstr(s, ct->shape), pstr(s, want));
+    }
+    if (m->output && m->target_kind == TK_CLASS && !(ct && ct->shape.rank) && m->output_size != (size_t)m->nclasses) {
         Sym *t = NULL;
         for (int i = 0; i < m->ntargets; i++)
             if (m->targets[i]->nclasses)

@@ -562,6 +562,9 @@ void simplify(Model *m, int level, FILE *explain)
         Graph *old = &m->g;
         Graph ng;
         graph_init(&ng, old->arena);
+        ng.views = old->views; /* tokens and sequences: the views' records carry over */
+        ng.nviews = old->nviews;
+        ng.cviews = old->cviews;
         unsigned char *seen = xcalloc((size_t)old->n, 1);
         mark(old, m->loss, seen);
         mark(old, m->output, seen);

@@ -207,9 +207,12 @@ static Stmt *mk_train(ParseState *ps, Loc loc, StmtList items)
 %token MODEL "'model'" INPUT "'input'" TARGET "'target'" PARAM "'param'"
 %token CONST "'const'" INIT "'init'" CLASS "'class'" MINIMIZE "'minimize'"
 %token MAXIMIZE "'maximize'" OUTPUT "'output'" TRAIN "'train'" PRECISION "'precision'"
+%token ELLIPSIS "'...'" /* tokens and sequences */
 
 %type <expr> expr postfix primary arg list initspec
 %type <list> args arglist exprs callargs
+%type <expr> sub sliceend /* tokens and sequences */
+%type <list> subs
 %type <stmt> decl item item_line train
 %type <stmts> items
 
@@ -253,6 +256,13 @@ decl
     | TARGET NAME list       { $$ = mk(ps, S_TARGET, @$, $2, @2, $3, NULL); }
     | TARGET NAME ':' CLASS callargs
                              { $$ = mk(ps, S_TARGET, @$, $2, @2, NULL,
+                                       ast_call(ps->arena, loc_span(@4, @5), "class", @4, $5.head)); }
+    /* tokens and sequences: input tok: int(V)[T], target next: class(V)[T] */
+    | INPUT NAME ':' NAME callargs list
+                             { $$ = mk(ps, S_INPUT, @$, $2, @2, $6,
+                                       ast_call(ps->arena, loc_span(@4, @5), $4, @4, $5.head)); }
+    | TARGET NAME ':' CLASS callargs list
+                             { $$ = mk(ps, S_TARGET, @$, $2, @2, $6,
                                        ast_call(ps->arena, loc_span(@4, @5), "class", @4, $5.head)); }
     | PARAM NAME list        { $$ = mk(ps, S_PARAM, @$, $2, @2, $3, NULL); }
     | PARAM NAME list INIT initspec
@@ -308,6 +318,23 @@ expr
 postfix
     : primary
     | postfix '.' NAME       { $$ = ast_field(ps->arena, @$, $1, $3, @3); }
+    | postfix '[' subs ']'   { $$ = ast_index(ps->arena, @$, $1, $3.head); } /* tokens and sequences */
+    ;
+/* tokens and sequences: the subscripts of x[i, a:b, ..., ::2] */
+subs
+    : sub                    { $$ = xl_one($1); }
+    | subs ',' sub           { $$ = xl_add($1, $3); }
+    ;
+sub
+    : expr
+    | ELLIPSIS               { $$ = ast_ellipsis(ps->arena, @$); }
+    | sliceend ':' sliceend  { $$ = ast_slice(ps->arena, @$, $1, $3, NULL); }
+    | sliceend ':' sliceend ':' sliceend
+                             { $$ = ast_slice(ps->arena, @$, $1, $3, $5); }
+    ;
+sliceend
+    : %empty                 { $$ = NULL; }
+    | expr
     ;
 
 primary

@@ -310,5 +310,96 @@ h = dense(dropout(flatten(p2), 0.25), 16, relu)
 z = dense(h, 10)
 minimize cross_entropy(z, label)"
 
+# tokens and sequences: int ids (the driver draws them with -DVOCAB),
+# gathers, class targets per position, slices, permutations, batched
+# products, causal masks; shapes drawn after every case above
+V=$(r 3 9) T=$(r 2 6) D=$(r 2 5) H=$(r 2 3)
+ids="input tok: int($V)[$T]"
+DEFS="-DVOCAB=$V" check gather 0 "$ids
+target y[$T, $D]
+param E[$V, $D] init normal(0, 1)
+minimize mse(tanh(E[tok]) * 2, y)"
+# ids that are NaN, negative or past V read zero rows and add nothing
+DEFS="-DVOCAB=$V -DBADIDS" check gather_bad_ids 0 "$ids
+target y[$T, $D]
+param E[$V, $D] init normal(0, 1)
+minimize mse(E[tok] + 0.5 * square(E[tok]), y)"
+DEFS="-DVOCAB=$V" check gather_slice_ids 0 "$ids
+target y[$((T > 1 ? T - 1 : 1)), $D]
+param E[$V, $D] init normal(0, 1)
+minimize mse(E[tok[$((T > 1 ? 1 : 0)):]], y)"
+DEFS="-DVOCAB=$V" check ce_positions $V "$ids
+target next: class($V)[$T]
+param E[$V, $D] init normal(0, 1)
+param W[$D, $V] init normal(0, 1)
+minimize cross_entropy(tanh(E[tok]) @ W, next)"
+DEFS="-DVOCAB=$V" check ce_onehot_positions $V "$ids
+target next: class($V)[$T]
+param E[$V, $V] init normal(0, 1)
+z = tanh(E[tok]) * 3
+minimize -sum(onehot(next) * log_softmax(z)) / $T + 0.1 * sum(onehot(next) * z)"
+DEFS="-DVOCAB=$V" check ce_positions_2d $V "input tok: int($V)[2, $T]
+target next: class($V)[2, $T]
+param E[$V, $V] init normal(0, 1)
+minimize cross_entropy(E[tok], next)"
+check slices 0 "input x[$A, $C]
+target y[$C]
+param W[$A, $C] init normal(0, 1)
+h = x * W
+minimize mse(h[0] + h[-1] * 2 + h[$((A-1)):][0] + h[::2][0] + sum(h[:, 1:], axis=0)[0] + h[..., 0][0] * h[1, -1], y)"
+check slices_3d 0 "input x[3, $A, $C]
+target y[$A]
+param W[3, $A, $C] init normal(0, 1)
+h = x * W
+minimize mse(sum(h[1:, :, ::2], axis=0)[:, 0] + h[..., -1][2] + h[0, :, $((C-1))], y)"
+check transpose_perm 0 "input x[$H, $T, $D]
+target y[$D, $H, $T]
+param W[$H, $T, $D] init normal(0, 1)
+h = tanh(x * W)
+minimize mse(transpose(h, [2, 0, 1]) + transpose(transpose(h, [1, 0, 2]), [2, 1, 0]), y)"
+check matmul_heads 0 "input x[$H, $T, $D]
+target y[$H, $T, $T]
+param Wq[$D, $D] init normal(0, 1)
+param K[$H, $D, $T] init normal(0, 1)
+q = x @ Wq
+minimize mse(q @ transpose(q, [0, 2, 1]) + q @ K + transpose(K, [0, 2, 1]) @ transpose(x, [0, 2, 1]), y)"
+check matmul_broadcast 0 "input x[$T, $D]
+target y[$H, $T, $D]
+param A[$H, $T, $T] init normal(0, 1)
+param B[$H, 1, $D, $D] init normal(0, 1)
+h = A @ x
+minimize mse(h + sum(h @ B, axis=1) + tanh(x) @ B[:, 0], y)"
+check matmul_vec3 0 "input x[$H, $T, $D]
+target y[$H, $T]
+param v[$D] init normal(0, 1)
+param u[$T] init normal(0, 1)
+minimize mse(x @ v + reshape(u @ x @ v, [$H, 1]), y)"
+check causal_softmax 0 "input x[$H, $T, $D]
+target y[$H, $T, $T]
+param W[$D, $D] init normal(0, 1)
+q = x @ W
+s = causal(q @ transpose(x, [0, 2, 1]))
+minimize mse(softmax(s) + 0.1 * exp(causal(tanh(q @ transpose(q, [0, 2, 1])))), y)"
+DEFS="-DVOCAB=$V" check gpt_tiny $V "const V = $V
+const T = $T
+const D = 4
+input tok: int(V)[T]
+target next: class(V)[T]
+param wte[V, D] init normal(0, 0.5)
+param wpe[T, D] init normal(0, 0.5)
+param Wqkv[D, 3 * D] init normal(0, 0.5)
+param Wo[D, D] init normal(0, 0.5)
+x = wte[tok] + wpe
+qkv = x @ Wqkv
+q = transpose(reshape(qkv[:, 0:D], [T, 2, 2]), [1, 0, 2])
+k = transpose(reshape(qkv[:, D:2 * D], [T, 2, 2]), [1, 0, 2])
+v = transpose(reshape(qkv[:, 2 * D:3 * D], [T, 2, 2]), [1, 0, 2])
+att = softmax(causal(q @ transpose(k, [0, 2, 1]) / sqrt(2)))
+y = reshape(transpose(att @ v, [1, 0, 2]), [T, D])
+a = x + y @ Wo
+logits = a @ transpose(wte)
+minimize cross_entropy(logits, next)
+output logits"
+
 echo "gradcheck: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

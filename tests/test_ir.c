@@ -90,12 +90,51 @@ static void test_builders(void **state)
     arena_free(ar);
 }
 
+/* tokens and sequences: strided views share their records; batched
+ * products broadcast their leading axes */
+static void test_views_and_lead(void **state)
+{
+    (void)state;
+    Arena *ar = arena_new();
+    Graph g;
+    graph_init(&g, ar);
+    Loc l = {1, 1, 1, 1};
+    int ia0[4] = {0, 0, 0, 0};
+    Shape sx = {4, {DIM_B, 2, 3, 4}}, st = {4, {DIM_B, 4, 2, 3}};
+    Ref x = node_make(&g, OP_INPUT, sx, NULL, 0, ia0, l);
+    long str[4] = {24, 1, 12, 4};
+    Ref t1 = g_view(&g, x, st, 0, str, l), t2 = g_view(&g, x, st, 0, str, l);
+    assert_int_equal(t1, t2);
+    assert_int_equal(g.nviews, 1);
+    assert_int_equal(view_of(&g, t1)[2], 1);
+    long str2[4] = {24, 1, 12, 4};
+    assert_int_not_equal(g_view(&g, x, st, 5, str2, l), t1);
+    assert_int_equal(g.nviews, 2);
+    Shape lead, a = {4, {DIM_B, 2, 3, 4}}, b = {3, {2, 4, 5}}, c = {2, {4, 5}}, d = {4, {DIM_B, 3, 4, 5}};
+    assert_true(matmul_lead(a, b, &lead));
+    assert_int_equal(lead.rank, 2);
+    assert_int_equal(lead.dim[0], DIM_B);
+    assert_int_equal(lead.dim[1], 2);
+    assert_true(matmul_lead(a, c, &lead));
+    assert_int_equal(lead.rank, 2);
+    assert_false(matmul_lead(a, d, &lead));
+    Ref w = node_make(&g, OP_PARAM, b, NULL, 0, ia0, l);
+    Ref m = g_matmul(&g, x, w, 0, 0, l);
+    Shape want = {4, {DIM_B, 2, 3, 5}};
+    assert_true(shape_eq(N(&g, m)->shape, want));
+    Ref dw = g_matmul_sum(&g, x, m, 1, 0, 1, l); /* summed over the leading axes */
+    assert_true(shape_eq(N(&g, dw)->shape, shape2(4, 5)));
+    graph_release(&g);
+    arena_free(ar);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_hash_consing),
         cmocka_unit_test(test_builders),
+        cmocka_unit_test(test_views_and_lead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -214,6 +214,25 @@ static void test_seed_fields(void **state)
     done(&r);
 }
 
+/* tokens and sequences: int(V) inputs, class targets with a shape,
+ * subscripts with slices and '...', binding tighter than any operator */
+static void test_subscripts(void **state)
+{
+    (void)state;
+    expect_ast("input tok: int(65)[8]\n"
+               "target next: class(65)[8]\n"
+               "a = E[tok] + wpe\n"
+               "b = x[1:, ..., ::2, -1]\n"
+               "c = -x[0]^2\n"
+               "d = h.W[:3][0]\n",
+               "1:1 (input tok [8] (call int 65))\n"
+               "2:1 (target next [8] (call class 65))\n"
+               "3:1 (let a (+ (index E tok) wpe))\n"
+               "4:1 (let b (index x (: 1 _ _) ... (: _ _ 2) (- 1)))\n"
+               "5:1 (let c (- (^ (index x 0) 2)))\n"
+               "6:1 (let d (index (index (. h W) (: _ 3 _)) 0))\n");
+}
+
 static void test_precedence(void **state)
 {
     (void)state;
@@ -561,13 +580,13 @@ static void test_expected_messages(void **state)
                  "t.nn:1:6: error: expected name before newline\n"
                  "    1 | model\n"
                  "      |      ^\n"
-                 "t.nn:2:8: error: expected '[' before newline\n"
+                 "t.nn:2:8: error: expected ':' or '[' before newline\n"
                  "    2 | input x\n"
                  "      |        ^\n"
                  "t.nn:3:12: error: expected 'init' or newline before name 'he'\n"
                  "    3 | param W[3] he\n"
                  "      |            ^~\n"
-                 "t.nn:4:7: error: expected newline before name 'b'\n"
+                 "t.nn:4:7: error: expected '[' or newline before name 'b'\n"
                  "    4 | z = a b\n"
                  "      |       ^\n"
                  "t.nn:5:1: error: unmatched '}'\n"
@@ -870,6 +889,7 @@ int main(void)
         cmocka_unit_test(test_seed_model),
         cmocka_unit_test(test_seed_fields),
         cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_subscripts),
         cmocka_unit_test(test_continuation),
         cmocka_unit_test(test_no_trailing_newline),
         cmocka_unit_test(test_blank_lines_comments_crlf),

@@ -10,6 +10,8 @@
  * when it exceeds the tolerance.
  *
  *   -DNCLASS=k  the target is a class index in 0..k-1 (else uniform in (0,1))
+ *   -DVOCAB=V   the inputs are integer ids in 0..V-1, and with -DBADIDS one in
+ *               five is not (NaN, -1, V, 1e30): such ids read zero rows
  *
  * A model with dropout (gc.h defines GC_DROPOUT) is checked in training
  * mode: gc_loss_grad_seeded against differences of gc_loss_seeded, both with
@@ -23,6 +25,9 @@
 
 #ifndef NCLASS
 #define NCLASS 0
+#endif
+#ifndef VOCAB
+#define VOCAB 0
 #endif
 #ifndef TOL
 #define TOL 1e-6
@@ -63,7 +68,12 @@ int main(void)
         for (size_t i = 0; i < GC_PARAM_COUNT; i++)
             params[i] += 0.5 * (2 * uni() - 1); /* away from zero-initialised symmetry */
         for (size_t i = 0; i < n * GC_INPUT_SIZE; i++)
-            x[i] = 2 * uni() - 1;
+            x[i] = VOCAB ? (double)(int)(uni() * VOCAB) : 2 * uni() - 1;
+#ifdef BADIDS
+        static const double bad[4] = {NAN, -1, VOCAB, 1e30};
+        for (size_t i = 0; i < n * GC_INPUT_SIZE; i += 5)
+            x[i] = bad[(i / 5) % 4];
+#endif
         for (size_t i = 0; i < n * GC_TARGET_SIZE; i++)
             y[i] = NCLASS ? (double)(int)(uni() * NCLASS) : 0.05 + 0.9 * uni();
         double l = LOSS_GRAD(params, x, y, n, grad, work);
