@@ -288,8 +288,8 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                         for (int v = 0; v < GRADC_NV; v++) acc[r][v] = zero;
                     }
                     for (size_t k = 0; k < K; k++) {
-                        const float *bk = b + k * ldb + j0;
-                        const float *ak = a + i0 * lda + k * ska;
+                        const float *restrict bk = b + k * ldb + j0;
+                        const float *restrict ak = a + i0 * lda + k * ska;
                         gradc_vfloat bv[GRADC_NV];
 #pragma GCC unroll 16
                         for (int v = 0; v < GRADC_NV; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
@@ -314,36 +314,36 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                     gradc_vfloat acc[1][GRADC_NV], acc1[GRADC_NV], acc2[GRADC_NV], acc3[GRADC_NV];
 #pragma GCC unroll 16
                     for (int v = 0; v < GRADC_NV; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;
-                    const float *ar = a + i0 * lda;
+                    const float *restrict ar = a + i0 * lda;
                     size_t k = 0;
                     for (; k + 4 <= K; k += 4) {
                         {
-                            const float *bk = b + (k + 0) * ldb + j0;
+                            const float *restrict bk = b + (k + 0) * ldb + j0;
                             const float s = ar[(k + 0) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < GRADC_NV; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = b + (k + 1) * ldb + j0;
+                            const float *restrict bk = b + (k + 1) * ldb + j0;
                             const float s = ar[(k + 1) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < GRADC_NV; v++) acc1[v] = GRADC_VFMA_float(acc1[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = b + (k + 2) * ldb + j0;
+                            const float *restrict bk = b + (k + 2) * ldb + j0;
                             const float s = ar[(k + 2) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < GRADC_NV; v++) acc2[v] = GRADC_VFMA_float(acc2[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = b + (k + 3) * ldb + j0;
+                            const float *restrict bk = b + (k + 3) * ldb + j0;
                             const float s = ar[(k + 3) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < GRADC_NV; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
                     for (; k < K; k++) {
-                        const float *bk = b + k * ldb + j0;
+                        const float *restrict bk = b + k * ldb + j0;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16
                         for (int v = 0; v < GRADC_NV; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
@@ -373,8 +373,8 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                         for (int v = 0; v < 1; v++) acc[r][v] = zero;
                     }
                     for (size_t k = 0; k < K; k++) {
-                        const float *bk = b + k * ldb + j0;
-                        const float *ak = a + i0 * lda + k * ska;
+                        const float *restrict bk = b + k * ldb + j0;
+                        const float *restrict ak = a + i0 * lda + k * ska;
                         gradc_vfloat bv[1];
 #pragma GCC unroll 16
                         for (int v = 0; v < 1; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
@@ -399,36 +399,36 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                     gradc_vfloat acc[1][1], acc1[1], acc2[1], acc3[1];
 #pragma GCC unroll 16
                     for (int v = 0; v < 1; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;
-                    const float *ar = a + i0 * lda;
+                    const float *restrict ar = a + i0 * lda;
                     size_t k = 0;
                     for (; k + 4 <= K; k += 4) {
                         {
-                            const float *bk = b + (k + 0) * ldb + j0;
+                            const float *restrict bk = b + (k + 0) * ldb + j0;
                             const float s = ar[(k + 0) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < 1; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = b + (k + 1) * ldb + j0;
+                            const float *restrict bk = b + (k + 1) * ldb + j0;
                             const float s = ar[(k + 1) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < 1; v++) acc1[v] = GRADC_VFMA_float(acc1[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = b + (k + 2) * ldb + j0;
+                            const float *restrict bk = b + (k + 2) * ldb + j0;
                             const float s = ar[(k + 2) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < 1; v++) acc2[v] = GRADC_VFMA_float(acc2[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = b + (k + 3) * ldb + j0;
+                            const float *restrict bk = b + (k + 3) * ldb + j0;
                             const float s = ar[(k + 3) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < 1; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
                     for (; k < K; k++) {
-                        const float *bk = b + k * ldb + j0;
+                        const float *restrict bk = b + k * ldb + j0;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16
                         for (int v = 0; v < 1; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
@@ -467,8 +467,8 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                         for (int v = 0; v < 1; v++) acc[r][v] = zero;
                     }
                     for (size_t k = 0; k < K; k++) {
-                        const float *bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
-                        const float *ak = a + i0 * lda + k * ska;
+                        const float *restrict bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
+                        const float *restrict ak = a + i0 * lda + k * ska;
                         gradc_vfloat bv[1];
 #pragma GCC unroll 16
                         for (int v = 0; v < 1; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
@@ -481,7 +481,7 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                     }
 #pragma GCC unroll 16
                     for (size_t r = 0; r < 8; r++) {
-                        float *cr = c + (i0 + r) * ldc + j0;
+                        float *restrict cr = c + (i0 + r) * ldc + j0;
                         for (size_t v = 0; v < nt; v++) cr[v] = acc[r][0][v];
                     }
                 }
@@ -490,36 +490,36 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                     gradc_vfloat acc[1][1], acc1[1], acc2[1], acc3[1];
 #pragma GCC unroll 16
                     for (int v = 0; v < 1; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;
-                    const float *ar = a + i0 * lda;
+                    const float *restrict ar = a + i0 * lda;
                     size_t k = 0;
                     for (; k + 4 <= K; k += 4) {
                         {
-                            const float *bk = (k + 0) < kf ? b + (k + 0) * ldb + j0 : pk + (k + 0) * VL;
+                            const float *restrict bk = (k + 0) < kf ? b + (k + 0) * ldb + j0 : pk + (k + 0) * VL;
                             const float s = ar[(k + 0) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < 1; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = (k + 1) < kf ? b + (k + 1) * ldb + j0 : pk + (k + 1) * VL;
+                            const float *restrict bk = (k + 1) < kf ? b + (k + 1) * ldb + j0 : pk + (k + 1) * VL;
                             const float s = ar[(k + 1) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < 1; v++) acc1[v] = GRADC_VFMA_float(acc1[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = (k + 2) < kf ? b + (k + 2) * ldb + j0 : pk + (k + 2) * VL;
+                            const float *restrict bk = (k + 2) < kf ? b + (k + 2) * ldb + j0 : pk + (k + 2) * VL;
                             const float s = ar[(k + 2) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < 1; v++) acc2[v] = GRADC_VFMA_float(acc2[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = (k + 3) < kf ? b + (k + 3) * ldb + j0 : pk + (k + 3) * VL;
+                            const float *restrict bk = (k + 3) < kf ? b + (k + 3) * ldb + j0 : pk + (k + 3) * VL;
                             const float s = ar[(k + 3) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < 1; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
                     for (; k < K; k++) {
-                        const float *bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
+                        const float *restrict bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16
                         for (int v = 0; v < 1; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
@@ -528,7 +528,7 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                     for (int v = 0; v < 1; v++) acc[0][v] = (acc[0][v] + acc1[v]) + (acc2[v] + acc3[v]);
 #pragma GCC unroll 16
                     for (size_t r = 0; r < 1; r++) {
-                        float *cr = c + (i0 + r) * ldc + j0;
+                        float *restrict cr = c + (i0 + r) * ldc + j0;
                         for (size_t v = 0; v < nt; v++) cr[v] = acc[r][0][v];
                     }
                 }
@@ -537,11 +537,11 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
     }
 #else
     for (size_t i = 0; i < M; i++) {
-        float *cr = c + i * ldc;
+        float *restrict cr = c + i * ldc;
         for (size_t j = 0; j < N; j++) cr[j] = 0;
         for (size_t k = 0; k < K; k++) {
             const float s = a[i * lda + k * ska];
-            const float *br = b + k * ldb;
+            const float *restrict br = b + k * ldb;
             for (size_t j = 0; j < N; j++) cr[j] += s * br[j];
         }
     }

@@ -673,28 +673,34 @@ SEED_VM_INLINE float seed_vm_log1p(float u)
 static void seed_gk_tr16(const float *s, long sl, float *p, long pl)
 {
     __m512 r[16], t[16];
+#pragma GCC unroll 16
     for (int i = 0; i < 16; i++)
         r[i] = _mm512_loadu_ps(s + i * sl);
+#pragma GCC unroll 16
     for (int i = 0; i < 16; i += 2) { /* pairs of lines, element by element */
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
     }
+#pragma GCC unroll 16
     for (int i = 0; i < 16; i += 4) { /* then pairs of pairs */
         r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
         r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
         r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
         r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
     }
+#pragma GCC unroll 16
     for (int i = 0; i < 4; i++) { /* 128-bit quarters of groups of four lines */
         t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
         t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
         t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
         t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
     }
+#pragma GCC unroll 16
     for (int i = 0; i < 8; i++) {
         r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
         r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
     }
+#pragma GCC unroll 16
     for (int i = 0; i < 16; i++)
         _mm512_storeu_ps(p + i * pl, r[i]);
 }
@@ -1016,8 +1022,8 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                         for (int v = 0; v < GRADC_NV; v++) acc[r][v] = zero;
                     }
                     for (size_t k = 0; k < K; k++) {
-                        const float *bk = b + k * ldb + j0;
-                        const float *ak = a + i0 * lda + k * ska;
+                        const float *restrict bk = b + k * ldb + j0;
+                        const float *restrict ak = a + i0 * lda + k * ska;
                         gradc_vfloat bv[GRADC_NV];
 #pragma GCC unroll 16
                         for (int v = 0; v < GRADC_NV; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
@@ -1042,36 +1048,36 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                     gradc_vfloat acc[1][GRADC_NV], acc1[GRADC_NV], acc2[GRADC_NV], acc3[GRADC_NV];
 #pragma GCC unroll 16
                     for (int v = 0; v < GRADC_NV; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;
-                    const float *ar = a + i0 * lda;
+                    const float *restrict ar = a + i0 * lda;
                     size_t k = 0;
                     for (; k + 4 <= K; k += 4) {
                         {
-                            const float *bk = b + (k + 0) * ldb + j0;
+                            const float *restrict bk = b + (k + 0) * ldb + j0;
                             const float s = ar[(k + 0) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < GRADC_NV; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = b + (k + 1) * ldb + j0;
+                            const float *restrict bk = b + (k + 1) * ldb + j0;
                             const float s = ar[(k + 1) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < GRADC_NV; v++) acc1[v] = GRADC_VFMA_float(acc1[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = b + (k + 2) * ldb + j0;
+                            const float *restrict bk = b + (k + 2) * ldb + j0;
                             const float s = ar[(k + 2) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < GRADC_NV; v++) acc2[v] = GRADC_VFMA_float(acc2[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = b + (k + 3) * ldb + j0;
+                            const float *restrict bk = b + (k + 3) * ldb + j0;
                             const float s = ar[(k + 3) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < GRADC_NV; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
                     for (; k < K; k++) {
-                        const float *bk = b + k * ldb + j0;
+                        const float *restrict bk = b + k * ldb + j0;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16
                         for (int v = 0; v < GRADC_NV; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
@@ -1101,8 +1107,8 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                         for (int v = 0; v < 1; v++) acc[r][v] = zero;
                     }
                     for (size_t k = 0; k < K; k++) {
-                        const float *bk = b + k * ldb + j0;
-                        const float *ak = a + i0 * lda + k * ska;
+                        const float *restrict bk = b + k * ldb + j0;
+                        const float *restrict ak = a + i0 * lda + k * ska;
                         gradc_vfloat bv[1];
 #pragma GCC unroll 16
                         for (int v = 0; v < 1; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
@@ -1127,36 +1133,36 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                     gradc_vfloat acc[1][1], acc1[1], acc2[1], acc3[1];
 #pragma GCC unroll 16
                     for (int v = 0; v < 1; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;
-                    const float *ar = a + i0 * lda;
+                    const float *restrict ar = a + i0 * lda;
                     size_t k = 0;
                     for (; k + 4 <= K; k += 4) {
                         {
-                            const float *bk = b + (k + 0) * ldb + j0;
+                            const float *restrict bk = b + (k + 0) * ldb + j0;
                             const float s = ar[(k + 0) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < 1; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = b + (k + 1) * ldb + j0;
+                            const float *restrict bk = b + (k + 1) * ldb + j0;
                             const float s = ar[(k + 1) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < 1; v++) acc1[v] = GRADC_VFMA_float(acc1[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = b + (k + 2) * ldb + j0;
+                            const float *restrict bk = b + (k + 2) * ldb + j0;
                             const float s = ar[(k + 2) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < 1; v++) acc2[v] = GRADC_VFMA_float(acc2[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = b + (k + 3) * ldb + j0;
+                            const float *restrict bk = b + (k + 3) * ldb + j0;
                             const float s = ar[(k + 3) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < 1; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
                     for (; k < K; k++) {
-                        const float *bk = b + k * ldb + j0;
+                        const float *restrict bk = b + k * ldb + j0;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16
                         for (int v = 0; v < 1; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
@@ -1195,8 +1201,8 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                         for (int v = 0; v < 1; v++) acc[r][v] = zero;
                     }
                     for (size_t k = 0; k < K; k++) {
-                        const float *bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
-                        const float *ak = a + i0 * lda + k * ska;
+                        const float *restrict bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
+                        const float *restrict ak = a + i0 * lda + k * ska;
                         gradc_vfloat bv[1];
 #pragma GCC unroll 16
                         for (int v = 0; v < 1; v++) bv[v] = *(const gradc_vfloat *)(bk + v * VL);
@@ -1209,7 +1215,7 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                     }
 #pragma GCC unroll 16
                     for (size_t r = 0; r < 8; r++) {
-                        float *cr = c + (i0 + r) * ldc + j0;
+                        float *restrict cr = c + (i0 + r) * ldc + j0;
                         for (size_t v = 0; v < nt; v++) cr[v] = acc[r][0][v];
                     }
                 }
@@ -1218,36 +1224,36 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                     gradc_vfloat acc[1][1], acc1[1], acc2[1], acc3[1];
 #pragma GCC unroll 16
                     for (int v = 0; v < 1; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;
-                    const float *ar = a + i0 * lda;
+                    const float *restrict ar = a + i0 * lda;
                     size_t k = 0;
                     for (; k + 4 <= K; k += 4) {
                         {
-                            const float *bk = (k + 0) < kf ? b + (k + 0) * ldb + j0 : pk + (k + 0) * VL;
+                            const float *restrict bk = (k + 0) < kf ? b + (k + 0) * ldb + j0 : pk + (k + 0) * VL;
                             const float s = ar[(k + 0) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < 1; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = (k + 1) < kf ? b + (k + 1) * ldb + j0 : pk + (k + 1) * VL;
+                            const float *restrict bk = (k + 1) < kf ? b + (k + 1) * ldb + j0 : pk + (k + 1) * VL;
                             const float s = ar[(k + 1) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < 1; v++) acc1[v] = GRADC_VFMA_float(acc1[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = (k + 2) < kf ? b + (k + 2) * ldb + j0 : pk + (k + 2) * VL;
+                            const float *restrict bk = (k + 2) < kf ? b + (k + 2) * ldb + j0 : pk + (k + 2) * VL;
                             const float s = ar[(k + 2) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < 1; v++) acc2[v] = GRADC_VFMA_float(acc2[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                         {
-                            const float *bk = (k + 3) < kf ? b + (k + 3) * ldb + j0 : pk + (k + 3) * VL;
+                            const float *restrict bk = (k + 3) < kf ? b + (k + 3) * ldb + j0 : pk + (k + 3) * VL;
                             const float s = ar[(k + 3) * ska];
 #pragma GCC unroll 16
                             for (int v = 0; v < 1; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
                     for (; k < K; k++) {
-                        const float *bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
+                        const float *restrict bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16
                         for (int v = 0; v < 1; v++) acc[0][v] = GRADC_VFMA_float(acc[0][v], s, *(const gradc_vfloat *)(bk + v * VL));
@@ -1256,7 +1262,7 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                     for (int v = 0; v < 1; v++) acc[0][v] = (acc[0][v] + acc1[v]) + (acc2[v] + acc3[v]);
 #pragma GCC unroll 16
                     for (size_t r = 0; r < 1; r++) {
-                        float *cr = c + (i0 + r) * ldc + j0;
+                        float *restrict cr = c + (i0 + r) * ldc + j0;
                         for (size_t v = 0; v < nt; v++) cr[v] = acc[r][0][v];
                     }
                 }
@@ -1265,11 +1271,11 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
     }
 #else
     for (size_t i = 0; i < M; i++) {
-        float *cr = c + i * ldc;
+        float *restrict cr = c + i * ldc;
         for (size_t j = 0; j < N; j++) cr[j] = 0;
         for (size_t k = 0; k < K; k++) {
             const float s = a[i * lda + k * ska];
-            const float *br = b + k * ldb;
+            const float *restrict br = b + k * ldb;
             for (size_t j = 0; j < N; j++) cr[j] += s * br[j];
         }
     }
