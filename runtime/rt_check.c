@@ -128,7 +128,7 @@ static double precise_loss(grt_ctx *c, const grt_real *p, const grt_data *d)
     for (i = 0; i < d->n; i++) {
         if (m->loss_seeded && m->loss_grad_seeded) {
             one_example(c, d, i);
-            sum += (double)m->loss_seeded(p, c->x, c->y, 1, c->work, mask_seed(i));
+            sum += (double)m->loss_seeded(p, c->state, c->x, c->y, 1, c->work, mask_seed(i));
             continue;
         }
         one.x = d->x + i * d->nx;
@@ -146,20 +146,32 @@ static void analytic(grt_ctx *c, const grt_real *p, const grt_data *d, const siz
 {
     const grt_model *m = c->m;
     size_t i, k, np = m->param_count;
+    grt_real *kept = NULL;
+    if (m->state_count) {
+        /* loss_grad updates the running statistics; the check leaves them
+         * as they were, so every loss it computes sees the same state */
+        kept = grt_xmalloc(m->state_count, sizeof(grt_real));
+        memcpy(kept, c->state, m->state_count * sizeof(grt_real));
+    }
     if (!(m->loss_seeded && m->loss_grad_seeded)) {
         grt_batch_grad(c, p, d, idx, d->n, g);
-        return;
+        goto done;
     }
     memset(c->acc, 0, np * sizeof(double));
     for (i = 0; i < d->n; i++) {
         one_example(c, d, idx[i]);
         memset(c->cgrad, 0, np * sizeof(grt_real));
-        m->loss_grad_seeded(p, c->x, c->y, 1, c->cgrad, c->work, mask_seed(idx[i]));
+        m->loss_grad_seeded(p, c->state, c->x, c->y, 1, c->cgrad, c->work, mask_seed(idx[i]));
         for (k = 0; k < np; k++)
             c->acc[k] += (double)c->cgrad[k];
     }
     for (k = 0; k < np; k++)
         g[k] = (grt_real)(c->acc[k] / (double)d->n);
+done:
+    if (kept) {
+        memcpy(c->state, kept, m->state_count * sizeof(grt_real));
+        free(kept);
+    }
 }
 
 /* The Richardson-extrapolated central difference of the loss in p[i];

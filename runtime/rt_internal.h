@@ -505,12 +505,19 @@ typedef struct grt_ctx {
                            in double */
     size_t *rows;       /* the rows of a batch held here; rows_cap of them */
     size_t rows_cap;
+    grt_real *state;    /* the model's state (state_count reals: batch_norm's
+                           running statistics), from init_state; loss_grad
+                           updates it, loss and predict read it; NULL when
+                           the model has none */
     struct grt_score *tally; /* grt_batch_grad also scores its examples'
                                 predictions here (training accuracy); NULL: not */
 } grt_ctx;
 
 void grt_ctx_init(grt_ctx *c, const grt_model *m);
 void grt_ctx_free(grt_ctx *c);
+/* Averages the model state over the ranks (each rank's loss_grad updated its
+ * own from its own examples), so that every rank holds the same. */
+void grt_ctx_share_state(grt_ctx *c);
 
 /* Mean loss and mean gradient (into grad) over the s examples idx[0..s) of d
  * (global rows; each rank computes the rows it holds, the sums are added over

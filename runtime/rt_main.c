@@ -78,17 +78,28 @@ int grt_model_check(const grt_model *m, grt_err *e)
         return bad_desc(e, name, "params add up to %zu values, param_count is %zu", sum,
                         m->param_count);
     sum = 0;
-    for (i = 0; i < m->ninputs; i++)
+    for (i = 0; i < m->ninputs; i++) {
         sum += m->inputs[i].size;
+        if (m->inputs[i].vocab < 0)
+            return bad_desc(e, name, "input '%s' has vocabulary %d",
+                            m->inputs[i].name ? m->inputs[i].name : "?", m->inputs[i].vocab);
+    }
     if (m->ninputs < 0 || (m->ninputs > 0 && !m->inputs) || sum != m->input_size)
         return bad_desc(e, name, "inputs add up to %zu values, input_size is %zu", sum,
                         m->input_size);
     sum = 0;
     for (i = 0; i < m->ntargets; i++) {
         sum += m->targets[i].size;
-        if (m->targets[i].nclasses < 0 || (m->targets[i].nclasses > 0 && m->targets[i].size != 1))
-            return bad_desc(e, name, "class target '%s' must have size 1",
-                            m->targets[i].name ? m->targets[i].name : "?");
+        /* class(n)[T]: T class indices, scored against T rows of n outputs */
+        if (m->targets[i].nclasses < 0 ||
+            (m->targets[i].nclasses > 0 &&
+             (m->targets[i].size < 1 ||
+              m->targets[i].size > m->output_size / (size_t)m->targets[i].nclasses)))
+            return bad_desc(e, name, "class target '%s' of %zu value%s needs %d outputs each, "
+                            "the model has %zu",
+                            m->targets[i].name ? m->targets[i].name : "?", m->targets[i].size,
+                            m->targets[i].size == 1 ? "" : "s", m->targets[i].nclasses,
+                            m->output_size);
     }
     if (m->ntargets < 0 || (m->ntargets > 0 && !m->targets) || sum != m->target_size)
         return bad_desc(e, name, "targets add up to %zu values, target_size is %zu", sum,

@@ -41,6 +41,29 @@ void grt_ctx_init(grt_ctx *c, const grt_model *m)
     c->rows = NULL;
     c->rows_cap = 0;
     c->tally = NULL;
+    c->state = NULL;
+    if (m->state_count) {
+        c->state = grt_xaligned(m->state_count * sizeof(grt_real));
+        memset(c->state, 0, m->state_count * sizeof(grt_real));
+        if (m->init_state)
+            m->init_state(c->state);
+    }
+}
+
+void grt_ctx_share_state(grt_ctx *c)
+{
+    size_t i, n = c->m->state_count;
+    int P = grt_comm_size();
+    double *v;
+    if (!n || P == 1)
+        return;
+    v = grt_xmalloc(n, sizeof(double));
+    for (i = 0; i < n; i++)
+        v[i] = (double)c->state[i];
+    grt_comm_sum(v, n);
+    for (i = 0; i < n; i++)
+        c->state[i] = (grt_real)(v[i] / P);
+    free(v);
 }
 
 void grt_ctx_free(grt_ctx *c)
@@ -52,6 +75,7 @@ void grt_ctx_free(grt_ctx *c)
     free(c->cgrad);
     free(c->acc);
     free(c->rows);
+    free(c->state);
     memset(c, 0, sizeof *c);
 }
 
@@ -81,9 +105,9 @@ static double chunk_grad(grt_ctx *c, const grt_real *params, size_t n, grt_real 
 {
     double l;
     memset(grad, 0, c->m->param_count * sizeof(grt_real));
-    l = (double)c->m->loss_grad(params, c->x, c->y, n, grad, c->work);
+    l = (double)c->m->loss_grad(params, c->state, c->x, c->y, n, grad, c->work);
     if (c->tally) {
-        c->m->predict(params, c->x, n, c->out, c->work);
+        c->m->predict(params, c->state, c->x, n, c->out, c->work);
         score_chunk(c, n, c->tally);
     }
     return l;
@@ -191,7 +215,7 @@ double grt_data_loss(grt_ctx *c, const grt_real *params, const grt_data *d)
     for (first = 0; first < d->n; first += n) {
         n = d->n - first < m->max_batch ? d->n - first : m->max_batch;
         gather(c, d, NULL, first, n);
-        loss += (double)n * m->loss(params, c->x, c->y, n, c->work);
+        loss += (double)n * m->loss(params, c->state, c->x, c->y, n, c->work);
     }
     return d->n ? loss / (double)d->n : 0;
 }
@@ -207,9 +231,9 @@ void grt_evaluate(grt_ctx *c, const grt_real *params, const grt_data *d, grt_sco
     for (first = 0; first < d->n; first += n) {
         n = d->n - first < m->max_batch ? d->n - first : m->max_batch;
         gather(c, d, NULL, first, n);
-        s->loss += (double)n * m->loss(params, c->x, c->y, n, c->work);
+        s->loss += (double)n * m->loss(params, c->state, c->x, c->y, n, c->work);
         if (acc) {
-            m->predict(params, c->x, n, c->out, c->work);
+            m->predict(params, c->state, c->x, n, c->out, c->work);
             score_chunk(c, n, s);
         }
     }
@@ -235,7 +259,7 @@ int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, int
     for (first = 0; first < d->n; first += n) {
         n = d->n - first < m->max_batch ? d->n - first : m->max_batch;
         gather(c, d, NULL, first, n);
-        m->predict(params, c->x, n, c->out, c->work);
+        m->predict(params, c->state, c->x, n, c->out, c->work);
         for (k = 0; k < n; k++) {
             const grt_real *o = c->out + k * no;
             if (labels && m->nclasses > 0) {

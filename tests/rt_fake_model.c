@@ -106,9 +106,10 @@ static void lin_resid(const grt_real *p, const grt_real *x, const grt_real *y, s
     }
 }
 
-static grt_real lin_loss(const grt_real *p, const grt_real *x, const grt_real *y, size_t n,
+static grt_real lin_loss(const grt_real *p, const grt_real *st, const grt_real *x, const grt_real *y, size_t n,
                          void *work)
 {
+    (void)st;
     grt_real *r = work, s = 0;
     size_t k;
     fake_check(n, work);
@@ -118,9 +119,10 @@ static grt_real lin_loss(const grt_real *p, const grt_real *x, const grt_real *y
     return s / (grt_real)n;
 }
 
-static grt_real lin_loss_grad(const grt_real *p, const grt_real *x, const grt_real *y, size_t n,
+static grt_real lin_loss_grad(const grt_real *p, grt_real *st, const grt_real *x, const grt_real *y, size_t n,
                               grt_real *g, void *work)
 {
+    (void)st;
     grt_real *r = work, s = 0;
     size_t k, j;
     fake_check(n, work);
@@ -140,9 +142,10 @@ static grt_real lin_loss_grad(const grt_real *p, const grt_real *x, const grt_re
     return s / (grt_real)n;
 }
 
-static void lin_predict(const grt_real *p, const grt_real *x, size_t n, grt_real *out,
+static void lin_predict(const grt_real *p, const grt_real *st, const grt_real *x, size_t n, grt_real *out,
                         void *work)
 {
+    (void)st;
     size_t k;
     fake_check(n, work);
     for (k = 0; k < n; k++)
@@ -150,11 +153,11 @@ static void lin_predict(const grt_real *p, const grt_real *x, size_t n, grt_real
 }
 
 static const grt_param_info lin_params[] = {
-    {"W", 2, {1, 3}, 0, 3, 0},
-    {"b", 1, {1}, 3, 1, 0},
+    {"W", 2, {1, 3}, 0, 3, 0, 0},
+    {"b", 1, {1}, 3, 1, 0, 0},
 };
-static const grt_io_info lin_inputs[] = {{"x", 3, 0}};
-static const grt_io_info lin_targets[] = {{"y", 1, 0}};
+static const grt_io_info lin_inputs[] = {{"x", 3, 0, 0}};
+static const grt_io_info lin_targets[] = {{"y", 1, 0, 0}};
 
 static grt_model fake_linear(size_t max_batch)
 {
@@ -210,9 +213,10 @@ static grt_real soft_ce(const grt_real *z, int label, grt_real *q)
     return (grt_real)(mx + log(s)) - z[label];
 }
 
-static grt_real soft_loss(const grt_real *p, const grt_real *x, const grt_real *y, size_t n,
+static grt_real soft_loss(const grt_real *p, const grt_real *st, const grt_real *x, const grt_real *y, size_t n,
                           void *work)
 {
+    (void)st;
     grt_real z[3], q[3], s = 0;
     size_t k;
     fake_check(n, work);
@@ -223,9 +227,10 @@ static grt_real soft_loss(const grt_real *p, const grt_real *x, const grt_real *
     return s / (grt_real)n;
 }
 
-static grt_real soft_loss_grad(const grt_real *p, const grt_real *x, const grt_real *y,
+static grt_real soft_loss_grad(const grt_real *p, grt_real *st, const grt_real *x, const grt_real *y,
                                size_t n, grt_real *g, void *work)
 {
+    (void)st;
     grt_real z[3], q[3], s = 0;
     size_t k;
     int c;
@@ -247,9 +252,10 @@ static grt_real soft_loss_grad(const grt_real *p, const grt_real *x, const grt_r
     return s / (grt_real)n;
 }
 
-static void soft_predict(const grt_real *p, const grt_real *x, size_t n, grt_real *out,
+static void soft_predict(const grt_real *p, const grt_real *st, const grt_real *x, size_t n, grt_real *out,
                          void *work)
 {
+    (void)st;
     size_t k;
     fake_check(n, work);
     for (k = 0; k < n; k++)
@@ -257,11 +263,11 @@ static void soft_predict(const grt_real *p, const grt_real *x, size_t n, grt_rea
 }
 
 static const grt_param_info soft_params[] = {
-    {"W", 2, {3, 2}, 0, 6, 0},
-    {"b", 1, {3}, 6, 3, 0},
+    {"W", 2, {3, 2}, 0, 6, 0, 0},
+    {"b", 1, {3}, 6, 3, 0, 0},
 };
-static const grt_io_info soft_inputs[] = {{"x", 2, 0}};
-static const grt_io_info soft_targets[] = {{"label", 1, 3}};
+static const grt_io_info soft_inputs[] = {{"x", 2, 0, 0}};
+static const grt_io_info soft_targets[] = {{"label", 1, 3, 0}};
 
 static grt_model fake_softmax(size_t max_batch)
 {
@@ -301,9 +307,10 @@ static grt_real logi_p(const grt_real *p, const grt_real *x)
     return (grt_real)(1 / (1 + exp(-(p[0] * x[0] + p[1] * x[1] + p[2]))));
 }
 
-static grt_real logi_loss(const grt_real *p, const grt_real *x, const grt_real *y, size_t n,
+static grt_real logi_loss(const grt_real *p, const grt_real *st, const grt_real *x, const grt_real *y, size_t n,
                           void *work)
 {
+    (void)st;
     grt_real s = 0;
     size_t k;
     fake_check(n, work);
@@ -314,9 +321,10 @@ static grt_real logi_loss(const grt_real *p, const grt_real *x, const grt_real *
     return s / (grt_real)n;
 }
 
-static grt_real logi_loss_grad(const grt_real *p, const grt_real *x, const grt_real *y,
+static grt_real logi_loss_grad(const grt_real *p, grt_real *st, const grt_real *x, const grt_real *y,
                                size_t n, grt_real *g, void *work)
 {
+    (void)st;
     size_t k;
     g[0] = g[1] = g[2] = 0;
     for (k = 0; k < n; k++) {
@@ -325,12 +333,13 @@ static grt_real logi_loss_grad(const grt_real *p, const grt_real *x, const grt_r
         g[1] += d * x[2 * k + 1];
         g[2] += d;
     }
-    return logi_loss(p, x, y, n, work);
+    return logi_loss(p, st, x, y, n, work);
 }
 
-static void logi_predict(const grt_real *p, const grt_real *x, size_t n, grt_real *out,
+static void logi_predict(const grt_real *p, const grt_real *st, const grt_real *x, size_t n, grt_real *out,
                          void *work)
 {
+    (void)st;
     size_t k;
     fake_check(n, work);
     for (k = 0; k < n; k++)
@@ -338,11 +347,11 @@ static void logi_predict(const grt_real *p, const grt_real *x, size_t n, grt_rea
 }
 
 static const grt_param_info logi_params[] = {
-    {"w", 1, {2}, 0, 2, 0},
-    {"b", 1, {1}, 2, 1, 0},
+    {"w", 1, {2}, 0, 2, 0, 0},
+    {"b", 1, {1}, 2, 1, 0, 0},
 };
-static const grt_io_info logi_inputs[] = {{"x", 2, 0}};
-static const grt_io_info logi_targets[] = {{"y", 1, 0}};
+static const grt_io_info logi_inputs[] = {{"x", 2, 0, 0}};
+static const grt_io_info logi_targets[] = {{"y", 1, 0, 0}};
 
 static grt_model fake_logistic(size_t max_batch)
 {
@@ -382,18 +391,20 @@ static void rec_init(grt_real *p, uint64_t seed)
     p[0] = 100;
 }
 
-static grt_real rec_loss(const grt_real *p, const grt_real *x, const grt_real *y, size_t n,
+static grt_real rec_loss(const grt_real *p, const grt_real *st, const grt_real *x, const grt_real *y, size_t n,
                          void *work)
 {
+    (void)st;
     (void)x;
     (void)y;
     fake_check(n, work);
     return p[0];
 }
 
-static grt_real rec_loss_grad(const grt_real *p, const grt_real *x, const grt_real *y,
+static grt_real rec_loss_grad(const grt_real *p, grt_real *st, const grt_real *x, const grt_real *y,
                               size_t n, grt_real *g, void *work)
 {
+    (void)st;
     size_t k;
     (void)y;
     fake_check(n, work);
@@ -405,18 +416,19 @@ static grt_real rec_loss_grad(const grt_real *p, const grt_real *x, const grt_re
     return p[0];
 }
 
-static void rec_predict(const grt_real *p, const grt_real *x, size_t n, grt_real *out,
+static void rec_predict(const grt_real *p, const grt_real *st, const grt_real *x, size_t n, grt_real *out,
                         void *work)
 {
+    (void)st;
     size_t k;
     fake_check(n, work);
     for (k = 0; k < n; k++)
         out[k] = x[k] + p[0];
 }
 
-static const grt_param_info rec_params[] = {{"p", 0, {0}, 0, 1, 0}};
-static const grt_io_info rec_inputs[] = {{"x", 1, 0}};
-static const grt_io_info rec_targets[] = {{"y", 1, 0}};
+static const grt_param_info rec_params[] = {{"p", 0, {0}, 0, 1, 0, 0}};
+static const grt_io_info rec_inputs[] = {{"x", 1, 0, 0}};
+static const grt_io_info rec_targets[] = {{"y", 1, 0, 0}};
 
 static grt_model fake_recorder(size_t max_batch)
 {
@@ -449,9 +461,10 @@ static grt_model fake_recorder(size_t max_batch)
 
 /* ----------------------------------------------------------------------- l1 */
 
-static grt_real l1_loss(const grt_real *p, const grt_real *x, const grt_real *y, size_t n,
+static grt_real l1_loss(const grt_real *p, const grt_real *st, const grt_real *x, const grt_real *y, size_t n,
                         void *work)
 {
+    (void)st;
     grt_real *r = work, s = 0;
     size_t k;
     fake_check(n, work);
@@ -461,9 +474,10 @@ static grt_real l1_loss(const grt_real *p, const grt_real *x, const grt_real *y,
     return s / (grt_real)n;
 }
 
-static grt_real l1_loss_grad(const grt_real *p, const grt_real *x, const grt_real *y, size_t n,
+static grt_real l1_loss_grad(const grt_real *p, grt_real *st, const grt_real *x, const grt_real *y, size_t n,
                              grt_real *g, void *work)
 {
+    (void)st;
     grt_real *r = work, s = 0;
     size_t k, j;
     fake_check(n, work);

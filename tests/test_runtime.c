@@ -506,7 +506,7 @@ static void test_csv_empty(void **state)
 static void test_csv_huge_line(void **state)
 {
     enum { N = 100000 };
-    static const grt_io_info in[] = {{"x", N, 0}};
+    static const grt_io_info in[] = {{"x", N, 0, 0}};
     grt_model m = fake_linear(8);
     grt_data d;
     grt_err e;
