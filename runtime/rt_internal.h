@@ -289,6 +289,8 @@ typedef struct grt_optimizer {
                             (adam); NULL for sgd and rmsprop */
     grt_real *v;         /* second moment (rmsprop, adam); else NULL */
     long t;              /* steps taken, for adam's bias correction */
+    unsigned char *flags;/* per param value: GRT_PARAM_NODECAY | GRT_PARAM_FROZEN
+                            (grt_opt_flags); NULL: none has any */
 } grt_optimizer;
 
 /* Sets o up for n parameters from the train block c. */
@@ -297,6 +299,11 @@ void grt_opt_init(grt_optimizer *o, const grt_train_config *c, size_t n, int max
  * when clipping). */
 void grt_opt_step(grt_optimizer *o, grt_real *params, grt_real *grad, double lr);
 void grt_opt_free(grt_optimizer *o);
+/* Takes the params' flags of m (nodecay, frozen) into o, for every kind. */
+void grt_opt_flags(grt_optimizer *o, const grt_model *m);
+/* Zeroes the gradient of frozen params (it is ignored: never a step, never
+ * a divergence). */
+void grt_opt_ignore_frozen(const grt_optimizer *o, grt_real *g);
 /* The learning rate of 0-based epoch e of E under c's schedule. */
 double grt_sched_lr(const grt_train_config *c, double lr, int e, int E);
 /* "sgd", "adam", ...; "?" for unknown kinds. */

@@ -531,6 +531,7 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
     S = cfg->batch <= 0 || (size_t)cfg->batch > N ? N : (size_t)cfg->batch;
     grt_rng_seed(&L.rng, cfg->seed);
     grt_opt_init(&L.opt, cfg, np, m->maximize);
+    grt_opt_flags(&L.opt, m);
     L.best_loss = INFINITY;
     if (early)
         L.best = grt_xmalloc(np, sizeof(grt_real));
@@ -577,6 +578,8 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
             double l;
             s = N - done < S ? N - done : S;
             l = grt_batch_grad(c, params, train, idx + done, s, grad);
+            grt_opt_ignore_frozen(&L.opt, grad);
+            grt_ctx_share_state(c);
             /* The step is taken only from a finite loss and gradient, and
              * kept only when every param stays finite. Params whose loss is
              * not finite are no good: the last good ones are those before

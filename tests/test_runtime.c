@@ -856,11 +856,68 @@ static void test_schedules(void **state)
     assert_true(fabs(grt_sched_lr(&c, 0.1, 2, 10) - 0.1) < 1e-15);
     assert_true(fabs(grt_sched_lr(&c, 0.1, 3, 10) - 0.05) < 1e-15);
     assert_true(fabs(grt_sched_lr(&c, 0.1, 7, 10) - 0.025) < 1e-15);
-    c.sched = GRT_COSINE;
+    c.sched = GRT_COSINE, c.sched_a = 0, c.sched_b = 0;
     assert_true(fabs(grt_sched_lr(&c, 0.1, 0, 10) - 0.1) < 1e-15);
     assert_true(fabs(grt_sched_lr(&c, 0.1, 5, 10) - 0.05) < 1e-15);
+    /* cosine(warmup = 4, min_lr = 0.01) over 10 steps: 0.025, 0.05, 0.075,
+     * 0.1, then from 0.1 at step 4 to 0.01 at the last step, 9 */
+    c.sched_a = 4, c.sched_b = 0.01;
+    assert_true(fabs(grt_sched_lr(&c, 0.1, 0, 10) - 0.025) < 1e-15);
+    assert_true(fabs(grt_sched_lr(&c, 0.1, 2, 10) - 0.075) < 1e-15);
+    assert_true(fabs(grt_sched_lr(&c, 0.1, 3, 10) - 0.1) < 1e-15);
+    assert_true(fabs(grt_sched_lr(&c, 0.1, 4, 10) - 0.1) < 1e-15);
+    assert_true(fabs(grt_sched_lr(&c, 0.1, 9, 10) - 0.01) < 1e-15);
+    assert_true(fabs(grt_sched_lr(&c, 0.1, 6, 10) -
+                     (0.01 + 0.09 * 0.5 * (1 + cos(3.14159265358979323846 * 2 / 5)))) < 1e-15);
+    /* warm-up alone: to lr, then down to 0 at the last step */
+    c.sched_a = 2, c.sched_b = 0;
+    assert_true(fabs(grt_sched_lr(&c, 0.1, 0, 10) - 0.05) < 1e-15);
+    assert_true(fabs(grt_sched_lr(&c, 0.1, 9, 10)) < 1e-15);
     c.sched = GRT_EXPONENTIAL, c.sched_a = 0.9;
     assert_true(fabs(grt_sched_lr(&c, 0.1, 2, 10) - 0.081) < 1e-15);
+}
+
+/* nodecay and frozen, for every optimizer: a frozen param never moves (a
+ * NaN gradient of it is ignored, it is left out of the clipping norm), a
+ * nodecay param gets no L2 and no decoupled decay. */
+static void test_param_flags(void **state)
+{
+    static grt_param_info ps[] = {
+        {"F", 1, {2}, 0, 2, 0, GRT_PARAM_FROZEN},
+        {"N", 1, {1}, 2, 1, 0, GRT_PARAM_NODECAY},
+        {"D", 1, {1}, 3, 1, 0, 0},
+    };
+    grt_model m = fake_linear(8);
+    int k;
+    (void)state;
+    m.params = ps;
+    m.nparams = 3;
+    for (k = 0; k < GRT_OPT_COUNT; k++) {
+        grt_train_config c = fake_config();
+        grt_optimizer o;
+        grt_real p[4] = {1, 2, 3, 4}, g[4] = {5, 6, 0, 0};
+        int step;
+        c.opt = k;
+        c.weight_decay = 0.1;
+        c.opt_weight_decay = 0.2;
+        c.clip = 1e-3; /* only F's gradient is large: left out, no clipping */
+        grt_opt_init(&o, &c, 4, 0);
+        grt_opt_flags(&o, &m);
+        for (step = 0; step < 3; step++) {
+            grt_real gs[4];
+            memcpy(gs, g, sizeof gs);
+            gs[1] = (grt_real)NAN;
+            grt_opt_ignore_frozen(&o, gs);
+            assert_true(gs[0] == 0 && gs[1] == 0);
+            grt_opt_step(&o, p, gs, 0.01);
+        }
+        assert_true(p[0] == 1 && p[1] == 2); /* frozen */
+        assert_true(p[2] == 3);              /* nodecay, zero gradient */
+        assert_true(p[3] < 4);               /* decayed */
+        if (o.m)
+            assert_true(o.m[0] == 0 && o.m[1] == 0);
+        grt_opt_free(&o);
+    }
 }
 
 /* ------------------------------------------------------------- scoring */
@@ -3311,6 +3368,7 @@ int main(void)
         T(test_optimizers),
         T(test_opt_step_rules),
         T(test_schedules),
+        T(test_param_flags),
         T(test_softmax_accuracy),
         T(test_binary_accuracy),
         T(test_params_roundtrip),
