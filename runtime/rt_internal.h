@@ -209,6 +209,11 @@ void grt_data_free(grt_data *d);
 int grt_binary_target(const grt_model *m);
 /* The target named for target value j (of all targets' values), for messages. */
 const char *grt_target_name(const grt_model *m, size_t j);
+/* The input named for input value j, for messages. */
+const char *grt_input_name(const grt_model *m, size_t j);
+/* Per input value, the vocabulary V of an int(V) input, else 0 (a malloc'd
+ * array of input_size). */
+int *grt_input_vocab(const grt_model *m);
 /* Appends row i of src to dst (same nx, ny). */
 void grt_data_push(grt_data *dst, const grt_data *src, size_t i);
 
@@ -219,11 +224,21 @@ enum { GRT_NUM_OK, GRT_NUM_BAD, GRT_NUM_NONFINITE, GRT_NUM_RANGE };
  * texts, hex floats, and values that overflow a double. */
 int grt_parse_number(const char *s, size_t len, double *out);
 
-/* Per input value standardization: x' = (x - mean) / std. */
+/* What a parameter file carries beside the params that the data taught
+ * and every command needs: the per input value standardization x' = (x -
+ * mean) / std, the model's state (running statistics) and a text model's
+ * vocabulary. */
 typedef struct grt_stats {
     size_t n;     /* values standardized (input_size); 0: no standardization */
     double *mean; /* n means over the training set */
     double *std;  /* n population standard deviations, 0 replaced by 1 */
+    grt_real *state; /* the model state to save (STAT), or as loaded
+                        (malloc'd, freed by grt_stats_free); NULL: none */
+    size_t nstate;   /* its reals (the model's state_count) */
+    int nvocab;      /* a text model's vocabulary (VOCB): its nvocab
+                        characters (bytes) ascending, id i being vocab[i];
+                        0: none (V = 256 reads bytes as ids) */
+    unsigned char vocab[256];
 } grt_stats;
 
 /* Mean and population std of every input column of d, over every rank's
@@ -395,6 +410,8 @@ typedef struct grt_state {
     long stale;        /* epochs since it without a better one */
     double best_loss;  /* that validation loss */
     grt_real *best;    /* the params of that epoch, or NULL */
+    long step;         /* optimizer steps done by a run counted in steps
+                          (train --text; STEP), 0: a run of epochs */
 } grt_state;
 
 void grt_state_free(grt_state *s);
@@ -525,6 +542,12 @@ void grt_ctx_free(grt_ctx *c);
 /* Averages the model state over the ranks (each rank's loss_grad updated its
  * own from its own examples), so that every rank holds the same. */
 void grt_ctx_share_state(grt_ctx *c);
+/* The state loaded with the params (s->state), when there is one of the
+ * model's size, into the context; else the context keeps init_state's. */
+void grt_ctx_take_state(grt_ctx *c, const grt_stats *s);
+/* s with the context's state as the state to save (a shallow copy: s's
+ * arrays and the context's state stay where they are). s may be NULL. */
+grt_stats grt_ctx_stats(const grt_ctx *c, const grt_stats *s);
 
 /* Mean loss and mean gradient (into grad) over the s examples idx[0..s) of d
  * (global rows; each rank computes the rows it holds, the sums are added over

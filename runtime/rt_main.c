@@ -580,7 +580,8 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
 {
     grt_run run;
     grt_data train, valid;
-    grt_stats stats = {0, NULL, NULL};
+    grt_stats stats;
+    memset(&stats, 0, sizeof stats);
     grt_state state;
     grt_history hist;
     grt_real *params = NULL;
@@ -695,7 +696,15 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     run.log = o->log ? &log : NULL;
     run.history = o->plot ? &hist : NULL;
     grt_ctx_init(&ctx, m);
+    grt_ctx_take_state(&ctx, &stats); /* a resumed run's running statistics */
     status = grt_train(&ctx, params, &train, &valid, &run, &res, e);
+    if (ctx.state) {
+        /* the running statistics the run ends with, saved with its params */
+        free(stats.state);
+        stats.nstate = m->state_count;
+        stats.state = grt_xmalloc(stats.nstate, sizeof(grt_real));
+        memcpy(stats.state, ctx.state, stats.nstate * sizeof(grt_real));
+    }
     grt_ctx_free(&ctx);
     if (o->log) {
         /* the log of a failed run is put in place too: it is what happened */
@@ -753,18 +762,17 @@ out:
     return status;
 }
 
-/* Loads PARAMS (with its scaling) and the data of mode, scaled. */
+/* Loads PARAMS (with its scaling and state, into stats: free it) and the
+ * data of mode, scaled. */
 static int load_both(const opts *o, const grt_model *m, const char *csv, int mode,
-                     grt_real *params, grt_data *d, grt_err *e)
+                     grt_real *params, grt_stats *stats, grt_data *d, grt_err *e)
 {
-    grt_stats stats;
-    int status = grt_params_load(o->pos[0], m, params, &stats, NULL, e);
+    int status = grt_params_load(o->pos[0], m, params, stats, NULL, e);
     if (status)
         return status;
     status = load_data(csv, o->images, o->labels, m, mode, d, e);
     if (!status)
-        grt_stats_apply(&stats, d);
-    grt_stats_free(&stats);
+        grt_stats_apply(stats, d);
     return status;
 }
 
@@ -772,6 +780,7 @@ static int cmd_eval(const opts *o, const grt_model *m, grt_err *e)
 {
     grt_real *params;
     grt_data d;
+    grt_stats stats;
     grt_ctx ctx;
     grt_score s;
     const char *csv;
@@ -783,15 +792,18 @@ static int cmd_eval(const opts *o, const grt_model *m, grt_err *e)
         return status;
     params = grt_xaligned(m->param_count * sizeof(grt_real));
     memset(&d, 0, sizeof d);
-    status = load_both(o, m, csv, GRT_CSV_TARGETS, params, &d, e);
+    memset(&stats, 0, sizeof stats);
+    status = load_both(o, m, csv, GRT_CSV_TARGETS, params, &stats, &d, e);
     if (!status) {
         grt_ctx_init(&ctx, m);
+        grt_ctx_take_state(&ctx, &stats);
         grt_evaluate(&ctx, params, &d, &s);
         grt_ctx_free(&ctx);
         printf("loss %.6g\n", s.loss);
         print_accuracy(stdout, "", &s);
     }
     grt_data_free(&d);
+    grt_stats_free(&stats);
     free(params);
     return status;
 }
@@ -800,6 +812,7 @@ static int cmd_predict(const opts *o, const grt_model *m, grt_err *e)
 {
     grt_real *params;
     grt_data d;
+    grt_stats stats;
     grt_ctx ctx;
     const char *csv;
     int status;
@@ -814,13 +827,16 @@ static int cmd_predict(const opts *o, const grt_model *m, grt_err *e)
                          m->name);
     params = grt_xaligned(m->param_count * sizeof(grt_real));
     memset(&d, 0, sizeof d);
-    status = load_both(o, m, csv ? csv : "-", GRT_CSV_INPUTS, params, &d, e);
+    memset(&stats, 0, sizeof stats);
+    status = load_both(o, m, csv ? csv : "-", GRT_CSV_INPUTS, params, &stats, &d, e);
     if (!status) {
         grt_ctx_init(&ctx, m);
+        grt_ctx_take_state(&ctx, &stats);
         status = grt_predict_write(&ctx, params, &d, o->class_labels, stdout, "<stdout>", e);
         grt_ctx_free(&ctx);
     }
     grt_data_free(&d);
+    grt_stats_free(&stats);
     free(params);
     return status;
 }
@@ -877,7 +893,8 @@ done:
 static int cmd_gradcheck(const opts *o, const grt_model *m, grt_err *e)
 {
     grt_real *params;
-    grt_stats stats = {0, NULL, NULL};
+    grt_stats stats;
+    memset(&stats, 0, sizeof stats);
     grt_data d;
     grt_ctx ctx;
     grt_gc_opts gc;
@@ -942,6 +959,7 @@ static int cmd_gradcheck(const opts *o, const grt_model *m, grt_err *e)
         printf(", dropout's masks the same in both");
     putchar('\n');
     grt_ctx_init(&ctx, m);
+    grt_ctx_take_state(&ctx, &stats);
     status = grt_gradcheck(&ctx, params, &d, &gc, &worst, e);
     grt_ctx_free(&ctx);
 done:

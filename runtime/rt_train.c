@@ -50,6 +50,26 @@ void grt_ctx_init(grt_ctx *c, const grt_model *m)
     }
 }
 
+void grt_ctx_take_state(grt_ctx *c, const grt_stats *s)
+{
+    if (c->state && s && s->state && s->nstate == c->m->state_count)
+        memcpy(c->state, s->state, s->nstate * sizeof(grt_real));
+}
+
+grt_stats grt_ctx_stats(const grt_ctx *c, const grt_stats *s)
+{
+    grt_stats r;
+    if (s)
+        r = *s;
+    else
+        memset(&r, 0, sizeof r);
+    if (c->state) {
+        r.state = c->state;
+        r.nstate = c->m->state_count;
+    }
+    return r;
+}
+
 void grt_ctx_share_state(grt_ctx *c)
 {
     size_t i, n = c->m->state_count;
@@ -165,17 +185,31 @@ double grt_batch_grad(grt_ctx *c, const grt_real *params, const grt_data *d,
 
 int grt_has_accuracy(const grt_model *m) { return m->nclasses > 0 || m->binary; }
 
-/* Offset in a target row of the first class target's index. */
-static size_t class_column(const grt_model *m)
+/* Offset in a target row of the first class target's indices; *count gets
+ * how many it holds (class(n)[T]: T, one per row of n outputs). */
+static size_t class_column(const grt_model *m, size_t *count)
 {
     size_t off = 0;
     int t;
+    *count = 1;
     for (t = 0; t < m->ntargets; t++) {
-        if (m->targets[t].nclasses > 0)
+        if (m->targets[t].nclasses > 0) {
+            *count = m->targets[t].size;
             return off;
+        }
         off += m->targets[t].size;
     }
     return 0;
+}
+
+/* The first largest of the nclasses outputs at o. */
+static size_t argmax(const grt_real *o, size_t nclasses)
+{
+    size_t j, best = 0;
+    for (j = 1; j < nclasses; j++)
+        if (o[j] > o[best])
+            best = j;
+    return best;
 }
 
 /* Adds the chunk's n examples to s: argmax over the classes for a class
@@ -185,16 +219,14 @@ static void score_chunk(grt_ctx *c, size_t n, grt_score *s)
     const grt_model *m = c->m;
     size_t k, j, no = m->output_size, ny = m->target_size;
     if (m->nclasses > 0) {
-        size_t col = class_column(m);
-        for (k = 0; k < n; k++) {
-            const grt_real *o = c->out + k * no;
-            size_t best = 0;
-            for (j = 1; j < (size_t)m->nclasses; j++)
-                if (o[j] > o[best])
-                    best = j;
-            s->correct += (double)best == (double)c->y[k * ny + col];
-            s->total++;
-        }
+        /* per position for class(n)[T]: T rows of n outputs, T indices */
+        size_t T, col = class_column(m, &T), V = (size_t)m->nclasses;
+        for (k = 0; k < n; k++)
+            for (j = 0; j < T; j++) {
+                size_t best = argmax(c->out + k * no + j * V, V);
+                s->correct += (double)best == (double)c->y[k * ny + col + j];
+                s->total++;
+            }
     } else if (m->binary) {
         size_t nb = no < ny ? no : ny;
         for (k = 0; k < n; k++)
@@ -263,12 +295,13 @@ int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, int
         for (k = 0; k < n; k++) {
             const grt_real *o = c->out + k * no;
             if (labels && m->nclasses > 0) {
-                /* the class scored as accuracy scores it: the first maximum */
-                size_t best = 0;
-                for (j = 1; j < (size_t)m->nclasses; j++)
-                    if (o[j] > o[best])
-                        best = j;
-                fprintf(out, "%zu\n", best);
+                /* the class scored as accuracy scores it: the first maximum
+                 * (of each position's row, for class(n)[T]) */
+                size_t T, V = (size_t)m->nclasses;
+                class_column(m, &T);
+                for (j = 0; j < T; j++)
+                    fprintf(out, j ? " %zu" : "%zu", argmax(o + j * V, V));
+                putc('\n', out);
                 continue;
             }
             for (j = 0; j < no; j++) {
@@ -440,9 +473,11 @@ static void declared_at(char *dst, size_t cap, const grt_model *m, size_t k)
  * scaling) go beside it, to SAVE.diverged, where --resume can start from
  * them. params NULL: the very first params had a non-finite loss, nothing
  * is good to save. */
-static int diverged(grt_err *e, const grt_model *m, const grt_run *run, const grt_real *params,
+static int diverged(grt_err *e, const grt_ctx *c, const grt_run *run, const grt_real *params,
                     int epoch, size_t step, const char *what)
 {
+    const grt_model *m = c->m;
+    grt_stats sv = grt_ctx_stats(c, run->stats);
     char saved[900] = "";
     if (run->save && !params) {
         snprintf(saved, sizeof saved, "; the params it started from were no better, so nothing "
@@ -452,7 +487,7 @@ static int diverged(grt_err *e, const grt_model *m, const grt_run *run, const gr
     } else if (run->save) {
         grt_err se;
         memset(&se, 0, sizeof se);
-        if (grt_params_save(run->save_diverged, m, params, run->stats, NULL, &se) == 0)
+        if (grt_params_save(run->save_diverged, m, params, &sv, NULL, &se) == 0)
             snprintf(saved, sizeof saved, "; %.300s is left as it was, the last good params "
                      "are saved in %.300s", run->save, run->save_diverged);
         else
@@ -619,7 +654,7 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
             if (what[0]) {
                 if (drawn)
                     fputc('\n', pf);
-                status = diverged(e, m, run, no_good ? NULL : params, epoch + 1, step, what);
+                status = diverged(e, c, run, no_good ? NULL : params, epoch + 1, step, what);
                 goto out;
             }
             sum += l * (double)s;
@@ -729,7 +764,8 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
             grt_state cs;
             memset(&cs, 0, sizeof cs);
             fill_state(&cs, &L, epoch + 1, np);
-            status = grt_params_save(run->save, m, params, run->stats, &cs, e);
+            grt_stats sv = grt_ctx_stats(c, run->stats);
+            status = grt_params_save(run->save, m, params, &sv, &cs, e);
             grt_state_free(&cs);
             if (status)
                 goto out;

@@ -595,6 +595,7 @@ static void test_stats(void **state)
     size_t i;
     double m0 = 0, v0 = 0;
     (void)state;
+    memset(&s, 0, sizeof s);
     d.x = x;
     grt_stats_compute(&d, &s);
     assert_int_equal(s.n, 3);
@@ -997,7 +998,7 @@ static void test_params_roundtrip(void **state)
     grt_model m = fake_linear(8);
     grt_real p[4] = {1.5f, -2.25f, (grt_real)3e-8, 7}, q[4];
     double mean[3] = {1, -2, 3.5}, sd[3] = {0.5, 1, 2};
-    grt_stats s = {3, mean, sd}, t;
+    grt_stats s = {3, mean, sd, NULL, 0, 0, {0}}, t;
     grt_err e;
     char path[512], *bytes;
     size_t n;
@@ -1048,7 +1049,7 @@ static unsigned char *lin_file(size_t *n)
     grt_model m = fake_linear(8);
     grt_real p[4] = {1, 2, 3, 4};
     double mean[3] = {0}, sd[3] = {1, 1, 1};
-    grt_stats s = {3, mean, sd};
+    grt_stats s = {3, mean, sd, NULL, 0, 0, {0}};
     return grt_params_encode(&m, p, &s, NULL, n);
 }
 
@@ -2862,7 +2863,7 @@ static void test_export(void **state)
     grt_model m = fake_softmax(8);
     grt_real p[9];
     double mean[2] = {1, 2}, sd[2] = {3, 4};
-    grt_stats s = {2, mean, sd};
+    grt_stats s = {2, mean, sd, NULL, 0, 0, {0}};
     char params[512], dir[512], path[2200], npz[512], *b, *h;
     size_t n, i;
     grt_err e;
