@@ -622,6 +622,80 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
               const grt_run *run, grt_trained *res, grt_err *e);
 /* The name and index of element i of the params: "W2" and "[3, 1]". */
 void grt_param_at(const grt_model *m, size_t i, const char **name, char *index, size_t cap);
+/* The mean loss and gradient (into grad, zeroed first) of the n examples in
+ * the chunk buffers c->x and c->y (updating the model state); scores their
+ * predictions into c->tally when set. */
+double grt_chunk_grad(grt_ctx *c, const grt_real *params, size_t n, grt_real *grad);
+/* Progress figures: a loss as Keras prints it ("0.1590", "1.2340e-05"), a
+ * rate with an SI prefix ("12.3k"), a time ("0.21s", "3m12s"). */
+void grt_figure(char *dst, size_t cap, double v);
+void grt_rate(char *dst, size_t cap, double v);
+void grt_seconds(char *dst, size_t cap, double sec);
+
+/* ---------------------------------------------------------------- rt_text.c */
+
+/* Whether m is a text model: one int(V)[T] input, one class(V)[T] target,
+ * T rows of V outputs; *T and *V set (may be NULL). */
+int grt_text_model(const grt_model *m, size_t *T, int *V);
+
+/* A text as token ids (V <= 256, so a byte each). */
+typedef struct grt_text {
+    const char *name;   /* its file, for messages */
+    unsigned char *ids; /* n ids */
+    size_t n;
+} grt_text;
+
+/* The vocabulary of a text model with V < 256: the sorted set of the n
+ * bytes at b into s->vocab and s->nvocab; status 1 naming the file when
+ * there are more than V. */
+int grt_vocab_build(const unsigned char *b, size_t n, int V, const char *name, grt_stats *s,
+                    grt_err *e);
+/* The n bytes at b as ids (s's vocabulary, or the bytes themselves when it
+ * has none); status 1 with "NAME:LINE:COL: error: character 'x' is not in
+ * the vocabulary of VNAME" for the first byte it lacks. */
+int grt_text_encode(const unsigned char *b, size_t n, const grt_stats *s, int V,
+                    const char *name, const char *vname, unsigned char *ids, grt_err *e);
+/* Reads the text at path for text model m. With build, a model with V < 256
+ * and no vocabulary in s gets the file's (grt_vocab_build); otherwise the
+ * vocabulary of s (from the parameter file vname) must cover the text.
+ * Status 2 for a file that cannot be read or a model that is not a text
+ * model, 1 for bad text. */
+int grt_text_load(const char *path, const grt_model *m, grt_stats *s, int build,
+                  const char *vname, grt_text *t, grt_err *e);
+/* Moves the last round(fraction n) ids (at least 1) of t into v, the
+ * validation text; status 1 when either is shorter than a window (T + 1). */
+int grt_text_split(grt_text *t, grt_text *v, double fraction, size_t T, grt_err *e);
+void grt_text_free(grt_text *t);
+/* The mean loss over the non-overlapping windows of t (offsets 0, T, 2T,
+ * ...; *windows gets their count): the mean loss per character. NaN when t
+ * holds no window. */
+double grt_text_loss(grt_ctx *c, const grt_real *params, const grt_text *t, size_t *windows);
+/* Trains params for run->cfg.steps optimizer steps (1000 when 0) of
+ * cfg.batch windows per rank (the compiled batch when 0) at random offsets
+ * of train, with a progress line (and a log row) about every tenth of the
+ * run, scoring valid there (may be NULL). res->epochs gets the steps done,
+ * res->loss the mean loss since the last progress line, res->valid.loss the
+ * last validation loss. run->state: where to resume, and where the run
+ * stopped (steps, generator, moments). Status 1 when training diverges. */
+int grt_train_text(grt_ctx *c, grt_real *params, const grt_text *train, const grt_text *valid,
+                   const grt_run *run, grt_trained *res, grt_err *e);
+
+/* What sample draws. */
+typedef struct grt_sample_opts {
+    const char *prompt;      /* the text to continue, or NULL */
+    size_t tokens;           /* characters to draw */
+    double temperature;      /* the logits are divided by it; 0: always the likeliest */
+    int top_k;               /* draw among the k likeliest only, 0: all */
+    uint64_t seed;           /* of the draws */
+    const char *params_name; /* the parameter file, for messages */
+} grt_sample_opts;
+
+/* Writes the prompt and o->tokens characters drawn one after the other
+ * from the model's predictions, then a newline, to out. Status 1 when the
+ * prompt has characters outside the vocabulary (all named), 2 when out
+ * cannot be written. */
+int grt_sample(grt_ctx *c, const grt_real *params, const grt_stats *s, const grt_sample_opts *o,
+               FILE *out, grt_err *e);
 
 /* ---------------------------------------------------------------- rt_plot.c */
 

@@ -121,7 +121,7 @@ static void score_chunk(grt_ctx *c, size_t n, grt_score *s);
  * makes one that accumulates (+=) correct. With a tally, the chunk's
  * predictions are scored too (a forward pass more, as Keras' running
  * accuracy costs; at the params before the step, as its loss is). */
-static double chunk_grad(grt_ctx *c, const grt_real *params, size_t n, grt_real *grad)
+double grt_chunk_grad(grt_ctx *c, const grt_real *params, size_t n, grt_real *grad)
 {
     double l;
     memset(grad, 0, c->m->param_count * sizeof(grt_real));
@@ -162,7 +162,7 @@ double grt_batch_grad(grt_ctx *c, const grt_real *params, const grt_data *d,
         /* one chunk of one process: straight into grad (the sums below
          * would give the same bits, one pass over the params later) */
         gather(c, d, idx, 0, s);
-        return chunk_grad(c, params, s, grad);
+        return grt_chunk_grad(c, params, s, grad);
     }
     mine = held_rows(c, d, idx, s);
     /* Sum n * (chunk mean) in double over every rank's chunks, divide by s
@@ -171,7 +171,7 @@ double grt_batch_grad(grt_ctx *c, const grt_real *params, const grt_data *d,
     for (done = 0; done < mine; done += n) {
         n = mine - done < m->max_batch ? mine - done : m->max_batch;
         gather(c, d, c->rows + done, 0, n);
-        acc[np] += (double)n * chunk_grad(c, params, n, c->cgrad);
+        acc[np] += (double)n * grt_chunk_grad(c, params, n, c->cgrad);
         for (i = 0; i < np; i++)
             acc[i] += (double)n * c->cgrad[i];
     }
@@ -344,14 +344,14 @@ static void duration(char *dst, size_t cap, double sec)
 
 /* A loss or accuracy as Keras prints it: 4 decimals, or 4 significant
  * digits in e-notation where decimals say little (below 1e-3, from 1e5). */
-static void figure(char *dst, size_t cap, double v)
+void grt_figure(char *dst, size_t cap, double v)
 {
     double a = fabs(v);
     snprintf(dst, cap, v == 0 || (a >= 1e-3 && a < 1e5) ? "%.4f" : "%.4e", v);
 }
 
 /* A rate with an SI prefix: "870", "12.3k", "5.4M". */
-static void rate(char *dst, size_t cap, double v)
+void grt_rate(char *dst, size_t cap, double v)
 {
     if (!(v < 1e3))
         snprintf(dst, cap, !(v < 1e6) ? !(v < 1e9) ? "%.1fG" : "%.1fM" : "%.1fk",
@@ -361,7 +361,7 @@ static void rate(char *dst, size_t cap, double v)
 }
 
 /* An epoch's time: "0.21s", "12.5s", then as duration(). */
-static void seconds(char *dst, size_t cap, double sec)
+void grt_seconds(char *dst, size_t cap, double sec)
 {
     if (sec < 9.995)
         snprintf(dst, cap, "%.2fs", sec > 0 ? sec : 0);
@@ -381,7 +381,7 @@ static void bar(FILE *f, int epoch, int E, size_t step, size_t steps, double los
     for (k = 0; k < 30; k++)
         b[k] = k < fill ? '#' : '.';
     b[30] = '\0';
-    figure(l, sizeof l, loss);
+    grt_figure(l, sizeof l, loss);
     duration(eta, sizeof eta, left);
     fprintf(f, "\repoch %d/%d  %zu/%zu [%s]  loss %s  eta %s ", epoch, E, step, steps, b, l, eta);
     fflush(f);
@@ -694,18 +694,18 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
         if (!run->quiet) {
             /* epoch 3/10  loss 0.1590  acc 0.9421  val_loss 0.1770  val_acc 0.9390  5.4M ex/s  0.21s */
             char f[32], r[32], t[32];
-            figure(f, sizeof f, res->loss);
+            grt_figure(f, sizeof f, res->loss);
             fprintf(pf, "epoch %d/%d  loss %s", epoch + 1, E, f);
             if (acc && isfinite(tacc))
                 fprintf(pf, "  acc %.4f", tacc);
             if (has_valid) {
-                figure(f, sizeof f, sc.loss);
+                grt_figure(f, sizeof f, sc.loss);
                 fprintf(pf, "  val_loss %s", f);
                 if (sc.total)
                     fprintf(pf, "  val_acc %.4f", (double)sc.correct / (double)sc.total);
             }
-            rate(r, sizeof r, te > 0 ? (double)N / te : 0.0);
-            seconds(t, sizeof t, te);
+            grt_rate(r, sizeof r, te > 0 ? (double)N / te : 0.0);
+            grt_seconds(t, sizeof t, te);
             fprintf(pf, "  %s ex/s  %s\n", r, t);
             fflush(pf);
         }
@@ -717,8 +717,8 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
             res->exploded = 1;
             if (!run->quiet) {
                 char a[32], b[32];
-                figure(a, sizeof a, first);
-                figure(b, sizeof b, res->loss);
+                grt_figure(a, sizeof a, first);
+                grt_figure(b, sizeof b, res->loss);
                 fprintf(pf, "%s: warning: the loss exploded in the first epochs (from %s to %s): "
                             "the steps are too large%s; try a smaller --lr%s\n",
                         m->name, a, b,

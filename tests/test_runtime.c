@@ -3345,6 +3345,304 @@ static void test_gradcheck(void **state)
     assert_int_equal(run_main(&soft, NULL, "gradcheck", "--examples", "0", NULL), 2);
 }
 
+/* ------------------------------------------------------------ text models */
+
+/* "abc" repeated: a bigram model learns it exactly. */
+static void abc_text(const char *path, size_t n)
+{
+    char *s = malloc(n + 1);
+    size_t i;
+    assert_non_null(s);
+    for (i = 0; i < n; i++)
+        s[i] = "abc"[i % 3];
+    s[n] = '\0';
+    write_text(path, s);
+    free(s);
+}
+
+/* Token ids and class indices out of range, in CSV and IDX: errors naming
+ * the file, row and column; accuracy per position of class(V)[T]. */
+static void test_token_data(void **state)
+{
+    grt_model m = fake_bigram(4, 5, 4);
+    grt_data d;
+    grt_err e;
+    grt_ctx c;
+    grt_score s;
+    grt_real *p;
+    size_t k;
+    (void)state;
+    assert_int_equal(grt_model_check(&m, &e), 0);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(csv_text(&m, GRT_CSV_TARGETS, "t.csv", "0,1,2,3,1,2,3,4\n0,1,7,3,1,2,3,4\n",
+                              &d, &e),
+                     1);
+    assert_contains(e.msg, "t.csv:2:5: error: '7' is not a token id of input 'tok', an "
+                           "integer in 0..4 (field 3)");
+    memset(&e, 0, sizeof e);
+    assert_int_equal(csv_text(&m, GRT_CSV_INPUTS, "t.csv", "0,1,2,1.5\n", &d, &e), 1);
+    assert_non_null(strstr(e.msg, "'1.5' is not a token id"));
+    memset(&e, 0, sizeof e);
+    assert_int_equal(csv_text(&m, GRT_CSV_TARGETS, "t.csv", "0,1,2,3,1,2,3,5\n", &d, &e), 1);
+    assert_contains(e.msg, "t.csv:1:15: error: '5' is not a class index of target 'next', "
+                           "an integer in 0..4 (field 8)");
+    /* per position: 3 examples of 4 positions, E makes id i predict i + 1 */
+    memset(&e, 0, sizeof e);
+    assert_int_equal(csv_text(&m, GRT_CSV_TARGETS, "t.csv",
+                              "0,1,2,3,1,2,3,4\n0,1,2,3,1,2,3,0\n4,4,4,4,0,0,0,1\n", &d, &e),
+                     0);
+    p = calloc(25, sizeof(grt_real));
+    for (k = 0; k < 5; k++)
+        p[k * 5 + (k + 1) % 5] = 10;
+    grt_ctx_init(&c, &m);
+    grt_evaluate(&c, p, &d, &s);
+    assert_int_equal(s.total, 12);
+    assert_int_equal(s.correct, 4 + 3 + 3);
+    grt_ctx_free(&c);
+    free(p);
+    grt_data_free(&d);
+    /* an model description with a class target wider than its outputs */
+    m.output_size = 19;
+    assert_int_equal(grt_model_check(&m, &e), 1);
+    assert_non_null(strstr(e.msg, "class target 'next' of 4 values needs 5 outputs each"));
+}
+
+static void test_text_vocab(void **state)
+{
+    grt_stats s;
+    grt_err e;
+    unsigned char ids[16];
+    (void)state;
+    memset(&s, 0, sizeof s);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(grt_vocab_build((const unsigned char *)"hello\nworld", 11, 8, "h.txt", &s, &e),
+                     0);
+    assert_int_equal(s.nvocab, 8);
+    assert_memory_equal(s.vocab, "\ndehlorw", 8);
+    assert_int_equal(grt_text_encode((const unsigned char *)"held", 4, &s, 8, "x", "p", ids, &e),
+                     0);
+    assert_true(ids[0] == 3 && ids[1] == 2 && ids[2] == 4 && ids[3] == 1);
+    assert_int_equal(
+        grt_text_encode((const unsigned char *)"he\nlXo", 6, &s, 8, "x.txt", "p.params", ids, &e),
+        1);
+    assert_string_equal(e.msg, "x.txt:2:2: error: character 'X' is not in the vocabulary of "
+                               "p.params (the 8 characters of the training text)");
+    memset(&e, 0, sizeof e);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(grt_vocab_build((const unsigned char *)"hello\nworld", 11, 7, "h.txt", &s, &e),
+                     1);
+    assert_string_equal(e.msg, "h.txt: error: 8 distinct characters (bytes), but the model's "
+                               "vocabulary holds 7 (its input is int(7)); compile it with a "
+                               "vocabulary of at least 8, or 256 to read bytes");
+}
+
+/* train --text, eval --text and sample, with a small vocabulary and with
+ * bytes. */
+static void test_text_train_sample(void **state)
+{
+    grt_model m = fake_bigram(4, 5, 6), b;
+    char txt[512], p[512], q[512], lg[512], *s;
+    grt_real *params = malloc(256 * 256 * sizeof(grt_real));
+    grt_stats st;
+    grt_err e;
+    double loss;
+    (void)state;
+    tpath(txt, "abc.txt");
+    tpath(p, "abc.params");
+    tpath(q, "abc2.params");
+    tpath(lg, "abc_log.csv");
+    abc_text(txt, 300);
+    m.train.validate = 0.1;
+    if (run_main(&m, NULL, "train", "--text", txt, "--steps", "60", "--save", p, "--log", lg,
+                 NULL) != 0)
+        print_error("%s", err_text()), fail();
+    s = err_text();
+    /* a line about every tenth of the run */
+    assert_non_null(strstr(s, "step 6/60  loss "));
+    assert_non_null(strstr(s, "step 60/60  loss "));
+    assert_non_null(strstr(s, "val_loss "));
+    assert_non_null(strstr(s, " tok/s "));
+    free(s);
+    s = slurp(lg, NULL);
+    assert_true(strncmp(s, "step,loss,acc,val_loss,val_acc,lr,seconds\n6,", 44) == 0);
+    free(s);
+    s = out_text();
+    assert_non_null(strstr(s, "valid loss "));
+    free(s);
+    /* the vocabulary is in the file: the three characters */
+    memset(&e, 0, sizeof e);
+    assert_int_equal(grt_params_load(p, &m, params, &st, NULL, &e), 0);
+    assert_int_equal(st.nvocab, 3);
+    assert_memory_equal(st.vocab, "abc", 3);
+    grt_stats_free(&st);
+    /* eval: the loss per character, low once learnt */
+    assert_int_equal(run_main(&m, NULL, "eval", p, "--text", txt, NULL), 0);
+    s = out_text();
+    assert_int_equal(sscanf(s, "loss %lf", &loss), 1);
+    assert_true(loss < 0.05);
+    assert_non_null(strstr(s, "\nbits per character "));
+    free(s);
+    /* sample: the likeliest continuation of "ab" is "cabca..." */
+    assert_int_equal(run_main(&m, NULL, "sample", p, "--prompt", "ab", "--tokens", "7",
+                              "--temperature", "0", NULL),
+                     0);
+    s = out_text();
+    assert_string_equal(s, "abcabcabc\n");
+    free(s);
+    /* drawn with a temperature: the same seed, the same text */
+    assert_int_equal(run_main(&m, NULL, "sample", p, "--tokens", "30", "--seed", "5", "--top-k",
+                              "2", NULL),
+                     0);
+    s = out_text();
+    assert_int_equal(strlen(s), 31);
+    assert_int_equal(strspn(s, "abc"), 30);
+    free(s);
+    /* characters the vocabulary lacks */
+    assert_int_equal(run_main(&m, NULL, "sample", p, "--prompt", "abxcyx", NULL), 1);
+    s = err_text();
+    assert_non_null(strstr(s, "--prompt: error: 'x', 'y' are not in the vocabulary of "));
+    free(s);
+    write_text(q, "abcabcabcd");
+    assert_int_equal(run_main(&m, NULL, "eval", p, "--text", q, NULL), 1);
+    s = err_text();
+    assert_non_null(strstr(s, "abc2.params:1:10: error: character 'd' is not in the vocabulary"));
+    free(s);
+    /* more characters than the model's vocabulary */
+    write_text(q, "abcdefg");
+    assert_int_equal(run_main(&m, NULL, "train", "--text", q, "-q", NULL), 1);
+    s = err_text();
+    assert_non_null(strstr(s, "7 distinct characters (bytes), but the model's vocabulary holds 5"));
+    free(s);
+    /* not a text model */
+    {
+        grt_model lin = fake_linear(8);
+        assert_int_equal(run_main(&lin, NULL, "train", "--text", txt, NULL), 2);
+        m = fake_bigram(4, 5, 6);
+    }
+    /* V = 256: bytes, no vocabulary saved */
+    b = fake_bigram(8, 256, 3);
+    assert_int_equal(run_main(&b, NULL, "train", "--text", txt, "--steps", "40", "--save", q,
+                              "-q", NULL),
+                     0);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(grt_params_load(q, &b, params, &st, NULL, &e), 0);
+    assert_int_equal(st.nvocab, 0);
+    grt_stats_free(&st);
+    assert_int_equal(run_main(&b, NULL, "sample", q, "--prompt", "bc", "--tokens", "4",
+                              "--temperature", "0", NULL),
+                     0);
+    s = out_text();
+    assert_string_equal(s, "bcabca\n");
+    free(s);
+    free(params);
+}
+
+/* A text run of 40 steps, and 20 then 20 resumed: the same bytes; the
+ * cosine schedule's warm-up in the log. */
+static void test_text_resume_cosine(void **state)
+{
+    grt_model m = fake_bigram(4, 5, 6);
+    char txt[512], a[512], b[512], c[512], lg[512], *s, *row;
+    (void)state;
+    tpath(txt, "abc3.txt");
+    tpath(a, "t_a.params");
+    tpath(b, "t_b.params");
+    tpath(c, "t_c.params");
+    tpath(lg, "t_log.csv");
+    abc_text(txt, 200);
+    m.train.sched = GRT_COSINE;
+    m.train.sched_a = 10;
+    m.train.sched_b = 0.01;
+    m.train.steps = 40;
+    assert_int_equal(run_main(&m, NULL, "train", "--text", txt, "--save", a, "--log", lg, "-q",
+                              NULL),
+                     0);
+    /* step 4: lr 0.1 * 4 / 10 (warm-up); step 40, the last: min_lr */
+    s = slurp(lg, NULL);
+    row = strstr(s, "\n4,");
+    assert_non_null(row);
+    {
+        /* the lr column is the sixth */
+        int k;
+        char *f = row + 1;
+        for (k = 0; k < 5; k++)
+            f = strchr(f, ',') + 1;
+        assert_true(fabs(strtod(f, NULL) - 0.04) < 1e-12);
+        f = strstr(s, "\n40,") + 1;
+        for (k = 0; k < 5; k++)
+            f = strchr(f, ',') + 1;
+        assert_true(fabs(strtod(f, NULL) - 0.01) < 1e-12);
+    }
+    free(s);
+    assert_int_equal(run_main(&m, NULL, "train", "--text", txt, "--steps", "40", "--stop-after",
+                              "20", "--save", b, "-q", NULL),
+                     0);
+    assert_false(same_file(a, b));
+    assert_int_equal(run_main(&m, NULL, "train", "--text", txt, "--resume", b, "--save", c, "-q",
+                              NULL),
+                     0);
+    assert_true(same_file(a, c));
+}
+
+/* Model state: saved with the params, restored by --resume (the same bytes
+ * as a run straight through), used by predict; a file without it gets
+ * init_state's values. */
+static void test_model_state(void **state)
+{
+    grt_model m = fake_running(4);
+    grt_data d;
+    char data[512], a[512], b[512], c[512], *s;
+    grt_real params[4];
+    grt_stats st;
+    grt_err e;
+    double out, want;
+    (void)state;
+    linear_data(&d, 40, 3, 0.1, 0);
+    write_csv(tpath(data, "run.csv"), &d, NULL, 1);
+    tpath(a, "run_a.params");
+    tpath(b, "run_b.params");
+    tpath(c, "run_c.params");
+    assert_int_equal(run_main(&m, NULL, "train", data, "--epochs", "4", "--save", a, "-q", NULL), 0);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(grt_params_load(a, &m, params, &st, NULL, &e), 0);
+    assert_int_equal(st.nstate, 2);
+    assert_true(st.state[1] == 40); /* 4 epochs of 10 batches */
+    assert_true(st.state[0] != 0);
+    /* predict subtracts the saved running mean */
+    write_text(tpath(c, "run_x.csv"), "1,2,3\n");
+    assert_int_equal(run_main(&m, NULL, "predict", a, c, NULL), 0);
+    s = out_text();
+    out = strtod(s, NULL);
+    want = params[0] * (1 - st.state[0]) + params[1] * 2 + params[2] * 3 + params[3];
+    assert_true(fabs(out - want) < 1e-5 * (1 + fabs(want)));
+    free(s);
+    grt_stats_free(&st);
+    /* resumed: the same bytes */
+    assert_int_equal(run_main(&m, NULL, "train", data, "--epochs", "2", "--save", b, "-q", NULL), 0);
+    assert_int_equal(run_main(&m, NULL, "train", data, "--epochs", "4", "--resume", b, "--save", c,
+                              "-q", NULL),
+                     0);
+    assert_true(same_file(a, c));
+    /* the same model without state refuses a file with some; a file
+     * without state gives the stateful model init_state's values */
+    {
+        grt_model r0 = fake_linear(4); /* the same model, without state */
+        r0.name = m.name;
+        r0.hash = m.hash;
+        assert_int_equal(run_main(&r0, NULL, "eval", a, data, NULL), 1);
+        s = err_text();
+        assert_non_null(strstr(s, "the file holds 2 running statistics, the model 'running' keeps 0"));
+        free(s);
+        if (run_main(&r0, NULL, "train", data, "--epochs", "1", "--save", b, "-q", NULL) != 0)
+            print_error("%s", err_text()), fail();
+        memset(&e, 0, sizeof e);
+        assert_int_equal(grt_params_load(b, &m, params, &st, NULL, &e), 0);
+        assert_null(st.state);
+        grt_stats_free(&st);
+    }
+    grt_data_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3403,6 +3701,11 @@ int main(void)
         T(test_main_idx),
         T(test_log_and_plot),
         T(test_gradcheck),
+        T(test_token_data),
+        T(test_text_vocab),
+        T(test_text_train_sample),
+        T(test_text_resume_cosine),
+        T(test_model_state),
 #undef T
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
