@@ -1281,6 +1281,8 @@ static void print_io(const char *title, int n, const grt_io_info *io, size_t tot
         printf("  %-16s %zu", io[i].name ? io[i].name : "?", io[i].size);
         if (io[i].nclasses > 0)
             printf("  class(%d)", io[i].nclasses);
+        if (io[i].vocab > 0)
+            printf("  int(%d)", io[i].vocab);
         putchar('\n');
     }
 }
@@ -1337,13 +1339,18 @@ static int cmd_info(const opts *o, const grt_model *m, grt_err *e)
         printf("           batch %ld", c->batch);
     else
         printf("           batch all");
-    printf(", epochs %d, shuffle %s, seed %" PRIu64 "\n", c->epochs, c->shuffle ? "on" : "off",
+    printf(", epochs %d, shuffle %s, seed %" PRIu64, c->epochs, c->shuffle ? "on" : "off",
            c->seed);
+    if (c->steps > 0)
+        printf(", steps %ld", c->steps);
+    putchar('\n');
     printf("           schedule %s", grt_sched_name(c->sched));
     if (c->sched == GRT_STEP)
         printf("(%g, %g)", c->sched_a, c->sched_b);
     else if (c->sched == GRT_EXPONENTIAL)
         printf("(%g)", c->sched_a);
+    else if (c->sched == GRT_COSINE && (c->sched_a > 0 || c->sched_b > 0))
+        printf("(warmup=%g, min_lr=%g)", c->sched_a, c->sched_b);
     printf(", clip %g, weight_decay %g, validate %g, patience %d\n", c->clip, c->weight_decay,
            c->validate, c->patience);
     return 0;
