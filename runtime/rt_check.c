@@ -60,11 +60,13 @@
 #define NOISE 1e-4
 #endif
 
+/* Token inputs (int(V)) get random ids in 0..V-1, never values a gather
+ * would read out of bounds with. */
 void grt_random_data(const grt_model *m, size_t n, uint64_t seed, grt_data *d)
 {
     grt_rng r;
     size_t i, j;
-    int t;
+    int t, *vocab;
     grt_rng_seed(&r, seed ^ UINT64_C(0x67726164636865)); /* "gradche" */
     memset(d, 0, sizeof *d);
     d->n = d->cap = n;
@@ -72,10 +74,12 @@ void grt_random_data(const grt_model *m, size_t n, uint64_t seed, grt_data *d)
     d->ny = m->target_size;
     d->x = grt_xmalloc(n * d->nx, sizeof(double));
     d->y = grt_xmalloc(n * d->ny, sizeof(double));
+    vocab = grt_input_vocab(m);
     for (i = 0; i < n; i++) {
         double *x = d->x + i * d->nx, *y = d->y + i * d->ny;
         for (j = 0; j < d->nx; j++)
-            x[j] = (double)(grt_rng_next(&r) >> 11) * 0x1p-52 - 1;
+            x[j] = vocab[j] > 0 ? (double)grt_rng_below(&r, (uint64_t)vocab[j]) /* token ids */
+                                : (double)(grt_rng_next(&r) >> 11) * 0x1p-52 - 1;
         for (t = 0, j = 0; t < m->ntargets; t++) {
             size_t k;
             for (k = 0; k < m->targets[t].size && j < d->ny; k++, j++) {
@@ -88,6 +92,7 @@ void grt_random_data(const grt_model *m, size_t n, uint64_t seed, grt_data *d)
             }
         }
     }
+    free(vocab);
 }
 
 /* Dropout. loss is the model without its masks (as eval and predict see

@@ -776,6 +776,17 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     state.opt_kind = -1;
     if (o->text)
         return cmd_train_text(o, m, e);
+    if (o->standardize) {
+        int *vocab = grt_input_vocab(m), ids = 0;
+        size_t j;
+        for (j = 0; j < m->input_size; j++)
+            ids |= vocab[j] > 0;
+        free(vocab);
+        if (ids)
+            return bad_usage(e, o, "--standardize would scale token ids; model '%s' has an "
+                                   "int(V) input",
+                             m->name);
+    }
     if (o->steps)
         return bad_usage(e, o, "--steps counts the steps of train --text; rows of data train "
                                "for --epochs");

@@ -3401,7 +3401,14 @@ static void test_token_data(void **state)
     grt_ctx_free(&c);
     free(p);
     grt_data_free(&d);
-    /* an model description with a class target wider than its outputs */
+    /* gradcheck's random examples: token ids, never other values */
+    grt_random_data(&m, 50, 3, &d);
+    for (k = 0; k < 50 * 4; k++)
+        assert_true(d.x[k] >= 0 && d.x[k] <= 4 && d.x[k] == floor(d.x[k]));
+    grt_data_free(&d);
+    assert_int_equal(run_main(&m, NULL, "gradcheck", NULL), 0);
+    assert_int_equal(run_main(&m, NULL, "train", "x.csv", "--standardize", NULL), 2);
+    /* a model description with a class target wider than its outputs */
     m.output_size = 19;
     assert_int_equal(grt_model_check(&m, &e), 1);
     assert_non_null(strstr(e.msg, "class target 'next' of 4 values needs 5 outputs each"));
