@@ -32,13 +32,23 @@ typedef struct grt_param_info {
     size_t offset;             /* first element in the params array */
     size_t size;               /* number of elements */
     int line;                  /* line of the model file that declares it, 0: unknown */
+    unsigned flags;            /* GRT_PARAM_NODECAY | GRT_PARAM_FROZEN, 0: neither */
 } grt_param_info;
+
+/* grt_param_info.flags (the model's `param ... nodecay frozen`). */
+enum {
+    GRT_PARAM_NODECAY = 1,     /* no weight decay (L2 or adamw's decoupled) */
+    GRT_PARAM_FROZEN = 2       /* never updated: its gradient is ignored */
+};
 
 /* One input or target of the model, in declaration order. */
 typedef struct grt_io_info {
     const char *name;          /* as in the model */
-    size_t size;               /* elements per example (a class target: 1) */
+    size_t size;               /* elements per example (a class target: one
+                                  class index per element of its shape, so
+                                  1 for class(n), T for class(n)[T]) */
     int nclasses;              /* class(n) target: n; else 0 */
+    int vocab;                 /* int(V) input (token ids): V; else 0 */
 } grt_io_info;
 
 /* The optimizers and schedules, from the table gradc shares (grt_train.def):
@@ -72,6 +82,8 @@ typedef struct grt_train_config {
     double weight_decay;       /* L2 added to the gradient, 0: none */
     double validate;           /* fraction held out of the training file, 0: none */
     int patience;              /* early stopping, 0: none */
+    long steps;                /* optimizer steps of a text run (train
+                                  --text), 0: the runtime's default */
 } grt_train_config;
 
 /* Everything the runtime knows of a model. */
@@ -98,22 +110,29 @@ typedef struct grt_model {
     double flops_forward;      /* per example, for `info` */
     double flops_backward;     /* per example, for `info` */
     grt_train_config train;    /* the train block */
+    /* The generated functions, in the form of a model with state (the
+     * running statistics of batch_norm: state_count reals, not trained,
+     * saved with the params). loss_grad updates the state; loss and predict
+     * read it. For a stateless model the glue passes adapters that ignore
+     * the state argument (state_count 0, state NULL). */
     void (*init)(grt_real *params, uint64_t seed);
-    grt_real (*loss)(const grt_real *params, const grt_real *x, const grt_real *y,
-                     size_t n, void *work);
-    grt_real (*loss_grad)(const grt_real *params, const grt_real *x, const grt_real *y,
-                          size_t n, grt_real *grad, void *work);
-    void (*predict)(const grt_real *params, const grt_real *x, size_t n, grt_real *out,
-                    void *work);
+    grt_real (*loss)(const grt_real *params, const grt_real *state, const grt_real *x,
+                     const grt_real *y, size_t n, void *work);
+    grt_real (*loss_grad)(const grt_real *params, grt_real *state, const grt_real *x,
+                          const grt_real *y, size_t n, grt_real *grad, void *work);
+    void (*predict)(const grt_real *params, const grt_real *state, const grt_real *x,
+                    size_t n, grt_real *out, void *work);
     /* Fields added later, NULL or 0 in older glue: */
     const char *source;        /* the model file's name, for messages ("digits.nn") */
     /* A model with dropout: loss and loss_grad with the masks drawn from seed,
      * so that both see the same masks (gradcheck); NULL without dropout. */
-    grt_real (*loss_seeded)(const grt_real *params, const grt_real *x, const grt_real *y,
-                            size_t n, void *work, uint64_t seed);
-    grt_real (*loss_grad_seeded)(const grt_real *params, const grt_real *x,
+    grt_real (*loss_seeded)(const grt_real *params, const grt_real *state, const grt_real *x,
+                            const grt_real *y, size_t n, void *work, uint64_t seed);
+    grt_real (*loss_grad_seeded)(const grt_real *params, grt_real *state, const grt_real *x,
                                  const grt_real *y, size_t n, grt_real *grad, void *work,
                                  uint64_t seed);
+    size_t state_count;        /* reals of model state, 0: stateless */
+    void (*init_state)(grt_real *state); /* its initial values; NULL when stateless */
 } grt_model;
 
 /* The executable's main: parses the command line (train, eval, predict,

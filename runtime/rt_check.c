@@ -60,11 +60,13 @@
 #define NOISE 1e-4
 #endif
 
+/* Token inputs (int(V)) get random ids in 0..V-1, never values a gather
+ * would read out of bounds with. */
 void grt_random_data(const grt_model *m, size_t n, uint64_t seed, grt_data *d)
 {
     grt_rng r;
     size_t i, j;
-    int t;
+    int t, *vocab;
     grt_rng_seed(&r, seed ^ UINT64_C(0x67726164636865)); /* "gradche" */
     memset(d, 0, sizeof *d);
     d->n = d->cap = n;
@@ -72,10 +74,12 @@ void grt_random_data(const grt_model *m, size_t n, uint64_t seed, grt_data *d)
     d->ny = m->target_size;
     d->x = grt_xmalloc(n * d->nx, sizeof(double));
     d->y = grt_xmalloc(n * d->ny, sizeof(double));
+    vocab = grt_input_vocab(m);
     for (i = 0; i < n; i++) {
         double *x = d->x + i * d->nx, *y = d->y + i * d->ny;
         for (j = 0; j < d->nx; j++)
-            x[j] = (double)(grt_rng_next(&r) >> 11) * 0x1p-52 - 1;
+            x[j] = vocab[j] > 0 ? (double)grt_rng_below(&r, (uint64_t)vocab[j]) /* token ids */
+                                : (double)(grt_rng_next(&r) >> 11) * 0x1p-52 - 1;
         for (t = 0, j = 0; t < m->ntargets; t++) {
             size_t k;
             for (k = 0; k < m->targets[t].size && j < d->ny; k++, j++) {
@@ -88,6 +92,7 @@ void grt_random_data(const grt_model *m, size_t n, uint64_t seed, grt_data *d)
             }
         }
     }
+    free(vocab);
 }
 
 /* Dropout. loss is the model without its masks (as eval and predict see
@@ -128,7 +133,7 @@ static double precise_loss(grt_ctx *c, const grt_real *p, const grt_data *d)
     for (i = 0; i < d->n; i++) {
         if (m->loss_seeded && m->loss_grad_seeded) {
             one_example(c, d, i);
-            sum += (double)m->loss_seeded(p, c->x, c->y, 1, c->work, mask_seed(i));
+            sum += (double)m->loss_seeded(p, c->state, c->x, c->y, 1, c->work, mask_seed(i));
             continue;
         }
         one.x = d->x + i * d->nx;
@@ -146,20 +151,32 @@ static void analytic(grt_ctx *c, const grt_real *p, const grt_data *d, const siz
 {
     const grt_model *m = c->m;
     size_t i, k, np = m->param_count;
+    grt_real *kept = NULL;
+    if (m->state_count) {
+        /* loss_grad updates the running statistics; the check leaves them
+         * as they were, so every loss it computes sees the same state */
+        kept = grt_xmalloc(m->state_count, sizeof(grt_real));
+        memcpy(kept, c->state, m->state_count * sizeof(grt_real));
+    }
     if (!(m->loss_seeded && m->loss_grad_seeded)) {
         grt_batch_grad(c, p, d, idx, d->n, g);
-        return;
+        goto done;
     }
     memset(c->acc, 0, np * sizeof(double));
     for (i = 0; i < d->n; i++) {
         one_example(c, d, idx[i]);
         memset(c->cgrad, 0, np * sizeof(grt_real));
-        m->loss_grad_seeded(p, c->x, c->y, 1, c->cgrad, c->work, mask_seed(idx[i]));
+        m->loss_grad_seeded(p, c->state, c->x, c->y, 1, c->cgrad, c->work, mask_seed(idx[i]));
         for (k = 0; k < np; k++)
             c->acc[k] += (double)c->cgrad[k];
     }
     for (k = 0; k < np; k++)
         g[k] = (grt_real)(c->acc[k] / (double)d->n);
+done:
+    if (kept) {
+        memcpy(c->state, kept, m->state_count * sizeof(grt_real));
+        free(kept);
+    }
 }
 
 /* The Richardson-extrapolated central difference of the loss in p[i];

@@ -318,6 +318,7 @@ typedef struct reader {
     size_t len;         /* its length */
     row r;              /* its fields */
     int *nclasses;      /* per target value: class(n) count or 0 */
+    int *vocab;         /* per input value: int(V) vocabulary or 0 */
     int binary;         /* the target values must be 0 or 1 (grt_binary_target) */
     grt_err *e;         /* where errors go */
     int rank, size;     /* the part read: data rows i % size == rank */
@@ -391,6 +392,29 @@ const char *grt_target_name(const grt_model *m, size_t j)
     return "?";
 }
 
+const char *grt_input_name(const grt_model *m, size_t j)
+{
+    size_t off = 0;
+    int t;
+    for (t = 0; t < m->ninputs; t++) {
+        if (j < off + m->inputs[t].size)
+            return m->inputs[t].name ? m->inputs[t].name : "?";
+        off += m->inputs[t].size;
+    }
+    return "?";
+}
+
+int *grt_input_vocab(const grt_model *m)
+{
+    int *v = grt_xcalloc(m->input_size ? m->input_size : 1, sizeof(int));
+    size_t j = 0, k;
+    int t;
+    for (t = 0; t < m->ninputs; t++)
+        for (k = 0; k < m->inputs[t].size && j < m->input_size; k++, j++)
+            v[j] = m->inputs[t].vocab;
+    return v;
+}
+
 /* A first row is a header when a field is neither a number nor a NaN or
  * infinity text (those are errors in the data, reported as such). */
 static int is_header(reader *rd)
@@ -424,6 +448,15 @@ static int data_row(reader *rd, grt_data *d)
         if (st)
             return st;
         if (i < nx) {
+            if (rd->vocab[i] > 0 && !(v >= 0 && v < rd->vocab[i] && v == floor(v))) {
+                char txt[64];
+                show(txt, sizeof txt, rd->s + rd->r.start[i], rd->r.end[i] - rd->r.start[i]);
+                return grt_fail(rd->e, GRT_EXIT_DATA, GRT_E_CLASS,
+                                "%s:%ld:%zu: error: '%s' is not a token id of input '%s', "
+                                "an integer in 0..%d (field %zu)",
+                                rd->name, rd->line, rd->r.start[i] + 1, txt,
+                                grt_input_name(rd->m, i), rd->vocab[i] - 1, i + 1);
+            }
             x[i] = v;
             continue;
         }
@@ -488,6 +521,7 @@ int grt_csv_read_part(FILE *f, const char *name, const grt_model *m, int mode, i
         for (k = 0; k < m->targets[t].size && j < m->target_size; k++, j++)
             rd.nclasses[j] = m->targets[t].nclasses;
     }
+    rd.vocab = grt_input_vocab(m);
     memset(d, 0, sizeof *d);
     d->nx = m->input_size;
     d->ny = mode == GRT_CSV_TARGETS ? m->target_size : 0;
@@ -543,6 +577,7 @@ int grt_csv_read_part(FILE *f, const char *name, const grt_model *m, int mode, i
     free(rd.r.start);
     free(rd.r.end);
     free(rd.nclasses);
+    free(rd.vocab);
     if (status)
         grt_data_free(d);
     return status;
@@ -663,6 +698,9 @@ void grt_stats_free(grt_stats *s)
 {
     free(s->mean);
     free(s->std);
+    free(s->state);
     s->mean = s->std = NULL;
-    s->n = 0;
+    s->state = NULL;
+    s->n = s->nstate = 0;
+    s->nvocab = 0;
 }

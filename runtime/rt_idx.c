@@ -277,9 +277,31 @@ static int check_label(const idx_file *x, uint64_t record, uint64_t at, int v, c
     return 0;
 }
 
+/* What check_token needs: the vocabulary of each input value. */
+typedef struct token_arg {
+    const grt_model *m; /* the model */
+    const int *vocab;   /* per input value: int(V) vocabulary or 0 */
+} token_arg;
+
+static int check_token(const idx_file *x, uint64_t record, uint64_t at, int v, const void *arg,
+                       grt_err *e)
+{
+    const token_arg *a = arg;
+    size_t j = (size_t)((at - (4 + 4 * (uint64_t)x->ndims)) % x->rec);
+    int n = a->vocab[j];
+    if (n > 0 && v >= n)
+        return grt_fail(e, GRT_EXIT_DATA, GRT_E_CLASS,
+                        "%s: error: byte %d of record %" PRIu64 " (value %zu, byte %" PRIu64
+                        ") is not a token id of input '%s', an integer in 0..%d",
+                        x->name, v, record, j, at, grt_input_name(a->m, j), n - 1);
+    return 0;
+}
+
 int grt_idx_load(const char *images, const char *labels, const grt_model *m, grt_data *d,
                  grt_err *e)
 {
+    token_arg ta;
+    int any_vocab = 0;
     idx_file xi, yi;
     size_t xcap = 0, ycap = 0, i, j = 0;
     int status, t;
@@ -321,10 +343,20 @@ int grt_idx_load(const char *images, const char *labels, const grt_model *m, grt
             goto out;
         }
     }
-    if ((status = idx_read(&xi, &d->x, d->nx, &xcap, NULL, NULL, e)))
+    /* token ids (int(V) inputs) are the bytes themselves, checked against
+     * V; other values are scaled to [0, 1] */
+    ta.m = m;
+    ta.vocab = grt_input_vocab(m);
+    for (i = 0; i < m->input_size; i++)
+        any_vocab |= ta.vocab[i] > 0;
+    status = idx_read(&xi, &d->x, d->nx, &xcap, any_vocab ? check_token : NULL, &ta, e);
+    if (!status)
+        for (i = 0; i < d->nx * xi.n; i++)
+            if (!ta.vocab[i % d->nx])
+                d->x[i] /= 255.0;
+    free((void *)ta.vocab);
+    if (status)
         goto out;
-    for (i = 0; i < d->nx * xi.n; i++)
-        d->x[i] /= 255.0;
     if (labels) {
         ncls = grt_xcalloc(m->target_size, sizeof(int));
         for (t = 0; t < m->ntargets; t++) {

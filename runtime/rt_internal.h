@@ -209,6 +209,11 @@ void grt_data_free(grt_data *d);
 int grt_binary_target(const grt_model *m);
 /* The target named for target value j (of all targets' values), for messages. */
 const char *grt_target_name(const grt_model *m, size_t j);
+/* The input named for input value j, for messages. */
+const char *grt_input_name(const grt_model *m, size_t j);
+/* Per input value, the vocabulary V of an int(V) input, else 0 (a malloc'd
+ * array of input_size). */
+int *grt_input_vocab(const grt_model *m);
 /* Appends row i of src to dst (same nx, ny). */
 void grt_data_push(grt_data *dst, const grt_data *src, size_t i);
 
@@ -219,11 +224,21 @@ enum { GRT_NUM_OK, GRT_NUM_BAD, GRT_NUM_NONFINITE, GRT_NUM_RANGE };
  * texts, hex floats, and values that overflow a double. */
 int grt_parse_number(const char *s, size_t len, double *out);
 
-/* Per input value standardization: x' = (x - mean) / std. */
+/* What a parameter file carries beside the params that the data taught
+ * and every command needs: the per input value standardization x' = (x -
+ * mean) / std, the model's state (running statistics) and a text model's
+ * vocabulary. */
 typedef struct grt_stats {
     size_t n;     /* values standardized (input_size); 0: no standardization */
     double *mean; /* n means over the training set */
     double *std;  /* n population standard deviations, 0 replaced by 1 */
+    grt_real *state; /* the model state to save (STAT), or as loaded
+                        (malloc'd, freed by grt_stats_free); NULL: none */
+    size_t nstate;   /* its reals (the model's state_count) */
+    int nvocab;      /* a text model's vocabulary (VOCB): its nvocab
+                        characters (bytes) ascending, id i being vocab[i];
+                        0: none (V = 256 reads bytes as ids) */
+    unsigned char vocab[256];
 } grt_stats;
 
 /* Mean and population std of every input column of d, over every rank's
@@ -289,6 +304,8 @@ typedef struct grt_optimizer {
                             (adam); NULL for sgd and rmsprop */
     grt_real *v;         /* second moment (rmsprop, adam); else NULL */
     long t;              /* steps taken, for adam's bias correction */
+    unsigned char *flags;/* per param value: GRT_PARAM_NODECAY | GRT_PARAM_FROZEN
+                            (grt_opt_flags); NULL: none has any */
 } grt_optimizer;
 
 /* Sets o up for n parameters from the train block c. */
@@ -297,6 +314,11 @@ void grt_opt_init(grt_optimizer *o, const grt_train_config *c, size_t n, int max
  * when clipping). */
 void grt_opt_step(grt_optimizer *o, grt_real *params, grt_real *grad, double lr);
 void grt_opt_free(grt_optimizer *o);
+/* Takes the params' flags of m (nodecay, frozen) into o, for every kind. */
+void grt_opt_flags(grt_optimizer *o, const grt_model *m);
+/* Zeroes the gradient of frozen params (it is ignored: never a step, never
+ * a divergence). */
+void grt_opt_ignore_frozen(const grt_optimizer *o, grt_real *g);
 /* The learning rate of 0-based epoch e of E under c's schedule. */
 double grt_sched_lr(const grt_train_config *c, double lr, int e, int E);
 /* "sgd", "adam", ...; "?" for unknown kinds. */
@@ -388,6 +410,8 @@ typedef struct grt_state {
     long stale;        /* epochs since it without a better one */
     double best_loss;  /* that validation loss */
     grt_real *best;    /* the params of that epoch, or NULL */
+    long step;         /* optimizer steps done by a run counted in steps
+                          (train --text; STEP), 0: a run of epochs */
 } grt_state;
 
 void grt_state_free(grt_state *s);
@@ -505,12 +529,25 @@ typedef struct grt_ctx {
                            in double */
     size_t *rows;       /* the rows of a batch held here; rows_cap of them */
     size_t rows_cap;
+    grt_real *state;    /* the model's state (state_count reals: batch_norm's
+                           running statistics), from init_state; loss_grad
+                           updates it, loss and predict read it; NULL when
+                           the model has none */
     struct grt_score *tally; /* grt_batch_grad also scores its examples'
                                 predictions here (training accuracy); NULL: not */
 } grt_ctx;
 
 void grt_ctx_init(grt_ctx *c, const grt_model *m);
 void grt_ctx_free(grt_ctx *c);
+/* Averages the model state over the ranks (each rank's loss_grad updated its
+ * own from its own examples), so that every rank holds the same. */
+void grt_ctx_share_state(grt_ctx *c);
+/* The state loaded with the params (s->state), when there is one of the
+ * model's size, into the context; else the context keeps init_state's. */
+void grt_ctx_take_state(grt_ctx *c, const grt_stats *s);
+/* s with the context's state as the state to save (a shallow copy: s's
+ * arrays and the context's state stay where they are). s may be NULL. */
+grt_stats grt_ctx_stats(const grt_ctx *c, const grt_stats *s);
 
 /* Mean loss and mean gradient (into grad) over the s examples idx[0..s) of d
  * (global rows; each rank computes the rows it holds, the sums are added over
@@ -585,6 +622,80 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
               const grt_run *run, grt_trained *res, grt_err *e);
 /* The name and index of element i of the params: "W2" and "[3, 1]". */
 void grt_param_at(const grt_model *m, size_t i, const char **name, char *index, size_t cap);
+/* The mean loss and gradient (into grad, zeroed first) of the n examples in
+ * the chunk buffers c->x and c->y (updating the model state); scores their
+ * predictions into c->tally when set. */
+double grt_chunk_grad(grt_ctx *c, const grt_real *params, size_t n, grt_real *grad);
+/* Progress figures: a loss as Keras prints it ("0.1590", "1.2340e-05"), a
+ * rate with an SI prefix ("12.3k"), a time ("0.21s", "3m12s"). */
+void grt_figure(char *dst, size_t cap, double v);
+void grt_rate(char *dst, size_t cap, double v);
+void grt_seconds(char *dst, size_t cap, double sec);
+
+/* ---------------------------------------------------------------- rt_text.c */
+
+/* Whether m is a text model: one int(V)[T] input, one class(V)[T] target,
+ * T rows of V outputs; *T and *V set (may be NULL). */
+int grt_text_model(const grt_model *m, size_t *T, int *V);
+
+/* A text as token ids (V <= 256, so a byte each). */
+typedef struct grt_text {
+    const char *name;   /* its file, for messages */
+    unsigned char *ids; /* n ids */
+    size_t n;
+} grt_text;
+
+/* The vocabulary of a text model with V < 256: the sorted set of the n
+ * bytes at b into s->vocab and s->nvocab; status 1 naming the file when
+ * there are more than V. */
+int grt_vocab_build(const unsigned char *b, size_t n, int V, const char *name, grt_stats *s,
+                    grt_err *e);
+/* The n bytes at b as ids (s's vocabulary, or the bytes themselves when it
+ * has none); status 1 with "NAME:LINE:COL: error: character 'x' is not in
+ * the vocabulary of VNAME" for the first byte it lacks. */
+int grt_text_encode(const unsigned char *b, size_t n, const grt_stats *s, int V,
+                    const char *name, const char *vname, unsigned char *ids, grt_err *e);
+/* Reads the text at path for text model m. With build, a model with V < 256
+ * and no vocabulary in s gets the file's (grt_vocab_build); otherwise the
+ * vocabulary of s (from the parameter file vname) must cover the text.
+ * Status 2 for a file that cannot be read or a model that is not a text
+ * model, 1 for bad text. */
+int grt_text_load(const char *path, const grt_model *m, grt_stats *s, int build,
+                  const char *vname, grt_text *t, grt_err *e);
+/* Moves the last round(fraction n) ids (at least 1) of t into v, the
+ * validation text; status 1 when either is shorter than a window (T + 1). */
+int grt_text_split(grt_text *t, grt_text *v, double fraction, size_t T, grt_err *e);
+void grt_text_free(grt_text *t);
+/* The mean loss over the non-overlapping windows of t (offsets 0, T, 2T,
+ * ...; *windows gets their count): the mean loss per character. NaN when t
+ * holds no window. */
+double grt_text_loss(grt_ctx *c, const grt_real *params, const grt_text *t, size_t *windows);
+/* Trains params for run->cfg.steps optimizer steps (1000 when 0) of
+ * cfg.batch windows per rank (the compiled batch when 0) at random offsets
+ * of train, with a progress line (and a log row) about every tenth of the
+ * run, scoring valid there (may be NULL). res->epochs gets the steps done,
+ * res->loss the mean loss since the last progress line, res->valid.loss the
+ * last validation loss. run->state: where to resume, and where the run
+ * stopped (steps, generator, moments). Status 1 when training diverges. */
+int grt_train_text(grt_ctx *c, grt_real *params, const grt_text *train, const grt_text *valid,
+                   const grt_run *run, grt_trained *res, grt_err *e);
+
+/* What sample draws. */
+typedef struct grt_sample_opts {
+    const char *prompt;      /* the text to continue, or NULL */
+    size_t tokens;           /* characters to draw */
+    double temperature;      /* the logits are divided by it; 0: always the likeliest */
+    int top_k;               /* draw among the k likeliest only, 0: all */
+    uint64_t seed;           /* of the draws */
+    const char *params_name; /* the parameter file, for messages */
+} grt_sample_opts;
+
+/* Writes the prompt and o->tokens characters drawn one after the other
+ * from the model's predictions, then a newline, to out. Status 1 when the
+ * prompt has characters outside the vocabulary (all named), 2 when out
+ * cannot be written. */
+int grt_sample(grt_ctx *c, const grt_real *params, const grt_stats *s, const grt_sample_opts *o,
+               FILE *out, grt_err *e);
 
 /* ---------------------------------------------------------------- rt_plot.c */
 

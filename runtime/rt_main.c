@@ -78,17 +78,28 @@ int grt_model_check(const grt_model *m, grt_err *e)
         return bad_desc(e, name, "params add up to %zu values, param_count is %zu", sum,
                         m->param_count);
     sum = 0;
-    for (i = 0; i < m->ninputs; i++)
+    for (i = 0; i < m->ninputs; i++) {
         sum += m->inputs[i].size;
+        if (m->inputs[i].vocab < 0)
+            return bad_desc(e, name, "input '%s' has vocabulary %d",
+                            m->inputs[i].name ? m->inputs[i].name : "?", m->inputs[i].vocab);
+    }
     if (m->ninputs < 0 || (m->ninputs > 0 && !m->inputs) || sum != m->input_size)
         return bad_desc(e, name, "inputs add up to %zu values, input_size is %zu", sum,
                         m->input_size);
     sum = 0;
     for (i = 0; i < m->ntargets; i++) {
         sum += m->targets[i].size;
-        if (m->targets[i].nclasses < 0 || (m->targets[i].nclasses > 0 && m->targets[i].size != 1))
-            return bad_desc(e, name, "class target '%s' must have size 1",
-                            m->targets[i].name ? m->targets[i].name : "?");
+        /* class(n)[T]: T class indices, scored against T rows of n outputs */
+        if (m->targets[i].nclasses < 0 ||
+            (m->targets[i].nclasses > 0 &&
+             (m->targets[i].size < 1 ||
+              m->targets[i].size > m->output_size / (size_t)m->targets[i].nclasses)))
+            return bad_desc(e, name, "class target '%s' of %zu value%s needs %d outputs each, "
+                            "the model has %zu",
+                            m->targets[i].name ? m->targets[i].name : "?", m->targets[i].size,
+                            m->targets[i].size == 1 ? "" : "s", m->targets[i].nclasses,
+                            m->output_size);
     }
     if (m->ntargets < 0 || (m->ntargets > 0 && !m->targets) || sum != m->target_size)
         return bad_desc(e, name, "targets add up to %zu values, target_size is %zu", sum,
@@ -109,8 +120,8 @@ int grt_model_check(const grt_model *m, grt_err *e)
 /* Commands, as bits for the options table. */
 enum {
     C_TRAIN = 1, C_EVAL = 2, C_PREDICT = 4, C_INFO = 8, C_PARAMS = 16, C_EXPORT = 32,
-    C_PLOT = 64, C_GRADCHECK = 128,
-    C_ALL = 255
+    C_PLOT = 64, C_GRADCHECK = 128, C_SAMPLE = 256,
+    C_ALL = 511
 };
 
 /* The command line, read once for every command. */
@@ -145,6 +156,12 @@ typedef struct opts {
     const char *params;   /* --params PARAMS (gradcheck) */
     const char *examples; /* --examples N (gradcheck) */
     const char *tol;      /* --tol X (gradcheck) */
+    const char *text;     /* --text FILE (train, eval): a text model's text */
+    const char *steps;    /* --steps N (train --text) */
+    const char *prompt;   /* --prompt TEXT (sample) */
+    const char *tokens;   /* --tokens N (sample) */
+    const char *temperature; /* --temperature X (sample) */
+    const char *top_k;    /* --top-k K (sample) */
     int all;              /* --all (gradcheck) */
     int class_labels;     /* --labels (predict): classes, not outputs */
     int standardize;      /* --standardize */
@@ -171,7 +188,13 @@ static const option OPTIONS[] = {
     {"--epochs", NULL, 1, OPT(epochs), C_TRAIN},
     {"--lr", NULL, 1, OPT(lr), C_TRAIN},
     {"--batch", NULL, 1, OPT(batch), C_TRAIN},
-    {"--seed", NULL, 1, OPT(seed), C_TRAIN | C_GRADCHECK},
+    {"--seed", NULL, 1, OPT(seed), C_TRAIN | C_GRADCHECK | C_SAMPLE},
+    {"--text", NULL, 1, OPT(text), C_TRAIN | C_EVAL},
+    {"--steps", NULL, 1, OPT(steps), C_TRAIN},
+    {"--prompt", NULL, 1, OPT(prompt), C_SAMPLE},
+    {"--tokens", NULL, 1, OPT(tokens), C_SAMPLE},
+    {"--temperature", NULL, 1, OPT(temperature), C_SAMPLE},
+    {"--top-k", "--top_k", 1, OPT(top_k), C_SAMPLE},
     {"--optimizer", NULL, 1, OPT(optimizer), C_TRAIN},
     {"--schedule", NULL, 1, OPT(schedule), C_TRAIN},
     {"--clip", NULL, 1, OPT(clip), C_TRAIN},
@@ -210,7 +233,7 @@ static const struct {
      "                      with arguments as in the model: 'adam(lr=1e-3)'\n"
      "  --lr X  --batch N|all  --epochs N  --seed S  --shuffle on|off\n"
      "  --schedule SPEC     constant | step(every, gamma) | cosine |\n"
-     "                      exponential(gamma)\n"
+     "                      cosine(warmup, min_lr) | exponential(gamma)\n"
      "  --clip X  --weight-decay X  --validate F  --patience N   (0: off)\n"
      "--standardize scales every input to mean 0, std 1 over DATA and saves\n"
      "the scaling with the params; --resume PARAMS goes on where the run that\n"
@@ -220,8 +243,26 @@ static const struct {
      "A line per epoch on stderr: loss, acc (scored targets), val_loss and\n"
      "val_acc (with validation data), examples/s, the epoch's time; a run\n"
      "that diverges leaves PARAMS as it was and saves its last good params\n"
-     "to PARAMS.diverged"},
-    {"eval", "eval PARAMS DATA", "loss (mean objective) and accuracy for class or binary targets"},
+     "to PARAMS.diverged.\n"
+     "A text model (input int(V)[T], target class(V)[T]) trains on text:\n"
+     "  train --text FILE [--steps N] [--save PARAMS] ...\n"
+     "each step draws --batch windows of T+1 characters at random offsets\n"
+     "(the first T the input, the last T the target); --steps N (default:\n"
+     "the train block's steps, else 1000) counts optimizer steps; with\n"
+     "--validate F the last F of FILE is scored as validation text; a line\n"
+     "about every tenth of the run: loss, val_loss, lr, tokens/s. V = 256\n"
+     "reads bytes; a smaller V takes the file's sorted characters as the\n"
+     "vocabulary, saved with the params"},
+    {"eval", "eval PARAMS DATA | eval PARAMS --text FILE",
+     "loss (mean objective) and accuracy for class or binary targets;\n"
+     "--text (a text model): the mean loss per character in nats, and bits\n"
+     "per character, over the windows at offsets 0, T, 2T, ..."},
+    {"sample", "sample PARAMS [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K] [--seed S]",
+     "text from a text model: the prompt, then N characters (default 200),\n"
+     "each drawn from the model's prediction after the last T characters,\n"
+     "its logits divided by X (default 1; 0: always the likeliest), among\n"
+     "the K likeliest (default: all); --seed S: the draws (default: the train\n"
+     "block's seed)"},
     {"predict", "predict PARAMS [DATA] [--labels]",
      "one line of outputs per example; DATA '-' or none: stdin;\n"
      "--labels: the class index (a class target) or 0/1 (a binary target)\n"
@@ -257,7 +298,7 @@ static void usage(FILE *f, const char *prog, const char *cmd)
         }
     }
     if (cmd && strcmp(cmd, "info") && strcmp(cmd, "params") && strcmp(cmd, "export") &&
-        strcmp(cmd, "plot"))
+        strcmp(cmd, "plot") && strcmp(cmd, "sample"))
         fprintf(f, "DATA is CSV (see '%s --help'), or --images FILE%s (IDX).\n", prog,
                 strcmp(cmd, "predict") ? " --labels FILE" : "");
     if (cmd)
@@ -565,11 +606,150 @@ static void scale_warning(const opts *o, const grt_model *m, const grt_data *d, 
             csv, ratio, a + 1, na, r[0], r[1], b + 1, nb, r[2], r[3]);
 }
 
+/* train --text FILE: a text model on the windows of a text (rt_text.c). */
+static int cmd_train_text(const opts *o, const grt_model *m, grt_err *e)
+{
+    grt_run run;
+    grt_text train, valid;
+    grt_stats stats;
+    grt_state state;
+    grt_history hist;
+    grt_real *params = NULL;
+    grt_ctx ctx;
+    grt_trained res;
+    grt_log log;
+    size_t T;
+    long v;
+    int status;
+    opts mine = *o; /* data-parallel: the other ranks print nothing, write no log or plot */
+    if (!RANK0) {
+        mine.log = mine.plot = NULL;
+        mine.quiet = 1;
+    }
+    o = &mine;
+
+    memset(&state, 0, sizeof state);
+    memset(&stats, 0, sizeof stats);
+    memset(&hist, 0, sizeof hist);
+    memset(&log, 0, sizeof log);
+    memset(&train, 0, sizeof train);
+    memset(&valid, 0, sizeof valid);
+    state.opt_kind = -1;
+    if (!grt_text_model(m, &T, NULL))
+        return bad_usage(e, o, "--text needs a model whose input is int(V)[T] and whose target "
+                               "is class(V)[T]; model '%s' is not one",
+                         m->name);
+    if (o->npos || o->images || o->valid || o->valid_images)
+        return bad_usage(e, o, "train --text FILE takes no other data (the validation text is "
+                               "the last --validate fraction of FILE)");
+    if (o->standardize || o->checkpoint || o->patience)
+        return bad_usage(e, o, "%s is for rows of data, not for train --text",
+                         o->standardize ? "--standardize"
+                         : o->checkpoint ? "--checkpoint"
+                                         : "--patience");
+    memset(&run, 0, sizeof run);
+    run.cfg = m->train;
+    run.quiet = o->quiet;
+    run.progress = stderr;
+    if ((status = train_overrides(e, o, &run.cfg)))
+        return status;
+    if (o->steps) {
+        if (int_arg(e, o, "--steps", o->steps, 0, 2000000000L, &v))
+            return e->status;
+        run.cfg.steps = v;
+    }
+    if (o->stop_after) {
+        if (int_arg(e, o, "--stop-after", o->stop_after, 1, 2000000000L, &v))
+            return e->status;
+        run.stop_after = (int)v;
+    }
+    if (RANK0 && o->save && (status = check_save_dir(e, o->save)))
+        return status;
+    if (o->plot && (status = check_save_dir(e, o->plot)))
+        return status;
+    if (o->log && (status = check_save_dir(e, o->log)))
+        return status;
+
+    params = grt_xaligned(m->param_count * sizeof(grt_real));
+    if (o->resume) {
+        /* its vocabulary and state come along */
+        if ((status = grt_params_load(o->resume, m, params, &stats, &state, e)))
+            goto out;
+        if (state.valid && state.step == 0)
+            state.valid = 0; /* a run of epochs: its params, not its steps */
+    } else {
+        m->init(params, run.cfg.seed);
+    }
+    if ((status = grt_text_load(o->text, m, &stats, 1, o->resume ? o->resume : o->text, &train,
+                                e)))
+        goto out;
+    if (run.cfg.validate > 0) {
+        if ((status = grt_text_split(&train, &valid, run.cfg.validate, T, e)))
+            goto out;
+    } else if (train.n < T + 1) {
+        status = grt_fail(e, GRT_EXIT_DATA, GRT_E_EMPTY,
+                          "%s: error: the text of %zu characters is shorter than one window of "
+                          "the model (T + 1 = %zu characters)",
+                          o->text, train.n, T + 1);
+        goto out;
+    }
+    if (o->log && (status = grt_log_open(&log, o->log, o->resume != NULL, 1, e)))
+        goto out;
+    run.state = &state;
+    run.save = o->save;
+    run.stats = &stats;
+    run.log = o->log ? &log : NULL;
+    run.history = o->plot ? &hist : NULL;
+    grt_ctx_init(&ctx, m);
+    grt_ctx_take_state(&ctx, &stats);
+    status = grt_train_text(&ctx, params, &train, run.cfg.validate > 0 ? &valid : NULL, &run,
+                            &res, e);
+    if (ctx.state) {
+        free(stats.state);
+        stats.nstate = m->state_count;
+        stats.state = grt_xmalloc(stats.nstate, sizeof(grt_real));
+        memcpy(stats.state, ctx.state, stats.nstate * sizeof(grt_real));
+    }
+    grt_ctx_free(&ctx);
+    if (o->log) {
+        grt_err le;
+        memset(&le, 0, sizeof le);
+        if (grt_log_close(&log, &le) && !status)
+            *e = le, status = le.status;
+    }
+    if (status)
+        goto out;
+    if (o->save && (status = grt_params_save(o->save, m, params, &stats, &state, e)))
+        goto out;
+    if (o->plot) {
+        hist.by_step = 1;
+        if ((status = write_plot(e, m, &hist, o->plot)))
+            goto out;
+    }
+    if (!RANK0)
+        goto out;
+    printf("train loss %.6g\n", res.loss);
+    if (res.has_valid)
+        printf("valid loss %.6g\nvalid bits per character %.6g\n", res.valid.loss,
+               res.valid.loss / 0.69314718055994530942);
+    if (o->save && !o->quiet)
+        fprintf(stderr, "saved %s\n", o->save);
+out:
+    grt_log_abort(&log);
+    free(params);
+    grt_stats_free(&stats);
+    grt_state_free(&state);
+    grt_history_free(&hist);
+    grt_text_free(&train);
+    grt_text_free(&valid);
+    return status;
+}
+
 static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
 {
     grt_run run;
     grt_data train, valid;
-    grt_stats stats = {0, NULL, NULL};
+    grt_stats stats;
     grt_state state;
     grt_history hist;
     grt_real *params = NULL;
@@ -588,11 +768,28 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     o = &mine;
 
     memset(&state, 0, sizeof state);
+    memset(&stats, 0, sizeof stats);
     memset(&hist, 0, sizeof hist);
     memset(&log, 0, sizeof log);
     memset(&train, 0, sizeof train);
     memset(&valid, 0, sizeof valid);
     state.opt_kind = -1;
+    if (o->text)
+        return cmd_train_text(o, m, e);
+    if (o->standardize) {
+        int *vocab = grt_input_vocab(m), ids = 0;
+        size_t j;
+        for (j = 0; j < m->input_size; j++)
+            ids |= vocab[j] > 0;
+        free(vocab);
+        if (ids)
+            return bad_usage(e, o, "--standardize would scale token ids; model '%s' has an "
+                                   "int(V) input",
+                             m->name);
+    }
+    if (o->steps)
+        return bad_usage(e, o, "--steps counts the steps of train --text; rows of data train "
+                               "for --epochs");
     if (o->npos > 1)
         return bad_usage(e, o, "train takes one DATA file");
     if ((status = data_args(e, o, 0, 1, 0, &csv)))
@@ -684,7 +881,15 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     run.log = o->log ? &log : NULL;
     run.history = o->plot ? &hist : NULL;
     grt_ctx_init(&ctx, m);
+    grt_ctx_take_state(&ctx, &stats); /* a resumed run's running statistics */
     status = grt_train(&ctx, params, &train, &valid, &run, &res, e);
+    if (ctx.state) {
+        /* the running statistics the run ends with, saved with its params */
+        free(stats.state);
+        stats.nstate = m->state_count;
+        stats.state = grt_xmalloc(stats.nstate, sizeof(grt_real));
+        memcpy(stats.state, ctx.state, stats.nstate * sizeof(grt_real));
+    }
     grt_ctx_free(&ctx);
     if (o->log) {
         /* the log of a failed run is put in place too: it is what happened */
@@ -742,18 +947,114 @@ out:
     return status;
 }
 
-/* Loads PARAMS (with its scaling) and the data of mode, scaled. */
+/* Loads PARAMS (with its scaling and state, into stats: free it) and the
+ * data of mode, scaled. */
 static int load_both(const opts *o, const grt_model *m, const char *csv, int mode,
-                     grt_real *params, grt_data *d, grt_err *e)
+                     grt_real *params, grt_stats *stats, grt_data *d, grt_err *e)
 {
-    grt_stats stats;
-    int status = grt_params_load(o->pos[0], m, params, &stats, NULL, e);
+    int status = grt_params_load(o->pos[0], m, params, stats, NULL, e);
     if (status)
         return status;
     status = load_data(csv, o->images, o->labels, m, mode, d, e);
     if (!status)
-        grt_stats_apply(&stats, d);
+        grt_stats_apply(stats, d);
+    return status;
+}
+
+/* eval PARAMS --text FILE: loss per character, and bits. */
+static int cmd_eval_text(const opts *o, const grt_model *m, grt_err *e)
+{
+    grt_real *params;
+    grt_stats stats;
+    grt_text t;
+    grt_ctx ctx;
+    size_t T, W;
+    double loss;
+    int status;
+
+    if (o->npos != 1 || o->images)
+        return bad_usage(e, o, "eval --text FILE takes PARAMS and no other data");
+    if (!grt_text_model(m, &T, NULL))
+        return bad_usage(e, o, "--text needs a model whose input is int(V)[T] and whose target "
+                               "is class(V)[T]; model '%s' is not one",
+                         m->name);
+    memset(&t, 0, sizeof t);
+    params = grt_xaligned(m->param_count * sizeof(grt_real));
+    status = grt_params_load(o->pos[0], m, params, &stats, NULL, e);
+    if (!status)
+        status = grt_text_load(o->text, m, &stats, 0, o->pos[0], &t, e);
+    if (!status && t.n < T + 1)
+        status = grt_fail(e, GRT_EXIT_DATA, GRT_E_EMPTY,
+                          "%s: error: the text of %zu characters is shorter than one window of "
+                          "the model (T + 1 = %zu characters)",
+                          o->text, t.n, T + 1);
+    if (!status) {
+        grt_ctx_init(&ctx, m);
+        grt_ctx_take_state(&ctx, &stats);
+        loss = grt_text_loss(&ctx, params, &t, &W);
+        grt_ctx_free(&ctx);
+        printf("loss %.6g\nbits per character %.6g\n", loss, loss / log(2.0));
+        if (!o->quiet)
+            fprintf(stderr, "%s: %zu windows of %zu characters (%zu of %zu characters scored)\n",
+                    o->text, W, T + 1, W * T, t.n);
+    }
+    grt_text_free(&t);
     grt_stats_free(&stats);
+    free(params);
+    return status;
+}
+
+static int cmd_sample(const opts *o, const grt_model *m, grt_err *e)
+{
+    grt_real *params;
+    grt_stats stats;
+    grt_ctx ctx;
+    grt_sample_opts so;
+    long v;
+    int status;
+
+    if (o->npos != 1)
+        return bad_usage(e, o, "sample takes one PARAMS file");
+    memset(&so, 0, sizeof so);
+    so.tokens = 200;
+    so.temperature = 1;
+    so.seed = m->train.seed;
+    so.prompt = o->prompt;
+    so.params_name = o->pos[0];
+    if (o->tokens) {
+        if (int_arg(e, o, "--tokens", o->tokens, 0, 100000000L, &v))
+            return e->status;
+        so.tokens = (size_t)v;
+    }
+    if (o->temperature &&
+        num_arg(e, o, "--temperature", o->temperature, 0, 0, "a number >= 0 (0: the likeliest)",
+                &so.temperature))
+        return e->status;
+    if (o->top_k) {
+        if (int_arg(e, o, "--top-k", o->top_k, 0, 1000000L, &v))
+            return e->status;
+        so.top_k = (int)v;
+    }
+    if (o->seed) {
+        grt_train_config c = m->train;
+        opts only;
+        memset(&only, 0, sizeof only);
+        only.prog = o->prog;
+        only.seed = o->seed;
+        if ((status = train_overrides(e, &only, &c)))
+            return status;
+        so.seed = c.seed;
+    }
+    params = grt_xaligned(m->param_count * sizeof(grt_real));
+    status = grt_params_load(o->pos[0], m, params, &stats, NULL, e);
+    if (!status) {
+        grt_ctx_init(&ctx, m);
+        grt_ctx_take_state(&ctx, &stats);
+        status = grt_sample(&ctx, params, &stats, &so, stdout, e);
+        grt_ctx_free(&ctx);
+    }
+    grt_stats_free(&stats);
+    free(params);
     return status;
 }
 
@@ -761,26 +1062,32 @@ static int cmd_eval(const opts *o, const grt_model *m, grt_err *e)
 {
     grt_real *params;
     grt_data d;
+    grt_stats stats;
     grt_ctx ctx;
     grt_score s;
     const char *csv;
     int status;
 
+    if (o->text)
+        return cmd_eval_text(o, m, e);
     if (o->npos < 1 || o->npos > 2)
         return bad_usage(e, o, "eval takes PARAMS and DATA");
     if ((status = data_args(e, o, 1, 1, 0, &csv)))
         return status;
     params = grt_xaligned(m->param_count * sizeof(grt_real));
     memset(&d, 0, sizeof d);
-    status = load_both(o, m, csv, GRT_CSV_TARGETS, params, &d, e);
+    memset(&stats, 0, sizeof stats);
+    status = load_both(o, m, csv, GRT_CSV_TARGETS, params, &stats, &d, e);
     if (!status) {
         grt_ctx_init(&ctx, m);
+        grt_ctx_take_state(&ctx, &stats);
         grt_evaluate(&ctx, params, &d, &s);
         grt_ctx_free(&ctx);
         printf("loss %.6g\n", s.loss);
         print_accuracy(stdout, "", &s);
     }
     grt_data_free(&d);
+    grt_stats_free(&stats);
     free(params);
     return status;
 }
@@ -789,6 +1096,7 @@ static int cmd_predict(const opts *o, const grt_model *m, grt_err *e)
 {
     grt_real *params;
     grt_data d;
+    grt_stats stats;
     grt_ctx ctx;
     const char *csv;
     int status;
@@ -803,13 +1111,16 @@ static int cmd_predict(const opts *o, const grt_model *m, grt_err *e)
                          m->name);
     params = grt_xaligned(m->param_count * sizeof(grt_real));
     memset(&d, 0, sizeof d);
-    status = load_both(o, m, csv ? csv : "-", GRT_CSV_INPUTS, params, &d, e);
+    memset(&stats, 0, sizeof stats);
+    status = load_both(o, m, csv ? csv : "-", GRT_CSV_INPUTS, params, &stats, &d, e);
     if (!status) {
         grt_ctx_init(&ctx, m);
+        grt_ctx_take_state(&ctx, &stats);
         status = grt_predict_write(&ctx, params, &d, o->class_labels, stdout, "<stdout>", e);
         grt_ctx_free(&ctx);
     }
     grt_data_free(&d);
+    grt_stats_free(&stats);
     free(params);
     return status;
 }
@@ -866,7 +1177,7 @@ done:
 static int cmd_gradcheck(const opts *o, const grt_model *m, grt_err *e)
 {
     grt_real *params;
-    grt_stats stats = {0, NULL, NULL};
+    grt_stats stats;
     grt_data d;
     grt_ctx ctx;
     grt_gc_opts gc;
@@ -881,6 +1192,7 @@ static int cmd_gradcheck(const opts *o, const grt_model *m, grt_err *e)
     if ((status = data_args(e, o, 0, 1, 1, &csv)))
         return status;
     memset(&gc, 0, sizeof gc);
+    memset(&stats, 0, sizeof stats);
     gc.tol = GRT_REAL_BYTES == 8 ? GRT_GC_TOL_DOUBLE : GRT_GC_TOL_FLOAT;
     gc.per_tensor = o->all ? 0 : 1000;
     gc.out = stdout;
@@ -931,6 +1243,7 @@ static int cmd_gradcheck(const opts *o, const grt_model *m, grt_err *e)
         printf(", dropout's masks the same in both");
     putchar('\n');
     grt_ctx_init(&ctx, m);
+    grt_ctx_take_state(&ctx, &stats);
     status = grt_gradcheck(&ctx, params, &d, &gc, &worst, e);
     grt_ctx_free(&ctx);
 done:
@@ -979,6 +1292,8 @@ static void print_io(const char *title, int n, const grt_io_info *io, size_t tot
         printf("  %-16s %zu", io[i].name ? io[i].name : "?", io[i].size);
         if (io[i].nclasses > 0)
             printf("  class(%d)", io[i].nclasses);
+        if (io[i].vocab > 0)
+            printf("  int(%d)", io[i].vocab);
         putchar('\n');
     }
 }
@@ -1035,13 +1350,18 @@ static int cmd_info(const opts *o, const grt_model *m, grt_err *e)
         printf("           batch %ld", c->batch);
     else
         printf("           batch all");
-    printf(", epochs %d, shuffle %s, seed %" PRIu64 "\n", c->epochs, c->shuffle ? "on" : "off",
+    printf(", epochs %d, shuffle %s, seed %" PRIu64, c->epochs, c->shuffle ? "on" : "off",
            c->seed);
+    if (c->steps > 0)
+        printf(", steps %ld", c->steps);
+    putchar('\n');
     printf("           schedule %s", grt_sched_name(c->sched));
     if (c->sched == GRT_STEP)
         printf("(%g, %g)", c->sched_a, c->sched_b);
     else if (c->sched == GRT_EXPONENTIAL)
         printf("(%g)", c->sched_a);
+    else if (c->sched == GRT_COSINE && (c->sched_a > 0 || c->sched_b > 0))
+        printf("(warmup=%g, min_lr=%g)", c->sched_a, c->sched_b);
     printf(", clip %g, weight_decay %g, validate %g, patience %d\n", c->clip, c->weight_decay,
            c->validate, c->patience);
     return 0;
@@ -1086,6 +1406,7 @@ int grt_main(int argc, char **argv, const grt_model *m)
         {"export", C_EXPORT, cmd_export},
         {"plot", C_PLOT, cmd_plot},
         {"gradcheck", C_GRADCHECK, cmd_gradcheck},
+        {"sample", C_SAMPLE, cmd_sample},
         {"info", C_INFO, cmd_info},
     };
     grt_err e;

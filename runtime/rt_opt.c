@@ -16,6 +16,10 @@
  *             p -= lr (m / (1-b1^t)) / (sqrt(s / (1-b2^t)) + eps)
  *   adamw     p -= lr wd p, then adam
  *
+ * Per param (grt_param_info.flags): a `nodecay` param gets neither the L2
+ * term nor adamw's decoupled decay; a `frozen` one is never updated, its
+ * gradient is left out of the clipping norm and its moments stay 0.
+ *
  * The state (v, m, s) is kept in grt_real, like the params. The kinds, their
  * names, arguments and defaults come from grt_train.def, the table gradc
  * shares; adding a kind is a row there, a case in grt_opt_init (its state)
@@ -89,6 +93,7 @@ void grt_opt_init(grt_optimizer *o, const grt_train_config *c, size_t n, int max
     o->l2 = c->weight_decay;
     o->clip = c->clip;
     o->m = o->v = NULL;
+    o->flags = NULL;
     o->t = 0;
     switch (o->kind) {
     case GRT_MOMENTUM:
@@ -109,12 +114,45 @@ void grt_opt_init(grt_optimizer *o, const grt_train_config *c, size_t n, int max
     }
 }
 
+void grt_opt_flags(grt_optimizer *o, const grt_model *m)
+{
+    int t;
+    free(o->flags);
+    o->flags = NULL;
+    for (t = 0; t < m->nparams; t++) {
+        const grt_param_info *p = &m->params[t];
+        unsigned f = p->flags & (GRT_PARAM_NODECAY | GRT_PARAM_FROZEN);
+        if (!f || p->offset > o->n || p->size > o->n - p->offset)
+            continue;
+        if (!o->flags)
+            o->flags = grt_xcalloc(o->n, 1);
+        memset(o->flags + p->offset, (int)f, p->size);
+    }
+}
+
+void grt_opt_ignore_frozen(const grt_optimizer *o, grt_real *g)
+{
+    size_t i;
+    if (o->flags)
+        for (i = 0; i < o->n; i++)
+            if (o->flags[i] & GRT_PARAM_FROZEN)
+                g[i] = 0;
+}
+
 void grt_opt_free(grt_optimizer *o)
 {
     free(o->m);
     free(o->v);
+    free(o->flags);
     o->m = o->v = NULL;
+    o->flags = NULL;
 }
+
+/* The flags of element i. */
+#define FLAGS(o, i) ((o)->flags ? (unsigned)(o)->flags[i] : 0u)
+/* The L2 and decoupled decay of element i: none for nodecay. */
+#define L2(o, i) (FLAGS(o, i) & GRT_PARAM_NODECAY ? 0.0 : (o)->l2)
+#define DECOUPLED(o, i) (FLAGS(o, i) & GRT_PARAM_NODECAY ? 0.0 : (o)->decoupled)
 
 void grt_opt_step(grt_optimizer *o, grt_real *p, grt_real *g, double lr)
 {
@@ -124,7 +162,8 @@ void grt_opt_step(grt_optimizer *o, grt_real *p, grt_real *g, double lr)
     if (o->clip > 0) {
         double sq = 0;
         for (i = 0; i < n; i++)
-            sq += (double)g[i] * g[i];
+            if (!(FLAGS(o, i) & GRT_PARAM_FROZEN))
+                sq += (double)g[i] * g[i];
         if (sqrt(sq) > o->clip)
             scale *= o->clip / sqrt(sq);
     }
@@ -133,14 +172,20 @@ void grt_opt_step(grt_optimizer *o, grt_real *p, grt_real *g, double lr)
     switch (o->kind) {
     case GRT_SGD:
         for (i = 0; i < n; i++) {
-            double d = scale * g[i] + o->l2 * p[i];
+            double d;
+            if (FLAGS(o, i) & GRT_PARAM_FROZEN)
+                continue;
+            d = scale * g[i] + L2(o, i) * p[i];
             p[i] = (grt_real)(p[i] - lr * d);
         }
         break;
     case GRT_MOMENTUM:
     case GRT_NESTEROV:
         for (i = 0; i < n; i++) {
-            double d = scale * g[i] + o->l2 * p[i];
+            double d;
+            if (FLAGS(o, i) & GRT_PARAM_FROZEN)
+                continue;
+            d = scale * g[i] + L2(o, i) * p[i];
             double v = o->beta1 * o->m[i] + d;
             o->m[i] = (grt_real)v;
             p[i] = (grt_real)(p[i] - lr * (o->kind == GRT_NESTEROV ? d + o->beta1 * v : v));
@@ -148,7 +193,10 @@ void grt_opt_step(grt_optimizer *o, grt_real *p, grt_real *g, double lr)
         break;
     case GRT_RMSPROP:
         for (i = 0; i < n; i++) {
-            double d = scale * g[i] + o->l2 * p[i];
+            double d;
+            if (FLAGS(o, i) & GRT_PARAM_FROZEN)
+                continue;
+            d = scale * g[i] + L2(o, i) * p[i];
             double s = o->beta1 * o->v[i] + (1 - o->beta1) * d * d;
             o->v[i] = (grt_real)s;
             p[i] = (grt_real)(p[i] - lr * d / (sqrt(s) + o->eps));
@@ -159,10 +207,13 @@ void grt_opt_step(grt_optimizer *o, grt_real *p, grt_real *g, double lr)
         double c1 = 1 - pow(o->beta1, (double)o->t);
         double c2 = 1 - pow(o->beta2, (double)o->t);
         for (i = 0; i < n; i++) {
-            double pi = p[i] * (1 - lr * o->decoupled);
-            double d = scale * g[i] + o->l2 * p[i];
-            double m = o->beta1 * o->m[i] + (1 - o->beta1) * d;
-            double s = o->beta2 * o->v[i] + (1 - o->beta2) * d * d;
+            double pi, d, m, s;
+            if (FLAGS(o, i) & GRT_PARAM_FROZEN)
+                continue;
+            pi = p[i] * (1 - lr * DECOUPLED(o, i));
+            d = scale * g[i] + L2(o, i) * p[i];
+            m = o->beta1 * o->m[i] + (1 - o->beta1) * d;
+            s = o->beta2 * o->v[i] + (1 - o->beta2) * d * d;
             o->m[i] = (grt_real)m;
             o->v[i] = (grt_real)s;
             p[i] = (grt_real)(pi - lr * (m / c1) / (sqrt(s / c2) + o->eps));
@@ -178,9 +229,22 @@ double grt_sched_lr(const grt_train_config *c, double lr, int e, int E)
     case GRT_STEP:
         /* step(every, gamma): lr gamma^floor(e / every) */
         return c->sched_a >= 1 ? lr * pow(c->sched_b, floor(e / c->sched_a)) : lr;
-    case GRT_COSINE:
-        /* from lr at the first epoch toward 0 after the last */
-        return E > 0 ? lr * 0.5 * (1 + cos(3.14159265358979323846 * e / E)) : lr;
+    case GRT_COSINE: {
+        /* cosine(warmup = W, min_lr = X): lr (e + 1) / W over the first W
+         * steps, then half a cosine from lr at step W down to X at the
+         * last step, E - 1. Plain cosine (W = X = 0) is PyTorch's
+         * CosineAnnealingLR(T_max = E): from lr toward 0 after the last. */
+        const double pi = 3.14159265358979323846;
+        double W = c->sched_a, X = c->sched_b, span;
+        if (W <= 0 && X <= 0)
+            return E > 0 ? lr * 0.5 * (1 + cos(pi * e / E)) : lr;
+        if (e < W)
+            return lr * (e + 1) / W;
+        span = (double)E - 1 - W;
+        if (span <= 0)
+            return lr; /* no step after the warm-up but the last */
+        return X + (lr - X) * 0.5 * (1 + cos(pi * ((double)e - W) / span));
+    }
     case GRT_EXPONENTIAL:
         /* exponential(gamma): lr gamma^e */
         return lr * pow(c->sched_a, e);

@@ -127,6 +127,18 @@ unsigned char *grt_params_encode(const grt_model *m, const grt_real *params,
         end_section(&b, at);
     }
 
+    if (stats && stats->state && stats->nstate && stats->nstate == m->state_count) {
+        at = begin_section(&b, "STAT");
+        put_reals(&b, stats->state, stats->nstate);
+        end_section(&b, at);
+    }
+
+    if (stats && stats->nvocab > 0) {
+        at = begin_section(&b, "VOCB");
+        grt_buf_put(&b, stats->vocab, (size_t)stats->nvocab);
+        end_section(&b, at);
+    }
+
     if (st && st->valid) {
         if (st->opt_kind >= 0) {
             at = begin_section(&b, "OPTS");
@@ -146,6 +158,11 @@ unsigned char *grt_params_encode(const grt_model *m, const grt_real *params,
         put_u32(&b, st->stopped ? RNGS_STOPPED : 0);
         put_u32(&b, 0);
         end_section(&b, at);
+        if (st->step > 0) {
+            at = begin_section(&b, "STEP");
+            put_u64(&b, (uint64_t)st->step);
+            end_section(&b, at);
+        }
         if (st->best && st->best_epoch > 0) {
             at = begin_section(&b, "BEST");
             put_u64(&b, (uint64_t)st->best_epoch);
@@ -302,6 +319,7 @@ void grt_pfile_want_of(const grt_model *m, grt_pfile_want *w)
     w->real = GRT_REAL_BYTES;
     w->params = m->params;
     w->nparams = m->nparams;
+    w->state_count = m->state_count;
 }
 
 int grt_params_decode(const unsigned char *buf, size_t size, const char *name,
@@ -329,6 +347,14 @@ int grt_params_decode(const unsigned char *buf, size_t size, const char *name,
             stats->std[i] = grt_pfile_real(8, p + 8 * (k + i));
         }
     }
+    if (stats && (p = f.sec[GRT_PF_STAT]) && m->state_count) {
+        stats->nstate = m->state_count;
+        stats->state = get_reals(p, m->state_count);
+    }
+    if (stats && (p = f.sec[GRT_PF_VOCB])) {
+        stats->nvocab = (int)f.len[GRT_PF_VOCB];
+        memcpy(stats->vocab, p, f.len[GRT_PF_VOCB]);
+    }
     /* The training state counts only with RNGS: OPTS or BEST alone cannot
      * say where the run stood. */
     opts = f.sec[GRT_PF_OPTS];
@@ -352,6 +378,8 @@ int grt_params_decode(const unsigned char *buf, size_t size, const char *name,
             if (flags & OPTS_V)
                 st->v = get_reals(p, np);
         }
+        if ((p = f.sec[GRT_PF_STEP]))
+            st->step = (long)get_le(p, 8);
         if (best) {
             st->best_epoch = (long)get_le(best, 8);
             st->stale = (long)get_le(best + 8, 8);

@@ -41,6 +41,49 @@ void grt_ctx_init(grt_ctx *c, const grt_model *m)
     c->rows = NULL;
     c->rows_cap = 0;
     c->tally = NULL;
+    c->state = NULL;
+    if (m->state_count) {
+        c->state = grt_xaligned(m->state_count * sizeof(grt_real));
+        memset(c->state, 0, m->state_count * sizeof(grt_real));
+        if (m->init_state)
+            m->init_state(c->state);
+    }
+}
+
+void grt_ctx_take_state(grt_ctx *c, const grt_stats *s)
+{
+    if (c->state && s && s->state && s->nstate == c->m->state_count)
+        memcpy(c->state, s->state, s->nstate * sizeof(grt_real));
+}
+
+grt_stats grt_ctx_stats(const grt_ctx *c, const grt_stats *s)
+{
+    grt_stats r;
+    if (s)
+        r = *s;
+    else
+        memset(&r, 0, sizeof r);
+    if (c->state) {
+        r.state = c->state;
+        r.nstate = c->m->state_count;
+    }
+    return r;
+}
+
+void grt_ctx_share_state(grt_ctx *c)
+{
+    size_t i, n = c->m->state_count;
+    int P = grt_comm_size();
+    double *v;
+    if (!n || P == 1)
+        return;
+    v = grt_xmalloc(n, sizeof(double));
+    for (i = 0; i < n; i++)
+        v[i] = (double)c->state[i];
+    grt_comm_sum(v, n);
+    for (i = 0; i < n; i++)
+        c->state[i] = (grt_real)(v[i] / P);
+    free(v);
 }
 
 void grt_ctx_free(grt_ctx *c)
@@ -52,6 +95,7 @@ void grt_ctx_free(grt_ctx *c)
     free(c->cgrad);
     free(c->acc);
     free(c->rows);
+    free(c->state);
     memset(c, 0, sizeof *c);
 }
 
@@ -77,13 +121,13 @@ static void score_chunk(grt_ctx *c, size_t n, grt_score *s);
  * makes one that accumulates (+=) correct. With a tally, the chunk's
  * predictions are scored too (a forward pass more, as Keras' running
  * accuracy costs; at the params before the step, as its loss is). */
-static double chunk_grad(grt_ctx *c, const grt_real *params, size_t n, grt_real *grad)
+double grt_chunk_grad(grt_ctx *c, const grt_real *params, size_t n, grt_real *grad)
 {
     double l;
     memset(grad, 0, c->m->param_count * sizeof(grt_real));
-    l = (double)c->m->loss_grad(params, c->x, c->y, n, grad, c->work);
+    l = (double)c->m->loss_grad(params, c->state, c->x, c->y, n, grad, c->work);
     if (c->tally) {
-        c->m->predict(params, c->x, n, c->out, c->work);
+        c->m->predict(params, c->state, c->x, n, c->out, c->work);
         score_chunk(c, n, c->tally);
     }
     return l;
@@ -118,7 +162,7 @@ double grt_batch_grad(grt_ctx *c, const grt_real *params, const grt_data *d,
         /* one chunk of one process: straight into grad (the sums below
          * would give the same bits, one pass over the params later) */
         gather(c, d, idx, 0, s);
-        return chunk_grad(c, params, s, grad);
+        return grt_chunk_grad(c, params, s, grad);
     }
     mine = held_rows(c, d, idx, s);
     /* Sum n * (chunk mean) in double over every rank's chunks, divide by s
@@ -127,7 +171,7 @@ double grt_batch_grad(grt_ctx *c, const grt_real *params, const grt_data *d,
     for (done = 0; done < mine; done += n) {
         n = mine - done < m->max_batch ? mine - done : m->max_batch;
         gather(c, d, c->rows + done, 0, n);
-        acc[np] += (double)n * chunk_grad(c, params, n, c->cgrad);
+        acc[np] += (double)n * grt_chunk_grad(c, params, n, c->cgrad);
         for (i = 0; i < np; i++)
             acc[i] += (double)n * c->cgrad[i];
     }
@@ -141,17 +185,31 @@ double grt_batch_grad(grt_ctx *c, const grt_real *params, const grt_data *d,
 
 int grt_has_accuracy(const grt_model *m) { return m->nclasses > 0 || m->binary; }
 
-/* Offset in a target row of the first class target's index. */
-static size_t class_column(const grt_model *m)
+/* Offset in a target row of the first class target's indices; *count gets
+ * how many it holds (class(n)[T]: T, one per row of n outputs). */
+static size_t class_column(const grt_model *m, size_t *count)
 {
     size_t off = 0;
     int t;
+    *count = 1;
     for (t = 0; t < m->ntargets; t++) {
-        if (m->targets[t].nclasses > 0)
+        if (m->targets[t].nclasses > 0) {
+            *count = m->targets[t].size;
             return off;
+        }
         off += m->targets[t].size;
     }
     return 0;
+}
+
+/* The first largest of the nclasses outputs at o. */
+static size_t argmax(const grt_real *o, size_t nclasses)
+{
+    size_t j, best = 0;
+    for (j = 1; j < nclasses; j++)
+        if (o[j] > o[best])
+            best = j;
+    return best;
 }
 
 /* Adds the chunk's n examples to s: argmax over the classes for a class
@@ -161,16 +219,14 @@ static void score_chunk(grt_ctx *c, size_t n, grt_score *s)
     const grt_model *m = c->m;
     size_t k, j, no = m->output_size, ny = m->target_size;
     if (m->nclasses > 0) {
-        size_t col = class_column(m);
-        for (k = 0; k < n; k++) {
-            const grt_real *o = c->out + k * no;
-            size_t best = 0;
-            for (j = 1; j < (size_t)m->nclasses; j++)
-                if (o[j] > o[best])
-                    best = j;
-            s->correct += (double)best == (double)c->y[k * ny + col];
-            s->total++;
-        }
+        /* per position for class(n)[T]: T rows of n outputs, T indices */
+        size_t T, col = class_column(m, &T), V = (size_t)m->nclasses;
+        for (k = 0; k < n; k++)
+            for (j = 0; j < T; j++) {
+                size_t best = argmax(c->out + k * no + j * V, V);
+                s->correct += (double)best == (double)c->y[k * ny + col + j];
+                s->total++;
+            }
     } else if (m->binary) {
         size_t nb = no < ny ? no : ny;
         for (k = 0; k < n; k++)
@@ -191,7 +247,7 @@ double grt_data_loss(grt_ctx *c, const grt_real *params, const grt_data *d)
     for (first = 0; first < d->n; first += n) {
         n = d->n - first < m->max_batch ? d->n - first : m->max_batch;
         gather(c, d, NULL, first, n);
-        loss += (double)n * m->loss(params, c->x, c->y, n, c->work);
+        loss += (double)n * m->loss(params, c->state, c->x, c->y, n, c->work);
     }
     return d->n ? loss / (double)d->n : 0;
 }
@@ -207,9 +263,9 @@ void grt_evaluate(grt_ctx *c, const grt_real *params, const grt_data *d, grt_sco
     for (first = 0; first < d->n; first += n) {
         n = d->n - first < m->max_batch ? d->n - first : m->max_batch;
         gather(c, d, NULL, first, n);
-        s->loss += (double)n * m->loss(params, c->x, c->y, n, c->work);
+        s->loss += (double)n * m->loss(params, c->state, c->x, c->y, n, c->work);
         if (acc) {
-            m->predict(params, c->x, n, c->out, c->work);
+            m->predict(params, c->state, c->x, n, c->out, c->work);
             score_chunk(c, n, s);
         }
     }
@@ -235,16 +291,17 @@ int grt_predict_write(grt_ctx *c, const grt_real *params, const grt_data *d, int
     for (first = 0; first < d->n; first += n) {
         n = d->n - first < m->max_batch ? d->n - first : m->max_batch;
         gather(c, d, NULL, first, n);
-        m->predict(params, c->x, n, c->out, c->work);
+        m->predict(params, c->state, c->x, n, c->out, c->work);
         for (k = 0; k < n; k++) {
             const grt_real *o = c->out + k * no;
             if (labels && m->nclasses > 0) {
-                /* the class scored as accuracy scores it: the first maximum */
-                size_t best = 0;
-                for (j = 1; j < (size_t)m->nclasses; j++)
-                    if (o[j] > o[best])
-                        best = j;
-                fprintf(out, "%zu\n", best);
+                /* the class scored as accuracy scores it: the first maximum
+                 * (of each position's row, for class(n)[T]) */
+                size_t T, V = (size_t)m->nclasses;
+                class_column(m, &T);
+                for (j = 0; j < T; j++)
+                    fprintf(out, j ? " %zu" : "%zu", argmax(o + j * V, V));
+                putc('\n', out);
                 continue;
             }
             for (j = 0; j < no; j++) {
@@ -287,14 +344,14 @@ static void duration(char *dst, size_t cap, double sec)
 
 /* A loss or accuracy as Keras prints it: 4 decimals, or 4 significant
  * digits in e-notation where decimals say little (below 1e-3, from 1e5). */
-static void figure(char *dst, size_t cap, double v)
+void grt_figure(char *dst, size_t cap, double v)
 {
     double a = fabs(v);
     snprintf(dst, cap, v == 0 || (a >= 1e-3 && a < 1e5) ? "%.4f" : "%.4e", v);
 }
 
 /* A rate with an SI prefix: "870", "12.3k", "5.4M". */
-static void rate(char *dst, size_t cap, double v)
+void grt_rate(char *dst, size_t cap, double v)
 {
     if (!(v < 1e3))
         snprintf(dst, cap, !(v < 1e6) ? !(v < 1e9) ? "%.1fG" : "%.1fM" : "%.1fk",
@@ -304,7 +361,7 @@ static void rate(char *dst, size_t cap, double v)
 }
 
 /* An epoch's time: "0.21s", "12.5s", then as duration(). */
-static void seconds(char *dst, size_t cap, double sec)
+void grt_seconds(char *dst, size_t cap, double sec)
 {
     if (sec < 9.995)
         snprintf(dst, cap, "%.2fs", sec > 0 ? sec : 0);
@@ -324,7 +381,7 @@ static void bar(FILE *f, int epoch, int E, size_t step, size_t steps, double los
     for (k = 0; k < 30; k++)
         b[k] = k < fill ? '#' : '.';
     b[30] = '\0';
-    figure(l, sizeof l, loss);
+    grt_figure(l, sizeof l, loss);
     duration(eta, sizeof eta, left);
     fprintf(f, "\repoch %d/%d  %zu/%zu [%s]  loss %s  eta %s ", epoch, E, step, steps, b, l, eta);
     fflush(f);
@@ -416,9 +473,11 @@ static void declared_at(char *dst, size_t cap, const grt_model *m, size_t k)
  * scaling) go beside it, to SAVE.diverged, where --resume can start from
  * them. params NULL: the very first params had a non-finite loss, nothing
  * is good to save. */
-static int diverged(grt_err *e, const grt_model *m, const grt_run *run, const grt_real *params,
+static int diverged(grt_err *e, const grt_ctx *c, const grt_run *run, const grt_real *params,
                     int epoch, size_t step, const char *what)
 {
+    const grt_model *m = c->m;
+    grt_stats sv = grt_ctx_stats(c, run->stats);
     char saved[900] = "";
     if (run->save && !params) {
         snprintf(saved, sizeof saved, "; the params it started from were no better, so nothing "
@@ -428,7 +487,7 @@ static int diverged(grt_err *e, const grt_model *m, const grt_run *run, const gr
     } else if (run->save) {
         grt_err se;
         memset(&se, 0, sizeof se);
-        if (grt_params_save(run->save_diverged, m, params, run->stats, NULL, &se) == 0)
+        if (grt_params_save(run->save_diverged, m, params, &sv, NULL, &se) == 0)
             snprintf(saved, sizeof saved, "; %.300s is left as it was, the last good params "
                      "are saved in %.300s", run->save, run->save_diverged);
         else
@@ -507,6 +566,7 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
     S = cfg->batch <= 0 || (size_t)cfg->batch > N ? N : (size_t)cfg->batch;
     grt_rng_seed(&L.rng, cfg->seed);
     grt_opt_init(&L.opt, cfg, np, m->maximize);
+    grt_opt_flags(&L.opt, m);
     L.best_loss = INFINITY;
     if (early)
         L.best = grt_xmalloc(np, sizeof(grt_real));
@@ -553,6 +613,8 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
             double l;
             s = N - done < S ? N - done : S;
             l = grt_batch_grad(c, params, train, idx + done, s, grad);
+            grt_opt_ignore_frozen(&L.opt, grad);
+            grt_ctx_share_state(c);
             /* The step is taken only from a finite loss and gradient, and
              * kept only when every param stays finite. Params whose loss is
              * not finite are no good: the last good ones are those before
@@ -592,7 +654,7 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
             if (what[0]) {
                 if (drawn)
                     fputc('\n', pf);
-                status = diverged(e, m, run, no_good ? NULL : params, epoch + 1, step, what);
+                status = diverged(e, c, run, no_good ? NULL : params, epoch + 1, step, what);
                 goto out;
             }
             sum += l * (double)s;
@@ -632,18 +694,18 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
         if (!run->quiet) {
             /* epoch 3/10  loss 0.1590  acc 0.9421  val_loss 0.1770  val_acc 0.9390  5.4M ex/s  0.21s */
             char f[32], r[32], t[32];
-            figure(f, sizeof f, res->loss);
+            grt_figure(f, sizeof f, res->loss);
             fprintf(pf, "epoch %d/%d  loss %s", epoch + 1, E, f);
             if (acc && isfinite(tacc))
                 fprintf(pf, "  acc %.4f", tacc);
             if (has_valid) {
-                figure(f, sizeof f, sc.loss);
+                grt_figure(f, sizeof f, sc.loss);
                 fprintf(pf, "  val_loss %s", f);
                 if (sc.total)
                     fprintf(pf, "  val_acc %.4f", (double)sc.correct / (double)sc.total);
             }
-            rate(r, sizeof r, te > 0 ? (double)N / te : 0.0);
-            seconds(t, sizeof t, te);
+            grt_rate(r, sizeof r, te > 0 ? (double)N / te : 0.0);
+            grt_seconds(t, sizeof t, te);
             fprintf(pf, "  %s ex/s  %s\n", r, t);
             fflush(pf);
         }
@@ -655,8 +717,8 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
             res->exploded = 1;
             if (!run->quiet) {
                 char a[32], b[32];
-                figure(a, sizeof a, first);
-                figure(b, sizeof b, res->loss);
+                grt_figure(a, sizeof a, first);
+                grt_figure(b, sizeof b, res->loss);
                 fprintf(pf, "%s: warning: the loss exploded in the first epochs (from %s to %s): "
                             "the steps are too large%s; try a smaller --lr%s\n",
                         m->name, a, b,
@@ -702,7 +764,8 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
             grt_state cs;
             memset(&cs, 0, sizeof cs);
             fill_state(&cs, &L, epoch + 1, np);
-            status = grt_params_save(run->save, m, params, run->stats, &cs, e);
+            grt_stats sv = grt_ctx_stats(c, run->stats);
+            status = grt_params_save(run->save, m, params, &sv, &cs, e);
             grt_state_free(&cs);
             if (status)
                 goto out;

@@ -220,4 +220,29 @@ else
   ./cls params kill.params > /dev/null 2>&1 && ok "the last checkpoint of the killed job loads" || bad "checkpoint damaged by the kill"
 fi
 
+# ---- a text model (the hand-written bigram of tests/rt_fake_model.c): every
+# rank draws its own windows, from a generator seeded by the seed and its rank
+for i in $(seq 60); do echo "the quick brown fox jumps over the lazy dog"; done > fox.txt
+if mpicc -O1 -std=c99 -I"$ROOT/runtime" -I"$ROOT/tests" -DTEXT_V=40 -DTEXT_T=8 "$ROOT/tests/e2e/text_fake.c" \
+     "$ROOT/build/libgradcrt_mpi.a" -lz -lm -o text_mpi 2> err &&
+   cc -O1 -std=c99 -I"$ROOT/runtime" -I"$ROOT/tests" -DTEXT_V=40 -DTEXT_T=8 "$ROOT/tests/e2e/text_fake.c" \
+     "$ROOT/build/libgradcrt.a" -lz -lm -o text_one 2>> err; then
+  ./text_one train --text fox.txt --steps 60 --validate 0.1 --save t0.params > out0 2> err0
+  "${MPIRUN[@]}" -np 1 ./text_mpi train --text fox.txt --steps 60 --validate 0.1 --save t1.params > out1 2> err1
+  cmp -s t0.params t1.params && ok "text, 1 rank: the bytes of the ordinary executable" || bad "text -np 1: $(tail -3 err1)"
+  "${MPIRUN[@]}" -np 2 ./text_mpi train --text fox.txt --steps 60 --validate 0.1 --save t2.params > out2 2> err2
+  rc=$?
+  if [ $rc = 0 ] && [ "$(grep -c '^step ' err2)" = 10 ] && [ "$(grep -c '^train loss' out2)" = 1 ]; then
+    ok "text, 2 ranks: trains, rank 0 alone prints ($(grep "^step 60" err2 | cut -c1-60))"
+  else bad "text -np 2: exit $rc: $(tail -3 err2)"; fi
+  ! cmp -s t1.params t2.params && ok "text, 2 ranks: rank 1 draws other windows (params differ from 1 rank's)" ||
+    bad "text -np 2 gave the 1-rank params: the ranks drew the same windows"
+  l2=$(./text_one eval t2.params --text fox.txt 2>/dev/null | sed -n 's/^loss //p')
+  l1=$(./text_one eval t1.params --text fox.txt 2>/dev/null | sed -n 's/^loss //p')
+  awk -v a="$l2" -v b="$l1" 'BEGIN { exit !(a != "" && a + 0 <= b + 0.05) }' &&
+    ok "text, 2 ranks: twice the windows per step, a loss per character of $l2 (1 rank: $l1)" || bad "text -np 2 loss $l2, 1 rank $l1"
+  "${MPIRUN[@]}" -np 2 ./text_mpi sample t2.params --prompt the --tokens 20 --temperature 0 > out 2> err
+  [ "$(grep -c '^the' out)" = 1 ] && ok "sample under mpirun runs on rank 0 alone: $(head -1 out)" || bad "sample -np 2: $(cat out err)"
+else bad "text model build: $(head -5 err)"; fi
+
 exit $fail

@@ -106,9 +106,10 @@ static void lin_resid(const grt_real *p, const grt_real *x, const grt_real *y, s
     }
 }
 
-static grt_real lin_loss(const grt_real *p, const grt_real *x, const grt_real *y, size_t n,
+static grt_real lin_loss(const grt_real *p, const grt_real *st, const grt_real *x, const grt_real *y, size_t n,
                          void *work)
 {
+    (void)st;
     grt_real *r = work, s = 0;
     size_t k;
     fake_check(n, work);
@@ -118,9 +119,10 @@ static grt_real lin_loss(const grt_real *p, const grt_real *x, const grt_real *y
     return s / (grt_real)n;
 }
 
-static grt_real lin_loss_grad(const grt_real *p, const grt_real *x, const grt_real *y, size_t n,
+static grt_real lin_loss_grad(const grt_real *p, grt_real *st, const grt_real *x, const grt_real *y, size_t n,
                               grt_real *g, void *work)
 {
+    (void)st;
     grt_real *r = work, s = 0;
     size_t k, j;
     fake_check(n, work);
@@ -140,9 +142,10 @@ static grt_real lin_loss_grad(const grt_real *p, const grt_real *x, const grt_re
     return s / (grt_real)n;
 }
 
-static void lin_predict(const grt_real *p, const grt_real *x, size_t n, grt_real *out,
+static void lin_predict(const grt_real *p, const grt_real *st, const grt_real *x, size_t n, grt_real *out,
                         void *work)
 {
+    (void)st;
     size_t k;
     fake_check(n, work);
     for (k = 0; k < n; k++)
@@ -150,11 +153,11 @@ static void lin_predict(const grt_real *p, const grt_real *x, size_t n, grt_real
 }
 
 static const grt_param_info lin_params[] = {
-    {"W", 2, {1, 3}, 0, 3, 0},
-    {"b", 1, {1}, 3, 1, 0},
+    {"W", 2, {1, 3}, 0, 3, 0, 0},
+    {"b", 1, {1}, 3, 1, 0, 0},
 };
-static const grt_io_info lin_inputs[] = {{"x", 3, 0}};
-static const grt_io_info lin_targets[] = {{"y", 1, 0}};
+static const grt_io_info lin_inputs[] = {{"x", 3, 0, 0}};
+static const grt_io_info lin_targets[] = {{"y", 1, 0, 0}};
 
 static grt_model fake_linear(size_t max_batch)
 {
@@ -210,9 +213,10 @@ static grt_real soft_ce(const grt_real *z, int label, grt_real *q)
     return (grt_real)(mx + log(s)) - z[label];
 }
 
-static grt_real soft_loss(const grt_real *p, const grt_real *x, const grt_real *y, size_t n,
+static grt_real soft_loss(const grt_real *p, const grt_real *st, const grt_real *x, const grt_real *y, size_t n,
                           void *work)
 {
+    (void)st;
     grt_real z[3], q[3], s = 0;
     size_t k;
     fake_check(n, work);
@@ -223,9 +227,10 @@ static grt_real soft_loss(const grt_real *p, const grt_real *x, const grt_real *
     return s / (grt_real)n;
 }
 
-static grt_real soft_loss_grad(const grt_real *p, const grt_real *x, const grt_real *y,
+static grt_real soft_loss_grad(const grt_real *p, grt_real *st, const grt_real *x, const grt_real *y,
                                size_t n, grt_real *g, void *work)
 {
+    (void)st;
     grt_real z[3], q[3], s = 0;
     size_t k;
     int c;
@@ -247,9 +252,10 @@ static grt_real soft_loss_grad(const grt_real *p, const grt_real *x, const grt_r
     return s / (grt_real)n;
 }
 
-static void soft_predict(const grt_real *p, const grt_real *x, size_t n, grt_real *out,
+static void soft_predict(const grt_real *p, const grt_real *st, const grt_real *x, size_t n, grt_real *out,
                          void *work)
 {
+    (void)st;
     size_t k;
     fake_check(n, work);
     for (k = 0; k < n; k++)
@@ -257,11 +263,11 @@ static void soft_predict(const grt_real *p, const grt_real *x, size_t n, grt_rea
 }
 
 static const grt_param_info soft_params[] = {
-    {"W", 2, {3, 2}, 0, 6, 0},
-    {"b", 1, {3}, 6, 3, 0},
+    {"W", 2, {3, 2}, 0, 6, 0, 0},
+    {"b", 1, {3}, 6, 3, 0, 0},
 };
-static const grt_io_info soft_inputs[] = {{"x", 2, 0}};
-static const grt_io_info soft_targets[] = {{"label", 1, 3}};
+static const grt_io_info soft_inputs[] = {{"x", 2, 0, 0}};
+static const grt_io_info soft_targets[] = {{"label", 1, 3, 0}};
 
 static grt_model fake_softmax(size_t max_batch)
 {
@@ -301,9 +307,10 @@ static grt_real logi_p(const grt_real *p, const grt_real *x)
     return (grt_real)(1 / (1 + exp(-(p[0] * x[0] + p[1] * x[1] + p[2]))));
 }
 
-static grt_real logi_loss(const grt_real *p, const grt_real *x, const grt_real *y, size_t n,
+static grt_real logi_loss(const grt_real *p, const grt_real *st, const grt_real *x, const grt_real *y, size_t n,
                           void *work)
 {
+    (void)st;
     grt_real s = 0;
     size_t k;
     fake_check(n, work);
@@ -314,9 +321,10 @@ static grt_real logi_loss(const grt_real *p, const grt_real *x, const grt_real *
     return s / (grt_real)n;
 }
 
-static grt_real logi_loss_grad(const grt_real *p, const grt_real *x, const grt_real *y,
+static grt_real logi_loss_grad(const grt_real *p, grt_real *st, const grt_real *x, const grt_real *y,
                                size_t n, grt_real *g, void *work)
 {
+    (void)st;
     size_t k;
     g[0] = g[1] = g[2] = 0;
     for (k = 0; k < n; k++) {
@@ -325,12 +333,13 @@ static grt_real logi_loss_grad(const grt_real *p, const grt_real *x, const grt_r
         g[1] += d * x[2 * k + 1];
         g[2] += d;
     }
-    return logi_loss(p, x, y, n, work);
+    return logi_loss(p, st, x, y, n, work);
 }
 
-static void logi_predict(const grt_real *p, const grt_real *x, size_t n, grt_real *out,
+static void logi_predict(const grt_real *p, const grt_real *st, const grt_real *x, size_t n, grt_real *out,
                          void *work)
 {
+    (void)st;
     size_t k;
     fake_check(n, work);
     for (k = 0; k < n; k++)
@@ -338,11 +347,11 @@ static void logi_predict(const grt_real *p, const grt_real *x, size_t n, grt_rea
 }
 
 static const grt_param_info logi_params[] = {
-    {"w", 1, {2}, 0, 2, 0},
-    {"b", 1, {1}, 2, 1, 0},
+    {"w", 1, {2}, 0, 2, 0, 0},
+    {"b", 1, {1}, 2, 1, 0, 0},
 };
-static const grt_io_info logi_inputs[] = {{"x", 2, 0}};
-static const grt_io_info logi_targets[] = {{"y", 1, 0}};
+static const grt_io_info logi_inputs[] = {{"x", 2, 0, 0}};
+static const grt_io_info logi_targets[] = {{"y", 1, 0, 0}};
 
 static grt_model fake_logistic(size_t max_batch)
 {
@@ -382,18 +391,20 @@ static void rec_init(grt_real *p, uint64_t seed)
     p[0] = 100;
 }
 
-static grt_real rec_loss(const grt_real *p, const grt_real *x, const grt_real *y, size_t n,
+static grt_real rec_loss(const grt_real *p, const grt_real *st, const grt_real *x, const grt_real *y, size_t n,
                          void *work)
 {
+    (void)st;
     (void)x;
     (void)y;
     fake_check(n, work);
     return p[0];
 }
 
-static grt_real rec_loss_grad(const grt_real *p, const grt_real *x, const grt_real *y,
+static grt_real rec_loss_grad(const grt_real *p, grt_real *st, const grt_real *x, const grt_real *y,
                               size_t n, grt_real *g, void *work)
 {
+    (void)st;
     size_t k;
     (void)y;
     fake_check(n, work);
@@ -405,18 +416,19 @@ static grt_real rec_loss_grad(const grt_real *p, const grt_real *x, const grt_re
     return p[0];
 }
 
-static void rec_predict(const grt_real *p, const grt_real *x, size_t n, grt_real *out,
+static void rec_predict(const grt_real *p, const grt_real *st, const grt_real *x, size_t n, grt_real *out,
                         void *work)
 {
+    (void)st;
     size_t k;
     fake_check(n, work);
     for (k = 0; k < n; k++)
         out[k] = x[k] + p[0];
 }
 
-static const grt_param_info rec_params[] = {{"p", 0, {0}, 0, 1, 0}};
-static const grt_io_info rec_inputs[] = {{"x", 1, 0}};
-static const grt_io_info rec_targets[] = {{"y", 1, 0}};
+static const grt_param_info rec_params[] = {{"p", 0, {0}, 0, 1, 0, 0}};
+static const grt_io_info rec_inputs[] = {{"x", 1, 0, 0}};
+static const grt_io_info rec_targets[] = {{"y", 1, 0, 0}};
 
 static grt_model fake_recorder(size_t max_batch)
 {
@@ -449,9 +461,10 @@ static grt_model fake_recorder(size_t max_batch)
 
 /* ----------------------------------------------------------------------- l1 */
 
-static grt_real l1_loss(const grt_real *p, const grt_real *x, const grt_real *y, size_t n,
+static grt_real l1_loss(const grt_real *p, const grt_real *st, const grt_real *x, const grt_real *y, size_t n,
                         void *work)
 {
+    (void)st;
     grt_real *r = work, s = 0;
     size_t k;
     fake_check(n, work);
@@ -461,9 +474,10 @@ static grt_real l1_loss(const grt_real *p, const grt_real *x, const grt_real *y,
     return s / (grt_real)n;
 }
 
-static grt_real l1_loss_grad(const grt_real *p, const grt_real *x, const grt_real *y, size_t n,
+static grt_real l1_loss_grad(const grt_real *p, grt_real *st, const grt_real *x, const grt_real *y, size_t n,
                              grt_real *g, void *work)
 {
+    (void)st;
     grt_real *r = work, s = 0;
     size_t k, j;
     fake_check(n, work);
@@ -487,5 +501,193 @@ static grt_model fake_l1(size_t max_batch)
     m.hash = 99;
     m.loss = l1_loss;
     m.loss_grad = l1_loss_grad;
+    return m;
+}
+
+/* ------------------------------------------------------------------ bigram */
+
+/* fake_bigram(max_batch, V, T): a text model, input int(V)[T] and target
+ * class(V)[T]: the V logits at position t are row x[t] of a V x V table E,
+ * a bigram model (causal: a position sees its own id alone). Its loss is the
+ * mean over the T positions and the n examples of each position's
+ * cross-entropy. */
+static size_t big_T = 4;
+static int big_V = 5;
+static grt_param_info big_params[1];
+static grt_io_info big_inputs[1], big_targets[1];
+
+static void big_init(grt_real *p, uint64_t seed) { fake_init(p, (size_t)(big_V * big_V), seed); }
+
+/* Cross-entropy of the logits z[0..V) against class y; with g, adds
+ * (softmax(z) - onehot(y)) * scale into g. */
+static double big_ce(const grt_real *z, int y, grt_real *g, double scale)
+{
+    double mx = z[0], s = 0;
+    int c;
+    for (c = 1; c < big_V; c++)
+        mx = z[c] > mx ? z[c] : mx;
+    for (c = 0; c < big_V; c++)
+        s += exp(z[c] - mx);
+    if (g)
+        for (c = 0; c < big_V; c++)
+            g[c] += (grt_real)((exp(z[c] - mx) / s - (c == y)) * scale);
+    return mx + log(s) - z[y];
+}
+
+static grt_real big_loss_grad(const grt_real *p, grt_real *st, const grt_real *x,
+                              const grt_real *y, size_t n, grt_real *g, void *work)
+{
+    double s = 0, scale = 1.0 / (double)(n * big_T);
+    size_t k, t;
+    (void)st;
+    fake_check(n, work);
+    if (g)
+        memset(g, 0, (size_t)(big_V * big_V) * sizeof(grt_real));
+    for (k = 0; k < n; k++)
+        for (t = 0; t < big_T; t++) {
+            size_t row = (size_t)x[k * big_T + t] * (size_t)big_V;
+            s += big_ce(p + row, (int)y[k * big_T + t], g ? g + row : NULL, scale);
+        }
+    return (grt_real)(s * scale);
+}
+
+static grt_real big_loss(const grt_real *p, const grt_real *st, const grt_real *x,
+                         const grt_real *y, size_t n, void *work)
+{
+    (void)st;
+    return big_loss_grad(p, NULL, x, y, n, NULL, work);
+}
+
+static void big_predict(const grt_real *p, const grt_real *st, const grt_real *x, size_t n,
+                        grt_real *out, void *work)
+{
+    size_t k, t;
+    (void)st;
+    fake_check(n, work);
+    for (k = 0; k < n * big_T; k++)
+        for (t = 0; t < (size_t)big_V; t++)
+            out[k * (size_t)big_V + t] = p[(size_t)x[k] * (size_t)big_V + t];
+}
+
+static grt_model fake_bigram(size_t max_batch, int V, size_t T)
+{
+    grt_model m;
+    memset(&m, 0, sizeof m);
+    fake_max_batch = max_batch;
+    big_V = V;
+    big_T = T;
+    big_params[0].name = "E";
+    big_params[0].rank = 2;
+    big_params[0].dim[0] = big_params[0].dim[1] = V;
+    big_params[0].size = (size_t)(V * V);
+    big_inputs[0].name = "tok";
+    big_inputs[0].size = T;
+    big_inputs[0].vocab = V;
+    big_targets[0].name = "next";
+    big_targets[0].size = T;
+    big_targets[0].nclasses = V;
+    m.name = "bigram";
+    m.hash = UINT64_C(0xb16a4d) + (uint64_t)V * 1000 + T;
+    m.param_count = (size_t)(V * V);
+    m.input_size = T;
+    m.target_size = T;
+    m.output_size = T * (size_t)V;
+    m.max_batch = max_batch;
+    m.workspace_bytes = 64;
+    m.nparams = 1;
+    m.params = big_params;
+    m.ninputs = 1;
+    m.inputs = big_inputs;
+    m.ntargets = 1;
+    m.targets = big_targets;
+    m.target_kind = GRT_TARGET_CLASS;
+    m.nclasses = V;
+    m.train = fake_config();
+    m.train.opt = GRT_ADAM;
+    m.train.lr = 0.1;
+    m.train.steps = 50;
+    m.init = big_init;
+    m.loss = big_loss;
+    m.loss_grad = big_loss_grad;
+    m.predict = big_predict;
+    return m;
+}
+
+/* ----------------------------------------------------------------- running */
+
+/* fake_running: fake_linear with state, as batch_norm keeps it: state[0] is
+ * a running mean of x[0] (momentum 0.1; state[1] a running count of the
+ * calls, to see every update), which the model subtracts:
+ * y = w0 (x0 - state[0]) + w1 x1 + w2 x2 + b. loss_grad uses the state as
+ * it finds it, then updates it. */
+static void run_init_state(grt_real *s)
+{
+    s[0] = 0;
+    s[1] = 0;
+}
+
+static void run_resid(const grt_real *p, const grt_real *s, const grt_real *x,
+                      const grt_real *y, size_t n, grt_real *r)
+{
+    size_t k;
+    for (k = 0; k < n; k++) {
+        const grt_real *xi = x + 3 * k;
+        r[k] = p[0] * (xi[0] - s[0]) + p[1] * xi[1] + p[2] * xi[2] + p[3] - y[k];
+    }
+}
+
+static grt_real run_loss(const grt_real *p, const grt_real *st, const grt_real *x,
+                         const grt_real *y, size_t n, void *work)
+{
+    grt_real *r = work, s = 0;
+    size_t k;
+    fake_check(n, work);
+    run_resid(p, st, x, y, n, r);
+    for (k = 0; k < n; k++)
+        s += r[k] * r[k];
+    return s / (grt_real)n;
+}
+
+static grt_real run_loss_grad(const grt_real *p, grt_real *st, const grt_real *x,
+                              const grt_real *y, size_t n, grt_real *g, void *work)
+{
+    grt_real *r = work, s = 0, mean = 0;
+    size_t k, j;
+    fake_check(n, work);
+    run_resid(p, st, x, y, n, r);
+    for (j = 0; j < 4; j++)
+        g[j] = 0;
+    for (k = 0; k < n; k++) {
+        s += r[k] * r[k];
+        g[0] += 2 * r[k] * (x[3 * k] - st[0]) / (grt_real)n;
+        for (j = 1; j < 3; j++)
+            g[j] += 2 * r[k] * x[3 * k + j] / (grt_real)n;
+        g[3] += 2 * r[k] / (grt_real)n;
+        mean += x[3 * k] / (grt_real)n;
+    }
+    st[0] = (grt_real)(0.9 * st[0] + 0.1 * mean);
+    st[1] += 1;
+    return s / (grt_real)n;
+}
+
+static void run_predict(const grt_real *p, const grt_real *st, const grt_real *x, size_t n,
+                        grt_real *out, void *work)
+{
+    size_t k;
+    fake_check(n, work);
+    for (k = 0; k < n; k++)
+        out[k] = p[0] * (x[3 * k] - st[0]) + p[1] * x[3 * k + 1] + p[2] * x[3 * k + 2] + p[3];
+}
+
+static grt_model fake_running(size_t max_batch)
+{
+    grt_model m = fake_linear(max_batch);
+    m.name = "running";
+    m.hash = 1234;
+    m.loss = run_loss;
+    m.loss_grad = run_loss_grad;
+    m.predict = run_predict;
+    m.state_count = 2;
+    m.init_state = run_init_state;
     return m;
 }

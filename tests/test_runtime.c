@@ -506,7 +506,7 @@ static void test_csv_empty(void **state)
 static void test_csv_huge_line(void **state)
 {
     enum { N = 100000 };
-    static const grt_io_info in[] = {{"x", N, 0}};
+    static const grt_io_info in[] = {{"x", N, 0, 0}};
     grt_model m = fake_linear(8);
     grt_data d;
     grt_err e;
@@ -595,6 +595,7 @@ static void test_stats(void **state)
     size_t i;
     double m0 = 0, v0 = 0;
     (void)state;
+    memset(&s, 0, sizeof s);
     d.x = x;
     grt_stats_compute(&d, &s);
     assert_int_equal(s.n, 3);
@@ -856,11 +857,68 @@ static void test_schedules(void **state)
     assert_true(fabs(grt_sched_lr(&c, 0.1, 2, 10) - 0.1) < 1e-15);
     assert_true(fabs(grt_sched_lr(&c, 0.1, 3, 10) - 0.05) < 1e-15);
     assert_true(fabs(grt_sched_lr(&c, 0.1, 7, 10) - 0.025) < 1e-15);
-    c.sched = GRT_COSINE;
+    c.sched = GRT_COSINE, c.sched_a = 0, c.sched_b = 0;
     assert_true(fabs(grt_sched_lr(&c, 0.1, 0, 10) - 0.1) < 1e-15);
     assert_true(fabs(grt_sched_lr(&c, 0.1, 5, 10) - 0.05) < 1e-15);
+    /* cosine(warmup = 4, min_lr = 0.01) over 10 steps: 0.025, 0.05, 0.075,
+     * 0.1, then from 0.1 at step 4 to 0.01 at the last step, 9 */
+    c.sched_a = 4, c.sched_b = 0.01;
+    assert_true(fabs(grt_sched_lr(&c, 0.1, 0, 10) - 0.025) < 1e-15);
+    assert_true(fabs(grt_sched_lr(&c, 0.1, 2, 10) - 0.075) < 1e-15);
+    assert_true(fabs(grt_sched_lr(&c, 0.1, 3, 10) - 0.1) < 1e-15);
+    assert_true(fabs(grt_sched_lr(&c, 0.1, 4, 10) - 0.1) < 1e-15);
+    assert_true(fabs(grt_sched_lr(&c, 0.1, 9, 10) - 0.01) < 1e-15);
+    assert_true(fabs(grt_sched_lr(&c, 0.1, 6, 10) -
+                     (0.01 + 0.09 * 0.5 * (1 + cos(3.14159265358979323846 * 2 / 5)))) < 1e-15);
+    /* warm-up alone: to lr, then down to 0 at the last step */
+    c.sched_a = 2, c.sched_b = 0;
+    assert_true(fabs(grt_sched_lr(&c, 0.1, 0, 10) - 0.05) < 1e-15);
+    assert_true(fabs(grt_sched_lr(&c, 0.1, 9, 10)) < 1e-15);
     c.sched = GRT_EXPONENTIAL, c.sched_a = 0.9;
     assert_true(fabs(grt_sched_lr(&c, 0.1, 2, 10) - 0.081) < 1e-15);
+}
+
+/* nodecay and frozen, for every optimizer: a frozen param never moves (a
+ * NaN gradient of it is ignored, it is left out of the clipping norm), a
+ * nodecay param gets no L2 and no decoupled decay. */
+static void test_param_flags(void **state)
+{
+    static grt_param_info ps[] = {
+        {"F", 1, {2}, 0, 2, 0, GRT_PARAM_FROZEN},
+        {"N", 1, {1}, 2, 1, 0, GRT_PARAM_NODECAY},
+        {"D", 1, {1}, 3, 1, 0, 0},
+    };
+    grt_model m = fake_linear(8);
+    int k;
+    (void)state;
+    m.params = ps;
+    m.nparams = 3;
+    for (k = 0; k < GRT_OPT_COUNT; k++) {
+        grt_train_config c = fake_config();
+        grt_optimizer o;
+        grt_real p[4] = {1, 2, 3, 4}, g[4] = {5, 6, 0, 0};
+        int step;
+        c.opt = k;
+        c.weight_decay = 0.1;
+        c.opt_weight_decay = 0.2;
+        c.clip = 1e-3; /* only F's gradient is large: left out, no clipping */
+        grt_opt_init(&o, &c, 4, 0);
+        grt_opt_flags(&o, &m);
+        for (step = 0; step < 3; step++) {
+            grt_real gs[4];
+            memcpy(gs, g, sizeof gs);
+            gs[1] = (grt_real)NAN;
+            grt_opt_ignore_frozen(&o, gs);
+            assert_true(gs[0] == 0 && gs[1] == 0);
+            grt_opt_step(&o, p, gs, 0.01);
+        }
+        assert_true(p[0] == 1 && p[1] == 2); /* frozen */
+        assert_true(p[2] == 3);              /* nodecay, zero gradient */
+        assert_true(p[3] < 4);               /* decayed */
+        if (o.m)
+            assert_true(o.m[0] == 0 && o.m[1] == 0);
+        grt_opt_free(&o);
+    }
 }
 
 /* ------------------------------------------------------------- scoring */
@@ -940,7 +998,7 @@ static void test_params_roundtrip(void **state)
     grt_model m = fake_linear(8);
     grt_real p[4] = {1.5f, -2.25f, (grt_real)3e-8, 7}, q[4];
     double mean[3] = {1, -2, 3.5}, sd[3] = {0.5, 1, 2};
-    grt_stats s = {3, mean, sd}, t;
+    grt_stats s = {3, mean, sd, NULL, 0, 0, {0}}, t;
     grt_err e;
     char path[512], *bytes;
     size_t n;
@@ -991,7 +1049,7 @@ static unsigned char *lin_file(size_t *n)
     grt_model m = fake_linear(8);
     grt_real p[4] = {1, 2, 3, 4};
     double mean[3] = {0}, sd[3] = {1, 1, 1};
-    grt_stats s = {3, mean, sd};
+    grt_stats s = {3, mean, sd, NULL, 0, 0, {0}};
     return grt_params_encode(&m, p, &s, NULL, n);
 }
 
@@ -2805,7 +2863,7 @@ static void test_export(void **state)
     grt_model m = fake_softmax(8);
     grt_real p[9];
     double mean[2] = {1, 2}, sd[2] = {3, 4};
-    grt_stats s = {2, mean, sd};
+    grt_stats s = {2, mean, sd, NULL, 0, 0, {0}};
     char params[512], dir[512], path[2200], npz[512], *b, *h;
     size_t n, i;
     grt_err e;
@@ -3287,6 +3345,311 @@ static void test_gradcheck(void **state)
     assert_int_equal(run_main(&soft, NULL, "gradcheck", "--examples", "0", NULL), 2);
 }
 
+/* ------------------------------------------------------------ text models */
+
+/* "abc" repeated: a bigram model learns it exactly. */
+static void abc_text(const char *path, size_t n)
+{
+    char *s = malloc(n + 1);
+    size_t i;
+    assert_non_null(s);
+    for (i = 0; i < n; i++)
+        s[i] = "abc"[i % 3];
+    s[n] = '\0';
+    write_text(path, s);
+    free(s);
+}
+
+/* Token ids and class indices out of range, in CSV and IDX: errors naming
+ * the file, row and column; accuracy per position of class(V)[T]. */
+static void test_token_data(void **state)
+{
+    grt_model m = fake_bigram(4, 5, 4);
+    grt_data d;
+    grt_err e;
+    grt_ctx c;
+    grt_score s;
+    grt_real *p;
+    size_t k;
+    (void)state;
+    assert_int_equal(grt_model_check(&m, &e), 0);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(csv_text(&m, GRT_CSV_TARGETS, "t.csv", "0,1,2,3,1,2,3,4\n0,1,7,3,1,2,3,4\n",
+                              &d, &e),
+                     1);
+    assert_contains(e.msg, "t.csv:2:5: error: '7' is not a token id of input 'tok', an "
+                           "integer in 0..4 (field 3)");
+    memset(&e, 0, sizeof e);
+    assert_int_equal(csv_text(&m, GRT_CSV_INPUTS, "t.csv", "0,1,2,1.5\n", &d, &e), 1);
+    assert_non_null(strstr(e.msg, "'1.5' is not a token id"));
+    memset(&e, 0, sizeof e);
+    assert_int_equal(csv_text(&m, GRT_CSV_TARGETS, "t.csv", "0,1,2,3,1,2,3,5\n", &d, &e), 1);
+    assert_contains(e.msg, "t.csv:1:15: error: '5' is not a class index of target 'next', "
+                           "an integer in 0..4 (field 8)");
+    /* per position: 3 examples of 4 positions, E makes id i predict i + 1 */
+    memset(&e, 0, sizeof e);
+    assert_int_equal(csv_text(&m, GRT_CSV_TARGETS, "t.csv",
+                              "0,1,2,3,1,2,3,4\n0,1,2,3,1,2,3,0\n4,4,4,4,0,0,0,1\n", &d, &e),
+                     0);
+    p = calloc(25, sizeof(grt_real));
+    for (k = 0; k < 5; k++)
+        p[k * 5 + (k + 1) % 5] = 10;
+    grt_ctx_init(&c, &m);
+    grt_evaluate(&c, p, &d, &s);
+    assert_int_equal(s.total, 12);
+    assert_int_equal(s.correct, 4 + 3 + 3);
+    grt_ctx_free(&c);
+    free(p);
+    grt_data_free(&d);
+    /* gradcheck's random examples: token ids, never other values */
+    grt_random_data(&m, 50, 3, &d);
+    for (k = 0; k < 50 * 4; k++)
+        assert_true(d.x[k] >= 0 && d.x[k] <= 4 && d.x[k] == floor(d.x[k]));
+    grt_data_free(&d);
+    assert_int_equal(run_main(&m, NULL, "gradcheck", NULL), 0);
+    assert_int_equal(run_main(&m, NULL, "train", "x.csv", "--standardize", NULL), 2);
+    /* a model description with a class target wider than its outputs */
+    m.output_size = 19;
+    assert_int_equal(grt_model_check(&m, &e), 1);
+    assert_non_null(strstr(e.msg, "class target 'next' of 4 values needs 5 outputs each"));
+}
+
+static void test_text_vocab(void **state)
+{
+    grt_stats s;
+    grt_err e;
+    unsigned char ids[16];
+    (void)state;
+    memset(&s, 0, sizeof s);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(grt_vocab_build((const unsigned char *)"hello\nworld", 11, 8, "h.txt", &s, &e),
+                     0);
+    assert_int_equal(s.nvocab, 8);
+    assert_memory_equal(s.vocab, "\ndehlorw", 8);
+    assert_int_equal(grt_text_encode((const unsigned char *)"held", 4, &s, 8, "x", "p", ids, &e),
+                     0);
+    assert_true(ids[0] == 3 && ids[1] == 2 && ids[2] == 4 && ids[3] == 1);
+    assert_int_equal(
+        grt_text_encode((const unsigned char *)"he\nlXo", 6, &s, 8, "x.txt", "p.params", ids, &e),
+        1);
+    assert_string_equal(e.msg, "x.txt:2:2: error: character 'X' is not in the vocabulary of "
+                               "p.params (the 8 characters of the training text)");
+    memset(&e, 0, sizeof e);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(grt_vocab_build((const unsigned char *)"hello\nworld", 11, 7, "h.txt", &s, &e),
+                     1);
+    assert_string_equal(e.msg, "h.txt: error: 8 distinct characters (bytes), but the model's "
+                               "vocabulary holds 7 (its input is int(7)); compile it with a "
+                               "vocabulary of at least 8, or 256 to read bytes");
+}
+
+/* train --text, eval --text and sample, with a small vocabulary and with
+ * bytes. */
+static void test_text_train_sample(void **state)
+{
+    grt_model m = fake_bigram(4, 5, 6), b;
+    char txt[512], p[512], q[512], lg[512], *s;
+    grt_real *params = malloc(256 * 256 * sizeof(grt_real));
+    grt_stats st;
+    grt_err e;
+    double loss;
+    (void)state;
+    tpath(txt, "abc.txt");
+    tpath(p, "abc.params");
+    tpath(q, "abc2.params");
+    tpath(lg, "abc_log.csv");
+    abc_text(txt, 300);
+    m.train.validate = 0.1;
+    if (run_main(&m, NULL, "train", "--text", txt, "--steps", "60", "--save", p, "--log", lg,
+                 NULL) != 0)
+        print_error("%s", err_text()), fail();
+    s = err_text();
+    /* a line about every tenth of the run */
+    assert_non_null(strstr(s, "step 6/60  loss "));
+    assert_non_null(strstr(s, "step 60/60  loss "));
+    assert_non_null(strstr(s, "val_loss "));
+    assert_non_null(strstr(s, " tok/s "));
+    free(s);
+    s = slurp(lg, NULL);
+    assert_true(strncmp(s, "step,loss,acc,val_loss,val_acc,lr,seconds\n6,", 44) == 0);
+    free(s);
+    s = out_text();
+    assert_non_null(strstr(s, "valid loss "));
+    free(s);
+    /* the vocabulary is in the file: the three characters */
+    memset(&e, 0, sizeof e);
+    assert_int_equal(grt_params_load(p, &m, params, &st, NULL, &e), 0);
+    assert_int_equal(st.nvocab, 3);
+    assert_memory_equal(st.vocab, "abc", 3);
+    grt_stats_free(&st);
+    /* eval: the loss per character, low once learnt */
+    assert_int_equal(run_main(&m, NULL, "eval", p, "--text", txt, NULL), 0);
+    s = out_text();
+    assert_int_equal(sscanf(s, "loss %lf", &loss), 1);
+    assert_true(loss < 0.05);
+    assert_non_null(strstr(s, "\nbits per character "));
+    free(s);
+    /* sample: the likeliest continuation of "ab" is "cabca..." */
+    assert_int_equal(run_main(&m, NULL, "sample", p, "--prompt", "ab", "--tokens", "7",
+                              "--temperature", "0", NULL),
+                     0);
+    s = out_text();
+    assert_string_equal(s, "abcabcabc\n");
+    free(s);
+    /* drawn with a temperature: the same seed, the same text */
+    assert_int_equal(run_main(&m, NULL, "sample", p, "--tokens", "30", "--seed", "5", "--top-k",
+                              "2", NULL),
+                     0);
+    s = out_text();
+    assert_int_equal(strlen(s), 31);
+    assert_int_equal(strspn(s, "abc"), 30);
+    free(s);
+    /* characters the vocabulary lacks */
+    assert_int_equal(run_main(&m, NULL, "sample", p, "--prompt", "abxcyx", NULL), 1);
+    s = err_text();
+    assert_non_null(strstr(s, "--prompt: error: 'x', 'y' are not in the vocabulary of "));
+    free(s);
+    write_text(q, "abcabcabcd");
+    assert_int_equal(run_main(&m, NULL, "eval", p, "--text", q, NULL), 1);
+    s = err_text();
+    assert_non_null(strstr(s, "abc2.params:1:10: error: character 'd' is not in the vocabulary"));
+    free(s);
+    /* more characters than the model's vocabulary */
+    write_text(q, "abcdefg");
+    assert_int_equal(run_main(&m, NULL, "train", "--text", q, "-q", NULL), 1);
+    s = err_text();
+    assert_non_null(strstr(s, "7 distinct characters (bytes), but the model's vocabulary holds 5"));
+    free(s);
+    /* not a text model */
+    {
+        grt_model lin = fake_linear(8);
+        assert_int_equal(run_main(&lin, NULL, "train", "--text", txt, NULL), 2);
+        m = fake_bigram(4, 5, 6);
+    }
+    /* V = 256: bytes, no vocabulary saved */
+    b = fake_bigram(8, 256, 3);
+    assert_int_equal(run_main(&b, NULL, "train", "--text", txt, "--steps", "40", "--save", q,
+                              "-q", NULL),
+                     0);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(grt_params_load(q, &b, params, &st, NULL, &e), 0);
+    assert_int_equal(st.nvocab, 0);
+    grt_stats_free(&st);
+    assert_int_equal(run_main(&b, NULL, "sample", q, "--prompt", "bc", "--tokens", "4",
+                              "--temperature", "0", NULL),
+                     0);
+    s = out_text();
+    assert_string_equal(s, "bcabca\n");
+    free(s);
+    free(params);
+}
+
+/* A text run of 40 steps, and 20 then 20 resumed: the same bytes; the
+ * cosine schedule's warm-up in the log. */
+static void test_text_resume_cosine(void **state)
+{
+    grt_model m = fake_bigram(4, 5, 6);
+    char txt[512], a[512], b[512], c[512], lg[512], *s, *row;
+    (void)state;
+    tpath(txt, "abc3.txt");
+    tpath(a, "t_a.params");
+    tpath(b, "t_b.params");
+    tpath(c, "t_c.params");
+    tpath(lg, "t_log.csv");
+    abc_text(txt, 200);
+    m.train.sched = GRT_COSINE;
+    m.train.sched_a = 10;
+    m.train.sched_b = 0.01;
+    m.train.steps = 40;
+    assert_int_equal(run_main(&m, NULL, "train", "--text", txt, "--save", a, "--log", lg, "-q",
+                              NULL),
+                     0);
+    /* step 4: lr 0.1 * 4 / 10 (warm-up); step 40, the last: min_lr */
+    s = slurp(lg, NULL);
+    row = strstr(s, "\n4,");
+    assert_non_null(row);
+    {
+        /* the lr column is the sixth */
+        int k;
+        char *f = row + 1;
+        for (k = 0; k < 5; k++)
+            f = strchr(f, ',') + 1;
+        assert_true(fabs(strtod(f, NULL) - 0.04) < 1e-12);
+        f = strstr(s, "\n40,") + 1;
+        for (k = 0; k < 5; k++)
+            f = strchr(f, ',') + 1;
+        assert_true(fabs(strtod(f, NULL) - 0.01) < 1e-12);
+    }
+    free(s);
+    assert_int_equal(run_main(&m, NULL, "train", "--text", txt, "--steps", "40", "--stop-after",
+                              "20", "--save", b, "-q", NULL),
+                     0);
+    assert_false(same_file(a, b));
+    assert_int_equal(run_main(&m, NULL, "train", "--text", txt, "--resume", b, "--save", c, "-q",
+                              NULL),
+                     0);
+    assert_true(same_file(a, c));
+}
+
+/* Model state: saved with the params, restored by --resume (the same bytes
+ * as a run straight through), used by predict; a file without it gets
+ * init_state's values. */
+static void test_model_state(void **state)
+{
+    grt_model m = fake_running(4);
+    grt_data d;
+    char data[512], a[512], b[512], c[512], *s;
+    grt_real params[4];
+    grt_stats st;
+    grt_err e;
+    double out, want;
+    (void)state;
+    linear_data(&d, 40, 3, 0.1, 0);
+    write_csv(tpath(data, "run.csv"), &d, NULL, 1);
+    tpath(a, "run_a.params");
+    tpath(b, "run_b.params");
+    tpath(c, "run_c.params");
+    assert_int_equal(run_main(&m, NULL, "train", data, "--epochs", "4", "--save", a, "-q", NULL), 0);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(grt_params_load(a, &m, params, &st, NULL, &e), 0);
+    assert_int_equal(st.nstate, 2);
+    assert_true(st.state[1] == 40); /* 4 epochs of 10 batches */
+    assert_true(st.state[0] != 0);
+    /* predict subtracts the saved running mean */
+    write_text(tpath(c, "run_x.csv"), "1,2,3\n");
+    assert_int_equal(run_main(&m, NULL, "predict", a, c, NULL), 0);
+    s = out_text();
+    out = strtod(s, NULL);
+    want = params[0] * (1 - st.state[0]) + params[1] * 2 + params[2] * 3 + params[3];
+    assert_true(fabs(out - want) < 1e-5 * (1 + fabs(want)));
+    free(s);
+    grt_stats_free(&st);
+    /* resumed: the same bytes */
+    assert_int_equal(run_main(&m, NULL, "train", data, "--epochs", "2", "--save", b, "-q", NULL), 0);
+    assert_int_equal(run_main(&m, NULL, "train", data, "--epochs", "4", "--resume", b, "--save", c,
+                              "-q", NULL),
+                     0);
+    assert_true(same_file(a, c));
+    /* the same model without state refuses a file with some; a file
+     * without state gives the stateful model init_state's values */
+    {
+        grt_model r0 = fake_linear(4); /* the same model, without state */
+        r0.name = m.name;
+        r0.hash = m.hash;
+        assert_int_equal(run_main(&r0, NULL, "eval", a, data, NULL), 1);
+        s = err_text();
+        assert_non_null(strstr(s, "the file holds 2 running statistics, the model 'running' keeps 0"));
+        free(s);
+        if (run_main(&r0, NULL, "train", data, "--epochs", "1", "--save", b, "-q", NULL) != 0)
+            print_error("%s", err_text()), fail();
+        memset(&e, 0, sizeof e);
+        assert_int_equal(grt_params_load(b, &m, params, &st, NULL, &e), 0);
+        assert_null(st.state);
+        grt_stats_free(&st);
+    }
+    grt_data_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3311,6 +3674,7 @@ int main(void)
         T(test_optimizers),
         T(test_opt_step_rules),
         T(test_schedules),
+        T(test_param_flags),
         T(test_softmax_accuracy),
         T(test_binary_accuracy),
         T(test_params_roundtrip),
@@ -3344,6 +3708,11 @@ int main(void)
         T(test_main_idx),
         T(test_log_and_plot),
         T(test_gradcheck),
+        T(test_token_data),
+        T(test_text_vocab),
+        T(test_text_train_sample),
+        T(test_text_resume_cosine),
+        T(test_model_state),
 #undef T
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
