@@ -582,16 +582,20 @@ static void emit_api(E *e, int predict_only)
  * written out with the model's prefix before its names: "gk_gemm" becomes
  * "seed_gk_gemm", "GK_KC" "SEED_GK_KC" (tag "gk"); up to the line that
  * starts with stop, if any. */
-static void emit_template(E *e, const char *const *text, const char *tag, const char *stop)
+static void emit_template(E *e, const char *const *text, const char *tag, const char *const *sections, unsigned keep)
 {
     char lo[8], up[8];
     snprintf(lo, sizeof lo, "%s_", tag);
     for (int k = 0; (up[k] = (char)toupper((unsigned char)lo[k])) != 0; k++)
         ;
-    size_t n = strlen(lo), ns = stop ? strlen(stop) : 0;
+    size_t n = strlen(lo);
+    int cur = -1; /* the section being read: -1 the part always written */
     for (int i = 0; text[i]; i++) {
-        if (stop && !strncmp(text[i], stop, ns))
-            break;
+        for (int k = 0; sections && sections[k]; k++)
+            if (!strncmp(text[i], sections[k], strlen(sections[k])))
+                cur = k;
+        if (cur >= 0 && !(keep & (1u << cur)))
+            continue;
         for (const char *t = text[i], *s = t; *s; s++) {
             int word_start = s == t || !(isalnum((unsigned char)s[-1]) || s[-1] == '_');
             if (word_start && !strncmp(s, lo, n))
@@ -616,7 +620,7 @@ static void emit_gemm_kernel(E *e)
             e->m->is_double ? 0 : 1);
     fprintf(e->out, "#define %sGK_KC %d /* the blocks: inner, rows, columns */\n#define %sGK_MC %d\n#define %sGK_NC %d\n",
             e->PREFIX, GEMM_KC, e->PREFIX, GEMM_MC, e->PREFIX, GEMM_NC);
-    emit_template(e, gemm_kernel_text, "gk", NULL);
+    emit_template(e, gemm_kernel_text, "gk", NULL, 0);
 }
 
 /* e^x and log(1 + u) in float (vmath.c), renamed to the model */
@@ -625,13 +629,14 @@ static const char *const vmath_text[] = {
     NULL};
 
 
-static void emit_vmath(E *e, int log1p)
+static void emit_vmath(E *e, int vm)
 {
-    fprintf(e->out, "/* e^x%s for sigmoid, softplus and bce: branch-free, so that their loops\n"
+    fprintf(e->out, "/* e^x%s%s for the loops that call them: branch-free, so that those loops\n"
                     "   vectorize; about 1 ulp (Cephes' polynomials; tests/test_vmath.c) */",
-            log1p ? " and log(1 + u)" : "");
-    /* without log(1 + u) when nothing calls it: an unused static function is a warning */
-    emit_template(e, vmath_text, "vm", log1p ? NULL : "/* log(1 + u)");
+            vm & VM_LOG1P ? ", log(1 + u)" : "", vm & VM_ERF ? ", erf" : "");
+    /* only what is called: an unused static function is a warning */
+    static const char *const sections[] = {"/* log(1 + u)", "/* erf(x)", NULL};
+    emit_template(e, vmath_text, "vm", sections, (vm & VM_LOG1P ? 1u : 0u) | (vm & VM_ERF ? 2u : 0u));
 }
 
 void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
@@ -655,12 +660,10 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
         die("out of memory");
     e.out = out = ks;
     int vm = 0;
-    for (int i = 0; i < all.norder; i++) {
-        int u = op_uses_vmath(N(&m->g, all.order[i])->op);
-        vm = u > vm ? u : vm;
-    }
+    for (int i = 0; i < all.norder; i++)
+        vm |= op_uses_vmath(N(&m->g, all.order[i])->op);
     if (vm && !m->is_double)
-        emit_vmath(&e, vm == 2);
+        emit_vmath(&e, vm);
     e.drop = conv_has_dropout(&m->g) && !predict_only;
     if (e.drop)
         conv_emit_helpers(out, e.prefix, e.T);

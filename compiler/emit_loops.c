@@ -26,7 +26,8 @@ static const char *scalar_expr(E *e, Node *x, char *buf, size_t n)
     CFlavour f = {e->T, e->fs,
                   fl ? arena_printf(e->g->arena, "%svm_expf", e->prefix) : "exp",
                   fl ? arena_printf(e->g->arena, "%svm_log1p", e->prefix) : "log1p",
-                  lit(e, x->f, c, sizeof c), lit(e, x->f2, c2, sizeof c2)};
+                  lit(e, x->f, c, sizeof c), lit(e, x->f2, c2, sizeof c2),
+                  fl ? arena_printf(e->g->arena, "%svm_erff", e->prefix) : "erf"};
     snprintf(buf, n, "%s", op_expr(e->g->arena, x, "a", "b", &f));
     return buf;
 }

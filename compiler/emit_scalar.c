@@ -127,7 +127,7 @@ static const char *par(S *s, const char *x)
 static const char *fmt(S *s, Node *x, const char *a, const char *b)
 {
     CFlavour f = {s->T, s->fs, arena_printf(s->a, "exp%s", s->fs), arena_printf(s->a, "log1p%s", s->fs),
-                  literal(s, x->f), literal(s, x->f2)};
+                  literal(s, x->f), literal(s, x->f2), arena_printf(s->a, "erf%s", s->fs)};
     return op_expr(s->a, x, a, b ? b : "0", &f);
 }
 

@@ -592,12 +592,15 @@ typedef struct CFlavour {
     const char *exp;    /* "seed_vm_expf" or "expf", "exp" */
     const char *log1p;  /* "seed_vm_log1p", "log1pf" or "log1p" */
     const char *c, *c2; /* Node.f and Node.f2 as literals */
+    const char *erf;    /* "seed_vm_erff", "erff" or "erf" */
 } CFlavour;
 
 /* The C expression of element-wise node x at one element, its operands'
  * values being a and b (C expressions; parenthesized where needed). */
 const char *op_expr(Arena *ar, const Node *x, const char *a, const char *b, const CFlavour *fl);
-/* What of vmath.c an op's template calls: 0 nothing, 1 e^x, 2 also log(1 + u). */
+/* What of vmath.c an op's template calls: a mask of VM_EXP (e^x), VM_LOG1P
+ * (log(1 + u)), VM_ERF (erf, which calls e^x); 0 nothing. */
+enum { VM_EXP = 1, VM_LOG1P = 2, VM_ERF = 4 };
 int op_uses_vmath(Op op);
 /* Whether generated C must not use name as an identifier of its own (a
  * keyword, a libm or libc name, a name reserved to the implementation). */

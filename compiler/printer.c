@@ -70,6 +70,8 @@ const char *op_expr(Arena *ar, const Node *x, const char *a, const char *b, cons
                 PUT(fl->exp);
             else if (!strncmp(q + 1, "log1p", k) && k == 5)
                 PUT(fl->log1p);
+            else if (!strncmp(q + 1, "erf", k) && k == 3)
+                PUT(fl->erf);
             else
                 die("internal error: template of %s: unknown {%.*s}", op_name[x->op], (int)k, q + 1);
             q = e;
@@ -103,7 +105,8 @@ int op_uses_vmath(Op op)
     const char *t = op_c[op];
     if (!t)
         return 0;
-    return strstr(t, "{log1p}") ? 2 : strstr(t, "{exp}") ? 1 : 0;
+    return (strstr(t, "{exp}") || strstr(t, "{erf}") ? VM_EXP : 0) | (strstr(t, "{log1p}") ? VM_LOG1P : 0) |
+           (strstr(t, "{erf}") ? VM_ERF : 0);
 }
 
 /* ---------------------------------------------------------------- names */
@@ -133,7 +136,7 @@ static const char *const reserved_words[] = {
     "fpclassify", "isfinite", "isinf", "isnan", "isnormal", "signbit", "isgreater", "isgreaterequal",
     "isless", "islessequal", "islessgreater", "isunordered", "M_PI", "M_E", "errno",
     /* what the generated code calls besides the templates' functions */
-    "exp", "expf", "log", "logf", "log1p", "log1pf", "sqrt", "sqrtf", "cos", "fabs", "fabsf", "fmaf", "fma",
+    "exp", "expf", "log", "logf", "log1p", "log1pf", "erf", "erff", "sqrt", "sqrtf", "cos", "fabs", "fabsf", "fmaf", "fma",
     "main", NULL};
 
 /* whether name is a function the op table's templates call (erff,

@@ -77,11 +77,34 @@ static void test_log1p(void **state)
     assert_true(fabs(vm_log1p(1.0f) - 0.69314718055994531) < 1e-7);
 }
 
+/* erf (GELU's): absolute error against libm's erf in double, and odd */
+static void test_erf(void **state)
+{
+    (void)state;
+    double worst = 0, at = 0;
+    long n = 0;
+    for (float x = -6.0f; x <= 6.0f; x += 1.0f / 4096, n++) {
+        double e = fabs(erf((double)x) - (double)vm_erff(x));
+        double rel = x != 0 && fabs(x) < 0.5f ? e / fabs(erf((double)x)) : 0;
+        if (e > worst) {
+            worst = e;
+            at = x;
+        }
+        assert_true(rel < 1e-6); /* near 0 the error is relative */
+        assert_true(vm_erff(-x) == -vm_erff(x));
+    }
+    printf("  vm_erff: %ld points in [-6, 6], worst absolute error %.2g at %.9g\n", n, worst, at);
+    assert_true(worst < 3e-7);
+    assert_true(vm_erff(0.0f) == 0.0f);
+    assert_true(vm_erff(INFINITY) == 1.0f && vm_erff(-INFINITY) == -1.0f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expf),
         cmocka_unit_test(test_log1p),
+        cmocka_unit_test(test_erf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

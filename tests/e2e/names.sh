@@ -6,7 +6,8 @@
 # --cflags hold '*/' too; names that clash with C, the headers or the
 # model's own macros (tests/models/name_clash.nn) build in vector and
 # --scalar form with gcc and clang; and gcc is silent at -O1 to -O3 (sums
-# whose rest loop would be empty, tests/models/decay_sums.nn).
+# whose rest loop would be empty, tests/models/decay_sums.nn; the small
+# products' rest loops of tests/models/tokens.nn).
 . "$(dirname "$0")/lib.bash"
 STRICT="-std=c99 -Wall -Wextra -pedantic -Werror"
 
@@ -36,10 +37,12 @@ done
 grep -q 'CASE_PARAM_W_2_OFFSET 3 ' "$tmp/n/case.h" && ok "params W and w get macros of their own" ||
   bad "params W and w get macros of their own" "$(grep OFFSET "$tmp/n/case.h")"
 # the generated C is silent at every optimization level, not only without one
-rm -rf "$tmp/o"; mkdir "$tmp/o"
-"$G" -c tests/models/decay_sums.nn -o "$tmp/o"
-for o in -O1 -O2 -O3; do
-  if gcc $STRICT $o -march=native -c "$tmp/o/decay_sums.c" -o "$tmp/o/x.o" 2>"$tmp/err"; then ok "decay_sums.nn silent at $o"
-  else bad "decay_sums.nn silent at $o" "$(head -3 "$tmp/err")"; fi
+for m in decay_sums tokens; do
+  rm -rf "$tmp/o"; mkdir "$tmp/o"
+  "$G" -c tests/models/$m.nn -o "$tmp/o"
+  for o in -O1 -O2 -O3; do
+    if gcc $STRICT $o -march=native -c "$tmp/o/$m.c" -o "$tmp/o/x.o" 2>"$tmp/err"; then ok "$m.nn silent at $o"
+    else bad "$m.nn silent at $o" "$(head -3 "$tmp/err")"; fi
+  done
 done
 finish names
