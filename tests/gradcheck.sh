@@ -310,5 +310,37 @@ h = dense(dropout(flatten(p2), 0.25), 16, relu)
 z = dense(h, 10)
 minimize cross_entropy(z, label)"
 
+# normalization (compiler/norm.c): layer_norm per row, rows of 8 lanes and
+# a tail; batch_norm in training mode (the driver's n = 1, 2, 7 and the
+# batch), per feature and per channel over the pixels
+check layer_norm 0 "input x[$A, 19]
+target y[$A, 19]
+param W[19, 19] init normal(0, 0.5)
+param g[19] init uniform(0.5, 1.5)
+param c[19] init uniform(-0.5, 0.5)
+minimize mse(tanh(layer_norm(x @ W) * g + c), y)"
+check layer_norm_vec 0 "$io
+$dense
+minimize mse(layer_norm(z) * z, y)"
+check layer_norm_axes 0 "input x[$A, $C, 3]
+target y[$A, $C, 3]
+param s[$C, 3] init normal(1, 0.5)
+minimize mse(layer_norm(x * s, axis=[-2, -1], eps=1e-3) * s, y)"
+check batch_norm 0 "$io
+$dense
+param g[$B] init uniform(0.5, 1.5)
+param c[$B] init uniform(-0.5, 0.5)
+h = batch_norm(z) * g + c
+minimize mse(tanh(h), y)"
+check batch_norm_chw 0 "$img
+c = conv2d(x, out=$OC, k=3)
+h = batch_norm(c, eps=1e-3)
+z = dense(flatten(tanh(h)), $B)
+minimize mse(z, y)"
+check batch_norm_dropout 0 "$io
+$dense
+h = dropout(tanh(batch_norm(z)), 0.3)
+minimize mse(h, y)"
+
 echo "gradcheck: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
