@@ -495,7 +495,7 @@ static void emit_parts(E *e, int predict_only)
     part_head(e, "the forward pass: from the inputs to what both the loss and the prediction need", "void",
               "forward", a, 1);
     emitf(e, 1, "(void)params; (void)x; (void)n; (void)w;%s", e->drop ? (e->state ? " (void)seed;" : " (void)train; (void)seed;") : "");
-    emit_part_body(e, SEG_FORWARD, e->drop || e->state ? 2 : 0, NULL);
+    emit_part_body(e, SEG_FORWARD, (e->drop || e->state) && !predict_only ? 2 : 0, NULL);
     fprintf(e->out, "}\n\n");
     if (predict_only)
         return;
