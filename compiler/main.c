@@ -724,6 +724,16 @@ int main(int argc, char **argv)
         goto done;
     if (o.batch)
         m->batch = o.batch;
+    /* norm.c: batch_norm's running statistics are state, which the
+     * executable's glue (emit_main.c) and the embedded params do not carry
+     * yet: the generated pair (-c) has it */
+    if (m->state_count && ((!o.c_only && !o.emit) || o.main_glue || o.embed)) {
+        fprintf(stderr, "gradc: error: %s: a model with batch_norm has state (running statistics), which %s "
+                        "does not take yet; gradc -c writes the generated pair\n",
+                o.source, o.embed ? "--embed-params" : "the executable's runtime");
+        status = 2;
+        goto done;
+    }
 
     /* the outputs, opened (so checked writable) before the work */
     const char *cpath = NULL, *hpath = NULL, *hname = NULL;
