@@ -32,6 +32,10 @@
 #ifndef TOL
 #define TOL 1e-6
 #endif
+/* the central differences' step, relative to 1 + |param| */
+#ifndef STEP
+#define STEP 1e-5
+#endif
 /* one-sided slopes further apart than this (relative): a kink in the step */
 #ifndef KINK
 #define KINK 1e-3
@@ -98,7 +102,7 @@ int main(void)
             return 1;
         }
         for (size_t i = 0; i < GC_PARAM_COUNT; i++) {
-            double p = params[i], h = 1e-5 * (1 + fabs(p));
+            double p = params[i], h = STEP * (1 + fabs(p));
             params[i] = p + h;
             double lp = LOSS(params, x, y, n, work);
             params[i] = p - h;
