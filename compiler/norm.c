@@ -46,7 +46,7 @@
 #include <math.h>
 #include <string.h>
 
-enum { LANES = 8 }; /* partial sums of a row */
+enum { LANES = 8 }; /* partial sums of a row in double (in float twice as many): a 64-byte vector */
 
 /* ----------------------------------------------------------- builders */
 
@@ -168,11 +168,12 @@ static const char *count(Shape s, long per, char *buf, size_t n)
 static void lane_sums(const NormEmit *o, int ind, long d, const char *u, const char *v, const char *setup)
 {
     const char *T = o->T;
-    long d8 = d / LANES * LANES;
-    line(o, ind, "%s s_[%d] = {0}, q_[%d] = {0};", T, LANES, LANES);
+    int LN = strcmp(T, "double") ? 2 * LANES : LANES;
+    long d8 = d / LN * LN;
+    line(o, ind, "%s s_[%d] = {0}, q_[%d] = {0};", T, LN, LN);
     if (d8) {
-        line(o, ind, "for (size_t j_ = 0; j_ < %ld; j_ += %d)", d8, LANES);
-        line(o, ind + 1, "for (size_t l_ = 0; l_ < %d; l_++) {", LANES);
+        line(o, ind, "for (size_t j_ = 0; j_ < %ld; j_ += %d)", d8, LN);
+        line(o, ind + 1, "for (size_t l_ = 0; l_ < %d; l_++) {", LN);
         line(o, ind + 2, "const size_t i8_ = j_ + l_;");
         line(o, ind + 2, "%s", setup);
         line(o, ind + 2, "s_[l_] += %s;", u);
@@ -187,7 +188,7 @@ static void lane_sums(const NormEmit *o, int ind, long d, const char *u, const c
         line(o, ind, "}");
     }
     line(o, ind, "%s S_ = 0, Q_ = 0;", T);
-    line(o, ind, "for (size_t l_ = 0; l_ < %d; l_++) {", LANES);
+    line(o, ind, "for (size_t l_ = 0; l_ < %d; l_++) {", LN);
     line(o, ind + 1, "S_ += s_[l_];");
     line(o, ind + 1, "Q_ += q_[l_];");
     line(o, ind, "}");
