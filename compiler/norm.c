@@ -156,8 +156,10 @@ static const char *fsuf(const NormEmit *o)
 static const char *count(Shape s, long per, char *buf, size_t n)
 {
     long k = (long)shape_numel_static(s) / per;
-    if (shape_has_batch(s))
-        snprintf(buf, n, k == 1 ? "n" : "n * %ld", k);
+    if (shape_has_batch(s) && k == 1)
+        snprintf(buf, n, "n");
+    else if (shape_has_batch(s))
+        snprintf(buf, n, "n * %ld", k);
     else
         snprintf(buf, n, "%ld", k);
     return buf;
@@ -301,8 +303,7 @@ static void emit_bn_stats(const NormEmit *o, Node *x)
             line(o, ind + 1, "for (size_t c_ = 0; c_ < %ld; c_++) {", C);
             line(o, ind + 2, "const %s *restrict xr_ = a_ + (b_ * %ld + c_) * %ld;", T, C, P);
             line(o, ind + 2, "const %s k0_ = rs_[c_];", T);
-            NormEmit sub = *o;
-            lane_sums(&sub, ind + 2, P, "u_", "u_ * u_", arena_printf(o->g->arena, "const %s u_ = xr_[i8_] - k0_;", T));
+            lane_sums(o, ind + 2, P, "u_", "u_ * u_", arena_printf(o->g->arena, "const %s u_ = xr_[i8_] - k0_;", T));
             line(o, ind + 2, "mu_[c_] += S_;");
             line(o, ind + 2, "va_[c_] += Q_;");
             line(o, ind + 1, "}");
