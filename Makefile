@@ -20,7 +20,7 @@ FLEX    ?= flex
 BISON   ?= bison
 B        = build
 
-COMPILER = arena diag ast sema ir grad simplify plan fuse conv printer emit_c emit_loops emit_matmul emit_iface emit_scalar deploy emit_text emit_dot emit_main
+COMPILER = arena diag ast sema ir grad simplify plan fuse conv norm printer emit_c emit_loops emit_matmul emit_iface emit_scalar deploy emit_text emit_dot emit_main
 COMPILER_OBJS = $(patsubst %,$(B)/%.o,$(COMPILER)) $(B)/lexer.o $(B)/parser.o
 # the runtime: the base modules over the communication interface, whose
 # single-process implementation (rt_comm.c) libgradcrt.a carries and whose

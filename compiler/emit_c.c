@@ -326,6 +326,21 @@ static void emit_node(E *e, Ref r)
         conv_emit(&oe);
         return;
     }
+    if (norm_op(x->op)) { /* normalization writes itself (norm.c) */
+        char a[64], b[64], c[64], sc[64];
+        NormEmit ne = {e->out, e->T, e->g, r, dst, {NULL, NULL, NULL}, NULL, e->train};
+        ne.in[0] = ptr(e, x->in[0], a, sizeof a);
+        if (op_nin[x->op] > 1)
+            ne.in[1] = ptr(e, x->in[1], b, sizeof b);
+        if (op_nin[x->op] > 2)
+            ne.in[2] = ptr(e, x->in[2], c, sizeof c);
+        if (norm_scratch(e->g, r)) {
+            snprintf(sc, sizeof sc, "(w + %zu)", s->scratch);
+            ne.scratch = sc;
+        }
+        norm_emit(&ne);
+        return;
+    }
     switch (x->op) {
     case OP_INPUT: case OP_TARGET: emit_gather(e, r, dst); break;
     case OP_SUM: case OP_MAX: emit_reduce(e, r, dst); break;
@@ -355,7 +370,11 @@ static const char *const emit_locals[] = {
     "k0", "kc", "kcmax", "keep0", "kf", "kfull", "kk", "kstep", "kx", "ky", "l", "l0", "l_", "lda", "ldb", "ldc",
     "lim", "m", "mc", "mpan", "mr", "n", "n1", "nc", "neg", "nj", "noscratch_", "npan", "nr", "nt", "o", "o_", "or_",
     "out", "ov", "ox", "oy", "p", "p0", "p1", "params", "pc", "pf", "pk", "pr", "q", "r", "row", "rr", "s", "s0", "s1",
-    "s2", "s3", "scratch_", "seed", "site", "sk", "ska", "sl", "src", "t", "train", "u", "unused_", "v", "VL", "w",
+    "s2", "s3", "scratch_", "seed", "site", "sk", "state", "mode",
+    /* norm.c's */
+    "a1_", "a2_", "b_", "c_", "cnt_", "dxr_", "dyr_", "e_", "e0_", "i_", "i8_", "j_", "k0_", "m_", "m1_", "m2_",
+    "mean_", "mu_", "p_", "q_", "Q_", "rs_", "rstd_", "s_", "S_", "st_", "u_", "v_", "va_", "var_", "xr_", "y_",
+    "yr_", "ska", "sl", "src", "t", "train", "u", "unused_", "v", "VL", "w",
     "work", "wp", "wr", "x", "xp", "y", "zero", "L", NULL};
 
 static int emit_local(const char *name)
@@ -460,6 +479,12 @@ static void emit_part_body(E *e, int seg, int train, const Ref *extra)
 static void part_head(E *e, const char *what, const char *ret, const char *name, const char *args, int mode)
 {
     fprintf(e->out, "/* %s */\n", what);
+    if (e->state && mode) { /* norm.c: mode 0 evaluation, 1 training, 2 training that updates the state */
+        fprintf(e->out, "static %s %s%s(%s, int mode%s)\n{\n", ret, e->prefix, name, args,
+                e->drop ? ", uint64_t seed" : "");
+        emitf(e, 1, "(void)state; (void)mode;%s", e->drop ? " const int train = mode != 0; (void)train;" : "");
+        return;
+    }
     fprintf(e->out, "static %s %s%s(%s%s)\n{\n", ret, e->prefix, name, args,
             e->drop && mode ? ", int train, uint64_t seed" : "");
 }
@@ -470,20 +495,20 @@ static void emit_parts(E *e, int predict_only)
     const char *T = e->T;
     char a[512];
     /* forward */
-    snprintf(a, sizeof a, "const %s *params, const %s *x, size_t n, %s *w", T, T, T);
+    snprintf(a, sizeof a, "const %s *params, %s%s *x, size_t n, %s *w", T, e->state ? arena_printf(e->g->arena, "%s *state, const ", T) : "const ", T, T);
     part_head(e, "the forward pass: from the inputs to what both the loss and the prediction need", "void",
               "forward", a, 1);
-    emitf(e, 1, "(void)params; (void)x; (void)n; (void)w;%s", e->drop ? " (void)train; (void)seed;" : "");
-    emit_part_body(e, SEG_FORWARD, e->drop ? 2 : 0, NULL);
+    emitf(e, 1, "(void)params; (void)x; (void)n; (void)w;%s", e->drop ? (e->state ? " (void)seed;" : " (void)train; (void)seed;") : "");
+    emit_part_body(e, SEG_FORWARD, (e->drop || e->state) && !predict_only ? 2 : 0, NULL);
     fprintf(e->out, "}\n\n");
     if (predict_only)
         return;
     /* objective */
-    snprintf(a, sizeof a, "const %s *params, const %s *x, const %s *y, size_t n, %s *w", T, T, T, T);
+    snprintf(a, sizeof a, "const %s *params, %s%s *x, const %s *y, size_t n, %s *w", T, e->state ? arena_printf(e->g->arena, "%s *state, const ", T) : "const ", T, T, T);
     part_head(e, "the objective: the loss of the batch, after forward", T, "objective", a, 1);
-    emitf(e, 1, "(void)params; (void)x; (void)y; (void)n; (void)w;%s", e->drop ? " (void)train; (void)seed;" : "");
+    emitf(e, 1, "(void)params; (void)x; (void)y; (void)n; (void)w;%s", e->drop ? (e->state ? " (void)seed;" : " (void)train; (void)seed;") : "");
     Ref ex[2] = {m->loss, 0};
-    emit_part_body(e, SEG_OBJECTIVE, e->drop ? 2 : 0, ex);
+    emit_part_body(e, SEG_OBJECTIVE, e->drop || e->state ? 2 : 0, ex);
     char p[64];
     if (is_inline(e, m->loss))
         emitf(e, 1, "return %s;", inline_val(e, m->loss, p, sizeof p));
@@ -520,43 +545,54 @@ static void emit_parts(E *e, int predict_only)
     fprintf(e->out, "}\n\n");
 }
 
-/* loss, loss_grad and predict (and the seeded pair) over the parts */
+/* loss, loss_grad and predict (and the seeded pair) over the parts; a
+ * model with state (batch_norm) takes it after params, and its parts a
+ * mode instead of train: 0 evaluation (loss, predict), 1 training
+ * (loss_seeded), 2 training that updates the state (loss_grad) */
 static void emit_api(E *e, int predict_only)
 {
     Model *m = e->m;
     const char *T = e->T, *P = e->prefix, *U = e->PREFIX;
-    const char *ev = e->drop ? ", 0, 0" : "", *tr = e->drop ? ", 1, seed" : "";
+    Arena *ar = e->g->arena;
+    /* the state argument of the interface (read-only, written) and as the parts take it */
+    const char *cst = e->state ? arena_printf(ar, "const %s *state, ", T) : "";
+    const char *wst = e->state ? arena_printf(ar, "%s *state, ", T) : "";
+    const char *rd = e->state ? arena_printf(ar, "(%s *)state, ", T) : "", *wr = e->state ? "state, " : "";
+    const char *ev = e->drop ? ", 0, 0" : e->state ? ", 0" : "";
+    const char *tr = e->drop ? ", 1, seed" : "";
+    const char *up = e->drop ? (e->state ? ", 2, seed" : ", 1, seed") : e->state ? ", 2" : "";
     if (!predict_only) {
         for (int seeded = 0; seeded <= e->drop; seeded++) {
-            fprintf(e->out, "%s %sloss%s(const %s *params, const %s *x, const %s *y, size_t n, void *work%s)\n{\n", T, P,
-                    seeded ? "_seeded" : "", T, T, T, seeded ? ", uint64_t seed" : "");
+            fprintf(e->out, "%s %sloss%s(const %s *params, %sconst %s *x, const %s *y, size_t n, void *work%s)\n{\n", T,
+                    P, seeded ? "_seeded" : "", T, cst, T, T, seeded ? ", uint64_t seed" : "");
             emitf(e, 1, "%s *const w = (%s *)work;", T, T);
             emitf(e, 1, "if (n == 0 || n > %sMAX_BATCH) return NAN;", U);
-            emitf(e, 1, "%sforward(params, x, n, w%s);", P, seeded ? tr : ev);
-            emitf(e, 1, "return %sobjective(params, x, y, n, w%s);", P, seeded ? tr : ev);
+            emitf(e, 1, "%sforward(params, %sx, n, w%s);", P, rd, seeded ? tr : ev);
+            emitf(e, 1, "return %sobjective(params, %sx, y, n, w%s);", P, rd, seeded ? tr : ev);
             fprintf(e->out, "}\n\n");
         }
-        fprintf(e->out, "%s %sloss_grad%s(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n"
+        fprintf(e->out, "%s %sloss_grad%s(const %s *params, %sconst %s *x, const %s *y, size_t n, %s *grad,\n"
                         "        void *work%s)\n{\n",
-                T, P, e->drop ? "_seeded" : "", T, T, T, T, e->drop ? ", uint64_t seed" : "");
+                T, P, e->drop ? "_seeded" : "", T, wst, T, T, T, e->drop ? ", uint64_t seed" : "");
         emitf(e, 1, "%s *const w = (%s *)work;", T, T);
         emitf(e, 1, "if (n == 0 || n > %sMAX_BATCH) return NAN;", U);
-        emitf(e, 1, "%sforward(params, x, n, w%s);", P, e->drop ? tr : "");
-        emitf(e, 1, "const %s L = %sobjective(params, x, y, n, w%s);", T, P, e->drop ? tr : "");
+        emitf(e, 1, "%sforward(params, %sx, n, w%s);", P, wr, up);
+        emitf(e, 1, "const %s L = %sobjective(params, %sx, y, n, w%s);", T, P, wr, up);
         emitf(e, 1, "%sbackward(params, x, y, n, grad, w%s);", P, e->drop ? ", seed" : "");
         emitf(e, 1, "return L;");
         fprintf(e->out, "}\n\n");
         if (e->drop) /* loss_grad: seeded by the batch */
             fprintf(e->out,
-                    "%s %sloss_grad(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n"
+                    "%s %sloss_grad(const %s *params, %sconst %s *x, const %s *y, size_t n, %s *grad,\n"
                     "        void *work)\n{\n"
-                    "    return %sloss_grad_seeded(params, x, y, n, grad, work, %sbatch_seed(x, n));\n}\n\n",
-                    T, P, T, T, T, T, P, P);
+                    "    return %sloss_grad_seeded(params, %sx, y, n, grad, work, %sbatch_seed(x, n));\n}\n\n",
+                    T, P, T, wst, T, T, T, P, wr, P);
     }
-    fprintf(e->out, "void %spredict(const %s *params, const %s *x, size_t n, %s *out, void *work)\n{\n", P, T, T, T);
+    fprintf(e->out, "void %spredict(const %s *params, %sconst %s *x, size_t n, %s *out, void *work)\n{\n", P, T, cst, T,
+            T);
     emitf(e, 1, "%s *const w = (%s *)work;", T, T);
     emitf(e, 1, "if (n == 0 || n > %sMAX_BATCH) return;", U);
-    emitf(e, 1, "%sforward(params, x, n, w%s);", P, ev);
+    emitf(e, 1, "%sforward(params, %sx, n, w%s);", P, rd, ev);
     int lo = e->p->seg_start[SEG_PREDICT], hi = e->p->seg_start[SEG_PREDICT + 1];
     int copy = m->output && e->p->slot[m->output].home != H_OUT;
     if (lo < hi || copy) {
@@ -566,14 +602,14 @@ static void emit_api(E *e, int predict_only)
             fprintf(e->out, "\n    // ---- what only the prediction needs\n");
         declare_part(e, used);
         free(used);
-        emitf(e, 1, "(void)params; (void)x;");
+        emitf(e, 1, "(void)params; (void)x;%s", e->state ? " (void)state;" : "");
         e->train = 0;
         for (int i = lo; i < hi; i++)
             emit_node(e, e->p->order[i]);
         if (copy)
             emit_copy(e, m->output, "out", 1);
     } else {
-        emitf(e, 1, "(void)out;");
+        emitf(e, 1, "(void)out;%s", e->state ? " (void)state;" : "");
     }
     fprintf(e->out, "}\n\n");
 }
@@ -665,6 +701,7 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
     if (vm && !m->is_double)
         emit_vmath(&e, vm);
     e.drop = conv_has_dropout(&m->g) && !predict_only;
+    e.state = norm_has_state(m); /* norm.c: batch_norm's running statistics */
     if (e.drop)
         conv_emit_helpers(out, e.prefix, e.T);
     /* the convolution family's kernels, one per node computed */

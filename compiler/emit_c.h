@@ -39,6 +39,7 @@ typedef struct E {
     const char **pvar;      /* per param: the name of its pointer in the functions */
     const char **pmacro;    /* per param: NAME of its PARAM_NAME_OFFSET macro */
     int drop;               /* the model has dropout: the parts take train and seed */
+    int state;              /* the model has state (norm.c): the functions take it */
     const char **kernels;   /* per node: its kernel's name (conv.c), or NULL */
     Ref *fchild, *fnext;    /* per node: the first, and the next, of what is computed along with it */
     unsigned char *inl;     /* scratch marks of comment() */

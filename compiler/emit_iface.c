@@ -76,6 +76,11 @@ static void emit_init(E *e)
         emitf(e, 2, "params[%zu + i] = (%s)(%s);", y->offset, T, val);
     }
     fprintf(e->out, "}\n\n");
+    if (norm_has_state(m)) { /* norm.c: batch_norm's running statistics */
+        fprintf(e->out, "void %sinit_state(%s *state)\n{\n", P, T);
+        norm_emit_init_state(m, T, e->out);
+        fprintf(e->out, "}\n\n");
+    }
 }
 
 static void prefixes(E *e, Model *m)
@@ -151,17 +156,31 @@ void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
                 shape_str(y->shape, sh, sizeof sh));
         fprintf(out, "#define %sPARAM_%s_SIZE %d\n", U, up, shape_numel_static(y->shape));
     }
+    if (norm_has_state(m)) { /* norm.c */
+        fprintf(out, "\n");
+        norm_emit_state_macros(m, U, out);
+    }
     fprintf(out, "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     if (o && o->embed)
         fprintf(out, "void %sinit(%s *params, uint64_t seed); /* the embedded trained params */\n", P, T);
     else
         fprintf(out, "void %sinit(%s *params, uint64_t seed); /* the declared initialisers */\n", P, T);
+    int st = norm_has_state(m);
+    const char *cst = st ? arena_printf(m->g.arena, "const %s *state, ", T) : "";
+    const char *wst = st ? arena_printf(m->g.arena, "%s *state, ", T) : "";
+    if (st)
+        fprintf(out, "void %sinit_state(%s *state); /* running means 0, variances 1 */\n", P, T);
     if (!o || !o->predict_only) {
-        fprintf(out, "%s %sloss(const %s *params, const %s *x, const %s *y, size_t n, void *work);\n", T, P, T, T, T);
-        fprintf(out, "%s %sloss_grad(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n    void *work);\n",
-                T, P, T, T, T, T);
+        if (st)
+            fprintf(out, "/* loss and predict use the running statistics; loss_grad the batch's, and it\n"
+                         " * updates the running ones in state */\n");
+        fprintf(out, "%s %sloss(const %s *params, %sconst %s *x, const %s *y, size_t n, void *work);\n", T, P, T,
+                cst, T, T);
+        fprintf(out, "%s %sloss_grad(const %s *params, %sconst %s *x, const %s *y, size_t n, %s *grad,\n    void *work);\n",
+                T, P, T, wst, T, T, T);
     }
-    fprintf(out, "void %spredict(const %s *params, const %s *x, size_t n, %s *out, void *work);\n", P, T, T, T);
+    fprintf(out, "void %spredict(const %s *params, %sconst %s *x, size_t n, %s *out, void *work);\n", P, T, cst, T,
+            T);
     if (o && o->embed && o->embed->mean) {
         fprintf(out, "/* the params were trained on standardized inputs: apply this to raw inputs first */\n");
         fprintf(out, "#define %sSTANDARDIZE 1\n", U);
@@ -173,10 +192,10 @@ void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
                      " * seed of the masks: loss_seeded is the training loss that loss_grad_seeded\n"
                      " * differentiates (the same seed gives the same masks). */\n");
         fprintf(out, "#define %sDROPOUT 1\n", U);
-        fprintf(out, "%s %sloss_seeded(const %s *params, const %s *x, const %s *y, size_t n, void *work,\n"
-                     "    uint64_t seed);\n", T, P, T, T, T);
-        fprintf(out, "%s %sloss_grad_seeded(const %s *params, const %s *x, const %s *y, size_t n, %s *grad,\n"
-                     "    void *work, uint64_t seed);\n", T, P, T, T, T, T);
+        fprintf(out, "%s %sloss_seeded(const %s *params, %sconst %s *x, const %s *y, size_t n, void *work,\n"
+                     "    uint64_t seed);\n", T, P, T, cst, T, T);
+        fprintf(out, "%s %sloss_grad_seeded(const %s *params, %sconst %s *x, const %s *y, size_t n, %s *grad,\n"
+                     "    void *work, uint64_t seed);\n", T, P, T, wst, T, T, T);
     }
     fprintf(out, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
 }

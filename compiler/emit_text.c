@@ -463,7 +463,7 @@ static double node_flops(Graph *g, Ref r, int batch)
     Node *x = N(g, r);
     double n = numel_batch(x->shape, batch);
     if (op_flags[x->op] & OPF_STRUCT) /* a structured op counts its own (its module) */
-        return conv_flops(g, r, batch);
+        return norm_op(x->op) ? norm_flops(g, r, batch) : conv_flops(g, r, batch);
     switch (x->op) {
     case OP_MATMUL: {
         Node *a = N(g, x->in[0]);

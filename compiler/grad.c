@@ -155,6 +155,14 @@ static void rule(Grad *G, Ref r)
         contribute(G, b, d[1], l);
         return;
     }
+    case OP_LN_STATS: case OP_LAYERNORM: case OP_BN_STATS: case OP_BATCHNORM: {
+        Ref d[2]; /* normalization: the closed forms are in norm.c */
+        norm_grad(g, r, dy, G->needs, d);
+        contribute(G, a, d[0], l);
+        return;
+    }
+    case OP_LAYERNORM_BWD: case OP_BN_BWD:
+        die("internal error: no gradient rule for %s", op_name[x.op]);
     case OP_RELU_BWD: case OP_LEAKY_BWD: case OP_ELU_BWD: case OP_GELU_BWD: case OP_HUBER_BWD:
     case OP_SLICE: case OP_CONV2D_BWD_X: case OP_CONV2D_BWD_W: case OP_MAXPOOL_BWD:
     case OP_AVGPOOL_BWD: case OP_DROPOUT_BWD:

@@ -571,6 +571,52 @@ int conv_has_dropout(Graph *g);
 /* The static helpers dropout's C uses (the mask hash, the batch seed). */
 void conv_emit_helpers(FILE *out, const char *prefix, const char *T);
 
+/* ---------------------------------------------------------------- norm.c */
+
+/* Normalization: layer_norm over the last axes, batch_norm per channel over
+ * the batch with running statistics kept as model state. Shape rules and
+ * builders for sema.c, the closed-form gradients for grad.c, scratch and
+ * FLOPs for plan.c and the stats, the C of each node. */
+
+/* layer_norm(x) over the last d elements of x (the product of its last
+ * axes), eps added to the variance. */
+Ref g_layer_norm(Graph *g, Ref x, int d, double eps, Loc loc);
+/* batch_norm(x), x batched [B, C, ...]: per channel over the batch and the
+ * other axes; its running mean and variance at state_off (C each) of the
+ * state; site numbers the model's batch_norms. */
+Ref g_batch_norm(Graph *g, Ref x, double eps, double momentum, size_t state_off, int site, Loc loc);
+/* Whether op belongs to the module. */
+int norm_op(Op op);
+/* Reverse mode, as conv_grad: d[i] the adjoints of node r's operands. */
+void norm_grad(Graph *g, Ref r, Ref dy, const unsigned char *needs, Ref d[2]);
+/* Elements of workspace scratch node r needs while it runs (0: none). */
+size_t norm_scratch(Graph *g, Ref r);
+/* Floating-point operations of node r over a batch of batch examples. */
+double norm_flops(Graph *g, Ref r, int batch);
+/* Whether the model has state (a batch_norm): its functions take it. */
+int norm_has_state(const Model *m);
+
+/* What emit_c.c hands norm.c to write one node's C. */
+typedef struct NormEmit {
+    FILE *out;           /* where */
+    const char *T;       /* float or double */
+    Graph *g;            /* the graph */
+    Ref r;               /* the node */
+    const char *dst;     /* its storage */
+    const char *in[3];   /* its operands' storage */
+    const char *scratch; /* its scratch (norm_scratch() elements), or NULL */
+    int mode;            /* batch_norm: 0 running statistics, 1 the batch's,
+                            2 as the argument `mode` says (0 evaluation, 1
+                            training, 2 training that updates the running
+                            statistics in `state`) */
+} NormEmit;
+/* The statement of node o->r: a block of row loops. */
+void norm_emit(const NormEmit *o);
+/* The header's lines for the state (its count, each batch_norm's offsets)
+ * and MODEL_init_state's body. */
+void norm_emit_state_macros(Model *m, const char *PREFIX, FILE *out);
+void norm_emit_init_state(Model *m, const char *T, FILE *out);
+
 /* The vector type's definitions (vector extensions where the compiler that
  * builds the generated C has them), once per file before the first use. */
 void vec_prelude(FILE *out, const char *T, Graph *g);

@@ -313,7 +313,7 @@ static void place_all(Model *m, Plan *p, const unsigned char *root)
                 peak = p->slot[t].offset + size;
         }
         Ref r = p->order[i];
-        size_t scratch = round_up(conv_scratch(g, r));
+        size_t scratch = round_up(conv_scratch(g, r) + norm_scratch(g, r)); /* norm.c: batch_norm's adjoint */
         if (scratch && p->slot[r].home != H_PARAMS && p->slot[r].home != H_X &&
             p->slot[r].home != H_Y && p->slot[r].home != H_INLINE && p->slot[r].home != H_ALIAS) {
             total = total < max - scratch ? total + scratch : max;

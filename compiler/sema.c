@@ -40,6 +40,7 @@ typedef struct Sema {
     Stmt *cur;       /* the statement being checked */
     int sugar;       /* param-declaring calls seen in the current binding */
     int dropouts;    /* dropout() calls so far: each is a site of its own */
+    int batchnorms;  /* batch_norm() calls so far: each has state of its own */
     Ref last_let;    /* the last binding's node that needs no target: the default output */
     Stmt *last_let_stmt; /* that binding */
     Ref loss_pred;   /* the prediction the objective's first loss scores */
@@ -854,6 +855,100 @@ static Ref b_dropout(Sema *s, Expr *e, const Builtin *b, Args *A)
     if (p == 0)
         return x;
     return g_dropout(s->g, x, p, ++s->dropouts, e->loc);
+}
+
+/* ---------------------------------------------- normalization (norm.c) */
+
+/* layer_norm(x, axis = [..], eps = 1e-5): over the last axis, or the axes
+ * listed, which must be the last ones (each row is contiguous) */
+static Ref b_layer_norm(Sema *s, Expr *e, const Builtin *b, Args *A)
+{
+    Ref x = ev(s, A->pos[0]);
+    double eps;
+    if (!const_arg(s, b, A, 2, &eps))
+        return 0;
+    if (!(eps > 0)) {
+        diag_error(s->d, A->pos[2]->loc, "layer_norm()'s eps must be positive, not %g", eps);
+        return 0;
+    }
+    if (!x)
+        return 0;
+    Shape p = pe(SH(x));
+    if (p.rank == 0) {
+        diag_error(s->d, A->pos[0]->loc, "layer_norm() needs a vector or more, not a scalar");
+        return 0;
+    }
+    int lo = p.rank - 1; /* the first axis normalized over */
+    if (A->pos[1]) {
+        Expr *ax = A->pos[1];
+        unsigned mask = 0;
+        int ok = 1;
+        for (Expr *a = ax->kind == E_LIST ? ax->args : ax; a; a = ax->kind == E_LIST ? a->next : NULL) {
+            long k;
+            if (!const_int(s, a, -p.rank, p.rank - 1, &k, "axis")) {
+                ok = 0;
+                continue;
+            }
+            mask |= 1u << (k < 0 ? k + p.rank : k);
+        }
+        if (!ok)
+            return 0;
+        if (!mask) {
+            diag_error(s->d, ax->loc, "layer_norm() needs at least one axis");
+            return 0;
+        }
+        lo = 0;
+        while (!(mask & (1u << lo)))
+            lo++;
+        if (mask != ((1u << p.rank) - 1) - ((1u << lo) - 1)) {
+            diag_error(s->d, ax->loc, "layer_norm() normalizes over the last axes of %s together: "
+                       "the axes must be the last ones (e.g. [-2, -1])", pstr(s, SH(x)));
+            return 0;
+        }
+    }
+    int d = 1;
+    for (int i = lo; i < p.rank; i++)
+        d *= p.dim[i];
+    return g_layer_norm(s->g, x, d, eps, e->loc);
+}
+
+/* batch_norm(x, eps = 1e-5, momentum = 0.1): per channel (the first axis
+ * of the example) over the batch and the other axes; its running
+ * statistics are the model's state */
+static Ref b_batch_norm(Sema *s, Expr *e, const Builtin *b, Args *A)
+{
+    Ref x = ev(s, A->pos[0]);
+    double eps, mom;
+    if (!const_arg(s, b, A, 1, &eps) || !const_arg(s, b, A, 2, &mom))
+        return 0;
+    if (!(eps > 0)) {
+        diag_error(s->d, A->pos[1]->loc, "batch_norm()'s eps must be positive, not %g", eps);
+        return 0;
+    }
+    if (!(mom >= 0 && mom <= 1)) {
+        diag_error(s->d, A->pos[2]->loc, "batch_norm()'s momentum must be in [0, 1], not %g", mom);
+        return 0;
+    }
+    if (!x)
+        return 0;
+    Shape p = pe(SH(x));
+    if (!ISB(x)) {
+        diag_error(s->d, A->pos[0]->loc, "batch_norm() normalizes over the batch: its argument must "
+                   "depend on an input");
+        return 0;
+    }
+    if (p.rank == 0) {
+        diag_error(s->d, A->pos[0]->loc, "batch_norm() needs features [F] or channels [C, ...] per example, "
+                   "not a scalar");
+        return 0;
+    }
+    if (SH(x).dim[0] != DIM_B) {
+        diag_error(s->d, A->pos[0]->loc, "batch_norm() needs the batch as its argument's first axis");
+        return 0;
+    }
+    size_t off = s->m->state_count;
+    s->m->state_count += 2 * (size_t)p.dim[0];
+    return g_batch_norm(s->g, x, eps, mom, off, ++s->batchnorms, e->loc);
 }
 
 

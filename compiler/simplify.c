@@ -586,7 +586,13 @@ void simplify(Model *m, int level, FILE *explain)
             ng.loc_backward = x.backward;
             S.cur_op = x.op;
             S.cur_f2 = x.f2;
-            Ref nr = mk(&S, x.op, x.shape, remap(map, x.in[0]), remap(map, x.in[1]), x.f, x.ia, x.loc);
+            Ref nr;
+            if (op_nin[x.op] == 3) { /* no rewrites of three operands (norm.c's adjoints) */
+                Ref in3[3] = {remap(map, x.in[0]), remap(map, x.in[1]), remap(map, x.in[2])};
+                nr = node_make2(&ng, x.op, x.shape, in3, x.f, x.f2, x.ia, x.loc);
+            } else {
+                nr = mk(&S, x.op, x.shape, remap(map, x.in[0]), remap(map, x.in[1]), x.f, x.ia, x.loc);
+            }
             map[r] = nr;
             Node *y = N(&ng, nr);
             if (!y->name && x.name)

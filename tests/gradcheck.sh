@@ -401,5 +401,44 @@ logits = a @ transpose(wte)
 minimize cross_entropy(logits, next)
 output logits"
 
+# normalization (compiler/norm.c): layer_norm per row, rows of 8 lanes and
+# a tail; batch_norm in training mode (the driver's n = 1, 2, 7 and the
+# batch), per feature and per channel over the pixels
+check layer_norm 0 "input x[$A, 19]
+target y[$A, 19]
+param W[19, 19] init normal(0, 0.5)
+param g[19] init uniform(0.5, 1.5)
+param c[19] init uniform(-0.5, 0.5)
+minimize mse(tanh(layer_norm(x @ W) * g + c), y)"
+check layer_norm_vec 0 "$io
+$dense
+minimize mse(layer_norm(z) * z, y)"
+check layer_norm_axes 0 "input x[$A, $C, 3]
+target y[$A, $C, 3]
+param s[$C, 3] init normal(1, 0.5)
+minimize mse(layer_norm(x * s, axis=[-2, -1], eps=1e-3) * s, y)"
+check batch_norm 0 "$io
+$dense
+param g[$B] init uniform(0.5, 1.5)
+param c[$B] init uniform(-0.5, 0.5)
+h = batch_norm(z) * g + c
+minimize mse(tanh(h), y)"
+check batch_norm_chw 0 "$img
+c = conv2d(x, out=$OC, k=3)
+h = batch_norm(c, eps=1e-3)
+z = dense(flatten(tanh(h)), $B)
+minimize mse(z, y)"
+check batch_norm_dropout 0 "$io
+$dense
+h = dropout(tanh(batch_norm(z)), 0.3)
+minimize mse(h, y)"
+# the example of batch_norm, as written but its model line and train block.
+# At n = 2 each hidden feature normalized over two examples is a smoothed
+# sign of their difference (its scale sqrt(eps) = 0.003), so the loss is
+# curved enough that central differences agree only to about 1e-5 at the
+# usual step and to rounding noise of about 1e-8 below it (they converge to
+# the gradient as the step shrinks): a step of 1e-6 and a tolerance of 1e-4
+DEFS="-DSTEP=1e-6 -DTOL=1e-4" check digits_bn 10 "$(sed '/^model /d; /^train {/,/^}/d' examples/digits_bn.nn)"
+
 echo "gradcheck: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

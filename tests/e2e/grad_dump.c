@@ -3,6 +3,7 @@
  * pseudo-random batch, so that two builds of one model (vectorized and
  * --scalar, float and double) can be compared. Build with
  *   -DMODEL=tiny -include tiny.h   and   -DREAL=float (or double)
+ * and, for a model with state (batch_norm), -DSTATE_COUNT=TINY_STATE_COUNT.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,13 @@ int main(int argc, char **argv)
     static REAL params[PARAM_COUNT], grad[PARAM_COUNT], x[MAX_BATCH * INPUT_SIZE + 1],
         y[MAX_BATCH * TARGET_SIZE + 1], out[MAX_BATCH * OUTPUT_SIZE + 1];
     static double work[WORKSPACE_BYTES / sizeof(double) + 1];
+#ifdef STATE_COUNT
+    static REAL state[STATE_COUNT];
+    FN(init_state)(state);
+#define ST state,
+#else
+#define ST
+#endif
     if (n > MAX_BATCH)
         n = MAX_BATCH;
     unsigned long long s = 12345;
@@ -39,11 +47,11 @@ int main(int argc, char **argv)
         double u = (double)(s >> 11) / 9007199254740992.0;
         y[i] = (REAL)(nclass ? (double)(int)(u * nclass) : u);
     }
-    REAL l = FN(loss_grad)(params, x, y, n, grad, work);
+    REAL l = FN(loss_grad)(params, ST x, y, n, grad, work);
     printf("%.9g\n", (double)l);
     for (size_t i = 0; i < (size_t)PARAM_COUNT; i++)
         printf("%.9g\n", (double)grad[i]);
-    FN(predict)(params, x, n, out, work);
+    FN(predict)(params, ST x, n, out, work);
     for (size_t i = 0; i < n * OUTPUT_SIZE; i++)
         printf("%.9g\n", (double)out[i]);
     return 0;

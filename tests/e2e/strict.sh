@@ -37,7 +37,7 @@ other_precision() { # SRC DST
   fi
 }
 
-for f in examples/*.nn tests/models/*.nn tests/gradcheck/*.nn; do
+for f in ${STRICT_ONLY:-examples/*.nn tests/models/*.nn tests/gradcheck/*.nn}; do
   [ -f "$f" ] || continue
   n=$(basename "$f" .nn)
   for prec in float double; do
@@ -73,7 +73,8 @@ for f in examples/*.nn tests/models/*.nn tests/gradcheck/*.nn; do
     if ! gcc -std=c99 -O1 -g -fsanitize=undefined -fno-sanitize-recover=all -I"$d" -include "$h" \
          -DMODEL="${pre%_}" -DREAL=$real -DPARAM_COUNT=${p}PARAM_COUNT -DINPUT_SIZE=${p}INPUT_SIZE \
          -DTARGET_SIZE=${p}TARGET_SIZE -DOUTPUT_SIZE=${p}OUTPUT_SIZE -DMAX_BATCH=${p}MAX_BATCH \
-         -DWORKSPACE_BYTES=${p}WORKSPACE_BYTES tests/e2e/grad_dump.c "$c" -lm -o "$d/dump" 2>"$d/ub.err"; then
+         -DWORKSPACE_BYTES=${p}WORKSPACE_BYTES $(grep -q "STATE_COUNT" "$h" && echo -DSTATE_COUNT=${p}STATE_COUNT) \
+         tests/e2e/grad_dump.c "$c" -lm -o "$d/dump" 2>"$d/ub.err"; then
       bad "$n $prec ubsan build" "$(grep -m3 -E 'error|warning' "$d/ub.err")"; continue
     fi
     if "$d/dump" 5 ${nclass:-0} > "$d/out" 2>"$d/ub.err" && ! grep -q 'runtime error' "$d/ub.err"; then

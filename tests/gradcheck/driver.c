@@ -16,6 +16,11 @@
  * A model with dropout (gc.h defines GC_DROPOUT) is checked in training
  * mode: gc_loss_grad_seeded against differences of gc_loss_seeded, both with
  * the same seed, so both see the same masks.
+ *
+ * A model with state (batch_norm: gc.h defines GC_STATE_COUNT) is checked in
+ * training mode too, where the batch's statistics stand: its loss is the one
+ * gc_loss_grad returns (or gc_loss_seeded's, with dropout), which the
+ * running statistics it updates do not change; n = 1, 2, 7 and the batch.
  */
 #include "gc.h"
 
@@ -32,12 +37,27 @@
 #ifndef TOL
 #define TOL 1e-6
 #endif
+/* the central differences' step, relative to 1 + |param| */
+#ifndef STEP
+#define STEP 1e-5
+#endif
 /* one-sided slopes further apart than this (relative): a kink in the step */
 #ifndef KINK
 #define KINK 1e-3
 #endif
 
+#if defined GC_STATE_COUNT
+static double state[GC_STATE_COUNT];
 #ifdef GC_DROPOUT
+#define LOSS(p, x, y, n, w) gc_loss_seeded(p, state, x, y, n, w, 0x5EEDu + (uint64_t)t)
+#define LOSS_GRAD(p, x, y, n, g, w) gc_loss_grad_seeded(p, state, x, y, n, g, w, 0x5EEDu + (uint64_t)t)
+#else
+static double scratch_grad[GC_PARAM_COUNT + 1];
+#define LOSS(p, x, y, n, w) gc_loss_grad(p, state, x, y, n, scratch_grad, w)
+#define LOSS_GRAD(p, x, y, n, g, w) gc_loss_grad(p, state, x, y, n, g, w)
+#endif
+#define NSIZES 4
+#elif defined GC_DROPOUT
 #define LOSS(p, x, y, n, w) gc_loss_seeded(p, x, y, n, w, 0x5EEDu + (uint64_t)t)
 #define LOSS_GRAD(p, x, y, n, g, w) gc_loss_grad_seeded(p, x, y, n, g, w, 0x5EEDu + (uint64_t)t)
 #else
@@ -45,12 +65,16 @@
 #define LOSS_GRAD(p, x, y, n, g, w) gc_loss_grad(p, x, y, n, g, w)
 #endif
 
-static uint64_t state = 0x1234567;
+#ifndef NSIZES
+#define NSIZES 3
+#endif
+
+static uint64_t rng = 0x1234567;
 
 static double uni(void)
 {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    return ((double)(state >> 11) + 0.5) / 9007199254740992.0;
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return ((double)(rng >> 11) + 0.5) / 9007199254740992.0;
 }
 
 int main(void)
@@ -58,11 +82,16 @@ int main(void)
     static double params[GC_PARAM_COUNT + 1], grad[GC_PARAM_COUNT + 1];
     static double x[GC_MAX_BATCH * GC_INPUT_SIZE + 1], y[GC_MAX_BATCH * GC_TARGET_SIZE + 1];
     static unsigned char work[GC_WORKSPACE_BYTES + 64];
+#if NSIZES == 4
+    size_t ns[4] = {1, 2, 7, GC_MAX_BATCH};
+    gc_init_state(state);
+#else
     size_t ns[3] = {1, 7, GC_MAX_BATCH};
+#endif
     double worst = 0;
     const char *worst_at = "";
     int kinks = 0; /* params whose step crossed a kink, checked one-sided */
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t < NSIZES; t++) {
         size_t n = ns[t] > GC_MAX_BATCH ? GC_MAX_BATCH : ns[t];
         gc_init(params, 42 + (uint64_t)t);
         for (size_t i = 0; i < GC_PARAM_COUNT; i++)
@@ -83,7 +112,7 @@ int main(void)
             return 1;
         }
         for (size_t i = 0; i < GC_PARAM_COUNT; i++) {
-            double p = params[i], h = 1e-5 * (1 + fabs(p));
+            double p = params[i], h = STEP * (1 + fabs(p));
             params[i] = p + h;
             double lp = LOSS(params, x, y, n, work);
             params[i] = p - h;
@@ -106,7 +135,7 @@ int main(void)
             }
             if (!(err <= worst)) {
                 worst = err;
-                worst_at = t == 0 ? "n=1" : t == 1 ? "n=7" : "n=batch";
+                worst_at = t == NSIZES - 1 ? "n=batch" : ns[t] == 1 ? "n=1" : ns[t] == 2 ? "n=2" : "n=7";
             }
             if (!(err <= TOL))
                 printf("  param %zu (n=%zu): analytic %.12g numeric %.12g rel %.3g\n", i, n, grad[i], num, err);
