@@ -255,6 +255,32 @@ static void rule(Grad *G, Ref r)
         contribute(G, a, d, l);
         return;
     }
+    /* silu, minimum, maximum, clamp */
+    case OP_SILU: { /* dy * s * (1 + x (1 - s)), s = sigmoid(x) */
+        Ref sg = g_unary(g, OP_SIGMOID, a, l);
+        Ref inner = g_binary(g, OP_ADD, C(g, 1, l),
+                             g_binary(g, OP_MUL, a, g_binary(g, OP_SUB, C(g, 1, l), sg, l), l), l);
+        contribute(G, a, g_binary(g, OP_MUL, dy, g_binary(g, OP_MUL, sg, inner, l), l), l);
+        return;
+    }
+    case OP_MAXIMUM: case OP_MINIMUM: {
+        /* to the larger (smaller) operand; half to each at a tie */
+        int mx = x.op == OP_MAXIMUM;
+        if (G->needs[a])
+            contribute(G, a, g_binary(g, OP_MUL, dy, g_binary(g, OP_MAX_SHARE, mx ? a : b, mx ? b : a, l), l), l);
+        if (G->needs[b])
+            contribute(G, b, g_binary(g, OP_MUL, dy, g_binary(g, OP_MAX_SHARE, mx ? b : a, mx ? a : b, l), l), l);
+        return;
+    }
+    case OP_CLAMP: { /* dy where lo <= x <= hi (bounds included, as torch.clamp) */
+        Ref in[2] = {a, dy};
+        contribute(G, a, node_make2(g, OP_CLAMP_BWD, N(g, a)->shape, in, x.f, x.f2, NULL, l), l);
+        return;
+    }
+    case OP_MAX_SHARE:
+        return; /* piecewise constant */
+    case OP_CLAMP_BWD:
+        die("internal error: no gradient rule for %s", op_name[x.op]);
     case OP_COUNT:
         break;
     }

@@ -52,7 +52,7 @@ target y[$B]"
 dense="param W[$B, $A] init normal(0, 0.5)
 param b[$B] init uniform(-0.5, 0.5)
 z = W @ x + b"
-for f in relu sigmoid tanh exp softplus softsign gelu abs square; do
+for f in relu sigmoid tanh exp softplus softsign gelu abs square silu; do
   check "$f" 0 "$io
 $dense
 h = $f(z)
@@ -73,6 +73,14 @@ minimize mse(elu(z, 0.7), y)"
 check pow 0 "$io
 $dense
 minimize mse((square(z) + 1) ^ 1.5, y)"
+check maximum_minimum 0 "$io
+$dense
+param V[$B, $A] init normal(0, 0.5)
+u = V @ x
+minimize mse(maximum(z, u) + minimum(z, 0.1) - minimum(u, z), y)"
+check clamp 0 "$io
+$dense
+minimize mse(clamp(z, -0.3, 0.4) + clamp(2 * z, 0.1, 0.2), y)"
 check arith 0 "$io
 $dense
 param c[$B] init uniform(1, 2)
