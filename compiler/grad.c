@@ -299,7 +299,8 @@ void grad_build(Model *m)
     int *count = xcalloc((size_t)n0, sizeof(int));
     for (Ref r = 1; r < n0; r++) {
         Node *x = N(g, r);
-        if (x->op == OP_PARAM)
+        /* a frozen param needs no gradient: nothing is computed for it */
+        if (x->op == OP_PARAM && !(m->params[x->ia[0]]->flags & PARAM_FROZEN))
             G.needs[r] = 1;
         for (int i = 0; i < op_nin[x->op]; i++)
             if (G.needs[x->in[i]])
