@@ -919,24 +919,120 @@ static Ref b_elemwise(Sema *s, Expr *e, const Builtin *b, Args *A)
     return r;
 }
 
-/* sum(x, axis), mean(x, axis), max(x, axis) */
+/* axis=, keepdims=: reductions over any axes, softmax over any one */
+
+/* keepdims = true | false (or 1 | 0) */
+static int bool_arg(Sema *s, Expr *e, int *out)
+{
+    double v;
+    if (e->kind == E_NAME && (!strcmp(e->name, "true") || !strcmp(e->name, "false"))) {
+        *out = !strcmp(e->name, "true");
+        return 1;
+    }
+    if (const_eval(s, e, &v, 1) && (v == 0 || v == 1)) {
+        *out = v == 1;
+        return 1;
+    }
+    diag_error(s->d, e->loc, "expected true or false");
+    return 0;
+}
+
+/* The per-example axes of axis = k or [k1, k2, ...] (negative from the
+ * end) as a mask of per-example axes; 0 after an error. */
+static unsigned axes_arg(Sema *s, Expr *axis, int rank)
+{
+    unsigned mask = 0;
+    if (rank == 0) {
+        diag_error(s->d, axis->loc, "a scalar has no axis to reduce");
+        return 0;
+    }
+    Expr *one = axis->kind == E_LIST ? axis->args : axis;
+    if (axis->kind == E_LIST && !one) {
+        diag_error(s->d, axis->loc, "an empty list of axes");
+        return 0;
+    }
+    for (Expr *k = one; k; k = axis->kind == E_LIST ? k->next : NULL) {
+        long ax;
+        if (!const_int(s, k, -rank, rank - 1, &ax, "axis"))
+            return 0;
+        if (ax < 0)
+            ax += rank;
+        if (mask & (1u << ax)) {
+            diag_error(s->d, k->loc, "axis %ld is named twice", ax);
+            return 0;
+        }
+        mask |= 1u << ax;
+    }
+    return mask;
+}
+
+/* sum, mean, max, min (x, axis = k or [k1, k2], keepdims = false): over
+ * the per-example axes given, by default all of them; the batch axis is
+ * never reduced (the objective's mean over the batch does that) */
 static Ref b_reduce(Sema *s, Expr *e, const Builtin *b, Args *A)
 {
     Ref x = ev(s, A->pos[0]);
-    return reduce(s, strcmp(b->name, "max") ? OP_SUM : OP_MAX, x, A->pos[1], !strcmp(b->name, "mean"), e->loc);
+    int keep = 0;
+    if (A->pos[2] && !bool_arg(s, A->pos[2], &keep))
+        return 0;
+    if (!x)
+        return 0;
+    Shape p = pe(SH(x));
+    int off = ISB(x);
+    unsigned pm = (1u << p.rank) - 1;
+    if (A->pos[1] && !(pm = axes_arg(s, A->pos[1], p.rank)))
+        return 0;
+    int ismin = !strcmp(b->name, "min");
+    Op op = !strcmp(b->name, "max") || ismin ? OP_MAX : OP_SUM;
+    long count = 1;
+    for (int i = 0; i < p.rank; i++)
+        if (pm & (1u << i))
+            count *= p.dim[i];
+    if (!pm)
+        return x; /* a scalar: itself */
+    Graph *g = s->g;
+    if (ismin) /* min(x) = -max(-x): ties split evenly as max's */
+        x = g_unary(g, OP_NEG, x, e->loc);
+    Ref r = g_reduce(g, op, x, pm << off, keep, e->loc);
+    if (ismin)
+        r = g_unary(g, OP_NEG, r, e->loc);
+    if (!strcmp(b->name, "mean") && count != 1)
+        r = g_binary(g, OP_MUL, r, g_const(g, 1.0 / (double)count, e->loc), e->loc);
+    return r;
 }
 
-/* softmax(x), log_softmax(x): over the last axis */
+/* softmax(x, axis = -1), log_softmax(x, axis = -1): over one axis. Over an
+ * axis k before the last, x is seen as [outer, n, inner] (n the length of
+ * axis k), transposed to [outer, inner, n], taken over its last axis and
+ * transposed back: the row-wise kernels and rules serve every axis. */
 static Ref b_softmax(Sema *s, Expr *e, const Builtin *b, Args *A)
 {
     Ref x = ev(s, A->pos[0]);
     if (!x)
         return 0;
-    if (pe(SH(x)).rank == 0) {
+    Op op = strcmp(b->name, "softmax") ? OP_LOG_SOFTMAX : OP_SOFTMAX;
+    Shape p = pe(SH(x));
+    if (p.rank == 0) {
         diag_error(s->d, A->pos[0]->loc, "%s() needs a vector, not a scalar", b->name);
         return 0;
     }
-    return g_unary(s->g, strcmp(b->name, "softmax") ? OP_LOG_SOFTMAX : OP_SOFTMAX, x, e->loc);
+    long ax = p.rank - 1;
+    if (A->pos[1] && !const_int(s, A->pos[1], -p.rank, p.rank - 1, &ax, "axis"))
+        return 0;
+    if (ax < 0)
+        ax += p.rank;
+    if (ax == p.rank - 1)
+        return g_unary(s->g, op, x, e->loc);
+    Graph *g = s->g;
+    int outer = 1, inner = 1;
+    for (int i = 0; i < ax; i++)
+        outer *= p.dim[i];
+    for (int i = (int)ax + 1; i < p.rank; i++)
+        inner *= p.dim[i];
+    Shape v = shape3(outer, p.dim[ax], inner);
+    Ref t = g_transpose(g, g_reshape(g, x, batched(v, ISB(x)), e->loc), e->loc);
+    Ref y = g_transpose(g, g_unary(g, op, t, e->loc), e->loc);
+    return g_reshape(g, y, SH(x), e->loc);
 }
 
 static Ref b_transpose(Sema *s, Expr *e, const Builtin *b, Args *A)
@@ -1635,8 +1731,9 @@ static unsigned param_flags(Sema *s, Stmt *st)
         if (!bit && st->kind != S_PARAM)
             diag_error(s->d, w->loc, "expected newline before name '%s'", w->name); /* as the parser says */
         else if (!bit)
-            diag_error(s->d, w->loc, "unknown word '%s' after the declaration; a param may end in nodecay or frozen",
-                       w->name);
+            diag_error(s->d, w->loc, "unknown word '%s' after the declaration; a param may end in nodecay or frozen%s",
+                       w->name,
+                       strstr(" zeros ones xavier he ", arena_printf(s->a, " %s ", w->name)) ? " (an init is written after 'init')" : "");
         else if (st->kind != S_PARAM)
             diag_error(s->d, w->loc, "'%s' applies to params only, not to %s '%s'", w->name,
                        st->kind == S_INPUT ? "input" : "target", st->name);

@@ -134,7 +134,7 @@ static void test_one_message(void **state)
 {
     (void)state;
     static const char *const srcs[] = {
-        IO "param W[1, 3]\nminimize mse(silu(W @ x), y)\n", /* not also: W never used */
+        IO "param W[1, 3]\nminimize mse(swish(W @ x), y)\n", /* not also: W never used */
         "input x[3] foo\ntarget y[1]\nparam W[1, 3]\nminimize mse(W @ x, y)\n", /* not: unknown x */
         IO "param W[1, 3]\nz = W @ x\nminimize mse(z ** 2, y)\n",
         IO "param W[1, 3]\nz = W @ x\nminimize mse(z >= 0, y)\n",
