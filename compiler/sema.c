@@ -1229,6 +1229,7 @@ static Ref b_cross_entropy(Sema *s, Expr *e, const Builtin *b, Args *A)
 
 /* A call of a built-in function, through the table. */
 static Ref call_block(Sema *s, Expr *e, int *found);
+static void binding_flags(Sema *s, Stmt *st, int np0);
 
 static Ref call(Sema *s, Expr *e)
 {
@@ -1693,7 +1694,9 @@ static Ref call_block(Sema *s, Expr *e, int *found)
         s->sugar = 0;
         s->blockcalls = 0;
         if (it->kind == S_LET) {
+            int np0 = s->m->nparams;
             Ref r = ev(s, it->value);
+            binding_flags(s, c, np0);
             Sym *y = bind(s, SYM_LET, c->name, c->name_loc);
             if (y && r) {
                 y->ref = r;
@@ -1728,20 +1731,36 @@ static unsigned param_flags(Sema *s, Stmt *st)
     unsigned f = 0;
     for (Expr *w = st->flags; w; w = w->next) {
         unsigned bit = !strcmp(w->name, "nodecay") ? PARAM_NODECAY : !strcmp(w->name, "frozen") ? PARAM_FROZEN : 0;
-        if (!bit && st->kind != S_PARAM)
+        if (!bit && st->kind != S_PARAM && st->kind != S_LET)
             diag_error(s->d, w->loc, "expected newline before name '%s'", w->name); /* as the parser says */
         else if (!bit)
             diag_error(s->d, w->loc, "unknown word '%s' after the declaration; a param may end in nodecay or frozen%s",
                        w->name,
                        strstr(" zeros ones xavier he ", arena_printf(s->a, " %s ", w->name)) ? " (an init is written after 'init')" : "");
-        else if (st->kind != S_PARAM)
+        else if (st->kind != S_PARAM && st->kind != S_LET)
             diag_error(s->d, w->loc, "'%s' applies to params only, not to %s '%s'", w->name,
                        st->kind == S_INPUT ? "input" : "target", st->name);
-        if (st->kind != S_PARAM)
+        if (st->kind != S_PARAM && st->kind != S_LET)
             break; /* one error for the line */
         f |= bit;
     }
     return f;
+}
+
+/* h1 = block(h0) frozen, h = dense(x, 8) nodecay: the words of a binding
+ * go to the params it declares (params np0 on), which must be some */
+static void binding_flags(Sema *s, Stmt *st, int np0)
+{
+    if (!st->flags)
+        return;
+    unsigned f = param_flags(s, st);
+    if (s->m->nparams == np0) {
+        diag_error(s->d, st->flags->loc, "'%s' applies to params; this binding declares none (a call of a block "
+                   "with params, dense() or conv2d() does)", st->flags->name);
+        return;
+    }
+    for (int i = np0; i < s->m->nparams; i++)
+        s->m->params[i]->flags |= f;
 }
 
 static void blocks_unused(Sema *s, int whole)
@@ -2019,7 +2038,9 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
             }
             break;
         case S_LET: {
+            int np0 = m->nparams; /* blocks: the words of the binding */
             Ref r = ev(s, st->value);
+            binding_flags(s, st, np0);
             Sym *y = bind(s, SYM_LET, st->name, st->name_loc);
             if (y && r) {
                 y->ref = r;

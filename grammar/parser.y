@@ -287,6 +287,7 @@ decl
     | PARAM NAME list words  { $$ = with_flags(mk(ps, S_PARAM, @$, $2, @2, $3, NULL), $4); }
     | PARAM NAME list INIT initspec words
                              { $$ = with_flags(mk(ps, S_PARAM, @$, $2, @2, $3, $5), $6); }
+    | NAME '=' expr words    { $$ = with_flags(mk(ps, S_LET, @$, $1, @1, NULL, $3), $4); }
     | def
     ;
 
