@@ -1646,7 +1646,9 @@ static Ref call_block(Sema *s, Expr *e, int *found)
         mark_used(s, e->args);
         return 0;
     } else {
-        prefix = arena_printf(s->a, "%s_%d", st && st->kind == S_LET ? st->name : e->name, ++s->ncalls);
+        do /* a name of its own, never one the file binds */
+            prefix = arena_printf(s->a, "%s_%d", st && st->kind == S_LET ? st->name : e->name, ++s->ncalls);
+        while (lookup(s, prefix));
     }
     s->blockcalls++;
     if (lookup(s, prefix)) { /* bound twice: the binding says so */
@@ -1731,8 +1733,11 @@ static unsigned param_flags(Sema *s, Stmt *st)
     unsigned f = 0;
     for (Expr *w = st->flags; w; w = w->next) {
         unsigned bit = !strcmp(w->name, "nodecay") ? PARAM_NODECAY : !strcmp(w->name, "frozen") ? PARAM_FROZEN : 0;
-        if (!bit && st->kind != S_PARAM && st->kind != S_LET)
-            diag_error(s->d, w->loc, "expected newline before name '%s'", w->name); /* as the parser says */
+        if (!bit && st->kind != S_PARAM) {
+            /* as the parser said before words: z = a b is a typo, not a word */
+            diag_error(s->d, w->loc, "expected newline before name '%s'", w->name);
+            break;
+        }
         else if (!bit)
             diag_error(s->d, w->loc, "unknown word '%s' after the declaration; a param may end in nodecay or frozen%s",
                        w->name,
@@ -1753,7 +1758,10 @@ static void binding_flags(Sema *s, Stmt *st, int np0)
 {
     if (!st->flags)
         return;
+    int e0 = s->d->errors;
     unsigned f = param_flags(s, st);
+    if (s->d->errors > e0)
+        return;
     if (s->m->nparams == np0) {
         diag_error(s->d, st->flags->loc, "'%s' applies to params; this binding declares none (a call of a block "
                    "with params, dense() or conv2d() does)", st->flags->name);
