@@ -299,6 +299,7 @@ static const char *stmt_word(StmtKind k)
     case S_OUTPUT: return "output";
     case S_TRAIN: return "train";
     case S_TRAIN_ITEM: return "item";
+    case S_DEF: return "def";
     }
     return "?";
 }
@@ -327,6 +328,8 @@ static void dump_stmt(const Stmt *s, FILE *out, int indent)
         } else
             ast_dump_expr(s->value, out);
     }
+    for (const Expr *w = s->flags; w; w = w->next)
+        fprintf(out, " %s", w->name);
     for (const Stmt *it = s->items; it; it = it->next) {
         fputc('\n', out);
         dump_stmt(it, out, indent + 2);

@@ -431,6 +431,10 @@ void emit_grad(Model *m, FILE *out)
     }
     for (int k = 0; k < m->nparams; k++) {
         Sym *y = m->params[k];
+        if (!m->grads[k] && (y->flags & PARAM_FROZEN)) {
+            fprintf(out, "grad %s = 0   (frozen)\n", y->name);
+            continue;
+        }
         if (!m->grads[k]) {
             fprintf(out, "grad %s = 0   (%s does not reach the objective)\n", y->name, y->name);
             continue;

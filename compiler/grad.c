@@ -279,7 +279,31 @@ static void rule(Grad *G, Ref r)
         contribute(G, a, node_make(g, OP_CAUSAL_BWD, x.shape, in, 0, NULL, l), l);
         return;
     }
-    case OP_GATHER_BWD: case OP_VIEW_BWD: case OP_CAUSAL_BWD:
+    /* silu, minimum, maximum, clamp */
+    case OP_SILU: { /* dy * s * (1 + x (1 - s)), s = sigmoid(x) */
+        Ref sg = g_unary(g, OP_SIGMOID, a, l);
+        Ref inner = g_binary(g, OP_ADD, C(g, 1, l),
+                             g_binary(g, OP_MUL, a, g_binary(g, OP_SUB, C(g, 1, l), sg, l), l), l);
+        contribute(G, a, g_binary(g, OP_MUL, dy, g_binary(g, OP_MUL, sg, inner, l), l), l);
+        return;
+    }
+    case OP_MAXIMUM: case OP_MINIMUM: {
+        /* to the larger (smaller) operand; half to each at a tie */
+        int mx = x.op == OP_MAXIMUM;
+        if (G->needs[a])
+            contribute(G, a, g_binary(g, OP_MUL, dy, g_binary(g, OP_MAX_SHARE, mx ? a : b, mx ? b : a, l), l), l);
+        if (G->needs[b])
+            contribute(G, b, g_binary(g, OP_MUL, dy, g_binary(g, OP_MAX_SHARE, mx ? b : a, mx ? a : b, l), l), l);
+        return;
+    }
+    case OP_CLAMP: { /* dy where lo <= x <= hi (bounds included, as torch.clamp) */
+        Ref in[2] = {a, dy};
+        contribute(G, a, node_make2(g, OP_CLAMP_BWD, N(g, a)->shape, in, x.f, x.f2, NULL, l), l);
+        return;
+    }
+    case OP_MAX_SHARE:
+        return; /* piecewise constant */
+    case OP_GATHER_BWD: case OP_VIEW_BWD: case OP_CAUSAL_BWD: case OP_CLAMP_BWD:
         die("internal error: no gradient rule for %s", op_name[x.op]);
     case OP_COUNT:
         break;
@@ -299,7 +323,8 @@ void grad_build(Model *m)
     int *count = xcalloc((size_t)n0, sizeof(int));
     for (Ref r = 1; r < n0; r++) {
         Node *x = N(g, r);
-        if (x->op == OP_PARAM)
+        /* a frozen param needs no gradient: nothing is computed for it */
+        if (x->op == OP_PARAM && !(m->params[x->ia[0]]->flags & PARAM_FROZEN))
             G.needs[r] = 1;
         for (int i = 0; i < op_nin[x->op]; i++)
             if (G.needs[x->in[i]])

@@ -134,7 +134,9 @@ typedef enum StmtKind {
     S_MAXIMIZE,  /* maximize value */
     S_OUTPUT,    /* output value */
     S_TRAIN,     /* train { items } */
-    S_TRAIN_ITEM /* inside train: NAME value, e.g. batch 32, optimizer sgd(lr=0.1) */
+    S_TRAIN_ITEM, /* inside train: NAME value, e.g. batch 32, optimizer sgd(lr=0.1) */
+    /* blocks */
+    S_DEF        /* def NAME(shape: the argument names) { items } returning value */
 } StmtKind;
 
 typedef struct Stmt Stmt;
@@ -147,6 +149,8 @@ struct Stmt {
     Expr *value;    /* see the kinds; NULL where absent */
     Stmt *items;    /* S_TRAIN: first item, linked through next */
     Stmt *next;     /* next statement */
+    Expr *flags;    /* S_PARAM (S_INPUT, S_TARGET: an error): the words after
+                       the declaration, nodecay and frozen, as E_NAMEs */
 };
 
 typedef struct Ast {

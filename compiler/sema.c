@@ -47,6 +47,13 @@ typedef struct Sema {
     Stmt *objective, *output, *train, *model_stmt, *precision;
     int want_ids;    /* tokens and sequences: evaluating a gather's index,
                         where an int input may be used */
+    /* blocks (def) */
+    const char *scope;   /* inside an inlined call: its prefix ("h1"), else NULL */
+    struct Block *blocks; /* the defs so far, in file order */
+    int nblocks, bcap;
+    int blockcalls;      /* calls of blocks in the current binding */
+    int ncalls;          /* calls outside a binding so far, for their prefixes */
+    int depth;           /* calls being inlined, one inside another */
 } Sema;
 
 /* ------------------------------------------------------------ symbols */
@@ -69,6 +76,18 @@ static Sym *lookup(Sema *s, const char *name)
         if (strcmp(s->syms[i - 1]->name, name) == 0)
             return s->syms[i - 1];
     return NULL;
+}
+
+/* blocks: inside an inlined call, the call's own names (its arguments,
+ * params and bindings, bound as "CALL.NAME") hide the file's */
+static Sym *lookup_scoped(Sema *s, const char *name)
+{
+    if (s->scope) {
+        Sym *y = lookup(s, arena_printf(s->a, "%s.%s", s->scope, name));
+        if (y)
+            return y;
+    }
+    return lookup(s, name);
 }
 
 /* Enters syms[i] into the hash table, growing it to twice the symbols. */
@@ -176,7 +195,7 @@ static int const_eval(Sema *s, Expr *e, double *out, int quiet)
         }
         return 1;
     case E_NAME: {
-        Sym *y = lookup(s, e->name);
+        Sym *y = lookup_scoped(s, e->name);
         if (y && y->kind == SYM_CONST) {
             y->used = 1;
             *out = y->value;
@@ -462,11 +481,11 @@ static void mark_used(Sema *s, Expr *e)
 {
     for (; e; e = e->next) {
         if (e->kind == E_NAME) {
-            Sym *y = lookup(s, e->name);
+            Sym *y = lookup_scoped(s, e->name);
             if (y)
                 y->used = 1;
         } else if (e->kind == E_FIELD && e->lhs && e->lhs->kind == E_NAME) {
-            Sym *y = lookup(s, arena_printf(s->a, "%s.%s", e->lhs->name, e->name));
+            Sym *y = lookup_scoped(s, arena_printf(s->a, "%s.%s", e->lhs->name, e->name));
             if (y)
                 y->used = 1;
         }
@@ -1003,24 +1022,120 @@ static Ref b_elemwise(Sema *s, Expr *e, const Builtin *b, Args *A)
     return r;
 }
 
-/* sum(x, axis), mean(x, axis), max(x, axis) */
+/* axis=, keepdims=: reductions over any axes, softmax over any one */
+
+/* keepdims = true | false (or 1 | 0) */
+static int bool_arg(Sema *s, Expr *e, int *out)
+{
+    double v;
+    if (e->kind == E_NAME && (!strcmp(e->name, "true") || !strcmp(e->name, "false"))) {
+        *out = !strcmp(e->name, "true");
+        return 1;
+    }
+    if (const_eval(s, e, &v, 1) && (v == 0 || v == 1)) {
+        *out = v == 1;
+        return 1;
+    }
+    diag_error(s->d, e->loc, "expected true or false");
+    return 0;
+}
+
+/* The per-example axes of axis = k or [k1, k2, ...] (negative from the
+ * end) as a mask of per-example axes; 0 after an error. */
+static unsigned axes_arg(Sema *s, Expr *axis, int rank)
+{
+    unsigned mask = 0;
+    if (rank == 0) {
+        diag_error(s->d, axis->loc, "a scalar has no axis to reduce");
+        return 0;
+    }
+    Expr *one = axis->kind == E_LIST ? axis->args : axis;
+    if (axis->kind == E_LIST && !one) {
+        diag_error(s->d, axis->loc, "an empty list of axes");
+        return 0;
+    }
+    for (Expr *k = one; k; k = axis->kind == E_LIST ? k->next : NULL) {
+        long ax;
+        if (!const_int(s, k, -rank, rank - 1, &ax, "axis"))
+            return 0;
+        if (ax < 0)
+            ax += rank;
+        if (mask & (1u << ax)) {
+            diag_error(s->d, k->loc, "axis %ld is named twice", ax);
+            return 0;
+        }
+        mask |= 1u << ax;
+    }
+    return mask;
+}
+
+/* sum, mean, max, min (x, axis = k or [k1, k2], keepdims = false): over
+ * the per-example axes given, by default all of them; the batch axis is
+ * never reduced (the objective's mean over the batch does that) */
 static Ref b_reduce(Sema *s, Expr *e, const Builtin *b, Args *A)
 {
     Ref x = ev(s, A->pos[0]);
-    return reduce(s, strcmp(b->name, "max") ? OP_SUM : OP_MAX, x, A->pos[1], !strcmp(b->name, "mean"), e->loc);
+    int keep = 0;
+    if (A->pos[2] && !bool_arg(s, A->pos[2], &keep))
+        return 0;
+    if (!x)
+        return 0;
+    Shape p = pe(SH(x));
+    int off = ISB(x);
+    unsigned pm = (1u << p.rank) - 1;
+    if (A->pos[1] && !(pm = axes_arg(s, A->pos[1], p.rank)))
+        return 0;
+    int ismin = !strcmp(b->name, "min");
+    Op op = !strcmp(b->name, "max") || ismin ? OP_MAX : OP_SUM;
+    long count = 1;
+    for (int i = 0; i < p.rank; i++)
+        if (pm & (1u << i))
+            count *= p.dim[i];
+    if (!pm)
+        return x; /* a scalar: itself */
+    Graph *g = s->g;
+    if (ismin) /* min(x) = -max(-x): ties split evenly as max's */
+        x = g_unary(g, OP_NEG, x, e->loc);
+    Ref r = g_reduce(g, op, x, pm << off, keep, e->loc);
+    if (ismin)
+        r = g_unary(g, OP_NEG, r, e->loc);
+    if (!strcmp(b->name, "mean") && count != 1)
+        r = g_binary(g, OP_MUL, r, g_const(g, 1.0 / (double)count, e->loc), e->loc);
+    return r;
 }
 
-/* softmax(x), log_softmax(x): over the last axis */
+/* softmax(x, axis = -1), log_softmax(x, axis = -1): over one axis. Over an
+ * axis k before the last, x is seen as [outer, n, inner] (n the length of
+ * axis k), transposed to [outer, inner, n], taken over its last axis and
+ * transposed back: the row-wise kernels and rules serve every axis. */
 static Ref b_softmax(Sema *s, Expr *e, const Builtin *b, Args *A)
 {
     Ref x = ev(s, A->pos[0]);
     if (!x)
         return 0;
-    if (pe(SH(x)).rank == 0) {
+    Op op = strcmp(b->name, "softmax") ? OP_LOG_SOFTMAX : OP_SOFTMAX;
+    Shape p = pe(SH(x));
+    if (p.rank == 0) {
         diag_error(s->d, A->pos[0]->loc, "%s() needs a vector, not a scalar", b->name);
         return 0;
     }
-    return g_unary(s->g, strcmp(b->name, "softmax") ? OP_LOG_SOFTMAX : OP_SOFTMAX, x, e->loc);
+    long ax = p.rank - 1;
+    if (A->pos[1] && !const_int(s, A->pos[1], -p.rank, p.rank - 1, &ax, "axis"))
+        return 0;
+    if (ax < 0)
+        ax += p.rank;
+    if (ax == p.rank - 1)
+        return g_unary(s->g, op, x, e->loc);
+    Graph *g = s->g;
+    int outer = 1, inner = 1;
+    for (int i = 0; i < ax; i++)
+        outer *= p.dim[i];
+    for (int i = (int)ax + 1; i < p.rank; i++)
+        inner *= p.dim[i];
+    Shape v = shape3(outer, p.dim[ax], inner);
+    Ref t = g_transpose(g, g_reshape(g, x, batched(v, ISB(x)), e->loc), e->loc);
+    Ref y = g_transpose(g, g_unary(g, op, t, e->loc), e->loc);
+    return g_reshape(g, y, SH(x), e->loc);
 }
 
 static Ref b_transpose(Sema *s, Expr *e, const Builtin *b, Args *A)
@@ -1495,8 +1610,15 @@ static Ref batched_matmul(Sema *s, Ref a, Ref b, Loc loc)
 }
 
 /* A call of a built-in function, through the table. */
+static Ref call_block(Sema *s, Expr *e, int *found);
+static void binding_flags(Sema *s, Stmt *st, int np0);
+
 static Ref call(Sema *s, Expr *e)
 {
+    int is_block = 0;
+    Ref br = call_block(s, e, &is_block);
+    if (is_block)
+        return br;
     const Builtin *b = find_builtin(e->name);
     if (!b) {
         diag_error(s->d, e->name_loc, "unknown function '%s'", e->name);
@@ -1550,7 +1672,7 @@ static Ref ev(Sema *s, Expr *e)
         }
         return g_const(g, e->num, e->loc);
     case E_NAME: {
-        Sym *y = lookup(s, e->name);
+        Sym *y = lookup_scoped(s, e->name);
         if (!y) {
             name_error(s, e, e->name);
             return 0;
@@ -1613,7 +1735,7 @@ static Ref ev(Sema *s, Expr *e)
         }
         if (e->lhs->kind == E_NAME) {
             const char *full = arena_printf(s->a, "%s.%s", e->lhs->name, e->name);
-            Sym *y = lookup(s, full);
+            Sym *y = lookup_scoped(s, full);
             if (y) {
                 y->used = 1;
                 return y->ref;
@@ -1644,10 +1766,13 @@ static Ref ev(Sema *s, Expr *e)
 
 /* ---------------------------------------------------- declarations */
 
+static unsigned param_flags(Sema *s, Stmt *st);
+
 static void declare(Sema *s, Stmt *st)
 {
     Model *m = s->m;
     Shape sh;
+    unsigned pflags = param_flags(s, st);
     if (st->kind == S_CONST) {
         double v;
         if (!const_eval(s, st->value, &v, 0))
@@ -1772,7 +1897,294 @@ static void declare(Sema *s, Stmt *st)
                        "uniform(lo, hi), xavier or he",
                        in->name ? in->name : "?");
     }
+    y->flags = pflags;
     add_param(s, y);
+}
+
+/* ---------------------------------------------------------- blocks */
+
+/* def NAME(args) { param ..., const ..., NAME = EXPR, ... return EXPR }:
+ * each call inlines the body. The call's names are bound as "CALL.NAME",
+ * CALL being the binding the call stands in (h1 = block(h0) declares
+ * h1.g1, ...; a call inside a block, m = inner(x), gives h1.m.W), so its
+ * params are params like any other, with their own names in the parameter
+ * file, and its bindings can be read as h1.qkv. A block sees the file's
+ * names bound before the call and its own; it calls only blocks defined
+ * before it, so it never recurses. Errors in a body are reported at the
+ * first call that meets them (with a note at the call), once. */
+typedef struct Block {
+    Stmt *st;        /* the def */
+    int has_params;  /* it declares params, itself or through what it calls */
+    int broken;      /* a call of it had errors: later calls say nothing */
+    int called;      /* called at least once */
+} Block;
+
+static Block *find_block(Sema *s, const char *name)
+{
+    for (int i = 0; i < s->nblocks; i++)
+        if (!strcmp(s->blocks[i].st->name, name))
+            return &s->blocks[i];
+    return NULL;
+}
+
+/* The def of that name later in the file than st, or NULL. */
+static Stmt *later_def(Sema *s, Stmt *st, const char *name)
+{
+    for (Stmt *t = st ? st->next : s->ast->first; t; t = t->next)
+        if (t->kind == S_DEF && !strcmp(t->name, name))
+            return t;
+    return NULL;
+}
+
+/* Checks the calls of a def's body: recursion and later blocks are errors;
+ * says whether the body declares params through a call. */
+static int scan_calls(Sema *s, Stmt *def, Expr *e, int *ok)
+{
+    int params = 0;
+    for (; e; e = e->next) {
+        if (e->kind == E_CALL) {
+            Block *b = find_block(s, e->name);
+            Stmt *later;
+            if (!strcmp(e->name, def->name)) {
+                diag_error(s->d, e->name_loc, "block '%s' calls itself; blocks cannot recurse", def->name);
+                *ok = 0;
+            } else if (!b && (later = later_def(s, def, e->name))) {
+                diag_error(s->d, e->name_loc,
+                           "block '%s' calls '%s', which is defined later (at line %d); a block calls only "
+                           "blocks defined before it, so blocks cannot recurse",
+                           def->name, e->name, later->name_loc.first_line);
+                *ok = 0;
+            } else if (b) {
+                params |= b->has_params;
+            } else if (!strcmp(e->name, "dense") || !strcmp(e->name, "conv2d")) {
+                params = 1;
+            }
+        }
+        params |= scan_calls(s, def, e->lhs, ok) | scan_calls(s, def, e->rhs, ok) |
+                  scan_calls(s, def, e->args, ok);
+    }
+    return params;
+}
+
+static void def_block(Sema *s, Stmt *st)
+{
+    int ok = 1, params = 0;
+    if (find_builtin(st->name)) {
+        diag_error(s->d, st->name_loc, "'%s' is a built-in function; name the block otherwise", st->name);
+        return;
+    }
+    Block *old = find_block(s, st->name);
+    if (old) {
+        diag_error(s->d, st->name_loc, "block '%s' is defined twice", st->name);
+        diag_note(s->d, old->st->name_loc, "first defined here");
+        return;
+    }
+    for (Expr *a = st->shape->args; a; a = a->next)
+        for (Expr *b = a->next; b; b = b->next)
+            if (!strcmp(a->name, b->name)) {
+                diag_error(s->d, b->loc, "argument '%s' of block '%s' is named twice", b->name, st->name);
+                ok = 0;
+            }
+    for (Stmt *it = st->items; it; it = it->next) {
+        if (it->kind != S_PARAM && it->kind != S_CONST && it->kind != S_LET) {
+            diag_error(s->d, it->loc, "a def holds params, consts and bindings only");
+            ok = 0;
+            continue;
+        }
+        params |= it->kind == S_PARAM;
+        params |= scan_calls(s, st, it->value, &ok);
+    }
+    params |= scan_calls(s, st, st->value, &ok);
+    s->blocks = arena_grow(s->a, s->blocks, sizeof(Block), &s->bcap, s->nblocks + 1);
+    Block *b = &s->blocks[s->nblocks++];
+    memset(b, 0, sizeof *b);
+    b->st = st;
+    b->has_params = params;
+    b->broken = !ok;
+    b->called = !ok; /* said enough */
+}
+
+/* A call of a block, inlined; *found says whether e calls one. */
+static Ref call_block(Sema *s, Expr *e, int *found)
+{
+    Block *bk = find_block(s, e->name);
+    *found = 0;
+    if (!bk) {
+        Stmt *later = later_def(s, NULL, e->name); /* not yet defined */
+        if (later && !find_builtin(e->name)) {
+            diag_error(s->d, e->name_loc, "block '%s' is called before its def (at line %d)", e->name,
+                       later->name_loc.first_line);
+            mark_used(s, e->args);
+            *found = 1;
+        }
+        return 0;
+    }
+    *found = 1;
+    bk->called = 1;
+    Stmt *def = bk->st;
+    int nargs = 0, ok = 1;
+    for (Expr *a = e->args; a; a = a->next)
+        if (a->kind == E_KWARG) {
+            diag_error(s->d, a->loc, "block '%s' takes its arguments by position", e->name);
+            ok = 0;
+        } else {
+            nargs++;
+        }
+    int want = def->shape->nargs;
+    if (ok && nargs != want) {
+        diag_error(s->d, e->loc, "block '%s' takes %d argument%s, not %d", e->name, want, want == 1 ? "" : "s",
+                   nargs);
+        diag_note(s->d, def->name_loc, "'%s' is defined here", e->name);
+        ok = 0;
+    }
+    if (!ok || bk->broken) {
+        mark_used(s, e->args);
+        return 0;
+    }
+    /* the call's prefix: its binding, the first call of a binding */
+    Stmt *st = s->cur;
+    const char *prefix;
+    if (st && st->kind == S_LET && s->blockcalls == 0) {
+        prefix = st->name;
+    } else if (bk->has_params) {
+        diag_error(s->d, e->loc,
+                   st && st->kind == S_LET
+                       ? "a binding holds at most one call of a block that declares params; bind this one to a name of its own"
+                       : "block '%s' declares params named after its binding; write 'NAME = %s(...)'",
+                   e->name, e->name);
+        mark_used(s, e->args);
+        return 0;
+    } else {
+        do /* a name of its own, never one the file binds */
+            prefix = arena_printf(s->a, "%s_%d", st && st->kind == S_LET ? st->name : e->name, ++s->ncalls);
+        while (lookup(s, prefix));
+    }
+    s->blockcalls++;
+    if (lookup(s, prefix)) { /* bound twice: the binding says so */
+        mark_used(s, e->args);
+        return 0;
+    }
+    if (s->depth >= 64) {
+        diag_error(s->d, e->loc, "blocks call each other more than 64 deep");
+        return 0;
+    }
+    Ref av[MAXARGS * 4];
+    int k = 0;
+    for (Expr *a = e->args; a && k < MAXARGS * 4; a = a->next) {
+        av[k] = ev(s, a);
+        if (!av[k])
+            ok = 0;
+        k++;
+    }
+    if (!ok || k < nargs) {
+        if (k < nargs)
+            diag_error(s->d, e->loc, "too many arguments to block '%s'", e->name);
+        return 0;
+    }
+    int errors0 = s->d->errors;
+    const char *scope0 = s->scope;
+    Stmt *cur0 = s->cur;
+    int sugar0 = s->sugar, calls0 = s->blockcalls;
+    s->scope = prefix;
+    s->depth++;
+    k = 0;
+    for (Expr *a = def->shape->args; a; a = a->next, k++) {
+        Sym *y = bind(s, SYM_LET, arena_printf(s->a, "%s.%s", prefix, a->name), a->loc);
+        if (y) {
+            y->ref = av[k];
+            y->shape = SH(av[k]);
+            y->used = 1;
+        }
+    }
+    for (Stmt *it = def->items; it; it = it->next) {
+        Stmt *c = arena_alloc(s->a, sizeof(Stmt));
+        *c = *it;
+        c->name = arena_printf(s->a, "%s.%s", prefix, it->name);
+        c->next = NULL;
+        s->cur = c;
+        s->sugar = 0;
+        s->blockcalls = 0;
+        if (it->kind == S_LET) {
+            int np0 = s->m->nparams;
+            Ref r = ev(s, it->value);
+            binding_flags(s, c, np0);
+            Sym *y = bind(s, SYM_LET, c->name, c->name_loc);
+            if (y && r) {
+                y->ref = r;
+                y->shape = SH(r);
+                if (!N(s->g, r)->name || N(s->g, r)->op == OP_CONST)
+                    N(s->g, r)->name = c->name;
+            }
+            if (y && !r)
+                y->used = 1;
+        } else {
+            declare(s, c);
+        }
+    }
+    s->cur = NULL;
+    Ref r = ev(s, def->value);
+    s->depth--;
+    s->scope = scope0;
+    s->cur = cur0;
+    s->sugar = sugar0;
+    s->blockcalls = calls0;
+    if (s->d->errors > errors0) {
+        diag_note(s->d, e->loc, "in this call of block '%s'", e->name);
+        bk->broken = 1;
+        return 0;
+    }
+    return r;
+}
+
+/* param W[4] init ones nodecay frozen: the words after a declaration */
+static unsigned param_flags(Sema *s, Stmt *st)
+{
+    unsigned f = 0;
+    for (Expr *w = st->flags; w; w = w->next) {
+        unsigned bit = !strcmp(w->name, "nodecay") ? PARAM_NODECAY : !strcmp(w->name, "frozen") ? PARAM_FROZEN : 0;
+        if (!bit && st->kind != S_PARAM) {
+            /* as the parser said before words: z = a b is a typo, not a word */
+            diag_error(s->d, w->loc, "expected newline before name '%s'", w->name);
+            break;
+        }
+        else if (!bit)
+            diag_error(s->d, w->loc, "unknown word '%s' after the declaration; a param may end in nodecay or frozen%s",
+                       w->name,
+                       strstr(" zeros ones xavier he ", arena_printf(s->a, " %s ", w->name)) ? " (an init is written after 'init')" : "");
+        else if (st->kind != S_PARAM && st->kind != S_LET)
+            diag_error(s->d, w->loc, "'%s' applies to params only, not to %s '%s'", w->name,
+                       st->kind == S_INPUT ? "input" : "target", st->name);
+        if (st->kind != S_PARAM && st->kind != S_LET)
+            break; /* one error for the line */
+        f |= bit;
+    }
+    return f;
+}
+
+/* h1 = block(h0) frozen, h = dense(x, 8) nodecay: the words of a binding
+ * go to the params it declares (params np0 on), which must be some */
+static void binding_flags(Sema *s, Stmt *st, int np0)
+{
+    if (!st->flags)
+        return;
+    int e0 = s->d->errors;
+    unsigned f = param_flags(s, st);
+    if (s->d->errors > e0)
+        return;
+    if (s->m->nparams == np0) {
+        diag_error(s->d, st->flags->loc, "'%s' applies to params; this binding declares none (a call of a block "
+                   "with params, dense() or conv2d() does)", st->flags->name);
+        return;
+    }
+    for (int i = np0; i < s->m->nparams; i++)
+        s->m->params[i]->flags |= f;
+}
+
+static void blocks_unused(Sema *s, int whole)
+{
+    for (int i = 0; i < s->nblocks && whole; i++)
+        if (!s->blocks[i].called)
+            diag_warning(s->d, s->blocks[i].st->name_loc, "block '%s' is never called", s->blocks[i].st->name);
 }
 
 /* ---------------------------------------------------------- train */
@@ -2010,6 +2422,7 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
     for (Stmt *st = ast->first; st; st = st->next) {
         s->cur = st;
         s->sugar = 0;
+        s->blockcalls = 0; /* blocks */
         switch (st->kind) {
         case S_MODEL:
             if (s->model_stmt) {
@@ -2042,7 +2455,9 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
             }
             break;
         case S_LET: {
+            int np0 = m->nparams; /* blocks: the words of the binding */
             Ref r = ev(s, st->value);
+            binding_flags(s, st, np0);
             Sym *y = bind(s, SYM_LET, st->name, st->name_loc);
             if (y && r) {
                 y->ref = r;
@@ -2116,6 +2531,9 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
             break;
         case S_TRAIN_ITEM:
             unreachable();
+        case S_DEF: /* blocks */
+            def_block(s, st);
+            break;
         }
     }
     s->cur = NULL;
@@ -2167,6 +2585,7 @@ Model *sema_check(Arena *a, Diag *d, Ast *ast, const char *default_name)
         }
     }
     free(seen);
+    blocks_unused(s, whole);
     free(s->shead);
     free(s->snext);
 

@@ -161,7 +161,7 @@ static void add_stmt(ParseState *ps, Stmt *s)
             add_broken(ps, s->kind, s->name_loc, s->name);
         return;
     }
-    if (s->kind == S_TRAIN) {
+    if (s->kind == S_TRAIN || s->kind == S_DEF) {
         /* items too deep are dropped from the block */
         Stmt **p = &s->items;
         while (*p) {
@@ -178,6 +178,21 @@ static Stmt *mk_train(ParseState *ps, Loc loc, StmtList items)
 {
     Stmt *s = ast_stmt(ps->arena, S_TRAIN, loc, NULL, nowhere);
     s->items = items.head;
+    return s;
+}
+
+/* blocks: a declaration with its words (nodecay, frozen), a def */
+static Stmt *with_flags(Stmt *s, ExprList words)
+{
+    s->flags = words.head;
+    return s;
+}
+
+static Stmt *mk_def(ParseState *ps, Loc loc, const char *name, Loc name_loc, Loc args_loc,
+                    ExprList args, StmtList body, Expr *ret)
+{
+    Stmt *s = mk(ps, S_DEF, loc, name, name_loc, ast_list(ps->arena, args_loc, args.head), ret);
+    s->items = body.head;
     return s;
 }
 }
@@ -208,6 +223,7 @@ static Stmt *mk_train(ParseState *ps, Loc loc, StmtList items)
 %token CONST "'const'" INIT "'init'" CLASS "'class'" MINIMIZE "'minimize'"
 %token MAXIMIZE "'maximize'" OUTPUT "'output'" TRAIN "'train'" PRECISION "'precision'"
 %token ELLIPSIS "'...'" /* tokens and sequences */
+%token DEF "'def'" RETURN "'return'"
 
 %type <expr> expr postfix primary arg list initspec
 %type <list> args arglist exprs callargs
@@ -215,6 +231,9 @@ static Stmt *mk_train(ParseState *ps, Loc loc, StmtList items)
 %type <list> subs
 %type <stmt> decl item item_line train
 %type <stmts> items
+%type <stmt> def body_line
+%type <stmts> body
+%type <list> words names
 
 %left '+' '-'
 %left '*' '/' '@'
@@ -272,6 +291,49 @@ decl
     | MAXIMIZE expr          { $$ = mk(ps, S_MAXIMIZE, @$, NULL, nowhere, NULL, $2); }
     | OUTPUT expr            { $$ = mk(ps, S_OUTPUT, @$, NULL, nowhere, NULL, $2); }
     | train
+    /* blocks: words after a declaration, def */
+    | INPUT NAME list words  { $$ = with_flags(mk(ps, S_INPUT, @$, $2, @2, $3, NULL), $4); }
+    | TARGET NAME list words { $$ = with_flags(mk(ps, S_TARGET, @$, $2, @2, $3, NULL), $4); }
+    | PARAM NAME list words  { $$ = with_flags(mk(ps, S_PARAM, @$, $2, @2, $3, NULL), $4); }
+    | PARAM NAME list INIT initspec words
+                             { $$ = with_flags(mk(ps, S_PARAM, @$, $2, @2, $3, $5), $6); }
+    | NAME '=' expr words    { $$ = with_flags(mk(ps, S_LET, @$, $1, @1, NULL, $3), $4); }
+    | def
+    ;
+
+/* param W[4] init ones nodecay frozen */
+words
+    : NAME                   { $$ = xl_one(ast_name(ps->arena, @1, $1)); }
+    | words NAME             { $$ = xl_add($1, ast_name(ps->arena, @2, $2)); }
+    ;
+
+/* def block(x, y) { statements NEWLINE ... return EXPR } */
+def
+    : DEF NAME '(' ')' '{' body RETURN expr opt_newline '}'
+                             { $$ = mk_def(ps, @$, $2, @2, @3, (ExprList){ NULL, NULL }, $6, $8); }
+    | DEF NAME '(' names ')' '{' body RETURN expr opt_newline '}'
+                             { $$ = mk_def(ps, @$, $2, @2, @4, $4, $7, $9); }
+    ;
+
+names
+    : NAME                   { $$ = xl_one(ast_name(ps->arena, @1, $1)); }
+    | names ',' NAME         { $$ = xl_add($1, ast_name(ps->arena, @3, $3)); }
+    ;
+
+opt_newline
+    : %empty
+    | NEWLINE
+    ;
+
+body
+    : %empty                 { $$ = (StmtList){ NULL, NULL }; }
+    | body body_line         { $$ = sl_add($1, $2); }
+    ;
+
+body_line
+    : NEWLINE                { $$ = NULL; }
+    | decl NEWLINE           { $$ = $1; }
+    | error NEWLINE          { yyerrok; $$ = NULL; }
     ;
 
 /* init he | init normal(0, 0.1) | init const(0.5) */
@@ -404,6 +466,7 @@ static int is_keyword(yysymbol_kind_t k)
     case YYSYMBOL_PARAM: case YYSYMBOL_CONST: case YYSYMBOL_INIT:
     case YYSYMBOL_CLASS: case YYSYMBOL_MINIMIZE: case YYSYMBOL_MAXIMIZE:
     case YYSYMBOL_OUTPUT: case YYSYMBOL_TRAIN: case YYSYMBOL_PRECISION:
+    case YYSYMBOL_DEF: case YYSYMBOL_RETURN:
         return 1;
     default:
         return 0;

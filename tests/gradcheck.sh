@@ -52,7 +52,7 @@ target y[$B]"
 dense="param W[$B, $A] init normal(0, 0.5)
 param b[$B] init uniform(-0.5, 0.5)
 z = W @ x + b"
-for f in relu sigmoid tanh exp softplus softsign gelu abs square; do
+for f in relu sigmoid tanh exp softplus softsign gelu abs square silu; do
   check "$f" 0 "$io
 $dense
 h = $f(z)
@@ -73,6 +73,14 @@ minimize mse(elu(z, 0.7), y)"
 check pow 0 "$io
 $dense
 minimize mse((square(z) + 1) ^ 1.5, y)"
+check maximum_minimum 0 "$io
+$dense
+param V[$B, $A] init normal(0, 0.5)
+u = V @ x
+minimize mse(maximum(z, u) + minimum(z, 0.1) - minimum(u, z), y)"
+check clamp 0 "$io
+$dense
+minimize mse(clamp(z, -0.3, 0.4) + clamp(2 * z, 0.1, 0.2), y)"
 check arith 0 "$io
 $dense
 param c[$B] init uniform(1, 2)
@@ -128,6 +136,44 @@ check dense_sugar 0 "$io
 h1 = dense(x, $C, tanh)
 h2 = dense(h1, $B)
 minimize mse(h2, y) + 0.01 * sum(square(h1.W))"
+# blocks: def, called 3 times (each call its own params, h1.g, h1.m.W,
+# ...), one block calling another, a local binding read from outside
+check def_block 0 "$io
+def inner(u) {
+  param W[$A, $A] init normal(0, 0.5)
+  return tanh(W @ u)
+}
+def block(v, s) {
+  param g[$A] init uniform(0.5, 1.5) nodecay
+  param c[$A] init normal(0, 0.5)
+  m = inner(v * g)
+  h = m * s + silu(v + c)
+  return h
+}
+h1 = block(x, 1)
+h2 = block(h1, 2)
+h3 = block(h2, 0.5)
+param P[$B, $A] init normal(0, 0.5)
+minimize mse(P @ (h3 + h1.m), y)"
+check axis_keepdims 0 "input x[$A, $C, 3]
+target y[$C]
+param W[$A, $C, 3] init normal(0, 1)
+h = x * W
+s1 = sum(h, axis=[0, 2])
+s2 = mean(h, axis=[-1, 0], keepdims=true)
+s3 = max(h, axis=[2, 0])
+s4 = sum(mean(h, axis=-1, keepdims=true) * h, axis=0)
+minimize mse(s1 + reshape(s2, [$C]) + s3 + sum(s4, axis=1) + max(h, axis=[0, 1, 2]), y)"
+check softmax_axis 0 "input x[$A, $C]
+target y[$A, $C]
+param W[$A, $C] init normal(0, 1)
+h = x * W
+minimize mse(softmax(h, axis=0) + log_softmax(h, axis=-2) + softmax(h, axis=1), y)"
+check softmax_axis3 0 "input x[$A, $C, 3]
+target y[1]
+param W[$A, $C, 3] init normal(0, 1)
+h = x * W
+minimize mse(sum(softmax(h, axis=1) * h) + sum(log_softmax(h, axis=0) * W), y)"
 check l1 0 "$io
 $dense
 minimize l1(z, y)"

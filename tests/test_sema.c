@@ -134,7 +134,7 @@ static void test_one_message(void **state)
 {
     (void)state;
     static const char *const srcs[] = {
-        IO "param W[1, 3]\nminimize mse(silu(W @ x), y)\n", /* not also: W never used */
+        IO "param W[1, 3]\nminimize mse(swish(W @ x), y)\n", /* not also: W never used */
         "input x[3] foo\ntarget y[1]\nparam W[1, 3]\nminimize mse(W @ x, y)\n", /* not: unknown x */
         IO "param W[1, 3]\nz = W @ x\nminimize mse(z ** 2, y)\n",
         IO "param W[1, 3]\nz = W @ x\nminimize mse(z >= 0, y)\n",
@@ -173,6 +173,33 @@ static void test_dense_and_consts(void **state)
     compiled_free(c);
 }
 
+/* blocks: the params of each call, their names and their words (the
+ * declaration's, and the binding's for all that the call declares) */
+static void test_blocks_and_flags(void **state)
+{
+    (void)state;
+    Compiled *c = compile_src(IO "const D = 3\n"
+                              "def inner(u) {\n  param W[D, D] init he\n  return tanh(W @ u)\n}\n"
+                              "def blk(u) {\n  param g[D] init ones nodecay\n  m = inner(u * g)\n  return m + u\n}\n"
+                              "param E[3] frozen nodecay\n"
+                              "h1 = blk(x * E) frozen\nh2 = blk(h1)\nz = dense(h2, 1) nodecay\n"
+                              "minimize mse(z + sum(h1.m), y)\n",
+                              0, 0);
+    assert_non_null(c->m);
+    Model *m = c->m;
+    static const char *const names[] = {"E", "h1.g", "h1.m.W", "h2.g", "h2.m.W", "z.W", "z.b"};
+    static const unsigned flags[] = {PARAM_FROZEN | PARAM_NODECAY, PARAM_FROZEN | PARAM_NODECAY, PARAM_FROZEN,
+                                     PARAM_NODECAY, 0, PARAM_NODECAY, PARAM_NODECAY};
+    assert_int_equal(m->nparams, 7);
+    for (int i = 0; i < 7; i++) {
+        assert_string_equal(m->params[i]->name, names[i]);
+        assert_int_equal(m->params[i]->flags, flags[i]);
+    }
+    assert_int_equal(m->params[2]->shape.dim[0], 3);
+    assert_int_equal(c->d.warnings, 0);
+    compiled_free(c);
+}
+
 static void test_broadcasting(void **state)
 {
     (void)state;
@@ -197,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_one_message),
         cmocka_unit_test(test_dense_and_consts),
         cmocka_unit_test(test_broadcasting),
+        cmocka_unit_test(test_blocks_and_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,6 +52,21 @@ cases = [
      [1 / 2, 4 / 3, 3 / 2, 1 / 2, 0, 49 / 6],
      lambda w, x, y: ((torch.amax(x.view(-1, 2, 3) * w.view(2, 3), dim=1) - y.view(-1, 3)).pow(2)
                       .mean(dim=1)).mean()),
+    # min(x) is -max(-x): its ties split evenly too (torch.amin)
+    ("min_tied", "input x[1]\ntarget y[1]\nparam w[3]\nminimize mse(min(w * x), y)",
+     1, [1, 1, 2], [2], [0], [4, 4, 0],
+     lambda w, x, y: (torch.amin(w * x, dim=-1, keepdim=True) - y).pow(2).mean()),
+    # maximum(a, b) and minimum(a, b) at ties: half to each operand, as
+    # torch.maximum and torch.minimum; clamp at its bounds: passed through
+    ("maximum_tied", "input x[3]\ntarget y[1]\nparam w[3]\nparam v[3]\nminimize mse(sum(maximum(w * x, v)), y)",
+     1, [1, 2, 3, 1, 1, 3], [1, 1, 1], [0], [6, 12, 6, 6, 0, 6],
+     lambda w, x, y: (torch.maximum(w[:3] * x, w[3:]).sum(-1, keepdim=True) - y).pow(2).mean()),
+    ("minimum_tied", "input x[3]\ntarget y[1]\nparam w[3]\nparam v[3]\nminimize mse(sum(minimum(w * x, v)), y)",
+     1, [1, 2, 3, 1, 1, 3], [1, 1, 1], [0], [5, 0, 5, 5, 10, 5],
+     lambda w, x, y: (torch.minimum(w[:3] * x, w[3:]).sum(-1, keepdim=True) - y).pow(2).mean()),
+    ("clamp_bounds", "input x[4]\ntarget y[1]\nparam w[4]\nminimize mse(sum(clamp(w * x, 0, 1)), y)",
+     1, [-1, 0, 1, 2], [1, 1, 1, 1], [0], [0, 4, 4, 0],
+     lambda w, x, y: (torch.clamp(w * x, 0, 1).sum(-1, keepdim=True) - y).pow(2).mean()),
 ]
 fails = 0
 for name, body, n, p, x, y, want, ref in cases:

@@ -7,12 +7,15 @@ cd "$(dirname "$0")/../.."
 G=$PWD/build/gradc
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail=0
-for model in tiny linreg seed; do
+# elem: silu, maximum, minimum and clamp through the same templates
+printf 'input x[3]\ntarget y[2]\nparam W[2, 3] init normal(0, 0.5)\nparam V[2, 3] init normal(0, 0.5)\nz = W @ x\nu = V @ x\nminimize mse(silu(z) + maximum(z, u) + minimum(z, 0.1) + clamp(u, -0.2, 0.3), y)\n' > "$tmp/elem.nn"
+for model in tiny linreg seed elem; do
+  src=examples/$model.nn; [ $model = elem ] && src=$tmp/elem.nn
   for mode in vec scalar; do
     d=$tmp/$model-$mode; mkdir -p "$d"
     flag=; [ $mode = scalar ] && flag=--scalar
     U=$(echo $model | tr a-z A-Z)
-    if ! $G -c $flag examples/$model.nn -o "$d" 2>"$d/err"; then echo "FAIL $model $mode: $(head -3 "$d/err")"; fail=1; continue; fi
+    if ! $G -c $flag "$src" -o "$d" 2>"$d/err"; then echo "FAIL $model $mode: $(head -3 "$d/err")"; fail=1; continue; fi
     if ! cc -std=c99 -Wall -Wextra -pedantic -Werror -O1 -I"$d" -include "$d/$model.h" -DMODEL=$model \
          -DPARAM_COUNT=${U}_PARAM_COUNT -DINPUT_SIZE=${U}_INPUT_SIZE -DTARGET_SIZE=${U}_TARGET_SIZE \
          -DOUTPUT_SIZE=${U}_OUTPUT_SIZE -DMAX_BATCH=${U}_MAX_BATCH -DWORKSPACE_BYTES=${U}_WORKSPACE_BYTES \
