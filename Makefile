@@ -168,7 +168,7 @@ check-long: all
 fmnist: all
 	@bash examples/fmnist.sh
 
-# the GPT of bench/models/m6.nn trained on tiny shakespeare (a few minutes)
+# the GPT of examples/gpt.nn trained on tiny shakespeare (a few minutes)
 gpt: all
 	@bash examples/gpt.sh
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/m6.sh (part of `make bench`): M6, one training step of the GPT of
-# bench/models/m6.nn (4 blocks, 4 heads, width 128, context 64, batch 12,
+# examples/gpt.nn (4 blocks, 4 heads, width 128, context 64, batch 12,
 # AdamW), gradc's generated C against the same recipe in PyTorch eager
 # (bench/torch_gpt.py), one thread each, taking turns; then gradc's step on
 # two threads (OpenMP) against its one. Writes bench/M6.md.
@@ -25,9 +25,9 @@ calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 samples="5 200 4 1"; [ "$QUICK" = 1 ] && samples="2 5 0.5 0.2"
 mkdir -p "$W"
 make -s build/gradc >/dev/null 2>&1 || { say "error: build/gradc does not build"; exit 1; }
-if ! "$G" -c bench/models/m6.nn -o "$W" 2>"$W/gradc.log"; then
-  say "M6: gradc -c bench/models/m6.nn failed: $(grep -m1 error "$W/gradc.log")"
-  { echo "# M6: the GPT step"; echo; echo "Not measured: \`gradc -c bench/models/m6.nn\` fails: $(grep -m1 error "$W/gradc.log")"; } >"$OUT"
+if ! "$G" -c examples/gpt.nn -o "$W" 2>"$W/gradc.log"; then
+  say "M6: gradc -c examples/gpt.nn failed: $(grep -m1 error "$W/gradc.log")"
+  { echo "# M6: the GPT step"; echo; echo "Not measured: \`gradc -c examples/gpt.nn\` fails: $(grep -m1 error "$W/gradc.log")"; } >"$OUT"
   exit 1
 fi
 DEFS="-D_POSIX_C_SOURCE=200112L -DMODEL=gpt -DUMODEL=GPT -DNCLASS=65 -DVOCAB=65 -DADAMW -DLR=1e-3f"
@@ -48,7 +48,7 @@ say "M6: gradc $g1 ms/step, PyTorch $t1 ms/step: ${sp}x; gradc on 2 threads $g2 
   echo "# M6: the GPT step"
   echo
   echo "Written by \`bash bench/m6.sh\` (part of \`make bench\`) on $(date -u +%Y-%m-%d), $(nproc) cores, $(gcc --version | head -1)."
-  echo "One training step (forward, loss, backward, AdamW) of bench/models/m6.nn on one batch of 12 windows of 64 tokens in memory:"
+  echo "One training step (forward, loss, backward, AdamW) of examples/gpt.nn on one batch of 12 windows of 64 tokens in memory:"
   echo "gradc's generated C (bench/step.c, \`gcc -O3 -march=native\`, \`-DADAMW -DVOCAB=65\`) against bench/torch_gpt.py (PyTorch $($PY -c 'import torch; print(torch.__version__)' 2>/dev/null || echo n/a) eager, AdamW, one thread, OpenBLAS),"
   echo "medians of $RUNS fresh processes each, taking turns. $fl FLOPs per step (2mnk per product)."
   [ "$QUICK" = 1 ] && echo && echo "**BENCH_QUICK=1: a smoke test of the harness, not a measurement.**"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gpt.sh (make gpt): compile bench/models/m6.nn, train it with --text on tiny
+# gpt.sh (make gpt): compile examples/gpt.nn, train it with --text on tiny
 # shakespeare (examples/data/tinyshakespeare.txt; the last 10% is the
 # validation text) for the train block's 2000 steps, then print the
 # validation loss (nats per character; the recipe's target is 1.88), the
@@ -17,13 +17,15 @@ CFLAGS=${GPT_CFLAGS:--O3 -march=native}
 TEXT=examples/data/tinyshakespeare.txt
 mkdir -p "$W"
 now() { echo "${EPOCHREALTIME/,/.}"; }
-echo "gpt: compiling bench/models/m6.nn"
-"$G" bench/models/m6.nn -o "$W/gpt" --cflags "$CFLAGS" || exit 1
+echo "gpt: compiling examples/gpt.nn"
+THREADS=${GPT_THREADS:-$(nproc)}
+threads=(); [ "$THREADS" -gt 1 ] && threads=(--threads "$THREADS")
+"$G" examples/gpt.nn -o "$W/gpt" --cflags "$CFLAGS" "${threads[@]}" || exit 1
 "$W/gpt" info
 steps=()
 [ -n "${GPT_STEPS:-}" ] && steps=(--steps "$GPT_STEPS")
 t0=$(now)
-export OMP_NUM_THREADS=${GPT_THREADS:-$(nproc)}
+export OMP_NUM_THREADS=$THREADS
 "$W/gpt" train --text "$TEXT" "${steps[@]}" --save "$W/gpt.params" 2>&1 | tee "$W/train.log"
 st=${PIPESTATUS[0]}
 t1=$(now)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gpt_smoke.sh: the GPT of bench/models/m6.nn (make gpt's model) built as an
+# gpt_smoke.sh: the GPT of examples/gpt.nn (make gpt's model) built as an
 # executable and trained for 50 steps with --text on the first 200 kB of
 # tiny shakespeare: the loss falls from about ln 65 = 4.17, eval --text
 # gives loss and bits per character of a held-out piece, sample writes text
@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.bash"
 head -c 200000 examples/data/tinyshakespeare.txt > "$tmp/train.txt"
 tail -c 20000 examples/data/tinyshakespeare.txt > "$tmp/held.txt"
-if ! "$G" bench/models/m6.nn -o "$tmp/gpt" 2>"$tmp/err"; then
+if ! "$G" examples/gpt.nn -o "$tmp/gpt" 2>"$tmp/err"; then
   bad "gpt build" "$(head -3 "$tmp/err")"; finish gpt_smoke; exit
 fi
 if ! "$tmp/gpt" train --text "$tmp/train.txt" --steps 50 --save "$tmp/p" >"$tmp/out" 2>&1; then
