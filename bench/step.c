@@ -11,8 +11,7 @@
  *
  * NCLASS: 0 real-valued targets in [-1,1], N >= 2 random class indices
  * 0..N-1 held in floats (2 also serves bce's 0/1 targets). VOCAB: inputs
- * are token ids 0..VOCAB-1 (int(V) inputs). ADAMW: the update is AdamW
- * after clipping the gradient's norm to 1.
+ * are token ids 0..VOCAB-1 (int(V) inputs). ADAMW: the update is AdamW.
  *
  *   ./step [MIN_SAMPLES [MAX_SAMPLES [BUDGET_S [WARM_S]]]]
  *
@@ -100,12 +99,6 @@ static float step(float *restrict params, const float *x, const float *y, size_t
 #ifdef ADAMW
     adam_t++;
     const float b1 = 0.9f, b2 = 0.99f, wd = 0.1f, eps = 1e-8f;
-    double nn = 0; /* the gradient's norm clipped to 1, as the recipe does */
-    for (size_t i = 0; i < (size_t)PARAM_COUNT; i++)
-        nn += (double)grad[i] * grad[i];
-    if (nn > 1)
-        for (size_t i = 0; i < (size_t)PARAM_COUNT; i++)
-            grad[i] *= (float)(1 / sqrt(nn));
     const float c1 = 1 - powf(b1, (float)adam_t), c2 = 1 - powf(b2, (float)adam_t);
     for (size_t i = 0; i < (size_t)PARAM_COUNT; i++) {
         float g = grad[i];

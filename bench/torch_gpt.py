@@ -10,9 +10,8 @@ The recipe of nanoGPT's CPU run: 4 blocks, 4 heads, width 128, context 64,
 batch 12, vocabulary 65; pre-norm blocks (layer norm with a gain and no
 bias), no biases in the linear maps, exact GELU, output weights tied to the
 embedding; AdamW (lr 1e-3, betas 0.9/0.99, weight decay 0.1 on matrices
-only), cosine from 1e-3 to 1e-4 after 100 warm-up steps, gradient norm
-clipped to 1, residual projections initialized with std 0.02/sqrt(2*4); no
-dropout. One
+only), cosine from 1e-3 to 1e-4 after 100 warm-up steps; no dropout, no
+gradient clipping (examples/gpt.nn's train block). One
 thread (torch.set_num_threads(1)).
 
 step: the time of one training step (forward, loss, backward, AdamW) on one
@@ -49,9 +48,9 @@ def build(torch):
             self.g1 = nn.Parameter(torch.ones(D))
             self.g2 = nn.Parameter(torch.ones(D))
             self.Wqkv = nn.Parameter(torch.randn(D, 3 * D) * 0.02)
-            self.Wo = nn.Parameter(torch.randn(D, D) * 0.02 / math.sqrt(2 * L))
+            self.Wo = nn.Parameter(torch.randn(D, D) * 0.02)
             self.Wfc = nn.Parameter(torch.randn(D, 4 * D) * 0.02)
-            self.Wout = nn.Parameter(torch.randn(4 * D, D) * 0.02 / math.sqrt(2 * L))
+            self.Wout = nn.Parameter(torch.randn(4 * D, D) * 0.02)
 
         def forward(self, x):  # x [B, T, D]
             qkv = (F.layer_norm(x, (D,)) * self.g1) @ self.Wqkv
@@ -126,7 +125,6 @@ def main(argv):
             loss = model(x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             if (s + 1) % 250 == 0 or s + 1 == steps:
                 with torch.no_grad():
@@ -147,7 +145,6 @@ def main(argv):
         loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         return loss.item()
 
