@@ -365,12 +365,24 @@ void emit_rowwise(E *e, Ref r, const char *dst)
     emitf(e, 3, "%s m = z[0], s = 0;", e->T);
     emitf(e, 3, "for (size_t c = 1; c < %d; c++)", len);
     emitf(e, 4, "if (z[c] > m) m = z[c];");
-    emitf(e, 3, "for (size_t c = 0; c < %d; c++)", len);
-    emitf(e, 4, "s += exp%s(z[c] - m);", f);
-    if (x->op == OP_SOFTMAX) {
+    /* e^x: in float the file's own (vmath.c), inlined and vectorizable */
+    const char *ex = e->m->is_double ? "exp" : arena_printf(e->g->arena, "%svm_expf", e->prefix);
+    if (x->op == OP_SOFTMAX) { /* each e^x once, kept in the output */
+        emitf(e, 3, "for (size_t c = 0; c < %d; c++) {", len);
+        emitf(e, 4, "const %s v = %s(z[c] - m);", e->T, ex);
+        emitf(e, 4, "o[r * %d + c] = v;", len);
+        emitf(e, 4, "s += v;");
+        emitf(e, 3, "}");
+        emitf(e, 3, "const %s inv = 1 / s;", e->T);
         emitf(e, 3, "for (size_t c = 0; c < %d; c++)", len);
-        emitf(e, 4, "o[r * %d + c] = exp%s(z[c] - m) / s;", len, f);
-    } else if (x->op == OP_LOG_SOFTMAX) {
+        emitf(e, 4, "o[r * %d + c] *= inv;", len);
+        emitf(e, 2, "}");
+        emitf(e, 1, "}");
+        return;
+    }
+    emitf(e, 3, "for (size_t c = 0; c < %d; c++)", len);
+    emitf(e, 4, "s += %s(z[c] - m);", ex);
+    if (x->op == OP_LOG_SOFTMAX) {
         emitf(e, 3, "const %s lse = m + log%s(s);", e->T, f);
         emitf(e, 3, "for (size_t c = 0; c < %d; c++)", len);
         emitf(e, 4, "o[r * %d + c] = z[c] - lse;", len);

@@ -5,7 +5,7 @@
  *     const float dL_dz = dL_dh * h * (1 - h);
  *     dL_dw1 += x1 * dL_dz;
  *
- * The functions have the interface of LANGUAGE.md section 5. Each example of
+ * The functions have the interface of docs/language.md (the C interface). Each example of
  * the batch is one pass of a loop; inside it every element of every node is
  * a named local variable. Values that do not depend on the example (params,
  * and what only they reach) are computed before the loop; the parameters'

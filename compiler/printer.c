@@ -102,6 +102,8 @@ const char *op_expr(Arena *ar, const Node *x, const char *a, const char *b, cons
 
 int op_uses_vmath(Op op)
 {
+    if (op == OP_SOFTMAX || op == OP_LOG_SOFTMAX || op == OP_CE)
+        return VM_EXP; /* their rows (emit_loops.c emit_rowwise) */
     const char *t = op_c[op];
     if (!t)
         return 0;

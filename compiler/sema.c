@@ -3,7 +3,7 @@
  *
  * One walk over the statements in file order checks every rule of the
  * language (names bound once and before use, shapes under NumPy broadcasting
- * with the per-example semantics of LANGUAGE.md, the arguments of each
+ * with the per-example semantics of docs/language.md, the arguments of each
  * built-in, the train block, exactly one objective) and, for what is right,
  * builds the forward graph. Expressions are per example; the graph is batched:
  * a per-example value of shape [3] becomes a node of shape [B,3], while params

@@ -1,6 +1,6 @@
 /*
- * parser.y: the grammar of the model language (docs: LANGUAGE.md sections 1
- * and 2), as a pure bison parser that builds the AST of ast.c.
+ * parser.y: the grammar of the model language (docs/language.md), as a
+ * pure bison parser that builds the AST of ast.c.
  *
  * Statements end at a NEWLINE token; lexer.l leaves out the newlines inside
  * brackets and after a trailing operator, so the grammar never sees line

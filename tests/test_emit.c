@@ -1,5 +1,5 @@
 /*
- * test_emit.c: the generated interface (emit_c.c) is LANGUAGE.md section 5
+ * test_emit.c: the generated interface (emit_c.c) is docs/language.md's C interface
  * exactly: names, macros, signatures, precision, prefixes.
  */
 #include <math.h>
@@ -78,7 +78,7 @@ static void test_double_and_prefix(void **state)
     compiled_free(c);
 }
 
-/* FLOPs of the seed model of LANGUAGE.md, counted by hand with the
+/* FLOPs of the seed model of docs/language.md, counted by hand with the
  * conventions of docs/emit.md: 2mnk per matrix product, one per element of
  * an elementwise op, one per input element of a reduction. */
 static void test_seed_flops(void **state)

@@ -2150,7 +2150,7 @@ static void test_minibatch_steps(void **state)
 
 /* --------------------------------------------------------------- schedules */
 
-/* The rate of epoch e of E, written from the definitions in LANGUAGE.md. */
+/* The rate of epoch e of E, written from the definitions in docs/language.md. */
 static double ref_lr(int sched, double lr, double a, double b, int e, int E)
 {
     switch (sched) {

@@ -33,6 +33,14 @@ void iris_init(float *params, uint64_t seed)
         params[12 + i] = (float)(0);
 }
 
+#if defined(__GNUC__)
+#define IRIS_VM_INLINE static inline __attribute__((always_inline))
+#else
+#define IRIS_VM_INLINE static inline
+#endif
+IRIS_VM_INLINE float iris_vm_expf(float x);
+
+
 
 /* ---------------------------------------------------------- the model */
 
@@ -78,10 +86,14 @@ static void iris_forward(const float *params, const float *x, size_t n, float *w
             float m = z[0], s = 0;
             for (size_t c = 1; c < 3; c++)
                 if (z[c] > m) m = z[c];
+            for (size_t c = 0; c < 3; c++) {
+                const float v = iris_vm_expf(z[c] - m);
+                o[r * 3 + c] = v;
+                s += v;
+            }
+            const float inv = 1 / s;
             for (size_t c = 0; c < 3; c++)
-                s += expf(z[c] - m);
-            for (size_t c = 0; c < 3; c++)
-                o[r * 3 + c] = expf(z[c] - m) / s;
+                o[r * 3 + c] *= inv;
         }
     }
 }
@@ -105,7 +117,7 @@ static float iris_objective(const float *params, const float *x, const float *y,
             for (size_t c = 1; c < 3; c++)
                 if (z[c] > m) m = z[c];
             for (size_t c = 0; c < 3; c++)
-                s += expf(z[c] - m);
+                s += iris_vm_expf(z[c] - m);
             long k = (long)l_[r];
             k = k < 0 ? 0 : k >= 3 ? 2 : k;
             o[r] = m + logf(s) - z[k];
@@ -268,4 +280,63 @@ void iris_predict(const float *params, const float *x, size_t n, float *out, voi
     float *const v_output = w + 48; /* output [B,3] */
     (void)params; (void)x;
     for (size_t i = 0; i < n * 3; i++) out[i] = v_output[i];
+}
+
+/* ------------------------------------------------- the generic kernels */
+
+#if defined(__GNUC__)
+#else
+#endif
+/* e^x for the loops that call them: branch-free, so that those loops
+   vectorize; about 1 ulp (Cephes' polynomials; tests/test_vmath.c) */
+/* inlined into every loop, whatever the optimizer's estimate of their size
+ * (gcc -O2 would call them from a loop with several of them, which then
+ * does not vectorize) */
+
+/* e^x: x = n·ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so that r is
+ * exact), e^r by a degree-7 polynomial, times 2^n built in the exponent
+ * bits in two halves, so that past the largest float comes inf. Results
+ * below the smallest normal float are 0 (as with flush-to-zero: no
+ * subnormal arithmetic, which costs a hundred cycles an operation on some
+ * processors; sigmoid, softplus and bce need no e^x that small). A NaN
+ * goes through. Written with integer min and bit operations, not selects:
+ * the compiler would split a select on x into two copies of the body (one
+ * for the clamped constant), and such a loop no longer vectorizes. */
+IRIS_VM_INLINE float iris_vm_expf(float x)
+{
+    union {
+        int i;
+        unsigned u;
+        float f;
+    } v, lo, hi, s1, s2, r;
+    lo.f = 87.3365479f; /* -log(smallest normal float), rounded down */
+    hi.f = 89.0f;
+    v.f = x;
+    /* |x| clamped to 87.34 (x < 0) or 89 (x > 0), a NaN to one of them */
+    unsigned neg = v.u >> 31;
+    int lim = hi.i + (int)neg * (lo.i - hi.i), mag = v.i & 0x7fffffff;
+    mag = mag < lim ? mag : lim;
+    v.i = (int)(neg << 31) | mag;
+    float xc = v.f;
+    float t = xc * 1.44269504088896341f;
+    float fn = (t + 12582912.0f) - 12582912.0f; /* rounded to the nearest integer (1.5·2^23) */
+    int n = (int)fn;
+    float rr = xc - fn * 0.693359375f + fn * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * rr + 1.3981999507e-3f;
+    p = p * rr + 8.3334519073e-3f;
+    p = p * rr + 4.1665795894e-2f;
+    p = p * rr + 1.6666665459e-1f;
+    p = p * rr + 5.0000001201e-1f;
+    p = p * (rr * rr) + rr + 1.0f;
+    int n1 = n / 2, n2 = n - n1; /* each in [-64, 64]: a normal float */
+    s1.i = (n1 + 127) << 23;
+    s2.i = (n2 + 127) << 23;
+    r.f = p * s1.f * s2.f;
+    /* 0 below the smallest normal (x < -87.34), x itself if a NaN */
+    int tiny = x < -87.3365479f, nan = x != x;
+    r.i &= tiny - 1;
+    v.f = x;
+    r.i = (r.i & (nan - 1)) | (v.i & -nan);
+    return r.f;
 }

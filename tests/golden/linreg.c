@@ -278,8 +278,9 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
         /* register tiles of 8 rows by GRADC_NV vectors, then by one vector */
         for (; j0 + GRADC_NV * VL <= N; j0 += GRADC_NV * VL)
         {
+            const size_t mfull = M / 8 * 8;
             size_t i0 = 0;
-            for (; i0 + 8 <= M; i0 += 8)
+            for (; i0 < mfull; i0 += 8)
                 {
                     gradc_vfloat acc[8][GRADC_NV];
 #pragma GCC unroll 16
@@ -309,14 +310,15 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                         }
                     }
                 }
-            for (; i0 < M; i0++)
+            for (i0 = mfull; i0 < M; i0++)
                 {
                     gradc_vfloat acc[1][GRADC_NV], acc1[GRADC_NV], acc2[GRADC_NV], acc3[GRADC_NV];
 #pragma GCC unroll 16
                     for (int v = 0; v < GRADC_NV; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;
                     const float *restrict ar = a + i0 * lda;
+                    const size_t k4 = (K) / 4 * 4;
                     size_t k = 0;
-                    for (; k + 4 <= K; k += 4) {
+                    for (; k < k4; k += 4) {
                         {
                             const float *restrict bk = b + (k + 0) * ldb + j0;
                             const float s = ar[(k + 0) * ska];
@@ -342,7 +344,7 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                             for (int v = 0; v < GRADC_NV; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
-                    for (; k < K; k++) {
+                    for (k = k4; k < K; k++) {
                         const float *restrict bk = b + k * ldb + j0;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16
@@ -363,8 +365,9 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
 #if GRADC_NV > 1
         for (; j0 + VL <= N; j0 += VL)
         {
+            const size_t mfull = M / 8 * 8;
             size_t i0 = 0;
-            for (; i0 + 8 <= M; i0 += 8)
+            for (; i0 < mfull; i0 += 8)
                 {
                     gradc_vfloat acc[8][1];
 #pragma GCC unroll 16
@@ -394,14 +397,15 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                         }
                     }
                 }
-            for (; i0 < M; i0++)
+            for (i0 = mfull; i0 < M; i0++)
                 {
                     gradc_vfloat acc[1][1], acc1[1], acc2[1], acc3[1];
 #pragma GCC unroll 16
                     for (int v = 0; v < 1; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;
                     const float *restrict ar = a + i0 * lda;
+                    const size_t k4 = (K) / 4 * 4;
                     size_t k = 0;
-                    for (; k + 4 <= K; k += 4) {
+                    for (; k < k4; k += 4) {
                         {
                             const float *restrict bk = b + (k + 0) * ldb + j0;
                             const float s = ar[(k + 0) * ska];
@@ -427,7 +431,7 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                             for (int v = 0; v < 1; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
-                    for (; k < K; k++) {
+                    for (k = k4; k < K; k++) {
                         const float *restrict bk = b + k * ldb + j0;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16
@@ -457,8 +461,9 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
             for (size_t k = kf; k < K; k++)
                 for (size_t v = 0; v < VL; v++) pk[k * VL + v] = v < nt ? b[k * ldb + j0 + v] : 0;
         {
+            const size_t mfull = M / 8 * 8;
             size_t i0 = 0;
-            for (; i0 + 8 <= M; i0 += 8)
+            for (; i0 < mfull; i0 += 8)
                 {
                     gradc_vfloat acc[8][1];
 #pragma GCC unroll 16
@@ -485,14 +490,15 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                         for (size_t v = 0; v < nt; v++) cr[v] = acc[r][0][v];
                     }
                 }
-            for (; i0 < M; i0++)
+            for (i0 = mfull; i0 < M; i0++)
                 {
                     gradc_vfloat acc[1][1], acc1[1], acc2[1], acc3[1];
 #pragma GCC unroll 16
                     for (int v = 0; v < 1; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;
                     const float *restrict ar = a + i0 * lda;
+                    const size_t k4 = (K) / 4 * 4;
                     size_t k = 0;
-                    for (; k + 4 <= K; k += 4) {
+                    for (; k < k4; k += 4) {
                         {
                             const float *restrict bk = (k + 0) < kf ? b + (k + 0) * ldb + j0 : pk + (k + 0) * VL;
                             const float s = ar[(k + 0) * ska];
@@ -518,7 +524,7 @@ static void linreg_vgemm(size_t M, size_t N, size_t K, const float *a, size_t ld
                             for (int v = 0; v < 1; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
-                    for (; k < K; k++) {
+                    for (k = k4; k < K; k++) {
                         const float *restrict bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16

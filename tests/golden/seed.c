@@ -63,6 +63,7 @@ SEED_VM_INLINE float seed_vm_expf(float x);
 
 SEED_VM_INLINE float seed_vm_log1p(float u);
 
+
 /* The matrix product: C = alpha*A*B (+ C), blocked, panels in the workspace. */
 typedef float seed_gk_real;
 #define SEED_GK_IS_FLOAT 1
@@ -564,7 +565,7 @@ void seed_predict(const float *params, const float *x, size_t n, float *out, voi
 #if defined(__GNUC__)
 #else
 #endif
-/* e^x and log(1 + u) for sigmoid, softplus and bce: branch-free, so that their loops
+/* e^x, log(1 + u) for the loops that call them: branch-free, so that those loops
    vectorize; about 1 ulp (Cephes' polynomials; tests/test_vmath.c) */
 /* inlined into every loop, whatever the optimizer's estimate of their size
  * (gcc -O2 would call them from a loop with several of them, which then
@@ -1012,8 +1013,9 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
         /* register tiles of 8 rows by GRADC_NV vectors, then by one vector */
         for (; j0 + GRADC_NV * VL <= N; j0 += GRADC_NV * VL)
         {
+            const size_t mfull = M / 8 * 8;
             size_t i0 = 0;
-            for (; i0 + 8 <= M; i0 += 8)
+            for (; i0 < mfull; i0 += 8)
                 {
                     gradc_vfloat acc[8][GRADC_NV];
 #pragma GCC unroll 16
@@ -1043,14 +1045,15 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                         }
                     }
                 }
-            for (; i0 < M; i0++)
+            for (i0 = mfull; i0 < M; i0++)
                 {
                     gradc_vfloat acc[1][GRADC_NV], acc1[GRADC_NV], acc2[GRADC_NV], acc3[GRADC_NV];
 #pragma GCC unroll 16
                     for (int v = 0; v < GRADC_NV; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;
                     const float *restrict ar = a + i0 * lda;
+                    const size_t k4 = (K) / 4 * 4;
                     size_t k = 0;
-                    for (; k + 4 <= K; k += 4) {
+                    for (; k < k4; k += 4) {
                         {
                             const float *restrict bk = b + (k + 0) * ldb + j0;
                             const float s = ar[(k + 0) * ska];
@@ -1076,7 +1079,7 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                             for (int v = 0; v < GRADC_NV; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
-                    for (; k < K; k++) {
+                    for (k = k4; k < K; k++) {
                         const float *restrict bk = b + k * ldb + j0;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16
@@ -1097,8 +1100,9 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
 #if GRADC_NV > 1
         for (; j0 + VL <= N; j0 += VL)
         {
+            const size_t mfull = M / 8 * 8;
             size_t i0 = 0;
-            for (; i0 + 8 <= M; i0 += 8)
+            for (; i0 < mfull; i0 += 8)
                 {
                     gradc_vfloat acc[8][1];
 #pragma GCC unroll 16
@@ -1128,14 +1132,15 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                         }
                     }
                 }
-            for (; i0 < M; i0++)
+            for (i0 = mfull; i0 < M; i0++)
                 {
                     gradc_vfloat acc[1][1], acc1[1], acc2[1], acc3[1];
 #pragma GCC unroll 16
                     for (int v = 0; v < 1; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;
                     const float *restrict ar = a + i0 * lda;
+                    const size_t k4 = (K) / 4 * 4;
                     size_t k = 0;
-                    for (; k + 4 <= K; k += 4) {
+                    for (; k < k4; k += 4) {
                         {
                             const float *restrict bk = b + (k + 0) * ldb + j0;
                             const float s = ar[(k + 0) * ska];
@@ -1161,7 +1166,7 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                             for (int v = 0; v < 1; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
-                    for (; k < K; k++) {
+                    for (k = k4; k < K; k++) {
                         const float *restrict bk = b + k * ldb + j0;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16
@@ -1191,8 +1196,9 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
             for (size_t k = kf; k < K; k++)
                 for (size_t v = 0; v < VL; v++) pk[k * VL + v] = v < nt ? b[k * ldb + j0 + v] : 0;
         {
+            const size_t mfull = M / 8 * 8;
             size_t i0 = 0;
-            for (; i0 + 8 <= M; i0 += 8)
+            for (; i0 < mfull; i0 += 8)
                 {
                     gradc_vfloat acc[8][1];
 #pragma GCC unroll 16
@@ -1219,14 +1225,15 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                         for (size_t v = 0; v < nt; v++) cr[v] = acc[r][0][v];
                     }
                 }
-            for (; i0 < M; i0++)
+            for (i0 = mfull; i0 < M; i0++)
                 {
                     gradc_vfloat acc[1][1], acc1[1], acc2[1], acc3[1];
 #pragma GCC unroll 16
                     for (int v = 0; v < 1; v++) acc[0][v] = acc1[v] = acc2[v] = acc3[v] = zero;
                     const float *restrict ar = a + i0 * lda;
+                    const size_t k4 = (K) / 4 * 4;
                     size_t k = 0;
-                    for (; k + 4 <= K; k += 4) {
+                    for (; k < k4; k += 4) {
                         {
                             const float *restrict bk = (k + 0) < kf ? b + (k + 0) * ldb + j0 : pk + (k + 0) * VL;
                             const float s = ar[(k + 0) * ska];
@@ -1252,7 +1259,7 @@ static void seed_vgemm(size_t M, size_t N, size_t K, const float *a, size_t lda,
                             for (int v = 0; v < 1; v++) acc3[v] = GRADC_VFMA_float(acc3[v], s, *(const gradc_vfloat *)(bk + v * VL));
                         }
                     }
-                    for (; k < K; k++) {
+                    for (k = k4; k < K; k++) {
                         const float *restrict bk = k < kf ? b + k * ldb + j0 : pk + k * VL;
                         const float s = ar[k * ska];
 #pragma GCC unroll 16

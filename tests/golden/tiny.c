@@ -554,7 +554,7 @@ void tiny_predict(const float *params, const float *x, size_t n, float *out, voi
 #if defined(__GNUC__)
 #else
 #endif
-/* e^x for sigmoid, softplus and bce: branch-free, so that their loops
+/* e^x for the loops that call them: branch-free, so that those loops
    vectorize; about 1 ulp (Cephes' polynomials; tests/test_vmath.c) */
 /* inlined into every loop, whatever the optimizer's estimate of their size
  * (gcc -O2 would call them from a loop with several of them, which then
