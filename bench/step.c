@@ -100,11 +100,12 @@ static float step(float *restrict params, const float *x, const float *y, size_t
     adam_t++;
     const float b1 = 0.9f, b2 = 0.99f, wd = 0.1f, eps = 1e-8f;
     const float c1 = 1 - powf(b1, (float)adam_t), c2 = 1 - powf(b2, (float)adam_t);
+    const float a1 = lr / c1, ic2 = 1 / c2, lwd = lr * wd;
     for (size_t i = 0; i < (size_t)PARAM_COUNT; i++) {
         float g = grad[i];
         adam_m[i] = b1 * adam_m[i] + (1 - b1) * g;
         adam_v[i] = b2 * adam_v[i] + (1 - b2) * g * g;
-        params[i] -= lr * (adam_m[i] / c1 / (sqrtf(adam_v[i] / c2) + eps) + wd * params[i]);
+        params[i] -= a1 * adam_m[i] / (sqrtf(adam_v[i] * ic2) + eps) + lwd * params[i];
     }
 #else
 #if defined(_OPENMP)

@@ -367,15 +367,17 @@ void emit_rowwise(E *e, Ref r, const char *dst)
     emitf(e, 4, "if (z[c] > m) m = z[c];");
     /* e^x: in float the file's own (vmath.c), inlined and vectorizable */
     const char *ex = e->m->is_double ? "exp" : arena_printf(e->g->arena, "%svm_expf", e->prefix);
-    if (x->op == OP_SOFTMAX) { /* each e^x once, kept in the output */
-        emitf(e, 3, "for (size_t c = 0; c < %d; c++) {", len);
-        emitf(e, 4, "const %s v = %s(z[c] - m);", e->T, ex);
-        emitf(e, 4, "o[r * %d + c] = v;", len);
-        emitf(e, 4, "s += v;");
-        emitf(e, 3, "}");
+    if (x->op == OP_SOFTMAX) { /* each e^x once, kept in the output; the
+                                   e^x loop apart from the sum, so that it
+                                   vectorizes (a float sum does not) */
+        emitf(e, 3, "%s *restrict orow = o + r * %d;", e->T, len);
+        emitf(e, 3, "for (size_t c = 0; c < %d; c++)", len);
+        emitf(e, 4, "orow[c] = %s(z[c] - m);", ex);
+        emitf(e, 3, "for (size_t c = 0; c < %d; c++)", len);
+        emitf(e, 4, "s += orow[c];");
         emitf(e, 3, "const %s inv = 1 / s;", e->T);
         emitf(e, 3, "for (size_t c = 0; c < %d; c++)", len);
-        emitf(e, 4, "o[r * %d + c] *= inv;", len);
+        emitf(e, 4, "orow[c] *= inv;");
         emitf(e, 2, "}");
         emitf(e, 1, "}");
         return;

@@ -86,14 +86,14 @@ static void iris_forward(const float *params, const float *x, size_t n, float *w
             float m = z[0], s = 0;
             for (size_t c = 1; c < 3; c++)
                 if (z[c] > m) m = z[c];
-            for (size_t c = 0; c < 3; c++) {
-                const float v = iris_vm_expf(z[c] - m);
-                o[r * 3 + c] = v;
-                s += v;
-            }
+            float *restrict orow = o + r * 3;
+            for (size_t c = 0; c < 3; c++)
+                orow[c] = iris_vm_expf(z[c] - m);
+            for (size_t c = 0; c < 3; c++)
+                s += orow[c];
             const float inv = 1 / s;
             for (size_t c = 0; c < 3; c++)
-                o[r * 3 + c] *= inv;
+                orow[c] *= inv;
         }
     }
 }
