@@ -81,7 +81,7 @@ done
   echo "# The generated C under other people's flags"
   echo
   echo "Written by \`bash bench/flags.sh\` (part of \`make bench\`) on $(date -u +%Y-%m-%d), $(nproc) cores, $(gcc --version | head -1), $(clang --version 2>/dev/null | head -1)."
-  echo "The same generated pair of each model, built four ways; one training step (bench/step.c, one thread),"
+  echo "The same generated pair of each model, built five ways; one training step (bench/step.c, one thread),"
   echo "median of $RUNS rounds in which the builds take turns. Targets: -std=c99 within 5% of GNU mode (ratio <= 1.05),"
   echo "clang within 10% of gcc (<= 1.10).${BASE:+ The last row of a model is the pair gradc $BASE generated, for the same step before the change.}"
   [ "$QUICK" = 1 ] && echo && echo "**BENCH_QUICK=1: far fewer samples, a smoke test of the harness, not a measurement.**"
