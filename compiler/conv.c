@@ -602,7 +602,7 @@ static void emit_row_tile(const OpEmit *o, const Gemm *m, const char *nv, const 
     line(o, ind + 1, "for (; k < k4; k += 4) {");
     static const char *set[4] = {"acc[0]", "acc1", "acc2", "acc3"};
     for (int u = 0; u < 4; u++) {
-        char kk[16];
+        char kk[32];
         snprintf(kk, sizeof kk, "(k + %d)", u);
         line(o, ind + 2, "{");
         emit_bk(o, m, cols, kk, ind + 3);
