@@ -161,7 +161,7 @@ typedef struct Ast {
 } Ast;
 
 /* The deepest expression tree the parser accepts (Expr.depth). */
-#define MAX_EXPR_DEPTH 4000
+#define MAX_EXPR_DEPTH 2000
 
 Expr *ast_num(Arena *a, Loc loc, const char *text);
 Expr *ast_name(Arena *a, Loc loc, const char *name);

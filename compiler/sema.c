@@ -2358,13 +2358,18 @@ static void train_block(Sema *s, Stmt *st)
 
 /* ----------------------------------------------------------- the walk */
 
+/* marks what r reaches, in one sweep down the graph (operands come before
+ * their readers): no recursion, so a chain of 100k bindings takes no stack */
 static void mark_reach(Graph *g, Ref r, unsigned char *seen)
 {
-    if (!r || seen[r])
+    if (!r)
         return;
     seen[r] = 1;
-    for (int i = 0; i < op_nin[N(g, r)->op]; i++)
-        mark_reach(g, N(g, r)->in[i], seen);
+    for (Ref q = r; q >= 1; q--)
+        if (seen[q])
+            for (int i = 0; i < op_nin[N(g, q)->op]; i++)
+                if (N(g, q)->in[i])
+                    seen[N(g, q)->in[i]] = 1;
 }
 
 static const char *c_ident(Arena *a, const char *name)

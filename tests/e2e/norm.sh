@@ -19,6 +19,10 @@ if ! $PY -c "import torch, numpy" 2>/dev/null; then
   exit 0
 fi
 CC=${CC:-cc}
+# the shared objects are loaded into Python, which a sanitizer's runtime
+# cannot join: under tests/sanitize.sh they are built without it (the
+# sanitized runs of this code are gradcheck's and strict.sh's)
+case "$CC" in *-fsanitize*) CC=${CC%% *} ;; esac
 
 build() { # build NAME BATCH MODEL-BODY: $tmp/NAME.so
   printf 'model %s\nprecision double\n%s\ntrain {\n  batch %d\n}\n' "$1" "$3" "$2" > "$tmp/$1.nn"
