@@ -320,18 +320,7 @@ const char **conv_kernel_names(Model *m, const char *prefix)
     Arena *a = g->arena;
     const char **name = arena_alloc(a, sizeof(char *) * (size_t)g->n);
     memset(name, 0, sizeof(char *) * (size_t)g->n);
-    /* the model's name of a line: the first named forward node on it */
-    int lines = 0;
-    for (Ref r = 1; r < g->n; r++)
-        if (N(g, r)->loc.first_line > lines)
-            lines = N(g, r)->loc.first_line;
-    const char **bind = xcalloc((size_t)lines + 1, sizeof(char *));
-    for (Ref r = 1; r < g->n; r++) {
-        Node *x = N(g, r);
-        if (x->name && !x->backward && x->op != OP_PARAM && x->op != OP_INPUT && x->op != OP_TARGET &&
-            x->loc.first_line > 0 && !bind[x->loc.first_line])
-            bind[x->loc.first_line] = x->name;
-    }
+    const char **bind = graph_line_names(g, NULL);
     for (Ref r = 1; r < g->n; r++) {
         Node *x = N(g, r);
         const char *kind, *sfx = "";

@@ -147,17 +147,7 @@ static void name_vars(E *e)
     e->tname = arena_alloc(a, sizeof(char *) * (size_t)g->n);
     memset(e->var, 0, sizeof(char *) * (size_t)g->n);
     memset(e->tname, 0, sizeof(char *) * (size_t)g->n);
-    int lines = 0;
-    for (Ref r = 1; r < g->n; r++)
-        if (N(g, r)->loc.first_line > lines)
-            lines = N(g, r)->loc.first_line;
-    const char **bind = xcalloc((size_t)lines + 1, sizeof(char *));
-    for (Ref r = 1; r < g->n; r++) {
-        Node *x = N(g, r);
-        if (x->name && !x->backward && x->op != OP_PARAM && x->op != OP_INPUT && x->op != OP_TARGET &&
-            x->loc.first_line > 0 && !bind[x->loc.first_line])
-            bind[x->loc.first_line] = x->name;
-    }
+    const char **bind = graph_line_names(g, NULL);
     Names used = {0};
     for (int i = 0; i < e->p->norder; i++) {
         Ref r = e->p->order[i];

@@ -312,6 +312,10 @@ Ref g_transpose(Graph *g, Ref a, Loc loc);
  * broadcast operand). */
 Ref g_unbroadcast(Graph *g, Ref a, Shape s, Loc loc);
 int node_is_const(Graph *g, Ref r, double *v);
+/* Per model line (1..*nlines), the model's name for what it computes: its
+ * first named forward value (not a param, input or target), else NULL;
+ * for naming generated code after the model. The caller frees it. */
+const char **graph_line_names(const Graph *g, int *nlines);
 /* tokens and sequences */
 /* The strided view of a: out[i0..] = a[off + sum i_k * strides[k]], of
  * shape s (a copy); the view's record is shared by identical views. */

@@ -443,3 +443,21 @@ int node_is_const(Graph *g, Ref r, double *v)
         *v = x->f;
     return 1;
 }
+
+const char **graph_line_names(const Graph *g, int *nlines)
+{
+    int lines = 0;
+    for (Ref r = 1; r < g->n; r++)
+        if (N(g, r)->loc.first_line > lines)
+            lines = N(g, r)->loc.first_line;
+    const char **bind = xcalloc((size_t)lines + 1, sizeof(char *));
+    for (Ref r = 1; r < g->n; r++) {
+        Node *x = N(g, r);
+        if (x->name && !x->backward && x->op != OP_PARAM && x->op != OP_INPUT && x->op != OP_TARGET &&
+            x->loc.first_line > 0 && !bind[x->loc.first_line])
+            bind[x->loc.first_line] = x->name;
+    }
+    if (nlines)
+        *nlines = lines;
+    return bind;
+}
