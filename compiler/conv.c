@@ -275,13 +275,10 @@ double conv_flops(Graph *g, Ref r, int batch)
 static void line(const OpEmit *o, int indent, const char *fmt, ...) GRADC_PRINTF(3, 4);
 static void line(const OpEmit *o, int indent, const char *fmt, ...)
 {
-    for (int i = 0; i < indent; i++)
-        fputs("    ", o->out);
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(o->out, fmt, ap);
+    emit_vline(o->out, indent, fmt, ap);
     va_end(ap);
-    fputc('\n', o->out);
 }
 
 /* the product of the axes of s but its last drop ones, n for the batch

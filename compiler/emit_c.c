@@ -28,13 +28,10 @@
 void emitf(E *e, int indent, const char *fmt, ...) GRADC_PRINTF(3, 4);
 void emitf(E *e, int indent, const char *fmt, ...)
 {
-    for (int i = 0; i < indent; i++)
-        fputs("    ", e->out);
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(e->out, fmt, ap);
+    emit_vline(e->out, indent, fmt, ap);
     va_end(ap);
-    fputc('\n', e->out);
 }
 
 const char *lit(E *e, double v, char *buf, size_t n)

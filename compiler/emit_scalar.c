@@ -262,13 +262,10 @@ static void names(S *s)
 static void line(S *s, int indent, const char *fmtstr, ...) GRADC_PRINTF(3, 4);
 static void line(S *s, int indent, const char *fmtstr, ...)
 {
-    for (int i = 0; i < indent; i++)
-        fputs("    ", s->out);
     va_list ap;
     va_start(ap, fmtstr);
-    vfprintf(s->out, fmtstr, ap);
+    emit_vline(s->out, indent, fmtstr, ap);
     va_end(ap);
-    fputc('\n', s->out);
 }
 
 /* element k of a matmul operand, op(A)[i][k] of its per-example or whole matrix */

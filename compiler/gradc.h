@@ -679,6 +679,9 @@ const char **param_macro_names(Model *m);
  * from outside that goes into generated C goes through one of these. */
 const char *c_string_escape(Arena *a, const char *s);
 const char *c_comment_escape(Arena *a, const char *s);
+/* One line of generated C: indent levels of four spaces, then fmt: what
+ * every emitter's line-writing helper calls. */
+void emit_vline(FILE *out, int indent, const char *fmt, va_list ap);
 
 /* -------------------------------------------------------------- emitters */
 

@@ -138,13 +138,10 @@ double norm_flops(Graph *g, Ref r, int batch)
 static void line(const NormEmit *o, int indent, const char *fmt, ...) GRADC_PRINTF(3, 4);
 static void line(const NormEmit *o, int indent, const char *fmt, ...)
 {
-    for (int i = 0; i < indent; i++)
-        fputs("    ", o->out);
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(o->out, fmt, ap);
+    emit_vline(o->out, indent, fmt, ap);
     va_end(ap);
-    fputc('\n', o->out);
 }
 
 static const char *fsuf(const NormEmit *o)

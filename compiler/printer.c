@@ -411,3 +411,13 @@ const char *c_comment_escape(Arena *a, const char *s)
     *w = 0;
     return o;
 }
+
+/* ------------------------------------------------------- lines of C */
+
+void emit_vline(FILE *out, int indent, const char *fmt, va_list ap)
+{
+    for (int i = 0; i < indent; i++)
+        fputs("    ", out);
+    vfprintf(out, fmt, ap);
+    fputc('\n', out);
+}
