@@ -607,6 +607,28 @@ static void scale_warning(const opts *o, const grt_model *m, const grt_data *d, 
 }
 
 /* train --text FILE: a text model on the windows of a text (rt_text.c). */
+/* The end of a training run, text or rows: the running statistics it ends
+ * with kept (they are saved with its params), the context freed, and its
+ * log put in place, a failed run's too (it is what happened). Returns the
+ * run's status, or the log's failure where the run succeeded. */
+static int end_run(const grt_model *m, grt_ctx *ctx, grt_stats *stats, grt_log *log, int status, grt_err *e)
+{
+    if (ctx->state) {
+        free(stats->state);
+        stats->nstate = m->state_count;
+        stats->state = grt_xmalloc(stats->nstate, sizeof(grt_real));
+        memcpy(stats->state, ctx->state, stats->nstate * sizeof(grt_real));
+    }
+    grt_ctx_free(ctx);
+    if (log) {
+        grt_err le;
+        memset(&le, 0, sizeof le);
+        if (grt_log_close(log, &le) && !status)
+            *e = le, status = le.status;
+    }
+    return status;
+}
+
 static int cmd_train_text(const opts *o, const grt_model *m, grt_err *e)
 {
     grt_run run;
@@ -704,19 +726,7 @@ static int cmd_train_text(const opts *o, const grt_model *m, grt_err *e)
     grt_ctx_take_state(&ctx, &stats);
     status = grt_train_text(&ctx, params, &train, run.cfg.validate > 0 ? &valid : NULL, &run,
                             &res, e);
-    if (ctx.state) {
-        free(stats.state);
-        stats.nstate = m->state_count;
-        stats.state = grt_xmalloc(stats.nstate, sizeof(grt_real));
-        memcpy(stats.state, ctx.state, stats.nstate * sizeof(grt_real));
-    }
-    grt_ctx_free(&ctx);
-    if (o->log) {
-        grt_err le;
-        memset(&le, 0, sizeof le);
-        if (grt_log_close(&log, &le) && !status)
-            *e = le, status = le.status;
-    }
+    status = end_run(m, &ctx, &stats, o->log ? &log : NULL, status, e);
     if (status)
         goto out;
     if (o->save && (status = grt_params_save(o->save, m, params, &stats, &state, e)))
@@ -883,21 +893,7 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     grt_ctx_init(&ctx, m);
     grt_ctx_take_state(&ctx, &stats); /* a resumed run's running statistics */
     status = grt_train(&ctx, params, &train, &valid, &run, &res, e);
-    if (ctx.state) {
-        /* the running statistics the run ends with, saved with its params */
-        free(stats.state);
-        stats.nstate = m->state_count;
-        stats.state = grt_xmalloc(stats.nstate, sizeof(grt_real));
-        memcpy(stats.state, ctx.state, stats.nstate * sizeof(grt_real));
-    }
-    grt_ctx_free(&ctx);
-    if (o->log) {
-        /* the log of a failed run is put in place too: it is what happened */
-        grt_err le;
-        memset(&le, 0, sizeof le);
-        if (grt_log_close(&log, &le) && !status)
-            *e = le, status = le.status;
-    }
+    status = end_run(m, &ctx, &stats, o->log ? &log : NULL, status, e);
     if (status)
         goto out;
     if (o->save && (status = grt_params_save(o->save, m, params, &stats, &state, e)))
