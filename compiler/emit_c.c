@@ -241,9 +241,8 @@ void comment(E *e, Ref r)
     Ref t = e->fz && e->fz[r].last ? e->fz[r].last : r; /* a product writes its last reader */
     Node *x = N(e->g, t);
     int lo = x->loc.first_line, hi = lo, k = 0;
-    Ref *list = NULL;
+    Ref *list = e->inl_list;
     if (e->fchild) {
-        list = xmalloc(sizeof(Ref) * (size_t)e->g->n);
         if (t != r) {
             e->inl[r] = 1;
             list[k++] = r;
@@ -264,7 +263,6 @@ void comment(E *e, Ref r)
     node_equation_fused(e->m, t, e->inl, eq, sizeof eq);
     for (int i = 0; i < k; i++)
         e->inl[list[i]] = 0;
-    free(list);
     size_t n = (size_t)snprintf(d, sizeof d, "%s   %s", eq, shape_str(x->shape, sh, sizeof sh));
     if (lo && n < sizeof d) {
         const char *src = e->o && e->o->source_path ? e->o->source_path : "model";
@@ -726,6 +724,7 @@ void emit_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
     e.fchild = arena_alloc(m->g.arena, sizeof(Ref) * (size_t)m->g.n);
     e.fnext = arena_alloc(m->g.arena, sizeof(Ref) * (size_t)m->g.n);
     e.inl = arena_alloc(m->g.arena, (size_t)m->g.n);
+    e.inl_list = arena_alloc(m->g.arena, sizeof(Ref) * (size_t)m->g.n);
     memset(e.fchild, 0, sizeof(Ref) * (size_t)m->g.n);
     memset(e.fnext, 0, sizeof(Ref) * (size_t)m->g.n);
     memset(e.inl, 0, (size_t)m->g.n);

@@ -43,6 +43,7 @@ typedef struct E {
     const char **kernels;   /* per node: its kernel's name (conv.c), or NULL */
     Ref *fchild, *fnext;    /* per node: the first, and the next, of what is computed along with it */
     unsigned char *inl;     /* scratch marks of comment() */
+    Ref *inl_list;          /* ... and the nodes it marked, to clear them */
 } E;
 
 /* emit_c.c */

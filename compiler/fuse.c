@@ -64,7 +64,7 @@ static int silent(const Plan *p, int lo, int hi)
     return 1;
 }
 
-static Fusion fusion_of(Model *m, Plan *p, Ref r, const int *uses, const int *pos)
+static Fusion fusion_of(Model *m, Plan *p, Ref r, const int *uses, const int *pos, const Ref *reader)
 {
     Fusion f = {0, 0, 0, 0};
     Graph *g = &m->g;
@@ -76,13 +76,7 @@ static Fusion fusion_of(Model *m, Plan *p, Ref r, const int *uses, const int *po
         return f;
     int i = pos[r];
     /* the reader: the next node computed, or (for the scaling) any later one */
-    Ref u = 0;
-    for (int k = i + 1; k < p->norder && !u; k++) {
-        Node *y = N(g, p->order[k]);
-        for (int j = 0; j < op_nin[y->op]; j++)
-            if (y->in[j] == r)
-                u = p->order[k];
-    }
+    Ref u = reader[r];
     if (!u)
         return f;
     Node *y = N(g, u);
@@ -173,12 +167,20 @@ void fuse_plan(Model *m, Plan *p, const unsigned char *root)
         if (root[p->order[i]])
             uses[p->order[i]]++;
     }
+    /* each node's first reader in the order (a scan from the node for
+     * each product was quadratic on long models) */
+    Ref *reader = xcalloc((size_t)g->n, sizeof(Ref));
+    for (int i = p->norder - 1; i >= 0; i--) {
+        Node *y = N(g, p->order[i]);
+        for (int j = 0; j < op_nin[y->op]; j++)
+            reader[y->in[j]] = p->order[i];
+    }
     for (int i = 0; i < p->norder; i++) {
         Ref r = p->order[i];
         Op op = N(g, r)->op;
         if (op != OP_MATMUL && op != OP_CONV2D && op != OP_MAXPOOL_BWD)
             continue;
-        Fusion f = fusion_of(m, p, r, uses, pos);
+        Fusion f = fusion_of(m, p, r, uses, pos, reader);
         if (!f.last)
             continue;
         p->fz[r] = f; /* the nodes computed along: the reader(s) up to the last */
@@ -199,6 +201,7 @@ void fuse_plan(Model *m, Plan *p, const unsigned char *root)
                 p->fused[q] = c;
         }
     }
+    free(reader);
     free(uses);
     free(pos);
 }
