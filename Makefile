@@ -76,10 +76,12 @@ $(B) $(B)/rt $(B)/rt_d $(B)/rt_mpi:
 	@mkdir -p $@
 
 # ---------------------------------------------------------------- compiler
-$(B)/lexer.c $(B)/lexer.h: grammar/lexer.l $(B)/.tools | $(B)
+# one run makes both files (&:): with two targets on a plain rule, make -j
+# could run flex twice at once and compile a half-written lexer.c
+$(B)/lexer.c $(B)/lexer.h &: grammar/lexer.l $(B)/.tools | $(B)
 	$(FLEX) --header-file=$(B)/lexer.h -o $(B)/lexer.c grammar/lexer.l
 
-$(B)/parser.c $(B)/parser.h: grammar/parser.y $(B)/.tools | $(B)
+$(B)/parser.c $(B)/parser.h &: grammar/parser.y $(B)/.tools | $(B)
 	$(BISON) -Wall -d -o $(B)/parser.c grammar/parser.y
 
 $(B)/lexer.o: $(B)/lexer.c $(B)/parser.h $(HEADERS)
