@@ -538,7 +538,9 @@ void emit_gather_rows(E *e, Ref r, const char *dst)
 }
 
 /* VIEW: a loop per axis of the view, out[q++] = a[offset + sum i_k s_k];
- * VIEW_BWD: zeros, then a[offset + sum i_k s_k] += dy[q++] */
+ * VIEW_BWD: out[offset + sum i_k s_k] = dy[q++], zeros first unless the
+ * view takes every element. A view (slices with steps of at least 1,
+ * indexing, transposes) never takes an element twice. */
 void emit_view(E *e, Ref r, const char *dst)
 {
     Node *x = N(e->g, r);
@@ -549,7 +551,7 @@ void emit_view(E *e, Ref r, const char *dst)
     emitf(e, 1, "{");
     emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
     emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
-    if (bwd)
+    if (bwd && shape_numel_static(sv) != shape_numel_static(x->shape))
         emitf(e, 2, "for (size_t i = 0; i < %s; i++) o[i] = 0;", total(x->shape, tb, sizeof tb));
     emitf(e, 2, "size_t q = 0;");
     char idx[256];
@@ -559,7 +561,7 @@ void emit_view(E *e, Ref r, const char *dst)
         k += (size_t)snprintf(idx + k, sizeof idx - k, " + i%d * %ld", i, v[1 + i]);
     }
     if (bwd)
-        emitf(e, 2 + sv.rank, "o[%s] += a_[q++];", idx);
+        emitf(e, 2 + sv.rank, "o[%s] = a_[q++];", idx);
     else
         emitf(e, 2 + sv.rank, "o[q++] = a_[%s];", idx);
     emitf(e, 1, "}");

@@ -41,6 +41,45 @@ static MM mm_sizes(Graph *g, Ref r)
     return s;
 }
 
+/* whether t carries every leading axis of C's (lc), none broadcast */
+static int full_lead(Shape t, Shape lc)
+{
+    if (t.rank - 2 != lc.rank)
+        return 0;
+    for (int k = 0; k < lc.rank; k++)
+        if (t.dim[k] != lc.dim[k])
+            return 0;
+    return 1;
+}
+
+/* A batch of products that is one product. MM_FLAT_ROWS: B is the same
+ * matrix for all and A, not transposed, has every leading axis, so that its
+ * rows run on from one product to the next, as do C's: one product over
+ * all the rows (x·W over [B,T,D]). MM_FLAT_INNER: the products are summed,
+ * A transposed and B not, both with every leading axis: one product whose
+ * inner axis runs over all of them (the gradient of W, xᵀ·dy). The count of
+ * products goes to *lead (the batch axis as batch). */
+enum { MM_FLAT_NONE, MM_FLAT_ROWS, MM_FLAT_INNER };
+
+static int mm_flat(Graph *g, Ref r, int batch, long *lead)
+{
+    Node *x = N(g, r);
+    Shape sa = N(g, x->in[0])->shape, sb = N(g, x->in[1])->shape, lc;
+    if (!(sa.rank >= 3 || sb.rank >= 3) || !matmul_lead(sa, sb, &lc))
+        return MM_FLAT_NONE;
+    *lead = 1;
+    for (int k = 0; k < lc.rank; k++)
+        *lead *= lc.dim[k] == DIM_B ? batch : lc.dim[k];
+    int b_none = 1;
+    for (int k = 0; k < sb.rank - 2; k++)
+        b_none &= sb.dim[k] == 1;
+    if (!x->ia[2] && !x->ia[0] && full_lead(sa, lc) && b_none)
+        return MM_FLAT_ROWS;
+    if (x->ia[2] && x->ia[0] && !x->ia[1] && full_lead(sa, lc) && full_lead(sb, lc))
+        return MM_FLAT_INNER;
+    return MM_FLAT_NONE;
+}
+
 #ifndef GEMM_SMALL
 #define GEMM_SMALL 600 /* products of at most this many multiply-adds, and N = 1, are loops */
 #endif
@@ -76,6 +115,12 @@ size_t gemm_needs(Model *m, const Plan *p, const EmitOptions *o, int *kernel, in
         if (N(&m->g, r)->op != OP_MATMUL || sl->home == H_INLINE || sl->home == H_ALIAS)
             continue;
         MM s = mm_sizes(&m->g, r);
+        long lead;
+        int flat = mm_small(s, m->batch) ? MM_FLAT_NONE : mm_flat(&m->g, r, m->batch, &lead);
+        if (flat == MM_FLAT_ROWS)
+            s.M = (int)(lead * s.M);
+        else if (flat == MM_FLAT_INNER)
+            s.K = (int)(lead * s.K);
         size_t k = mm_pack(s, m->batch);
         if (k > need)
             need = k;
@@ -424,6 +469,15 @@ void emit_matmul(E *e, Ref r, const char *dst)
     }
     const char *count = lc.rank && lc.dim[0] == DIM_B ? arena_printf(e->g->arena, "n * %ld", inner)
                                                        : arena_printf(e->g->arena, "%ld", inner);
+    long lead;
+    int flat = !sum && mm_small(s, e->m->batch) ? MM_FLAT_NONE : mm_flat(e->g, r, e->m->batch, &lead);
+    if (flat != MM_FLAT_NONE) { /* one product over all of them */
+        const char *all = arena_printf(e->g->arena, "(long)(%s) * %s", count, flat == MM_FLAT_ROWS ? M : K);
+        emitf(e, 1, "%sgk_gemm(%s, %s, %s, 1, %s, %s, %s, %s, %s, %s, 0, %s, %s, NULL, 0, w + %zu);", e->prefix,
+              flat == MM_FLAT_ROWS ? all : M, Ns, flat == MM_FLAT_INNER ? all : K, p, st[0], st[1], q, st[2], st[3],
+              dst, Ns, e->pack_off);
+        return;
+    }
     emitf(e, 1, "for (size_t l = 0; l < %s; l++)%s", count, sum ? "" : " {");
     if (!sum && mm_small(s, e->m->batch)) {
         emit_small_matmul(e, r, s, arena_printf(e->g->arena, "(%s%s)", dst, offs[2]),
