@@ -12,6 +12,12 @@
  * NCLASS: 0 real-valued targets in [-1,1], N >= 2 random class indices
  * 0..N-1 held in floats (2 also serves bce's 0/1 targets). VOCAB: inputs
  * are token ids 0..VOCAB-1 (int(V) inputs). ADAMW: the update is AdamW.
+ * With -fopenmp, SPLIT: the batch split among the threads as an executable
+ * of gradc --threads splits it (runtime/rt_train.c, grt_chunk_grad): each
+ * thread the loss_grad of its part with a workspace and gradient of its
+ * own, the gradients then added weighted by the parts' sizes; the products
+ * inside a part are not split again. Without SPLIT the threads share each
+ * matrix product (and the update) instead.
  *
  *   ./step [MIN_SAMPLES [MAX_SAMPLES [BUDGET_S [WARM_S]]]]
  *
@@ -31,6 +37,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #define CAT2(a, b) a##b
 #define CAT(a, b) CAT2(a, b)
@@ -89,18 +98,72 @@ static float *adam_m, *adam_v;
 static long adam_t;
 #endif
 
+#if defined(SPLIT) && defined(_OPENMP)
+#define SPLIT_MAX 64
+static void *split_work[SPLIT_MAX];
+static float *split_grad[SPLIT_MAX];
+static double split_loss[SPLIT_MAX];
+
+static void *alloc64(size_t bytes);
+
+static float loss_grad(const float *params, const float *x, const float *y, size_t n, float *grad, void *work)
+{
+    int T = omp_get_max_threads();
+    if (T > SPLIT_MAX)
+        T = SPLIT_MAX;
+    if ((size_t)T > n)
+        T = (int)n;
+    if (T < 2)
+        return FN(loss_grad)(params, x, y, n, grad, work);
+    for (int t = 1; t < T; t++)
+        if (!split_work[t]) {
+            split_work[t] = alloc64((size_t)WORKSPACE_BYTES);
+            split_grad[t] = alloc64(sizeof(float) * (size_t)PARAM_COUNT);
+        }
+#pragma omp parallel num_threads(T)
+    {
+        int t = omp_get_thread_num();
+        size_t lo = n * (size_t)t / (size_t)T, hi = n * (size_t)(t + 1) / (size_t)T;
+        split_loss[t] = FN(loss_grad)(params, x + lo * (size_t)INPUT_SIZE, y + lo * (size_t)TARGET_SIZE, hi - lo,
+                                      t ? split_grad[t] : grad, t ? split_work[t] : work);
+#pragma omp barrier
+        for (int u = 0; u < T; u++) {
+            const float w = (float)((double)(n * (size_t)(u + 1) / (size_t)T - n * (size_t)u / (size_t)T) / (double)n);
+            const float *restrict gu = split_grad[u];
+            float *restrict g = grad;
+#pragma omp for schedule(static)
+            for (size_t i = 0; i < (size_t)PARAM_COUNT; i++)
+                g[i] = u ? g[i] + w * gu[i] : g[i] * w;
+        }
+    }
+    double l = 0;
+    for (int t = 0; t < T; t++)
+        l += (double)(n * (size_t)(t + 1) / (size_t)T - n * (size_t)t / (size_t)T) * split_loss[t];
+    return (float)(l / (double)n);
+}
+#else
+#define loss_grad FN(loss_grad)
+#endif
+
 /* The training step being timed: SGD, or with -DADAMW the AdamW update of
- * the GPT recipe (betas 0.9/0.99, weight decay 0.1), as PyTorch's peer does. */
+ * the GPT recipe (betas 0.9/0.99, weight decay 0.1), as PyTorch's peer does.
+ * (Without errno from sqrtf, so that its loop is in vectors.) */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-math-errno")))
+#endif
 static float step(float *restrict params, const float *x, const float *y, size_t n,
     float *restrict grad, void *work)
 {
-    float loss = FN(loss_grad)(params, x, y, n, grad, work);
+    float loss = loss_grad(params, x, y, n, grad, work);
     const float lr = LR;
 #ifdef ADAMW
     adam_t++;
     const float b1 = 0.9f, b2 = 0.99f, wd = 0.1f, eps = 1e-8f;
     const float c1 = 1 - powf(b1, (float)adam_t), c2 = 1 - powf(b2, (float)adam_t);
     const float a1 = lr / c1, ic2 = 1 / c2, lwd = lr * wd;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if (PARAM_COUNT > 100000)
+#endif
     for (size_t i = 0; i < (size_t)PARAM_COUNT; i++) {
         float g = grad[i];
         adam_m[i] = b1 * adam_m[i] + (1 - b1) * g;
@@ -119,6 +182,9 @@ static float step(float *restrict params, const float *x, const float *y, size_t
 
 int main(int argc, char **argv)
 {
+#if defined(_OPENMP)
+    omp_set_max_active_levels(1); /* SPLIT: a part's products on its own thread */
+#endif
     long min_samples = argc > 1 ? atol(argv[1]) : 20;
     long max_samples = argc > 2 ? atol(argv[2]) : 2000;
     double budget = argc > 3 ? atof(argv[3]) : 2.0;

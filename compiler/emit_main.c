@@ -66,6 +66,15 @@ void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out)
                 "#endif\n\n",
                 U, P, P);
     }
+    /* gradc --threads N: the runtime's threads, an OpenMP region each time
+     * (a chunk's examples split among them, the optimizer's elements); a
+     * product inside one thread's part is not split again (nested regions
+     * are off) */
+    fprintf(out, "#if defined(_OPENMP) && defined(GRADC_THREADS) /* gradc --threads N */\n"
+                 "#include <omp.h>\n#include <stdlib.h>\n\n"
+                 "static void glue_parallel(void (*fn)(void *arg, int t, int T), void *arg)\n{\n"
+                 "#pragma omp parallel\n    fn(arg, omp_get_thread_num(), omp_get_num_threads());\n}\n\n"
+                 "static int glue_max_threads(void)\n{\n    return omp_get_max_threads();\n}\n#endif\n\n");
     fprintf(out, "static const grt_param_info params[] = {\n");
     for (int i = 0; i < m->nparams; i++) {
         Sym *y = m->params[i];
@@ -146,12 +155,13 @@ void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out)
             U, F, F);
     if (m->state_count)
         fprintf(out, "    .state_count = %sSTATE_COUNT,\n    .init_state = %sinit_state,\n", U, P);
+    fprintf(out, "#if defined(_OPENMP) && defined(GRADC_THREADS)\n"
+                 "    .parallel = glue_parallel,\n    .max_threads = glue_max_threads,\n#endif\n");
     fprintf(out, "};\n\n");
-    fprintf(out, "#if defined(_OPENMP) && defined(GRADC_THREADS) /* gradc --threads N */\n"
-                 "#include <omp.h>\n#include <stdlib.h>\n#endif\n\n");
     fprintf(out, "int main(int argc, char **argv)\n{\n"
                  "#if defined(_OPENMP) && defined(GRADC_THREADS)\n"
                  "    if (!getenv(\"OMP_NUM_THREADS\"))\n        omp_set_num_threads(GRADC_THREADS);\n"
+                 "    omp_set_max_active_levels(1);\n"
                  "#endif\n"
                  "    return grt_main(argc, argv, &model);\n}\n");
     (void)plans;

@@ -599,21 +599,40 @@ static int build_executable(Arena *a, Model *m, Plan *plans, const Options *o, c
         if (!ok)
             fprintf(stderr, "%s\n", err);
     }
+    /* With threads, a model without state has each batch split among them
+     * by the runtime (rt_train.c): its own code, compiled apart without
+     * OpenMP, runs on one thread per part. A model with state (batch_norm's
+     * statistics need the whole batch) shares its products instead. */
+    int apart = o->threads && !m->state_count;
     char *argv[128], *exe = arena_printf(a, "%s/exe", dir);
-    int n = 0;
+    int n = 0, rc;
     const char *cc = o->cc ? o->cc : getenv(o->mpi ? "MPICC" : "CC");
     n += split_words(a, cc && *cc ? cc : o->mpi ? "mpicc" : "cc", argv + n, 8);
     n += split_words(a, o->cflags ? o->cflags : "-O2 -march=native", argv + n, 64);
     argv[n++] = "-std=c99";
-    if (o->threads) {
-        argv[n++] = "-fopenmp";
-        argv[n++] = arena_printf(a, "-DGRADC_THREADS=%d", o->threads);
-    }
     if (m->is_double)
         argv[n++] = "-DGRT_DOUBLE";
     argv[n++] = arena_printf(a, "-I%s", dir);
     argv[n++] = arena_printf(a, "-I%s", incdir);
-    argv[n++] = arena_printf(a, "%s/model.c", dir);
+    if (apart && ok) {
+        int k = n;
+        argv[k++] = "-c";
+        argv[k++] = arena_printf(a, "%s/model.c", dir);
+        argv[k++] = "-o";
+        argv[k++] = arena_printf(a, "%s/model.o", dir);
+        argv[k] = NULL;
+        rc = run(argv, o->verbose);
+        if (rc != 0) {
+            fprintf(stderr, "gradc: error: the C compiler failed (exit %d) on the code generated from '%s'\n", rc,
+                    o->source);
+            ok = 0;
+        }
+    }
+    if (o->threads) {
+        argv[n++] = "-fopenmp";
+        argv[n++] = arena_printf(a, "-DGRADC_THREADS=%d", o->threads);
+    }
+    argv[n++] = arena_printf(a, apart ? "%s/model.o" : "%s/model.c", dir);
     argv[n++] = arena_printf(a, "%s/main.c", dir);
     argv[n++] = arena_printf(a, "%s/libgradcrt%s%s.a", libdir, o->mpi ? "_mpi" : "", m->is_double ? "_d" : "");
     argv[n++] = "-lz";
@@ -621,7 +640,7 @@ static int build_executable(Arena *a, Model *m, Plan *plans, const Options *o, c
     argv[n++] = "-o";
     argv[n++] = exe;
     argv[n] = NULL;
-    int rc = ok ? run(argv, o->verbose) : 0;
+    rc = ok ? run(argv, o->verbose) : 0;
     if (ok && rc != 0) {
         fprintf(stderr, "gradc: error: the C compiler failed (exit %d) on the code generated from '%s'\n", rc,
                 o->source);

@@ -133,6 +133,12 @@ typedef struct grt_model {
                                  uint64_t seed);
     size_t state_count;        /* reals of model state, 0: stateless */
     void (*init_state)(grt_real *state); /* its initial values; NULL when stateless */
+    /* An executable built with threads (gradc --threads): parallel runs
+     * fn(arg, t, T) on T threads at once, t = 0..T-1 (an OpenMP parallel
+     * region of the glue), and returns when every one has; max_threads()
+     * is the T it will use. NULL in a single-threaded executable. */
+    void (*parallel)(void (*fn)(void *arg, int t, int T), void *arg);
+    int (*max_threads)(void);
 } grt_model;
 
 /* The executable's main: parses the command line (train, eval, predict,

@@ -306,6 +306,7 @@ typedef struct grt_optimizer {
     long t;              /* steps taken, for adam's bias correction */
     unsigned char *flags;/* per param value: GRT_PARAM_NODECAY | GRT_PARAM_FROZEN
                             (grt_opt_flags); NULL: none has any */
+    void (*parallel)(void (*fn)(void *arg, int t, int T), void *arg); /* or NULL */
 } grt_optimizer;
 
 /* Sets o up for n parameters from the train block c. */
@@ -313,6 +314,9 @@ void grt_opt_init(grt_optimizer *o, const grt_train_config *c, size_t n, int max
 /* One update of params with learning rate lr from grad (which it may scale
  * when clipping). */
 void grt_opt_step(grt_optimizer *o, grt_real *params, grt_real *grad, double lr);
+/* The model's threads (grt_model.parallel) for grt_opt_step's update, which
+ * goes element by element and gives the same values on any number of them. */
+void grt_opt_threads(grt_optimizer *o, const grt_model *m);
 void grt_opt_free(grt_optimizer *o);
 /* Takes the params' flags of m (nodecay, frozen) into o, for every kind. */
 void grt_opt_flags(grt_optimizer *o, const grt_model *m);
@@ -535,6 +539,15 @@ typedef struct grt_ctx {
                            the model has none */
     struct grt_score *tally; /* grt_batch_grad also scores its examples'
                                 predictions here (training accuracy); NULL: not */
+    /* threads (m->parallel): a chunk's examples split among nthreads
+     * threads, thread t > 0 with its own workspace twork[t] and gradient
+     * tgrad[t] (thread 0 uses work and the caller's gradient); tloss[t] its
+     * mean loss. nthreads 1: no split (one thread, or a model with state,
+     * whose batch statistics need the whole chunk). */
+    int nthreads;
+    void **twork;
+    grt_real **tgrad;
+    double *tloss;
 } grt_ctx;
 
 void grt_ctx_init(grt_ctx *c, const grt_model *m);
@@ -626,6 +639,9 @@ void grt_param_at(const grt_model *m, size_t i, const char **name, char *index, 
  * the chunk buffers c->x and c->y (updating the model state); scores their
  * predictions into c->tally when set. */
 double grt_chunk_grad(grt_ctx *c, const grt_real *params, size_t n, grt_real *grad);
+/* The mean loss of the n examples in c->x, c->y (split among threads as
+ * grt_chunk_grad's). */
+double grt_chunk_loss(grt_ctx *c, const grt_real *params, size_t n);
 /* Progress figures: a loss as Keras prints it ("0.1590", "1.2340e-05"), a
  * rate with an SI prefix ("12.3k"), a time ("0.21s", "3m12s"). */
 void grt_figure(char *dst, size_t cap, double v);

@@ -94,6 +94,7 @@ void grt_opt_init(grt_optimizer *o, const grt_train_config *c, size_t n, int max
     o->clip = c->clip;
     o->m = o->v = NULL;
     o->flags = NULL;
+    o->parallel = NULL;
     o->t = 0;
     switch (o->kind) {
     case GRT_MOMENTUM:
@@ -154,24 +155,20 @@ void grt_opt_free(grt_optimizer *o)
 #define L2(o, i) (FLAGS(o, i) & GRT_PARAM_NODECAY ? 0.0 : (o)->l2)
 #define DECOUPLED(o, i) (FLAGS(o, i) & GRT_PARAM_NODECAY ? 0.0 : (o)->decoupled)
 
-void grt_opt_step(grt_optimizer *o, grt_real *p, grt_real *g, double lr)
+void grt_opt_threads(grt_optimizer *o, const grt_model *m)
 {
-    size_t i, n = o->n;
-    double scale = o->sign;
+    o->parallel = m->parallel && m->max_threads && m->max_threads() > 1 ? m->parallel : NULL;
+}
 
-    if (o->clip > 0) {
-        double sq = 0;
-        for (i = 0; i < n; i++)
-            if (!(FLAGS(o, i) & GRT_PARAM_FROZEN))
-                sq += (double)g[i] * g[i];
-        if (sqrt(sq) > o->clip)
-            scale *= o->clip / sqrt(sq);
-    }
-    o->t++;
-
+/* The update of elements lo..hi-1, with the direction's scale (the sign,
+ * and the clipping) and Adam's bias corrections c1, c2. */
+static void step_range(grt_optimizer *o, grt_real *p, const grt_real *g, double lr, double scale, double c1,
+                       double c2, size_t lo, size_t hi)
+{
+    size_t i;
     switch (o->kind) {
     case GRT_SGD:
-        for (i = 0; i < n; i++) {
+        for (i = lo; i < hi; i++) {
             double d;
             if (FLAGS(o, i) & GRT_PARAM_FROZEN)
                 continue;
@@ -181,7 +178,7 @@ void grt_opt_step(grt_optimizer *o, grt_real *p, grt_real *g, double lr)
         break;
     case GRT_MOMENTUM:
     case GRT_NESTEROV:
-        for (i = 0; i < n; i++) {
+        for (i = lo; i < hi; i++) {
             double d;
             if (FLAGS(o, i) & GRT_PARAM_FROZEN)
                 continue;
@@ -192,7 +189,7 @@ void grt_opt_step(grt_optimizer *o, grt_real *p, grt_real *g, double lr)
         }
         break;
     case GRT_RMSPROP:
-        for (i = 0; i < n; i++) {
+        for (i = lo; i < hi; i++) {
             double d;
             if (FLAGS(o, i) & GRT_PARAM_FROZEN)
                 continue;
@@ -204,9 +201,7 @@ void grt_opt_step(grt_optimizer *o, grt_real *p, grt_real *g, double lr)
         break;
     case GRT_ADAM:
     case GRT_ADAMW: {
-        double c1 = 1 - pow(o->beta1, (double)o->t);
-        double c2 = 1 - pow(o->beta2, (double)o->t);
-        for (i = 0; i < n; i++) {
+        for (i = lo; i < hi; i++) {
             double pi, d, m, s;
             if (FLAGS(o, i) & GRT_PARAM_FROZEN)
                 continue;
@@ -221,6 +216,50 @@ void grt_opt_step(grt_optimizer *o, grt_real *p, grt_real *g, double lr)
         break;
     }
     }
+}
+
+typedef struct step_job {
+    grt_optimizer *o;
+    grt_real *p;
+    const grt_real *g;
+    double lr, scale, c1, c2;
+} step_job;
+
+static void step_part(void *arg, int t, int T)
+{
+    step_job *j = arg;
+    size_t n = j->o->n;
+    step_range(j->o, j->p, j->g, j->lr, j->scale, j->c1, j->c2, n * (size_t)t / (size_t)T,
+               n * (size_t)(t + 1) / (size_t)T);
+}
+
+void grt_opt_step(grt_optimizer *o, grt_real *p, grt_real *g, double lr)
+{
+    size_t i, n = o->n;
+    double scale = o->sign;
+    step_job j;
+
+    if (o->clip > 0) {
+        double sq = 0;
+        for (i = 0; i < n; i++)
+            if (!(FLAGS(o, i) & GRT_PARAM_FROZEN))
+                sq += (double)g[i] * g[i];
+        if (sqrt(sq) > o->clip)
+            scale *= o->clip / sqrt(sq);
+    }
+    o->t++;
+    j.o = o;
+    j.p = p;
+    j.g = g;
+    j.lr = lr;
+    j.scale = scale;
+    j.c1 = 1 - pow(o->beta1, (double)o->t);
+    j.c2 = 1 - pow(o->beta2, (double)o->t);
+    /* threads for big models only: a region costs some microseconds */
+    if (o->parallel && n >= 65536)
+        o->parallel(step_part, &j);
+    else
+        step_range(o, p, g, lr, scale, j.c1, j.c2, 0, n);
 }
 
 double grt_sched_lr(const grt_train_config *c, double lr, int e, int E)

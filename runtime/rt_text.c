@@ -224,7 +224,7 @@ double grt_text_loss(grt_ctx *c, const grt_real *params, const grt_text *t, size
         n = W - done < m->max_batch ? W - done : m->max_batch;
         for (k = 0; k < n; k++)
             window(c, t->ids, (done + k) * T, k, T);
-        sum += (double)n * m->loss(params, c->state, c->x, c->y, n, c->work);
+        sum += (double)n * grt_chunk_loss(c, params, n);
     }
     if (windows)
         *windows = W;
@@ -284,6 +284,7 @@ int grt_train_text(grt_ctx *c, grt_real *params, const grt_text *train, const gr
     B = cfg->batch > 0 ? (size_t)cfg->batch : m->max_batch;
     grt_opt_init(&opt, cfg, np, m->maximize);
     grt_opt_flags(&opt, m);
+    grt_opt_threads(&opt, m);
     rank_rng(&rng, cfg->seed, rank);
     if (st && st->valid) {
         start = st->step;
@@ -312,19 +313,25 @@ int grt_train_text(grt_ctx *c, grt_real *params, const grt_text *train, const gr
         size_t done, n;
 
         /* B windows of this rank, at random offsets, chunk by chunk */
-        memset(acc, 0, (np + 1) * sizeof(double));
-        for (done = 0; done < B; done += n) {
-            n = B - done < m->max_batch ? B - done : m->max_batch;
-            for (k = 0; k < n; k++)
+        if (B <= m->max_batch && P == 1) { /* one chunk of one process: straight into grad */
+            for (k = 0; k < B; k++)
                 window(c, train->ids, (size_t)grt_rng_below(&rng, train->n - T), k, T);
-            acc[np] += (double)n * grt_chunk_grad(c, params, n, c->cgrad);
+            l = grt_chunk_grad(c, params, B, grad);
+        } else {
+            memset(acc, 0, (np + 1) * sizeof(double));
+            for (done = 0; done < B; done += n) {
+                n = B - done < m->max_batch ? B - done : m->max_batch;
+                for (k = 0; k < n; k++)
+                    window(c, train->ids, (size_t)grt_rng_below(&rng, train->n - T), k, T);
+                acc[np] += (double)n * grt_chunk_grad(c, params, n, c->cgrad);
+                for (i = 0; i < np; i++)
+                    acc[i] += (double)n * c->cgrad[i];
+            }
+            grt_comm_sum(acc, np + 1);
             for (i = 0; i < np; i++)
-                acc[i] += (double)n * c->cgrad[i];
+                grad[i] = (grt_real)(acc[i] / ((double)B * P));
+            l = acc[np] / ((double)B * P);
         }
-        grt_comm_sum(acc, np + 1);
-        for (i = 0; i < np; i++)
-            grad[i] = (grt_real)(acc[i] / ((double)B * P));
-        l = acc[np] / ((double)B * P);
         grt_opt_ignore_frozen(&opt, grad);
         grt_ctx_share_state(c);
         if (!isfinite(l))

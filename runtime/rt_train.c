@@ -42,6 +42,25 @@ void grt_ctx_init(grt_ctx *c, const grt_model *m)
     c->rows_cap = 0;
     c->tally = NULL;
     c->state = NULL;
+    c->nthreads = 1;
+    c->twork = NULL;
+    c->tgrad = NULL;
+    c->tloss = NULL;
+    if (m->parallel && m->max_threads && !m->state_count && b >= 2) {
+        int t, T = m->max_threads();
+        if (T > 64)
+            T = 64; /* split_sum's weights */
+        if (T > 1) {
+            c->nthreads = T;
+            c->twork = grt_xcalloc((size_t)T, sizeof *c->twork);
+            c->tgrad = grt_xcalloc((size_t)T, sizeof *c->tgrad);
+            c->tloss = grt_xcalloc((size_t)T, sizeof *c->tloss);
+            for (t = 1; t < T; t++) {
+                c->twork[t] = grt_xaligned(m->workspace_bytes);
+                c->tgrad[t] = grt_xaligned(m->param_count * sizeof(grt_real));
+            }
+        }
+    }
     if (m->state_count) {
         c->state = grt_xaligned(m->state_count * sizeof(grt_real));
         memset(c->state, 0, m->state_count * sizeof(grt_real));
@@ -96,6 +115,13 @@ void grt_ctx_free(grt_ctx *c)
     free(c->acc);
     free(c->rows);
     free(c->state);
+    for (int t = 1; t < c->nthreads; t++) {
+        free(c->twork[t]);
+        free(c->tgrad[t]);
+    }
+    free(c->twork);
+    free(c->tgrad);
+    free(c->tloss);
     memset(c, 0, sizeof *c);
 }
 
@@ -117,15 +143,113 @@ static void gather(grt_ctx *c, const grt_data *d, const size_t *rows, size_t fir
 
 static void score_chunk(grt_ctx *c, size_t n, grt_score *s);
 
+/* A chunk split among threads: the examples of thread t of T (the first
+ * chunk of n t / T examples), the chunk itself and its gradient. */
+typedef struct split_job {
+    grt_ctx *c;
+    const grt_real *params;
+    size_t n;
+    grt_real *grad;
+    int T; /* the threads that took a part */
+} split_job;
+
+static void split_part(void *arg, int t, int T)
+{
+    split_job *j = arg;
+    grt_ctx *c = j->c;
+    const grt_model *m = c->m;
+    if (T > c->nthreads)
+        T = c->nthreads; /* never more parts than buffers */
+    if (t == 0)
+        j->T = T;
+    if (t >= T)
+        return;
+    size_t lo = j->n * (size_t)t / (size_t)T, hi = j->n * (size_t)(t + 1) / (size_t)T;
+    grt_real *g = t ? c->tgrad[t] : j->grad;
+    memset(g, 0, m->param_count * sizeof(grt_real));
+    c->tloss[t] = hi > lo ? (double)m->loss_grad(j->params, NULL, c->x + lo * m->input_size,
+                                                 c->y + lo * m->target_size, hi - lo, g,
+                                                 t ? c->twork[t] : c->work)
+                          : 0;
+}
+
+/* grad = the parts' gradients weighted by their share of the chunk, each
+ * thread a range of the params */
+static void split_sum(void *arg, int t, int T)
+{
+    split_job *j = arg;
+    grt_ctx *c = j->c;
+    size_t np = c->m->param_count, lo = np * (size_t)t / (size_t)T, hi = np * (size_t)(t + 1) / (size_t)T, i;
+    int u, P = j->T;
+    grt_real *restrict g = j->grad;
+    for (u = 0; u < P; u++) {
+        const grt_real w = (grt_real)((double)(j->n * (size_t)(u + 1) / (size_t)P - j->n * (size_t)u / (size_t)P) /
+                                      (double)j->n);
+        const grt_real *restrict gu = c->tgrad[u];
+        if (u == 0)
+            for (i = lo; i < hi; i++)
+                g[i] *= w;
+        else
+            for (i = lo; i < hi; i++)
+                g[i] += w * gu[i];
+    }
+}
+
+/* the mean loss of thread t's part of the chunk (loss, not loss_grad) */
+static void split_loss(void *arg, int t, int T)
+{
+    split_job *j = arg;
+    grt_ctx *c = j->c;
+    const grt_model *m = c->m;
+    if (T > c->nthreads)
+        T = c->nthreads;
+    if (t == 0)
+        j->T = T;
+    if (t >= T)
+        return;
+    size_t lo = j->n * (size_t)t / (size_t)T, hi = j->n * (size_t)(t + 1) / (size_t)T;
+    c->tloss[t] = hi > lo ? (double)m->loss(j->params, NULL, c->x + lo * m->input_size, c->y + lo * m->target_size,
+                                            hi - lo, t ? c->twork[t] : c->work)
+                          : 0;
+}
+
+/* the parts' mean losses weighted by their sizes */
+static double split_mean(const grt_ctx *c, size_t n, int T)
+{
+    double l = 0;
+    for (int u = 0; u < T; u++)
+        l += (double)(n * (size_t)(u + 1) / (size_t)T - n * (size_t)u / (size_t)T) * c->tloss[u];
+    return l / (double)n;
+}
+
+double grt_chunk_loss(grt_ctx *c, const grt_real *params, size_t n)
+{
+    if (c->nthreads > 1 && n >= 2) {
+        split_job j = {c, params, n, NULL, 1};
+        c->m->parallel(split_loss, &j);
+        return split_mean(c, n, j.T);
+    }
+    return (double)c->m->loss(params, c->state, c->x, c->y, n, c->work);
+}
+
 /* The generated loss_grad writes the whole gradient; zeroing it first also
- * makes one that accumulates (+=) correct. With a tally, the chunk's
+ * makes one that accumulates (+=) correct. With threads (and no state) the
+ * chunk is split among them: the gradient of the mean loss is the mean of
+ * the parts' gradients weighted by their sizes. With a tally, the chunk's
  * predictions are scored too (a forward pass more, as Keras' running
  * accuracy costs; at the params before the step, as its loss is). */
 double grt_chunk_grad(grt_ctx *c, const grt_real *params, size_t n, grt_real *grad)
 {
     double l;
-    memset(grad, 0, c->m->param_count * sizeof(grt_real));
-    l = (double)c->m->loss_grad(params, c->state, c->x, c->y, n, grad, c->work);
+    if (c->nthreads > 1 && n >= 2) {
+        split_job j = {c, params, n, grad, 1};
+        c->m->parallel(split_part, &j);
+        c->m->parallel(split_sum, &j);
+        l = split_mean(c, n, j.T);
+    } else {
+        memset(grad, 0, c->m->param_count * sizeof(grt_real));
+        l = (double)c->m->loss_grad(params, c->state, c->x, c->y, n, grad, c->work);
+    }
     if (c->tally) {
         c->m->predict(params, c->state, c->x, n, c->out, c->work);
         score_chunk(c, n, c->tally);
@@ -247,7 +371,7 @@ double grt_data_loss(grt_ctx *c, const grt_real *params, const grt_data *d)
     for (first = 0; first < d->n; first += n) {
         n = d->n - first < m->max_batch ? d->n - first : m->max_batch;
         gather(c, d, NULL, first, n);
-        loss += (double)n * m->loss(params, c->state, c->x, c->y, n, c->work);
+        loss += (double)n * grt_chunk_loss(c, params, n);
     }
     return d->n ? loss / (double)d->n : 0;
 }
@@ -567,6 +691,7 @@ int grt_train(grt_ctx *c, grt_real *params, const grt_data *train, const grt_dat
     grt_rng_seed(&L.rng, cfg->seed);
     grt_opt_init(&L.opt, cfg, np, m->maximize);
     grt_opt_flags(&L.opt, m);
+    grt_opt_threads(&L.opt, m);
     L.best_loss = INFINITY;
     if (early)
         L.best = grt_xmalloc(np, sizeof(grt_real));
