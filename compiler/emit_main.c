@@ -29,6 +29,19 @@ static const char *const SCHED_IDS[SCHED_COUNT] = {
 #include "grt_train.def"
 };
 
+/* The FLOPs per param per example from which a batch is split: an MLP does
+ * about 6 (2 forward, 4 backward), a GPT or a CNN hundreds. */
+#define SPLIT_REUSE 32
+
+int threads_split_batch(Model *m)
+{
+    double ff = 0, fb = 0;
+    if (m->state_count || m->batch < 2)
+        return 0;
+    model_flops(m, &ff, &fb);
+    return ff + fb >= SPLIT_REUSE * (double)(m->param_count ? m->param_count : 1);
+}
+
 void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out)
 {
     const char *P = model_prefix(m, 0), *U = model_prefix(m, 1);
@@ -67,9 +80,9 @@ void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out)
                 U, P, P);
     }
     /* gradc --threads N: the runtime's threads, an OpenMP region each time
-     * (a chunk's examples split among them, the optimizer's elements); a
-     * product inside one thread's part is not split again (nested regions
-     * are off) */
+     * (the optimizer's elements; a chunk's examples split among them when
+     * threads_split_batch says so, then a product inside one thread's part
+     * is not split again: nested regions are off) */
     fprintf(out, "#if defined(_OPENMP) && defined(GRADC_THREADS) /* gradc --threads N */\n"
                  "#include <omp.h>\n#include <stdlib.h>\n\n"
                  "static void glue_parallel(void (*fn)(void *arg, int t, int T), void *arg)\n{\n"
@@ -156,7 +169,8 @@ void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out)
     if (m->state_count)
         fprintf(out, "    .state_count = %sSTATE_COUNT,\n    .init_state = %sinit_state,\n", U, P);
     fprintf(out, "#if defined(_OPENMP) && defined(GRADC_THREADS)\n"
-                 "    .parallel = glue_parallel,\n    .max_threads = glue_max_threads,\n#endif\n");
+                 "    .parallel = glue_parallel,\n    .max_threads = glue_max_threads,\n"
+                 "    .split_batch = %d,\n#endif\n", threads_split_batch(m));
     fprintf(out, "};\n\n");
     fprintf(out, "int main(int argc, char **argv)\n{\n"
                  "#if defined(_OPENMP) && defined(GRADC_THREADS)\n"

@@ -719,6 +719,12 @@ int scalar_check_ops(Model *m, Diag *d);
 void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out);
 /* emit_main.c: MODEL_main.c, the model described to the runtime */
 void emit_main(Model *m, Plan plans[FN_COUNT], FILE *out);
+/* Whether an executable with threads splits each batch among them (each
+ * thread the whole model on its examples, with a gradient of its own) rather
+ * than sharing each matrix product: for a model without state whose params
+ * are each used many times per example (sequences, convolutions), where the
+ * extra gradients cost little against the work. */
+int threads_split_batch(Model *m);
 void emit_graph(Model *m, FILE *out, int with_backward);
 void emit_grad(Model *m, FILE *out);
 /* part: "" both graphs, "-forward" or "-backward" (--emit=dot-forward, ...) */

@@ -94,8 +94,9 @@ static void usage(FILE *f)
           "                      mpirun -np P ./FILE train ... (docs/mpi.md)\n"
           "  --cc CC             C compiler for executables (default $CC, else cc)\n"
           "  --cflags \"...\"      flags for it (default -O2 -march=native)\n"
-          "  --threads N         build the executable with OpenMP: matrix products\n"
-          "                      on N threads (OMP_NUM_THREADS overrides)\n"
+          "  --threads N         build the executable with OpenMP, N threads\n"
+          "                      (OMP_NUM_THREADS overrides): each batch split\n"
+          "                      among them, or each matrix product (docs/kernels.md)\n"
           "  --explain           print every rewrite the simplifier applies\n"
           "  -q                  quiet: no warnings\n"
           "  -Werror             warnings are errors (exit status 1, nothing written)\n"
@@ -599,11 +600,10 @@ static int build_executable(Arena *a, Model *m, Plan *plans, const Options *o, c
         if (!ok)
             fprintf(stderr, "%s\n", err);
     }
-    /* With threads, a model without state has each batch split among them
-     * by the runtime (rt_train.c): its own code, compiled apart without
-     * OpenMP, runs on one thread per part. A model with state (batch_norm's
-     * statistics need the whole batch) shares its products instead. */
-    int apart = o->threads && !m->state_count;
+    /* With threads, a model whose batches the runtime splits among them
+     * (threads_split_batch) has its own code compiled apart without OpenMP:
+     * it runs on one thread per part. Others share their products. */
+    int apart = o->threads && threads_split_batch(m);
     char *argv[128], *exe = arena_printf(a, "%s/exe", dir);
     int n = 0, rc;
     const char *cc = o->cc ? o->cc : getenv(o->mpi ? "MPICC" : "CC");

@@ -139,6 +139,9 @@ typedef struct grt_model {
      * is the T it will use. NULL in a single-threaded executable. */
     void (*parallel)(void (*fn)(void *arg, int t, int T), void *arg);
     int (*max_threads)(void);
+    int split_batch; /* with parallel: a chunk's examples are split among the
+                        threads (the model's code runs on one thread each);
+                        0: the optimizer alone uses them */
 } grt_model;
 
 /* The executable's main: parses the command line (train, eval, predict,

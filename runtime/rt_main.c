@@ -1329,6 +1329,11 @@ static int cmd_info(const opts *o, const grt_model *m, grt_err *e)
     if (m->flops_forward > 0 || m->flops_backward > 0)
         printf("flops      %.0f forward, %.0f backward per example\n", m->flops_forward,
                m->flops_backward);
+    if (m->parallel && m->max_threads)
+        printf("threads    %d%s\n", m->max_threads(),
+               m->max_threads() < 2                 ? ""
+               : m->split_batch && !m->state_count ? ", each batch split among them"
+                                                   : ", sharing each matrix product");
 
     printf("train      %s(lr=%g", grt_opt_name(c->opt), c->lr);
     switch (c->opt) {

@@ -46,7 +46,7 @@ void grt_ctx_init(grt_ctx *c, const grt_model *m)
     c->twork = NULL;
     c->tgrad = NULL;
     c->tloss = NULL;
-    if (m->parallel && m->max_threads && !m->state_count && b >= 2) {
+    if (m->parallel && m->max_threads && m->split_batch && !m->state_count && b >= 2) {
         int t, T = m->max_threads();
         if (T > 64)
             T = 64; /* split_sum's weights */
