@@ -262,6 +262,10 @@ GITREV="$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- . ":
     echo "$THREADS_ROW"
     echo
   fi
+  echo "## M6: the GPT of make gpt"
+  echo
+  echo "Measured by bench/m6.sh (\`make bench\` runs it after this report), written to [M6.md](M6.md): one training step of examples/gpt.nn against a PyTorch model of the same recipe, one thread each, and gradc's step on two threads (the batch split between them). Where one thread's step goes (perf, bench/README.md): the matrix product's kernel about 50% and its packing 8%, the model's own loops 24% (layer norm, GELU, the attention's softmax, views, gather and their adjoints), the attention's small batched products 5%, AdamW 5%."
+  echo
   echo "## Compile time"
   echo
   echo "| what | median | runs | limit | met |"

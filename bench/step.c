@@ -147,10 +147,8 @@ static float loss_grad(const float *params, const float *x, const float *y, size
 
 /* The training step being timed: SGD, or with -DADAMW the AdamW update of
  * the GPT recipe (betas 0.9/0.99, weight decay 0.1), as PyTorch's peer does.
- * (Without errno from sqrtf, so that its loop is in vectors.) */
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("no-math-errno")))
-#endif
+ * (bench/m6.sh compiles this file with -fno-math-errno, so that sqrtf's
+ * loop is in vectors.) */
 static float step(float *restrict params, const float *x, const float *y, size_t n,
     float *restrict grad, void *work)
 {
@@ -161,14 +159,15 @@ static float step(float *restrict params, const float *x, const float *y, size_t
     const float b1 = 0.9f, b2 = 0.99f, wd = 0.1f, eps = 1e-8f;
     const float c1 = 1 - powf(b1, (float)adam_t), c2 = 1 - powf(b2, (float)adam_t);
     const float a1 = lr / c1, ic2 = 1 / c2, lwd = lr * wd;
+    float *restrict am = adam_m, *restrict av = adam_v;
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) if (PARAM_COUNT > 100000)
 #endif
     for (size_t i = 0; i < (size_t)PARAM_COUNT; i++) {
         float g = grad[i];
-        adam_m[i] = b1 * adam_m[i] + (1 - b1) * g;
-        adam_v[i] = b2 * adam_v[i] + (1 - b2) * g * g;
-        params[i] -= a1 * adam_m[i] / (sqrtf(adam_v[i] * ic2) + eps) + lwd * params[i];
+        am[i] = b1 * am[i] + (1 - b1) * g;
+        av[i] = b2 * av[i] + (1 - b2) * g * g;
+        params[i] -= a1 * am[i] / (sqrtf(av[i] * ic2) + eps) + lwd * params[i];
     }
 #else
 #if defined(_OPENMP)
