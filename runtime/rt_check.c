@@ -119,16 +119,42 @@ static void one_example(grt_ctx *c, const grt_data *d, size_t i)
         c->y[j] = (grt_real)d->y[i * d->ny + j];
 }
 
+/* A model with state (batch_norm) has two losses: loss (eval's and
+ * predict's) normalizes with the running statistics, loss_grad with the
+ * batch's. The check differentiates the one loss_grad returns, over the
+ * same examples in the same chunks as its gradient (grt_batch_grad), the
+ * state put back after each call. */
+static double training_loss(grt_ctx *c, const grt_real *p, const grt_data *d)
+{
+    const grt_model *m = c->m;
+    size_t i, *idx = grt_xmalloc(d->n, sizeof(size_t));
+    grt_real *g = grt_xaligned(m->param_count * sizeof(grt_real));
+    grt_real *kept = grt_xmalloc(m->state_count, sizeof(grt_real));
+    double l;
+    memcpy(kept, c->state, m->state_count * sizeof(grt_real));
+    for (i = 0; i < d->n; i++)
+        idx[i] = i;
+    l = grt_batch_grad(c, p, d, idx, d->n, g);
+    memcpy(c->state, kept, m->state_count * sizeof(grt_real));
+    free(kept);
+    free(g);
+    free(idx);
+    return l;
+}
+
 /* The mean loss over d, one example per call: each call rounds only its own
  * example's loss, and the sum is in double, so the loss a float model
  * gives is as precise as it can be (a chunk's mean accumulates the
- * rounding of all its examples in float). */
+ * rounding of all its examples in float). A model with state: its
+ * training loss. */
 static double precise_loss(grt_ctx *c, const grt_real *p, const grt_data *d)
 {
     const grt_model *m = c->m;
     grt_data one = *d;
     double sum = 0;
     size_t i;
+    if (m->state_count && !(m->loss_seeded && m->loss_grad_seeded))
+        return training_loss(c, p, d);
     one.n = 1;
     for (i = 0; i < d->n; i++) {
         if (m->loss_seeded && m->loss_grad_seeded) {
