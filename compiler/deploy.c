@@ -6,7 +6,8 @@
  * floating-point literals, so that a deployed program needs no file.
  *
  * With embedded params, MODEL_init copies the trained values (its seed is
- * ignored), and when the params were trained on standardized inputs the pair
+ * ignored), MODEL_init_state the running statistics saved with them, and
+ * when the params were trained on standardized inputs the pair
  * also gets MODEL_standardize(x, n), which applies the training set's
  * statistics to raw inputs before MODEL_predict.
  */
@@ -64,6 +65,11 @@ int params_file_read(Model *m, const char *path, EmbeddedParams *ep, char *err, 
         ep->values = xmalloc(sizeof(double) * (m->param_count + 1));
         for (i = 0; i < m->param_count; i++)
             ep->values[i] = grt_pfile_real(f.real, f.sec[GRT_PF_PARM] + i * (size_t)f.real);
+        if (m->state_count && f.sec[GRT_PF_STAT]) {
+            ep->state = xmalloc(sizeof(double) * m->state_count);
+            for (i = 0; i < m->state_count; i++)
+                ep->state[i] = grt_pfile_real(f.real, f.sec[GRT_PF_STAT] + i * (size_t)f.real);
+        }
         if ((p = grt_pfile_stdz(&f, &k))) {
             ep->mean = xmalloc(sizeof(double) * (k + 1));
             ep->std = xmalloc(sizeof(double) * (k + 1));
@@ -83,6 +89,7 @@ void params_file_free(EmbeddedParams *ep)
     free(ep->values);
     free(ep->mean);
     free(ep->std);
+    free(ep->state);
     memset(ep, 0, sizeof *ep);
 }
 
@@ -116,6 +123,19 @@ void emit_embedded_init(Model *m, const EmbeddedParams *ep, const char *prefix, 
     fprintf(out, "    (void)seed; /* the params are the trained ones, whatever the seed */\n");
     fprintf(out, "    for (size_t i = 0; i < %zu; i++)\n        params[i] = %strained[i];\n}\n\n",
             m->param_count, prefix);
+    if (norm_has_state(m)) { /* batch_norm's running statistics: the saved ones */
+        if (ep->state) {
+            snprintf(name, sizeof name, "%strained_state", prefix);
+            array(out, T, name, ep->state, m->state_count, m->is_double);
+            fprintf(out, "void %sinit_state(%s *state)\n{\n    for (size_t i = 0; i < %zu; i++)\n"
+                         "        state[i] = %strained_state[i];\n}\n\n",
+                    prefix, T, m->state_count, prefix);
+        } else { /* a file saved before any training step: the initial ones */
+            fprintf(out, "void %sinit_state(%s *state)\n{\n", prefix, T);
+            norm_emit_init_state(m, T, out);
+            fprintf(out, "}\n\n");
+        }
+    }
     if (!ep->mean)
         return;
     snprintf(name, sizeof name, "%sinput_mean", prefix);

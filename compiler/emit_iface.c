@@ -169,7 +169,8 @@ void emit_h(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *out)
     const char *cst = st ? arena_printf(m->g.arena, "const %s *state, ", T) : "";
     const char *wst = st ? arena_printf(m->g.arena, "%s *state, ", T) : "";
     if (st)
-        fprintf(out, "void %sinit_state(%s *state); /* running means 0, variances 1 */\n", P, T);
+        fprintf(out, "void %sinit_state(%s *state); /* %s */\n", P, T,
+                o && o->embed && o->embed->state ? "the embedded running statistics" : "running means 0, variances 1");
     if (!o || !o->predict_only) {
         if (st)
             fprintf(out, "/* loss and predict use the running statistics; loss_grad the batch's, and it\n"

@@ -689,11 +689,14 @@ void emit_vline(FILE *out, int indent, const char *fmt, va_list ap);
 typedef struct EmbeddedParams {
     double *values;       /* param_count values */
     double *mean, *std;   /* input_size standardization statistics, or NULL */
+    double *state;        /* state_count values (batch_norm's running
+                             statistics) the file saved, or NULL */
 } EmbeddedParams;
 
 int params_file_read(Model *m, const char *path, EmbeddedParams *ep, char *err, size_t errn);
 void params_file_free(EmbeddedParams *ep);
-/* the embedded arrays, MODEL_init copying them, and MODEL_standardize */
+/* the embedded arrays, MODEL_init copying them (and MODEL_init_state the
+ * saved state), and MODEL_standardize */
 void emit_embedded_init(Model *m, const EmbeddedParams *ep, const char *prefix, FILE *out);
 
 typedef struct EmitOptions {

@@ -743,15 +743,6 @@ int main(int argc, char **argv)
         goto done;
     if (o.batch)
         m->batch = o.batch;
-    /* norm.c: batch_norm's running statistics are state, which the
-     * embedded params do not carry yet (the executable's glue does) */
-    if (m->state_count && o.embed) {
-        fprintf(stderr, "gradc: error: %s: a model with batch_norm has state (running statistics), which %s "
-                        "does not take yet; the executable saves it with the params\n",
-                o.source, "--embed-params");
-        status = 2;
-        goto done;
-    }
 
     /* the outputs, opened (so checked writable) before the work */
     const char *cpath = NULL, *hpath = NULL, *hname = NULL;

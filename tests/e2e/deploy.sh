@@ -2,14 +2,16 @@
 # deploy.sh: a model trained by its executable, then compiled for deployment
 # with `gradc -c --predict-only --embed-params`: the program built from that
 # pair alone (no runtime, no parameter file) predicts what `./model predict`
-# predicts; the predict-only pair is smaller than the full one.
+# predicts; the predict-only pair is smaller than the full one. digits_bn
+# (batch_norm) carries its running statistics into the source too.
 set -u
 cd "$(dirname "$0")/../.."
 G=${GRADC:-$PWD/build/gradc}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail=0
-for model in seed iris; do
-  case $model in seed) train=breast_cancer_train test=breast_cancer_test;; iris) train=iris_train test=iris_test;; esac
+for model in seed iris digits_bn; do
+  case $model in seed) train=breast_cancer_train test=breast_cancer_test;; iris) train=iris_train test=iris_test;;
+    digits_bn) train=digits_train test=digits_test;; esac
   U=$(echo $model | tr a-z A-Z)
   $G examples/$model.nn -o "$tmp/$model" && "$tmp/$model" train examples/data/$train.csv --standardize --epochs 5 \
      --save "$tmp/$model.params" -q > /dev/null 2>&1 || { echo "FAIL train $model"; fail=1; continue; }
@@ -20,6 +22,7 @@ for model in seed iris; do
   if grep -q "loss_grad" "$d/$model.c" "$d/$model.h"; then echo "FAIL predict-only $model has gradient code"; fail=1; fi
   real=float; grep -q "^precision double" examples/$model.nn && real=double
   std=; grep -q "${U}_STANDARDIZE" "$d/$model.h" && std=-DSTANDARDIZE
+  grep -q "${U}_STATE_COUNT" "$d/$model.h" && std="$std -DSTATE_COUNT=${U}_STATE_COUNT"
   if ! cc -std=c99 -Wall -Wextra -pedantic -Werror -O2 -I"$d" -include "$d/$model.h" -DMODEL=$model -DREAL=$real $std \
        -DPARAM_COUNT=${U}_PARAM_COUNT -DINPUT_SIZE=${U}_INPUT_SIZE -DOUTPUT_SIZE=${U}_OUTPUT_SIZE \
        -DMAX_BATCH=${U}_MAX_BATCH -DWORKSPACE_BYTES=${U}_WORKSPACE_BYTES \

@@ -4,7 +4,9 @@
  * rows (a header line first) from standard input, standardizes them when
  * the params were trained so, and prints one line of outputs per row,
  * as the training executable's predict does. Build with -DMODEL=seed
- * -include seed.h and the size macros (see tests/e2e/deploy.sh).
+ * -include seed.h and the size macros (see tests/e2e/deploy.sh);
+ * -DSTATE_COUNT for a model with state (batch_norm's running statistics,
+ * embedded too: MODEL_init_state).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,10 @@ int main(void)
     static double work[WORKSPACE_BYTES / sizeof(double) + 1];
     static char line[1 << 16];
     FN(init)(params, 0);
+#ifdef STATE_COUNT
+    static REAL state[STATE_COUNT];
+    FN(init_state)(state);
+#endif
     if (!fgets(line, sizeof line, stdin))
         return 1;
     for (;;) {
@@ -38,7 +44,11 @@ int main(void)
 #ifdef STANDARDIZE
         FN(standardize)(x, n);
 #endif
+#ifdef STATE_COUNT
+        FN(predict)(params, state, x, n, out, work);
+#else
         FN(predict)(params, x, n, out, work);
+#endif
         for (size_t i = 0; i < n; i++)
             for (int j = 0; j < OUTPUT_SIZE; j++)
                 printf("%.9g%c", (double)out[i * OUTPUT_SIZE + j], j + 1 < OUTPUT_SIZE ? ' ' : '\n');
