@@ -33,6 +33,13 @@ typedef struct S {
     char **base;         /* per node: variable base name */
     Arena *a;
     const char *prefix, *PREFIX; /* the model's: "seed_", "SEED_" */
+    /* a param's gradient that the simplifier wrote as (sum over the batch)
+     * times c/n: the sum is accumulated as dL_d<param> with c folded into
+     * each term (fold[sum] = c's literal), and the gradient is dL_d<param>/n
+     * (fold_of[gradient] = the sum) */
+    const char **fold;
+    Ref *fold_of;
+    char *unused;        /* per node: c/n read by folded gradients alone, not written */
 } S;
 
 static const char *const reserved[] = {
@@ -219,7 +226,7 @@ int scalar_check(Model *m, char *why, size_t n)
     for (int f = 0; f < FN_COUNT; f++) {
         Plan p;
         plan_build(m, (FnKind)f, &p);
-        S s = {m, &m->g, &p, NULL, "float", "f", NULL, NULL, NULL, m->g.arena, "", ""};
+        S s = {m, &m->g, &p, NULL, "float", "f", NULL, NULL, NULL, m->g.arena, "", "", NULL, NULL, NULL};
         s.prefix = model_prefix(m, 0);
         s.PREFIX = model_prefix(m, 1);
         s.phase = xcalloc((size_t)m->g.n, sizeof(int));
@@ -233,13 +240,63 @@ int scalar_check(Model *m, char *why, size_t n)
 
 /* ------------------------------------------------------------ emission */
 
+/* The sums over the batch that are a param's gradient times n/c (the
+ * simplifier takes a constant c out of a sum: linreg's Σ xᵀ(xw - y) times
+ * 2/n), into fold and fold_of; the sum then holds dL_d<param> itself. */
+static void folds(S *s)
+{
+    for (int p = 0; p < s->m->nparams; p++) {
+        Ref g = s->m->grads[p], acc = 0, k = 0;
+        Node *x = g ? N(s->g, g) : NULL;
+        if (!x || x->op != OP_MUL || s->phase[g] != PH_POST)
+            continue;
+        for (int j = 0; j < 2; j++)
+            if (s->phase[x->in[j]] == PH_ACC && shape_eq(N(s->g, x->in[j])->shape, x->shape)) {
+                acc = x->in[j];
+                k = x->in[1 - j];
+            }
+        Node *kn = k ? N(s->g, k) : NULL;
+        if (!acc || kn->op != OP_DIV || N(s->g, kn->in[0])->op != OP_CONST || N(s->g, kn->in[1])->op != OP_BATCHN)
+            continue;
+        int readers = 0;
+        for (int i = 0; i < s->p->norder; i++) {
+            Node *y = N(s->g, s->p->order[i]);
+            for (int j = 0; j < op_nin[y->op]; j++)
+                readers += y->in[j] == acc;
+        }
+        if (readers != 1 || s->fold[acc])
+            continue;
+        double c = N(s->g, kn->in[0])->f;
+        s->fold[acc] = c == 1 ? "" : literal(s, c);
+        s->fold_of[g] = acc;
+    }
+    /* a c/n that only folded gradients read is not written */
+    for (int i = 0; i < s->p->norder; i++) {
+        Ref k = s->p->order[i];
+        int live = 0, folded = 0;
+        for (int j = 0; j < s->p->norder; j++) {
+            Ref y = s->p->order[j];
+            for (int a = 0; a < op_nin[N(s->g, y)->op]; a++)
+                if (N(s->g, y)->in[a] == k)
+                    *(s->fold_of[y] ? &folded : &live) += 1;
+        }
+        s->unused[k] = folded && !live && k != s->m->loss;
+    }
+}
+
 static void names(S *s)
 {
     for (int i = 0; i < s->p->norder; i++) {
         Ref r = s->p->order[i];
         Node *x = N(s->g, r);
         const char *b;
-        if (x->op == OP_PARAM)
+        Ref gp = 0;
+        for (int p = 0; p < s->m->nparams; p++)
+            if (s->m->grads[p] && s->fold_of[s->m->grads[p]] == r)
+                gp = (Ref)p + 1;
+        if (gp)
+            b = ident(s, "dL_d", s->m->params[gp - 1]->name);
+        else if (x->op == OP_PARAM)
             b = ident(s, "", s->m->params[x->ia[0]]->name);
         else if (x->name && !(x->adj_of && x->backward))
             b = ident(s, "", x->name);
@@ -291,6 +348,13 @@ static void define(S *s, Ref r, int indent, int acc)
     int ne = numel(x->shape);
     Shape sh = x->shape;
     s->el[r] = arena_alloc(s->a, sizeof(char *) * (size_t)(ne + 1));
+    if (s->fold_of[r]) { /* folds(): the gradient is the sum (dL_d<param>) over n */
+        for (int i = 0; i < ne; i++) {
+            s->el[r][i] = elname(s, r, i);
+            line(s, indent, "const %s %s = %s / (%s)n;", s->T, s->el[r][i], s->el[s->fold_of[r]][i], s->T);
+        }
+        return;
+    }
     switch (x->op) {
     case OP_PARAM:
         for (int i = 0; i < ne; i++) {
@@ -390,7 +454,9 @@ static void define(S *s, Ref r, int indent, int acc)
     }
     for (int i = 0; i < ne; i++) {
         s->el[r][i] = elname(s, r, i);
-        if (acc)
+        if (acc && s->fold[r] && *s->fold[r])
+            line(s, indent, "%s += %s * %s;", s->el[r][i], par(s, val[i]), s->fold[r]);
+        else if (acc)
             line(s, indent, "%s += %s;", s->el[r][i], val[i]);
         else
             line(s, indent, "const %s %s = %s;", s->T, s->el[r][i], val[i]);
@@ -415,7 +481,7 @@ static void function(S *s, FnKind fn)
     line(s, 1, "if (n == 0 || n > %sMAX_BATCH) return%s;", U, fn == FN_PREDICT ? "" : " NAN");
     line(s, 1, "// ---- what does not depend on the example");
     for (int i = 0; i < s->p->norder; i++)
-        if (s->phase[s->p->order[i]] == PH_PRE)
+        if (s->phase[s->p->order[i]] == PH_PRE && !s->unused[s->p->order[i]])
             define(s, s->p->order[i], 1, 0);
     int any_acc = 0;
     for (int i = 0; i < s->p->norder; i++) {
@@ -474,7 +540,7 @@ void emit_scalar_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *o
     static const FnKind order[] = {FN_LOSS, FN_LOSS_GRAD, FN_PREDICT};
     for (int f = 0; f < 3; f++) {
         S s = {m, &m->g, &plans[order[f]], out, m->is_double ? "double" : "float", m->is_double ? "" : "f",
-               NULL, NULL, NULL, m->g.arena, NULL, NULL};
+               NULL, NULL, NULL, m->g.arena, NULL, NULL, NULL, NULL, NULL};
         s.prefix = model_prefix(m, 0);
         s.PREFIX = model_prefix(m, 1);
         s.phase = xcalloc((size_t)m->g.n, sizeof(int));
@@ -483,6 +549,14 @@ void emit_scalar_c(Model *m, Plan plans[FN_COUNT], const EmitOptions *o, FILE *o
         char why[160];
         if (!classify(&s, why, sizeof why))
             die("internal error: --scalar: %s", why);
+        s.fold = arena_alloc(s.a, sizeof(char *) * (size_t)m->g.n);
+        s.fold_of = arena_alloc(s.a, sizeof(Ref) * (size_t)m->g.n);
+        memset(s.fold, 0, sizeof(char *) * (size_t)m->g.n);
+        memset(s.fold_of, 0, sizeof(Ref) * (size_t)m->g.n);
+        s.unused = arena_alloc(s.a, (size_t)m->g.n);
+        memset(s.unused, 0, (size_t)m->g.n);
+        if (order[f] == FN_LOSS_GRAD)
+            folds(&s);
         names(&s);
         function(&s, order[f]);
         free(s.phase);

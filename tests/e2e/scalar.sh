@@ -31,6 +31,19 @@ for model in tiny linreg seed elem; do
     echo "ok   $model: --scalar equals vectorized ($(wc -l < "$tmp/$model-vec/out") values)"
   fi
 done
+# every param's gradient is its named sum over the batch, dL_d<param>, over n
+# (also where the simplifier took a constant out of the sum: linreg's
+# 2/n, tiny's b2)
+for model in tiny linreg seed; do
+  c=$tmp/$model-scalar/$model.c
+  [ -f "$c" ] || continue
+  grads=$(grep -c '^    const [a-z]* grad_' "$c"); named=$(grep -c '^    const [a-z]* grad_[A-Za-z0-9_]* = dL_d[A-Za-z0-9_]* / ([a-z]*)n;' "$c")
+  # the one unnamed sum left is the loss's
+  sums=$(sed -n '/loss_grad(/,/^}/p' "$c" | grep -o '^ *t[0-9_]* += ' | sort -u | wc -l)
+  if [ "$grads" -gt 0 ] && [ "$grads" = "$named" ] && [ "$sums" = 1 ]; then
+    echo "ok   $model --scalar: each of the $grads gradient values is dL_d<param> / n"
+  else echo "FAIL $model --scalar: $named of $grads gradient values read a dL_d<param> sum ($sums unnamed sums)"; grep -n ' += \|grad_' "$c" | head -8; fail=1; fi
+done
 # too large: a clear refusal
 printf 'input x[784]\ntarget y[10]\nh = dense(x, 256, relu)\nz = dense(h, 10)\nminimize mse(z, y)\n' > "$tmp/big.nn"
 if $G --scalar -c "$tmp/big.nn" -o "$tmp" 2>"$tmp/err"; then echo "FAIL big model accepted by --scalar"; fail=1
