@@ -322,6 +322,8 @@ const char **graph_line_names(const Graph *g, int *nlines);
 Ref g_view(Graph *g, Ref a, Shape s, long off, const long *strides, Loc loc);
 /* its record: the offset, then the strides */
 const long *view_of(const Graph *g, Ref r);
+/* the index in g->views of the record (off, strides[0..rank)), added if new */
+int view_record(Graph *g, long off, const long *strides, int rank);
 /* whether shape a's and b's leading axes (all but the last two) broadcast;
  * into lead when they do */
 int matmul_lead(Shape a, Shape b, Shape *lead);

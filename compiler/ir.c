@@ -381,11 +381,11 @@ int matmul_lead(Shape a, Shape b, Shape *lead)
     return shape_broadcast(la, lb, lead);
 }
 
-Ref g_view(Graph *g, Ref a, Shape s, long off, const long *strides, Loc loc)
+int view_record(Graph *g, long off, const long *strides, int rank)
 {
     long rec[VIEW_LONGS] = {0};
     rec[0] = off;
-    for (int i = 0; i < s.rank; i++)
+    for (int i = 0; i < rank; i++)
         rec[1 + i] = strides[i];
     int k = 0;
     while (k < g->nviews && memcmp(g->views + (size_t)k * VIEW_LONGS, rec, sizeof rec))
@@ -397,7 +397,12 @@ Ref g_view(Graph *g, Ref a, Shape s, long off, const long *strides, Loc loc)
         memcpy(g->views + (size_t)k * VIEW_LONGS, rec, sizeof rec);
         g->nviews++;
     }
-    int ia[4] = {k, 0, 0, 0};
+    return k;
+}
+
+Ref g_view(Graph *g, Ref a, Shape s, long off, const long *strides, Loc loc)
+{
+    int ia[4] = {view_record(g, off, strides, s.rank), 0, 0, 0};
     Ref in[1] = {a};
     return node_make(g, OP_VIEW, s, in, 0, ia, loc);
 }

@@ -121,6 +121,36 @@ static int fold(Op op, double a, double b, double f, double *out)
     return 1;
 }
 
+/* Whether VIEW_BWD node r takes a slice of its operand's shape along one
+ * axis (every other axis whole, no step): *axis, its start *lo. */
+static int slice_of(Graph *g, Ref r, int *axis, long *lo)
+{
+    Node *x = N(g, r);
+    Shape so = x->shape, sv = N(g, x->in[0])->shape;
+    const long *v = view_of(g, r);
+    long st[MAXRANK], k = 1;
+    if (so.rank != sv.rank)
+        return 0;
+    for (int i = so.rank - 1; i >= 0; i--) {
+        st[i] = k;
+        k *= so.dim[i] == DIM_B ? 1 : so.dim[i];
+    }
+    *axis = -1;
+    for (int i = 0; i < so.rank; i++) {
+        if (v[1 + i] != st[i])
+            return 0;
+        if (sv.dim[i] != so.dim[i]) {
+            if (*axis >= 0 || so.dim[i] == DIM_B || sv.dim[i] == DIM_B)
+                return 0;
+            *axis = i;
+        }
+    }
+    if (*axis < 0 || v[0] % st[*axis])
+        return 0;
+    *lo = v[0] / st[*axis];
+    return *lo >= 0 && *lo + sv.dim[*axis] <= so.dim[*axis];
+}
+
 static Ref mk(Simp *S, Op op, Shape shape, Ref a, Ref b, double f, const int *ia, Loc loc)
 {
     Graph *g = S->g;
@@ -467,6 +497,37 @@ static Ref mk(Simp *S, Op op, Shape shape, Ref a, Ref b, double f, const int *ia
             }
             break;
         case OP_ADD: {
+            /* the adjoints of two adjacent slices of one value (qkv[:, 0:D]
+             * and qkv[:, D:2D]), each zeros but for its slice, added: the
+             * adjoint of the joint slice is their concat, written once;
+             * of the whole value, the concat itself */
+            int ka, kb;
+            long la, lb;
+            if (A->op == OP_VIEW_BWD && Bn->op == OP_VIEW_BWD && shape_eq(A->shape, shape) &&
+                shape_eq(Bn->shape, shape) && slice_of(g, a, &ka, &la) && slice_of(g, b, &kb, &lb) && ka == kb) {
+                Shape sa = NN(S, A->in[0])->shape, sb = NN(S, Bn->in[0])->shape;
+                int first = la + sa.dim[ka] == lb ? 0 : lb + sb.dim[kb] == la ? 1 : -1;
+                if (first >= 0) {
+                    Node *F = first ? Bn : A, *L = first ? A : Bn;
+                    Shape cs = first ? sb : sa;
+                    long lo = first ? lb : la;
+                    cs.dim[ka] = sa.dim[ka] + sb.dim[ka];
+                    int cia[4] = {ka, 0, 0, 0};
+                    Ref cin[2] = {F->in[0], L->in[0]};
+                    Ref c = node_make(g, OP_CONCAT, cs, cin, 0, cia, loc);
+                    said(S, loc, "view_bwd(a) + view_bwd(b) of adjacent slices -> view_bwd(concat(a, b))");
+                    if (lo == 0 && cs.dim[ka] == shape.dim[ka])
+                        return c;
+                    long st[MAXRANK], k = 1;
+                    for (int i = shape.rank - 1; i >= 0; i--) {
+                        st[i] = k;
+                        k *= shape.dim[i] == DIM_B ? 1 : shape.dim[i];
+                    }
+                    int via[4] = {view_record(g, lo * st[ka], st, cs.rank), 0, 0, 0};
+                    Ref vin[1] = {c};
+                    return node_make(g, OP_VIEW_BWD, shape, vin, 0, via, loc);
+                }
+            }
             /* y·log(sigmoid(z)) + (1 - y)·log(1 - sigmoid(z)), as the
              * rewrites above left it: y·-softplus(-z) + (1 - y)·-softplus(z),
              * is -bce_logits(z, y) = -(softplus(z) - y·z), for any y */

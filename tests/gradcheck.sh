@@ -393,6 +393,13 @@ target y[$C]
 param W[$A, $C] init normal(0, 1)
 h = x * W
 minimize mse(h[0] + h[-1] * 2 + h[$((A-1)):][0] + h[::2][0] + sum(h[:, 1:], axis=0)[0] + h[..., 0][0] * h[1, -1], y)"
+# adjacent slices: their adjoints added become one concat (the whole axis)
+# or the concat's view (part of it)
+check slices_adjacent 0 "input x[$A, 6]
+target y[$A, 2]
+param W[6, 6] init normal(0, 1)
+h = x @ W
+minimize mse(h[:, 0:2] * h[:, 2:4] + tanh(h[:, 4:6]) + h[:, 1:3] + sigmoid(h[:, 3:5]), y)"
 check slices_3d 0 "input x[3, $A, $C]
 target y[$A]
 param W[3, $A, $C] init normal(0, 1)
