@@ -346,9 +346,17 @@ void emit_rowwise(E *e, Ref r, const char *dst)
     int len;
     Node *z = N(e->g, x->in[0]);
     const char *f = e->fs;
+    /* fuse.c: softmax(causal(a op k)), the mask and the scaling computed here */
+    int causal = x->op == OP_SOFTMAX && e->fused && e->fused[x->in[0]] == r;
+    Ref src = causal ? N(e->g, x->in[0])->in[0] : x->in[0], scale = 0;
+    if (causal && e->fused[src] == r) {
+        scale = src;
+        src = N(e->g, src)->in[0];
+    }
     emitf(e, 1, "{");
     emitf(e, 2, "%s *restrict o = %s;", e->T, dst);
-    emitf(e, 2, "const %s *a_ = %s;", e->T, ptr(e, x->in[0], p, sizeof p));
+    emitf(e, 2, "const %s *a_ = %s;%s", e->T, ptr(e, src, p, sizeof p),
+          causal ? " /* under the mask: row i of each square keeps entries 0..i */" : "");
     if (x->op == OP_ONEHOT) {
         int k = x->ia[0];
         emitf(e, 2, "for (size_t r = 0; r < %s; r++)", total(z->shape, rows, sizeof rows));
@@ -358,6 +366,35 @@ void emit_rowwise(E *e, Ref r, const char *dst)
         return;
     }
     rows_of(z->shape, rows, sizeof rows, &len);
+    if (causal) { /* e^x of the entries on and below the diagonal only, the others 0 */
+        char kv[64];
+        const char *scaled = "z[c]";
+        if (scale)
+            scaled = arena_printf(e->g->arena, "z[c] %s %s", N(e->g, scale)->op == OP_DIV ? "/" : "*",
+                                  inline_val(e, N(e->g, scale)->in[1], kv, sizeof kv));
+        const char *ex = e->m->is_double ? "exp" : arena_printf(e->g->arena, "%svm_expf", e->prefix);
+        emitf(e, 2, "for (size_t r = 0; r < %s; r++) {", rows);
+        emitf(e, 3, "const %s *z = a_ + r * %d;", e->T, len);
+        emitf(e, 3, "const size_t nv = r %% %d + 1;", len);
+        emitf(e, 3, "%s *restrict orow = o + r * %d;", e->T, len);
+        emitf(e, 3, "for (size_t c = 0; c < nv; c++)");
+        emitf(e, 4, "orow[c] = %s;", scaled);
+        emitf(e, 3, "%s m = orow[0], s = 0;", e->T);
+        emitf(e, 3, "for (size_t c = 1; c < nv; c++)");
+        emitf(e, 4, "if (orow[c] > m) m = orow[c];");
+        emitf(e, 3, "for (size_t c = 0; c < nv; c++)");
+        emitf(e, 4, "orow[c] = %s(orow[c] - m);", ex);
+        emitf(e, 3, "for (size_t c = 0; c < nv; c++)");
+        emitf(e, 4, "s += orow[c];");
+        emitf(e, 3, "const %s inv = 1 / s;", e->T);
+        emitf(e, 3, "for (size_t c = 0; c < nv; c++)");
+        emitf(e, 4, "orow[c] *= inv;");
+        emitf(e, 3, "for (size_t c = nv; c < %d; c++)", len);
+        emitf(e, 4, "orow[c] = 0;");
+        emitf(e, 2, "}");
+        emitf(e, 1, "}");
+        return;
+    }
     if (x->op == OP_CE)
         emitf(e, 2, "const %s *l_ = %s;", e->T, ptr(e, x->in[1], p, sizeof p));
     emitf(e, 2, "for (size_t r = 0; r < %s; r++) {", rows);

@@ -12,6 +12,8 @@
  * - An element-wise node read once, by the next element-wise node over the
  *   same elements, is computed inside that reader's loop (at most six
  *   deep).
+ * - A causal mask read by a softmax alone, and a scaling by a constant
+ *   before it, are computed in the softmax's rows.
  */
 #include "gradc.h"
 
@@ -153,6 +155,19 @@ static int elem_fusable(Model *m, Plan *p, Ref q, Ref c, const int *uses, const 
     return shape_eq(N(&m->g, q)->shape, N(&m->g, c)->shape) && pos[q] < pos[c] && elem_depth(p, &m->g, q) <= 6;
 }
 
+/* a node of op `op` read once, by c, in the work area, and fused into nothing else */
+static int mask_fusable(Plan *p, Graph *g, Ref q, Ref c, Op op, const int *uses)
+{
+    return N(g, q)->op == op && uses[q] == 1 && p->slot[q].home == H_WORK && !p->fused[q] && !p->fz[q].last &&
+           shape_eq(N(g, q)->shape, N(g, c)->shape) && (!p->seg || p->seg[q] == p->seg[c]);
+}
+
+/* a constant of one element */
+static int scalar_const(Graph *g, Ref r)
+{
+    return N(g, r)->op == OP_CONST && shape_numel_static(N(g, r)->shape) == 1 && !shape_has_batch(N(g, r)->shape);
+}
+
 void fuse_plan(Model *m, Plan *p, const unsigned char *root)
 {
     Graph *g = &m->g;
@@ -200,6 +215,21 @@ void fuse_plan(Model *m, Plan *p, const unsigned char *root)
             if (elem_fusable(m, p, q, c, uses, pos))
                 p->fused[q] = c;
         }
+    }
+    /* a causal mask read by a softmax alone (attention's weights) is
+     * applied in the softmax's rows, which take e^x of the entries on and
+     * below the diagonal only (emit_rowwise); a scaling by a constant
+     * before the mask (q·kᵀ/√d) is computed there too */
+    for (int i = 0; i < p->norder; i++) {
+        Ref c = p->order[i], q = N(g, c)->in[0];
+        if (N(g, c)->op != OP_SOFTMAX || !mask_fusable(p, g, q, c, OP_CAUSAL, uses))
+            continue;
+        p->fused[q] = c;
+        Ref d = N(g, q)->in[0];
+        Node *y = N(g, d);
+        if ((y->op == OP_DIV || y->op == OP_MUL) && mask_fusable(p, g, d, c, y->op, uses) &&
+            shape_eq(N(g, y->in[0])->shape, y->shape) && scalar_const(g, y->in[1]))
+            p->fused[d] = c;
     }
     free(reader);
     free(uses);
