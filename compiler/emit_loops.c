@@ -339,6 +339,17 @@ static void rows_of(Shape s, char *buf, size_t n, int *len)
     total(t, buf, n);
 }
 
+/* a softmax row's e^x in orow[0..bound) divided by their sum (the sum in
+ * a loop apart, so that the e^x loop vectorizes: a float sum does not) */
+static void softmax_sum(E *e, const char *bound)
+{
+    emitf(e, 3, "for (size_t c = 0; c < %s; c++)", bound);
+    emitf(e, 4, "s += orow[c];");
+    emitf(e, 3, "const %s inv = 1 / s;", e->T);
+    emitf(e, 3, "for (size_t c = 0; c < %s; c++)", bound);
+    emitf(e, 4, "orow[c] *= inv;");
+}
+
 void emit_rowwise(E *e, Ref r, const char *dst)
 {
     Node *x = N(e->g, r);
@@ -384,11 +395,7 @@ void emit_rowwise(E *e, Ref r, const char *dst)
         emitf(e, 4, "if (orow[c] > m) m = orow[c];");
         emitf(e, 3, "for (size_t c = 0; c < nv; c++)");
         emitf(e, 4, "orow[c] = %s(orow[c] - m);", ex);
-        emitf(e, 3, "for (size_t c = 0; c < nv; c++)");
-        emitf(e, 4, "s += orow[c];");
-        emitf(e, 3, "const %s inv = 1 / s;", e->T);
-        emitf(e, 3, "for (size_t c = 0; c < nv; c++)");
-        emitf(e, 4, "orow[c] *= inv;");
+        softmax_sum(e, "nv");
         emitf(e, 3, "for (size_t c = nv; c < %d; c++)", len);
         emitf(e, 4, "orow[c] = 0;");
         emitf(e, 2, "}");
@@ -410,11 +417,7 @@ void emit_rowwise(E *e, Ref r, const char *dst)
         emitf(e, 3, "%s *restrict orow = o + r * %d;", e->T, len);
         emitf(e, 3, "for (size_t c = 0; c < %d; c++)", len);
         emitf(e, 4, "orow[c] = %s(z[c] - m);", ex);
-        emitf(e, 3, "for (size_t c = 0; c < %d; c++)", len);
-        emitf(e, 4, "s += orow[c];");
-        emitf(e, 3, "const %s inv = 1 / s;", e->T);
-        emitf(e, 3, "for (size_t c = 0; c < %d; c++)", len);
-        emitf(e, 4, "orow[c] *= inv;");
+        softmax_sum(e, arena_printf(e->g->arena, "%d", len));
         emitf(e, 2, "}");
         emitf(e, 1, "}");
         return;
