@@ -671,6 +671,9 @@ int grt_vocab_build(const unsigned char *b, size_t n, int V, const char *name, g
  * the vocabulary of VNAME" for the first byte it lacks. */
 int grt_text_encode(const unsigned char *b, size_t n, const grt_stats *s, int V,
                     const char *name, const char *vname, unsigned char *ids, grt_err *e);
+/* 0 if text t holds one window of the model (T + 1 characters), else an
+ * error that names t and what it is ("the text"). */
+int grt_text_long_enough(const grt_text *t, size_t T, const char *what, grt_err *e);
 /* Reads the text at path for text model m. With build, a model with V < 256
  * and no vocabulary in s gets the file's (grt_vocab_build); otherwise the
  * vocabulary of s (from the parameter file vname) must cover the text.

@@ -629,6 +629,71 @@ static int end_run(const grt_model *m, grt_ctx *ctx, grt_stats *stats, grt_log *
     return status;
 }
 
+/* train and eval --text: *T of a text model, else a usage error */
+static int text_model(const opts *o, const grt_model *m, size_t *T, grt_err *e)
+{
+    if (grt_text_model(m, T, NULL))
+        return 0;
+    return bad_usage(e, o, "--text needs a model whose input is int(V)[T] and whose target "
+                           "is class(V)[T]; model '%s' is not one",
+                     m->name);
+}
+
+/* What train and train --text share. Under MPI the other ranks print
+ * nothing and write no log or plot: the options as a rank sees them. */
+static opts rank_opts(const opts *o)
+{
+    opts mine = *o;
+    if (!RANK0) {
+        mine.log = mine.plot = NULL;
+        mine.quiet = 1;
+    }
+    return mine;
+}
+
+/* The run from the model's train block and the command line's overrides. */
+static int run_begin(const opts *o, const grt_model *m, grt_run *run, grt_err *e)
+{
+    memset(run, 0, sizeof *run);
+    run->cfg = m->train;
+    run->quiet = o->quiet;
+    run->progress = stderr;
+    return train_overrides(e, o, &run->cfg);
+}
+
+/* --stop-after (1..max), then whether --save, --plot and --log can be written. */
+static int run_outputs(const opts *o, grt_run *run, long max, grt_err *e)
+{
+    long v;
+    int status;
+    if (o->stop_after) {
+        if (int_arg(e, o, "--stop-after", o->stop_after, 1, max, &v))
+            return e->status;
+        run->stop_after = (int)v;
+    }
+    if (RANK0 && o->save && (status = check_save_dir(e, o->save)))
+        return status;
+    if (o->plot && (status = check_save_dir(e, o->plot)))
+        return status;
+    if (o->log && (status = check_save_dir(e, o->log)))
+        return status;
+    return 0;
+}
+
+/* The run's state, scaling, log and history, and the context with the
+ * resumed run's running statistics. */
+static void run_attach(const opts *o, const grt_model *m, grt_run *run, grt_state *state, grt_stats *stats,
+                       grt_log *log, grt_history *hist, grt_ctx *ctx)
+{
+    run->state = state;
+    run->save = o->save;
+    run->stats = stats;
+    run->log = o->log ? log : NULL;
+    run->history = o->plot ? hist : NULL;
+    grt_ctx_init(ctx, m);
+    grt_ctx_take_state(ctx, stats);
+}
+
 static int cmd_train_text(const opts *o, const grt_model *m, grt_err *e)
 {
     grt_run run;
@@ -643,11 +708,7 @@ static int cmd_train_text(const opts *o, const grt_model *m, grt_err *e)
     size_t T;
     long v;
     int status;
-    opts mine = *o; /* data-parallel: the other ranks print nothing, write no log or plot */
-    if (!RANK0) {
-        mine.log = mine.plot = NULL;
-        mine.quiet = 1;
-    }
+    opts mine = rank_opts(o);
     o = &mine;
 
     memset(&state, 0, sizeof state);
@@ -657,10 +718,8 @@ static int cmd_train_text(const opts *o, const grt_model *m, grt_err *e)
     memset(&train, 0, sizeof train);
     memset(&valid, 0, sizeof valid);
     state.opt_kind = -1;
-    if (!grt_text_model(m, &T, NULL))
-        return bad_usage(e, o, "--text needs a model whose input is int(V)[T] and whose target "
-                               "is class(V)[T]; model '%s' is not one",
-                         m->name);
+    if ((status = text_model(o, m, &T, e)))
+        return status;
     if (o->npos || o->images || o->valid || o->valid_images)
         return bad_usage(e, o, "train --text FILE takes no other data (the validation text is "
                                "the last --validate fraction of FILE)");
@@ -669,27 +728,14 @@ static int cmd_train_text(const opts *o, const grt_model *m, grt_err *e)
                          o->standardize ? "--standardize"
                          : o->checkpoint ? "--checkpoint"
                                          : "--patience");
-    memset(&run, 0, sizeof run);
-    run.cfg = m->train;
-    run.quiet = o->quiet;
-    run.progress = stderr;
-    if ((status = train_overrides(e, o, &run.cfg)))
+    if ((status = run_begin(o, m, &run, e)))
         return status;
     if (o->steps) {
         if (int_arg(e, o, "--steps", o->steps, 0, 2000000000L, &v))
             return e->status;
         run.cfg.steps = v;
     }
-    if (o->stop_after) {
-        if (int_arg(e, o, "--stop-after", o->stop_after, 1, 2000000000L, &v))
-            return e->status;
-        run.stop_after = (int)v;
-    }
-    if (RANK0 && o->save && (status = check_save_dir(e, o->save)))
-        return status;
-    if (o->plot && (status = check_save_dir(e, o->plot)))
-        return status;
-    if (o->log && (status = check_save_dir(e, o->log)))
+    if ((status = run_outputs(o, &run, 2000000000L, e)))
         return status;
 
     params = grt_xaligned(m->param_count * sizeof(grt_real));
@@ -708,22 +754,12 @@ static int cmd_train_text(const opts *o, const grt_model *m, grt_err *e)
     if (run.cfg.validate > 0) {
         if ((status = grt_text_split(&train, &valid, run.cfg.validate, T, e)))
             goto out;
-    } else if (train.n < T + 1) {
-        status = grt_fail(e, GRT_EXIT_DATA, GRT_E_EMPTY,
-                          "%s: error: the text of %zu characters is shorter than one window of "
-                          "the model (T + 1 = %zu characters)",
-                          o->text, train.n, T + 1);
+    } else if ((status = grt_text_long_enough(&train, T, "the text", e))) {
         goto out;
     }
     if (o->log && (status = grt_log_open(&log, o->log, o->resume != NULL, 1, e)))
         goto out;
-    run.state = &state;
-    run.save = o->save;
-    run.stats = &stats;
-    run.log = o->log ? &log : NULL;
-    run.history = o->plot ? &hist : NULL;
-    grt_ctx_init(&ctx, m);
-    grt_ctx_take_state(&ctx, &stats);
+    run_attach(o, m, &run, &state, &stats, &log, &hist, &ctx);
     status = grt_train_text(&ctx, params, &train, run.cfg.validate > 0 ? &valid : NULL, &run,
                             &res, e);
     status = end_run(m, &ctx, &stats, o->log ? &log : NULL, status, e);
@@ -770,11 +806,10 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     char *diverged_path = NULL;
     long v;
     int status;
-    opts mine = *o; /* data-parallel: the other ranks print nothing, write no log or plot */
-    if (!RANK0) {
-        mine.log = mine.plot = NULL;
-        mine.quiet = 1;
-    }
+    opts mine;
+    if (o->text)
+        return cmd_train_text(o, m, e);
+    mine = rank_opts(o);
     o = &mine;
 
     memset(&state, 0, sizeof state);
@@ -784,8 +819,6 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
     memset(&train, 0, sizeof train);
     memset(&valid, 0, sizeof valid);
     state.opt_kind = -1;
-    if (o->text)
-        return cmd_train_text(o, m, e);
     if (o->standardize) {
         int *vocab = grt_input_vocab(m), ids = 0;
         size_t j;
@@ -808,11 +841,7 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
         return bad_usage(e, o, "train takes --valid or --valid-images, not both");
     if (!o->valid_images != !o->valid_labels)
         return bad_usage(e, o, "--valid-images and --valid-labels go together");
-    memset(&run, 0, sizeof run);
-    run.cfg = m->train;
-    run.quiet = o->quiet;
-    run.progress = stderr;
-    if ((status = train_overrides(e, o, &run.cfg)))
+    if ((status = run_begin(o, m, &run, e)))
         return status;
     if (o->checkpoint) {
         if (int_arg(e, o, "--checkpoint", o->checkpoint, 0, 1000000000L, &v))
@@ -821,16 +850,7 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
             return bad_usage(e, o, "--checkpoint needs --save (where to write)");
         run.checkpoint = (int)v;
     }
-    if (o->stop_after) {
-        if (int_arg(e, o, "--stop-after", o->stop_after, 1, 1000000000L, &v))
-            return e->status;
-        run.stop_after = (int)v;
-    }
-    if (RANK0 && o->save && (status = check_save_dir(e, o->save)))
-        return status;
-    if (o->plot && (status = check_save_dir(e, o->plot)))
-        return status;
-    if (o->log && (status = check_save_dir(e, o->log)))
+    if ((status = run_outputs(o, &run, 1000000000L, e)))
         return status;
 
     params = grt_xaligned(m->param_count * sizeof(grt_real));
@@ -874,8 +894,7 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
 
     if (o->log && (status = grt_log_open(&log, o->log, o->resume != NULL, 0, e)))
         goto out;
-    run.state = &state;
-    run.save = o->save;
+    run_attach(o, m, &run, &state, &stats, &log, &hist, &ctx); /* with a resumed run's statistics */
     if (o->save) {
         /* a diverged run leaves SAVE alone; its last good params go beside
          * it (not beside a device or a FIFO, which have no "beside") */
@@ -887,11 +906,6 @@ static int cmd_train(const opts *o, const grt_model *m, grt_err *e)
             run.save_diverged = diverged_path;
         }
     }
-    run.stats = &stats;
-    run.log = o->log ? &log : NULL;
-    run.history = o->plot ? &hist : NULL;
-    grt_ctx_init(&ctx, m);
-    grt_ctx_take_state(&ctx, &stats); /* a resumed run's running statistics */
     status = grt_train(&ctx, params, &train, &valid, &run, &res, e);
     status = end_run(m, &ctx, &stats, o->log ? &log : NULL, status, e);
     if (status)
@@ -970,20 +984,15 @@ static int cmd_eval_text(const opts *o, const grt_model *m, grt_err *e)
 
     if (o->npos != 1 || o->images)
         return bad_usage(e, o, "eval --text FILE takes PARAMS and no other data");
-    if (!grt_text_model(m, &T, NULL))
-        return bad_usage(e, o, "--text needs a model whose input is int(V)[T] and whose target "
-                               "is class(V)[T]; model '%s' is not one",
-                         m->name);
+    if ((status = text_model(o, m, &T, e)))
+        return status;
     memset(&t, 0, sizeof t);
     params = grt_xaligned(m->param_count * sizeof(grt_real));
     status = grt_params_load(o->pos[0], m, params, &stats, NULL, e);
     if (!status)
         status = grt_text_load(o->text, m, &stats, 0, o->pos[0], &t, e);
-    if (!status && t.n < T + 1)
-        status = grt_fail(e, GRT_EXIT_DATA, GRT_E_EMPTY,
-                          "%s: error: the text of %zu characters is shorter than one window of "
-                          "the model (T + 1 = %zu characters)",
-                          o->text, t.n, T + 1);
+    if (!status)
+        status = grt_text_long_enough(&t, T, "the text", e);
     if (!status) {
         grt_ctx_init(&ctx, m);
         grt_ctx_take_state(&ctx, &stats);

@@ -127,8 +127,7 @@ void grt_text_free(grt_text *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Status 1 unless the text holds a window (T + 1 characters). */
-static int long_enough(const grt_text *t, size_t T, const char *what, grt_err *e)
+int grt_text_long_enough(const grt_text *t, size_t T, const char *what, grt_err *e)
 {
     if (t->n >= T + 1)
         return 0;
@@ -198,8 +197,8 @@ int grt_text_split(grt_text *t, grt_text *v, double fraction, size_t T, grt_err 
     v->ids = grt_xmalloc(k, 1);
     memcpy(v->ids, t->ids + t->n - k, k);
     t->n -= k;
-    if ((status = long_enough(v, T, "the validation text (validate)", e)) ||
-        (status = long_enough(t, T, "the training text (what validate leaves)", e)))
+    if ((status = grt_text_long_enough(v, T, "the validation text (validate)", e)) ||
+        (status = grt_text_long_enough(t, T, "the training text (what validate leaves)", e)))
         return status;
     return 0;
 }
