@@ -144,7 +144,8 @@ static void gather(grt_ctx *c, const grt_data *d, const size_t *rows, size_t fir
 static void score_chunk(grt_ctx *c, size_t n, grt_score *s);
 
 /* A chunk split among threads: the examples of thread t of T (the first
- * chunk of n t / T examples), the chunk itself and its gradient. */
+ * of them example n t / T), the chunk itself and, for loss_grad, its
+ * gradient (NULL: loss alone). */
 typedef struct split_job {
     grt_ctx *c;
     const grt_real *params;
@@ -153,6 +154,14 @@ typedef struct split_job {
     int T; /* the threads that took a part */
 } split_job;
 
+/* where part t of T of n things starts */
+static size_t part_at(size_t n, int t, int T)
+{
+    return n * (size_t)t / (size_t)T;
+}
+
+/* thread t's part of the chunk: its mean loss into tloss[t], and with a
+ * gradient, loss_grad's into the caller's (t = 0) or tgrad[t] */
 static void split_part(void *arg, int t, int T)
 {
     split_job *j = arg;
@@ -164,13 +173,18 @@ static void split_part(void *arg, int t, int T)
         j->T = T;
     if (t >= T)
         return;
-    size_t lo = j->n * (size_t)t / (size_t)T, hi = j->n * (size_t)(t + 1) / (size_t)T;
+    size_t lo = part_at(j->n, t, T), k = part_at(j->n, t + 1, T) - lo;
+    const grt_real *x = c->x + lo * m->input_size, *y = c->y + lo * m->target_size;
+    void *w = t ? c->twork[t] : c->work;
     grt_real *g = t ? c->tgrad[t] : j->grad;
-    memset(g, 0, m->param_count * sizeof(grt_real));
-    c->tloss[t] = hi > lo ? (double)m->loss_grad(j->params, NULL, c->x + lo * m->input_size,
-                                                 c->y + lo * m->target_size, hi - lo, g,
-                                                 t ? c->twork[t] : c->work)
-                          : 0;
+    if (!k)
+        c->tloss[t] = 0;
+    else if (!j->grad)
+        c->tloss[t] = (double)m->loss(j->params, NULL, x, y, k, w);
+    else {
+        memset(g, 0, m->param_count * sizeof(grt_real));
+        c->tloss[t] = (double)m->loss_grad(j->params, NULL, x, y, k, g, w);
+    }
 }
 
 /* grad = the parts' gradients weighted by their share of the chunk, each
@@ -179,12 +193,11 @@ static void split_sum(void *arg, int t, int T)
 {
     split_job *j = arg;
     grt_ctx *c = j->c;
-    size_t np = c->m->param_count, lo = np * (size_t)t / (size_t)T, hi = np * (size_t)(t + 1) / (size_t)T, i;
+    size_t np = c->m->param_count, lo = part_at(np, t, T), hi = part_at(np, t + 1, T), i;
     int u, P = j->T;
     grt_real *restrict g = j->grad;
     for (u = 0; u < P; u++) {
-        const grt_real w = (grt_real)((double)(j->n * (size_t)(u + 1) / (size_t)P - j->n * (size_t)u / (size_t)P) /
-                                      (double)j->n);
+        const grt_real w = (grt_real)((double)(part_at(j->n, u + 1, P) - part_at(j->n, u, P)) / (double)j->n);
         const grt_real *restrict gu = c->tgrad[u];
         if (u == 0)
             for (i = lo; i < hi; i++)
@@ -195,30 +208,12 @@ static void split_sum(void *arg, int t, int T)
     }
 }
 
-/* the mean loss of thread t's part of the chunk (loss, not loss_grad) */
-static void split_loss(void *arg, int t, int T)
-{
-    split_job *j = arg;
-    grt_ctx *c = j->c;
-    const grt_model *m = c->m;
-    if (T > c->nthreads)
-        T = c->nthreads;
-    if (t == 0)
-        j->T = T;
-    if (t >= T)
-        return;
-    size_t lo = j->n * (size_t)t / (size_t)T, hi = j->n * (size_t)(t + 1) / (size_t)T;
-    c->tloss[t] = hi > lo ? (double)m->loss(j->params, NULL, c->x + lo * m->input_size, c->y + lo * m->target_size,
-                                            hi - lo, t ? c->twork[t] : c->work)
-                          : 0;
-}
-
 /* the parts' mean losses weighted by their sizes */
 static double split_mean(const grt_ctx *c, size_t n, int T)
 {
     double l = 0;
     for (int u = 0; u < T; u++)
-        l += (double)(n * (size_t)(u + 1) / (size_t)T - n * (size_t)u / (size_t)T) * c->tloss[u];
+        l += (double)(part_at(n, u + 1, T) - part_at(n, u, T)) * c->tloss[u];
     return l / (double)n;
 }
 
@@ -226,7 +221,7 @@ double grt_chunk_loss(grt_ctx *c, const grt_real *params, size_t n)
 {
     if (c->nthreads > 1 && n >= 2) {
         split_job j = {c, params, n, NULL, 1};
-        c->m->parallel(split_loss, &j);
+        c->m->parallel(split_part, &j);
         return split_mean(c, n, j.T);
     }
     return (double)c->m->loss(params, c->state, c->x, c->y, n, c->work);
